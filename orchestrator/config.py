@@ -1,0 +1,96 @@
+"""Configuration: environment variables (ORCH_*) over an optional TOML file over defaults.
+
+The TOML file is `$ORCH_CONFIG` if set, else `$ORCH_HOME/orchestrator.toml` when it exists;
+its keys are the field names below (e.g. `dask_workers = 4`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from orchestrator.errors import ConfigError
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("ORCH_HOME") or Path.home() / "orchestrator")
+
+
+class Config(BaseSettings):
+    """Every setting, with its environment name ORCH_<FIELD> (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="ORCH_", extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=_default_home, description="where the SQLite file and logs live")
+    dags_folder: Path | None = Field(default=None, description="the DAG folder; default $ORCH_HOME/dags")
+    plugins_folder: Path | None = Field(default=None, description="drop-in plugins; default next to the DAG folder")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in $ORCH_HOME")
+    dask_address: str | None = Field(default=None, description="tcp://host:8786 of an existing Dask scheduler")
+    dask_workers: int = Field(default=2, ge=1, description="worker processes of the LocalCluster")
+    dask_threads_per_worker: int = Field(default=1, ge=1)
+    dag_file_timeout_s: float = Field(default=30.0, gt=0, description="time limit for importing one DAG file")
+    parsing_processes: int = Field(default=2, ge=1)
+    dag_dir_scan_interval_s: float = Field(default=5.0, gt=0, description="how often the DAG folder is re-scanned")
+    poll_interval_s: float = Field(default=0.2, gt=0, description="how often the scheduler looks for new triggers")
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    scheduler_health_threshold_s: float = Field(default=30.0, gt=0)
+    dags_paused_at_creation: bool = False
+    max_result_bytes: int = Field(default=1_000_000, ge=1024, description="largest JSON result a task may return")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def resolved_dags_folder(self) -> Path:
+        return (self.dags_folder or self.home / "dags").resolve()
+
+    @property
+    def resolved_plugins_folder(self) -> Path:
+        return (self.plugins_folder or self.resolved_dags_folder.parent / "plugins").resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'orchestrator.db').resolve()}"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get("ORCH_CONFIG")
+        path = Path(explicit) if explicit else _default_home() / "orchestrator.toml"
+        if not path.exists():
+            if explicit:
+                raise ConfigError(f"ORCH_CONFIG names {path}, which does not exist")
+            return {}
+        try:
+            with path.open("rb") as fh:
+                return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_config(**overrides: Any) -> Config:
+    """Read the configuration; raises ConfigError naming the bad setting."""
+    try:
+        return Config(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'} (ORCH_{str(e['loc'][0]).upper() if e['loc'] else ''}): {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

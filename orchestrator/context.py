@@ -1,0 +1,61 @@
+"""The context a task sees while it runs: `get_context()` or a `context` parameter."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.errors import OrchestratorError
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a running task knows about itself and its run."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    try_number: int
+    logical_date: datetime | None
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    params: dict[str, Any] = field(default_factory=dict)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("orchestrator.task"))
+
+    def __getitem__(self, key: str) -> Any:
+        """Airflow-style `context["ds"]` access to the same fields."""
+        if key == "ds":
+            return self.logical_date.date().isoformat() if self.logical_date else None
+        if key == "logger":
+            return self.log
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+
+_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("orchestrator_task_context", default=None)
+
+
+class NoTaskContextError(OrchestratorError):
+    """get_context() was called outside a running task."""
+
+
+def get_context() -> TaskContext:
+    """The context of the task that is running in this thread; raises outside a task."""
+    ctx = _current.get()
+    if ctx is None:
+        raise NoTaskContextError("get_context() works only inside a running task")
+    return ctx
+
+
+def set_context(ctx: TaskContext | None) -> contextvars.Token[TaskContext | None]:
+    """Make `ctx` the current task context (used by the runtime); returns a token to reset."""
+    return _current.set(ctx)
+
+
+def reset_context(token: contextvars.Token[TaskContext | None]) -> None:
+    _current.reset(token)

@@ -1,0 +1,179 @@
+"""The DAG: a context manager that collects tasks, and `chain`."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
+from orchestrator.schedule import cron_expression, zone
+from orchestrator.spec import DagSpec
+
+if TYPE_CHECKING:
+    from orchestrator.tasks import BaseTask, XComArg
+
+_local = threading.local()
+_DAG_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+
+
+def _stack() -> list[DAG]:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack
+
+
+def current_dag() -> DAG | None:
+    """The innermost DAG whose `with` block is open in this thread."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def collect_dags() -> Iterator[list[DAG]]:
+    """Record every DAG created in this thread while the block runs (used by the loader)."""
+    previous = getattr(_local, "collector", None)
+    found: list[DAG] = []
+    _local.collector = found
+    try:
+        yield found
+    finally:
+        _local.collector = previous
+
+
+class DAG:
+    """A workflow: tasks and their dependencies, a schedule and run-level settings."""
+
+    def __init__(
+        self,
+        dag_id: str,
+        *,
+        schedule: str | None = None,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        catchup: bool = False,
+        timezone: str = "UTC",
+        default_args: dict[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        max_active_runs: int | None = 16,
+        description: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(dag_id, str) or not _DAG_ID.match(dag_id):
+            raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
+        if schedule is not None:
+            if not isinstance(schedule, str):
+                raise DagDefinitionError(f"DAG {dag_id!r}: schedule must be None, a cron string or a preset")
+            cron_expression(schedule)
+            if start_date is None:
+                raise DagDefinitionError(f"DAG {dag_id!r} has a schedule but no start_date")
+        zone(timezone)
+        if max_active_runs is not None and max_active_runs < 1:
+            raise DagDefinitionError(f"DAG {dag_id!r}: max_active_runs must be at least 1 or None for unlimited")
+        self.dag_id = dag_id
+        self.schedule = schedule
+        self.start_date = start_date
+        self.end_date = end_date
+        self.catchup = catchup
+        self.timezone = timezone
+        self.default_args = dict(default_args or {})
+        self.tags = list(tags or [])
+        self.max_active_runs = max_active_runs
+        self.description = description
+        self.params = dict(params or {})
+        self.tasks: dict[str, BaseTask] = {}
+        self.fileloc: str = ""
+        collector = getattr(_local, "collector", None)
+        if collector is not None:
+            collector.append(self)
+
+    def __enter__(self) -> DAG:
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _stack().pop()
+
+    def add_task(self, t: BaseTask) -> None:
+        if t.task_id in self.tasks:
+            raise DuplicateTaskIdError(f"DAG {self.dag_id!r} already has a task with id {t.task_id!r}")
+        self.tasks[t.task_id] = t
+
+    def unique_task_id(self, base: str) -> str:
+        """`base`, or `base__1`, `base__2`, ... when taken (as repeated @task calls get)."""
+        if base not in self.tasks:
+            return base
+        n = 1
+        while f"{base}__{n}" in self.tasks:
+            n += 1
+        return f"{base}__{n}"
+
+    def get_task(self, task_id: str) -> BaseTask:
+        return self.tasks[task_id]
+
+    def topological_order(self) -> list[str]:
+        """Task ids with every task after its upstreams; raises CycleError on a cycle."""
+        indegree = {tid: len(t.upstream_ids) for tid, t in self.tasks.items()}
+        down: dict[str, list[str]] = {tid: [] for tid in self.tasks}
+        for tid, t in self.tasks.items():
+            for up in t.upstream_ids:
+                down[up].append(tid)
+        ready = [tid for tid, n in indegree.items() if n == 0]
+        order: list[str] = []
+        while ready:
+            tid = ready.pop()
+            order.append(tid)
+            for d in down[tid]:
+                indegree[d] -= 1
+                if indegree[d] == 0:
+                    ready.append(d)
+        if len(order) != len(self.tasks):
+            stuck = sorted(tid for tid, n in indegree.items() if n > 0)
+            raise CycleError(f"DAG {self.dag_id!r} has a cycle among tasks {', '.join(stuck)}")
+        return order
+
+    def to_spec(self) -> DagSpec:
+        """The code-free DagSpec; validates the graph (cycles) and every task's settings."""
+        order = self.topological_order()
+        return DagSpec(
+            dag_id=self.dag_id,
+            fileloc=self.fileloc,
+            schedule=self.schedule,
+            timezone=self.timezone,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            catchup=self.catchup,
+            max_active_runs=self.max_active_runs,
+            tags=tuple(self.tags),
+            description=self.description,
+            params=self.params,
+            tasks=tuple(self.tasks[tid].to_spec() for tid in order),
+        )
+
+    def __repr__(self) -> str:
+        return f"<DAG {self.dag_id!r} ({len(self.tasks)} tasks)>"
+
+
+def chain(*elements: BaseTask | XComArg | Sequence[BaseTask | XComArg]) -> None:
+    """Link elements in order: `chain(a, b, c)` is `a >> b >> c`.
+
+    A list next to a task fans out or in; two lists next to each other must have the same
+    length and are linked pairwise, as in Airflow.
+    """
+    for left, right in zip(elements, elements[1:]):
+        left_is_list = isinstance(left, (list, tuple))
+        right_is_list = isinstance(right, (list, tuple))
+        if left_is_list and right_is_list:
+            if len(left) != len(right):
+                raise DagDefinitionError(
+                    f"chain() cannot link lists of different lengths ({len(left)} and {len(right)})"
+                )
+            for a, b in zip(left, right):
+                a >> b  # type: ignore[operator]
+        else:
+            left >> right  # type: ignore[operator]
+
+

@@ -1,0 +1,184 @@
+"""SQLAlchemy models: data only, no behaviour. The schema changes only through Alembic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, stored as naive UTC so SQLite and PostgreSQL agree."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Dag(Base):
+    """One DAG known to the store; `spec` is its current DagSpec as JSON."""
+
+    __tablename__ = "dag"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    fileloc: Mapped[str] = mapped_column(Text)
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    version_hash: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_parsed_at: Mapped[datetime | None]
+    next_run_at: Mapped[datetime | None] = mapped_column(comment="when the next scheduled run is due")
+
+
+class DagVersion(Base):
+    """Every DagSpec version ever seen; runs are pinned to the version they started with."""
+
+    __tablename__ = "dag_version"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    version_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class DagFile(Base):
+    """A parsed file in the DAG folder, to re-parse only what changed."""
+
+    __tablename__ = "dag_file"
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    mtime: Mapped[float] = mapped_column(Float)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    dag_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    last_parsed_at: Mapped[datetime]
+
+
+class ImportError_(Base):
+    """A DAG file that could not be loaded, with why."""
+
+    __tablename__ = "import_error"
+    filename: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str] = mapped_column(Text, default="")
+    timestamp: Mapped[datetime]
+
+
+class DagRun(Base):
+    """One run of a DAG."""
+
+    __tablename__ = "dag_run"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    run_type: Mapped[str] = mapped_column(String(20))
+    version_hash: Mapped[str] = mapped_column(String(32))
+    logical_date: Mapped[datetime]
+    data_interval_start: Mapped[datetime | None]
+    data_interval_end: Mapped[datetime | None]
+    conf: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queued_at: Mapped[datetime]
+    start_date: Mapped[datetime | None]
+    end_date: Mapped[datetime | None]
+    ext_change: Mapped[int] = mapped_column(
+        Integer, default=0, comment="bumped by user actions (clear, cancel) so the scheduler reloads the run"
+    )
+
+    __table_args__ = (
+        Index("ix_dag_run_state", "state"),
+        Index("ix_dag_run_dag_id_logical_date", "dag_id", "logical_date"),
+    )
+
+
+class TaskInstance(Base):
+    """One task of one run; `try_number` counts the tries that started."""
+
+    __tablename__ = "task_instance"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True, default=-1)
+    state: Mapped[str] = mapped_column(String(20))
+    try_number: Mapped[int] = mapped_column(Integer, default=0)
+    max_tries: Mapped[int] = mapped_column(Integer, default=1)
+    start_date: Mapped[datetime | None]
+    end_date: Mapped[datetime | None]
+    next_retry_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(250))
+    result: Mapped[Any | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_task_instance_state", "state"),)
+
+
+class TaskTry(Base):
+    """One try of a task instance: when, where, how it ended, and its log."""
+
+    __tablename__ = "task_try"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    try_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    start_date: Mapped[datetime | None]
+    end_date: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(250))
+    error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str] = mapped_column(Text, default="")
+
+
+class Event(Base):
+    """Append-only record of every state change and user action."""
+
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(50))
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    run_id: Mapped[str | None] = mapped_column(String(250))
+    task_id: Mapped[str | None] = mapped_column(String(250))
+    map_index: Mapped[int | None] = mapped_column(Integer)
+    try_number: Mapped[int | None] = mapped_column(Integer)
+    from_state: Mapped[str | None] = mapped_column(String(20))
+    to_state: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(250), default="scheduler")
+    reason: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_event_dag_id_run_id", "dag_id", "run_id"),)
+
+
+class SchedulerJob(Base):
+    """A scheduler process and its heartbeat."""
+
+    __tablename__ = "scheduler_job"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hostname: Mapped[str] = mapped_column(String(250))
+    pid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    last_heartbeat: Mapped[datetime]

@@ -1,0 +1,29 @@
+"""Retry policy: how long to wait before the next try. Pure; no clock reads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from orchestrator.spec import TaskSpec
+
+DEFAULT_MAX_RETRY_DELAY = timedelta(days=1)
+
+
+def retry_delay(task: TaskSpec, try_number: int) -> timedelta:
+    """The wait after try `try_number` (1-based) failed, per the task's policy.
+
+    `fixed` waits `retry_delay` every time; `exponential` doubles it per try. Either is capped
+    by `max_retry_delay` (one day when unset), as Airflow does.
+    """
+    base = task.retry_delay_s
+    if task.retry_backoff == "exponential":
+        delay = base * (2 ** max(try_number - 1, 0))
+    else:
+        delay = base
+    cap = task.max_retry_delay_s if task.max_retry_delay_s is not None else DEFAULT_MAX_RETRY_DELAY.total_seconds()
+    return timedelta(seconds=min(delay, cap))
+
+
+def may_retry(try_number: int, max_tries: int) -> bool:
+    """Whether a task whose try `try_number` just failed gets another try."""
+    return try_number < max_tries

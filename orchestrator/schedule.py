@@ -1,0 +1,134 @@
+"""Schedule math: cron strings and presets, time zones, data intervals, catch-up. Pure.
+
+Semantics follow Airflow: a cron schedule cuts time into data intervals between consecutive
+ticks (in the DAG's time zone); the run for an interval is due once the interval has ended,
+and its `logical_date` is the interval's start. Every datetime returned is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from orchestrator.errors import DagDefinitionError
+
+PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}
+
+
+@dataclass(frozen=True)
+class DataInterval:
+    """The span of data a run is about: [start, end). `start` is the run's logical date."""
+
+    start: datetime
+    end: datetime
+
+
+def cron_expression(schedule: str) -> str:
+    """The cron expression for a cron string or preset; raises DagDefinitionError if invalid."""
+    expr = PRESETS.get(schedule.strip(), schedule.strip())
+    if not croniter.is_valid(expr):
+        presets = ", ".join(sorted(PRESETS))
+        raise DagDefinitionError(f"schedule {schedule!r} is neither a valid cron expression nor one of {presets}")
+    return expr
+
+
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name; raises DagDefinitionError for an unknown zone."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DagDefinitionError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin'") from exc
+
+
+def as_utc(moment: datetime, tz: ZoneInfo) -> datetime:
+    """A naive datetime is read as wall time in `tz`; the result is aware UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+def next_tick(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
+    """The first cron tick strictly after `after`, computed in wall time of `tz`."""
+    it = croniter(expr, after.astimezone(tz))
+    return it.get_next(datetime).astimezone(UTC)
+
+
+def first_tick_at_or_after(expr: str, tz: ZoneInfo, moment: datetime) -> datetime:
+    """The first cron tick at or after `moment`."""
+    local = moment.astimezone(tz)
+    if croniter.match(expr, local) and local.second == 0 and local.microsecond == 0:
+        return moment.astimezone(UTC)
+    return next_tick(expr, tz, moment)
+
+
+def interval_starting_at(expr: str, tz: ZoneInfo, start: datetime) -> DataInterval:
+    return DataInterval(start, next_tick(expr, tz, start))
+
+
+def next_interval(
+    schedule: str,
+    tz_name: str,
+    start_date: datetime | None,
+    last: DataInterval | None,
+    now: datetime,
+    *,
+    catchup: bool,
+    end_date: datetime | None = None,
+) -> DataInterval | None:
+    """The next data interval whose run is due at `now`, or None when nothing is due.
+
+    `last` is the interval of the newest scheduled run so far. With `catchup`, intervals come one
+    at a time, oldest first; without it, the newest complete interval is the one to run and the
+    missed ones before it are skipped.
+    """
+    candidate = upcoming_interval(schedule, tz_name, start_date, last, now, catchup=catchup)
+    if candidate is None or candidate.end > now:
+        return None
+    if end_date is not None and candidate.start > as_utc(end_date, zone(tz_name)):
+        return None
+    return candidate
+
+
+def upcoming_interval(
+    schedule: str,
+    tz_name: str,
+    start_date: datetime | None,
+    last: DataInterval | None,
+    now: datetime,
+    *,
+    catchup: bool,
+) -> DataInterval | None:
+    """The next interval to be scheduled after `last` (due or not); its `end` is when it is due."""
+    expr = cron_expression(schedule)
+    tz = zone(tz_name)
+    if last is not None:
+        start = last.end
+    elif start_date is not None:
+        start = first_tick_at_or_after(expr, tz, as_utc(start_date, tz))
+    else:
+        start = _newest_complete_start(expr, tz, now) or next_tick(expr, tz, now)
+    if not catchup:
+        newest = _newest_complete_start(expr, tz, now)
+        if newest is not None and newest > start:
+            start = newest
+    return interval_starting_at(expr, tz, start)
+
+
+def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """Start of the newest interval that has fully ended by `now`."""
+    local = now.astimezone(tz)
+    it = croniter(expr, local)
+    if not (croniter.match(expr, local) and local.second == 0 and local.microsecond == 0):
+        it.get_prev(datetime)  # the newest tick before now ends the newest complete interval
+    return it.get_prev(datetime).astimezone(UTC)

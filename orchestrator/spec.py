@@ -1,0 +1,74 @@
+"""DagSpec and TaskSpec: the code-free form of a DAG shared by the store, scheduler, API and UI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.states import TriggerRule
+
+
+class TaskSpec(BaseModel):
+    """One task of a DAG: what it is, what it waits for and how it is retried."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    step_type: str = "python"
+    callable: str | None = Field(default=None, description="module:qualname of a Python callable, for display")
+    args_repr: str = ""
+    upstream: tuple[str, ...] = ()
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    retries: int = 0
+    retry_delay_s: float = 300.0
+    retry_backoff: Literal["fixed", "exponential"] = "fixed"
+    max_retry_delay_s: float | None = None
+    execution_timeout_s: float | None = None
+    doc: str | None = None
+
+
+class DagSpec(BaseModel):
+    """A DAG without its code: enough for the scheduler to decide and the UI to draw."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dag_id: str
+    fileloc: str
+    schedule: str | None = None
+    timezone: str = "UTC"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    catchup: bool = False
+    max_active_runs: int | None = 16
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    tasks: tuple[TaskSpec, ...] = ()
+
+    @cached_property
+    def version_hash(self) -> str:
+        """A short hash of everything in the spec: a new hash means a new DAG version."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @cached_property
+    def task_map(self) -> dict[str, TaskSpec]:
+        return {t.task_id: t for t in self.tasks}
+
+    @cached_property
+    def downstream(self) -> dict[str, tuple[str, ...]]:
+        """task_id -> the ids of the tasks that list it as an upstream."""
+        down: dict[str, list[str]] = {t.task_id: [] for t in self.tasks}
+        for t in self.tasks:
+            for up in t.upstream:
+                down[up].append(t.task_id)
+        return {k: tuple(v) for k, v in down.items()}
+
+    @cached_property
+    def leaves(self) -> tuple[str, ...]:
+        return tuple(tid for tid, down in self.downstream.items() if not down)

@@ -1,0 +1,235 @@
+"""Task and run state machines and trigger rules: pure functions, no I/O, no clock.
+
+Every legal (from, to) pair is listed in one table; `check_task_transition` and
+`check_run_transition` are the only gate. Trigger rules are evaluated from upstream
+state counts so that a join with thousands of upstreams stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from orchestrator.errors import IllegalTransitionError
+
+
+class TaskState(str, Enum):
+    """States of one task instance. `PENDING` is the state of a task waiting on its upstreams."""
+
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    UP_FOR_RETRY = "up_for_retry"
+    UPSTREAM_FAILED = "upstream_failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RunState(str, Enum):
+    """States of one DAG run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TriggerRule(str, Enum):
+    """When a task may run, judged from the states of its direct upstreams."""
+
+    ALL_SUCCESS = "all_success"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ONE_SUCCESS = "one_success"
+    ONE_FAILED = "one_failed"
+    NONE_FAILED = "none_failed"
+    NONE_SKIPPED = "none_skipped"
+    ALWAYS = "always"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+TASK_TERMINAL = frozenset(
+    {TaskState.SUCCESS, TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.SKIPPED, TaskState.CANCELLED}
+)
+"""Task states that never change again (unless a user clears the task)."""
+
+TASK_IN_FLIGHT = frozenset({TaskState.QUEUED, TaskState.RUNNING})
+"""Task states in which an executor holds the work."""
+
+TASK_FAILED_LIKE = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
+"""Terminal states that make a leaf fail its run."""
+
+RUN_TERMINAL = frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED})
+RUN_ACTIVE = frozenset({RunState.QUEUED, RunState.RUNNING})
+
+_T = TaskState
+_TASK_TRANSITIONS: frozenset[tuple[TaskState, TaskState]] = frozenset(
+    {
+        (_T.PENDING, _T.SCHEDULED),
+        (_T.PENDING, _T.QUEUED),
+        (_T.PENDING, _T.SKIPPED),
+        (_T.PENDING, _T.UPSTREAM_FAILED),
+        (_T.PENDING, _T.CANCELLED),
+        (_T.SCHEDULED, _T.QUEUED),
+        (_T.SCHEDULED, _T.CANCELLED),
+        # a speculatively queued task whose upstream did not succeed goes back to waiting
+        (_T.QUEUED, _T.PENDING),
+        (_T.QUEUED, _T.RUNNING),
+        (_T.QUEUED, _T.SCHEDULED),  # orphaned by a scheduler that stopped
+        (_T.QUEUED, _T.FAILED),  # the executor lost it before it started
+        (_T.QUEUED, _T.UP_FOR_RETRY),
+        (_T.QUEUED, _T.CANCELLED),
+        (_T.RUNNING, _T.SUCCESS),
+        (_T.RUNNING, _T.FAILED),
+        (_T.RUNNING, _T.UP_FOR_RETRY),
+        (_T.RUNNING, _T.SCHEDULED),  # orphaned by a scheduler that stopped
+        (_T.RUNNING, _T.CANCELLED),
+        (_T.RUNNING, _T.WAITING),
+        (_T.WAITING, _T.SCHEDULED),
+        (_T.WAITING, _T.QUEUED),
+        (_T.WAITING, _T.SUCCESS),
+        (_T.WAITING, _T.FAILED),
+        (_T.WAITING, _T.CANCELLED),
+        (_T.UP_FOR_RETRY, _T.QUEUED),
+        (_T.UP_FOR_RETRY, _T.SCHEDULED),
+        (_T.UP_FOR_RETRY, _T.FAILED),
+        (_T.UP_FOR_RETRY, _T.CANCELLED),
+    }
+    # clearing a finished task makes it wait for its upstreams again
+    | {(terminal, _T.PENDING) for terminal in TASK_TERMINAL}
+)
+
+_R = RunState
+_RUN_TRANSITIONS: frozenset[tuple[RunState, RunState]] = frozenset(
+    {
+        (_R.QUEUED, _R.RUNNING),
+        (_R.QUEUED, _R.CANCELLED),
+        (_R.QUEUED, _R.FAILED),
+        (_R.RUNNING, _R.SUCCESS),
+        (_R.RUNNING, _R.FAILED),
+        (_R.RUNNING, _R.CANCELLED),
+        # clearing a task of a finished run brings the run back
+        (_R.SUCCESS, _R.QUEUED),
+        (_R.FAILED, _R.QUEUED),
+        (_R.CANCELLED, _R.QUEUED),
+    }
+)
+
+
+def is_task_transition_allowed(current: TaskState, requested: TaskState) -> bool:
+    """Whether the task state machine allows going from `current` to `requested`."""
+    return (current, requested) in _TASK_TRANSITIONS
+
+
+def check_task_transition(
+    current: TaskState, requested: TaskState, *, what: str = "task", history: list[str] | None = None
+) -> None:
+    """Raise `IllegalTransitionError` unless the task transition is allowed."""
+    if (current, requested) not in _TASK_TRANSITIONS:
+        raise IllegalTransitionError(what, current.value, requested.value, history)
+
+
+def check_run_transition(
+    current: RunState, requested: RunState, *, what: str = "run", history: list[str] | None = None
+) -> None:
+    """Raise `IllegalTransitionError` unless the run transition is allowed."""
+    if (current, requested) not in _RUN_TRANSITIONS:
+        raise IllegalTransitionError(what, current.value, requested.value, history)
+
+
+class Verdict(str, Enum):
+    """What a trigger rule says about a task given its upstreams."""
+
+    WAIT = "wait"
+    RUN = "run"
+    SKIP = "skip"
+    UPSTREAM_FAILED = "upstream_failed"
+
+
+@dataclass(frozen=True)
+class UpstreamSummary:
+    """Counts of a task's direct upstreams by outcome."""
+
+    total: int
+    success: int = 0
+    failed: int = 0
+    upstream_failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+
+    @classmethod
+    def of(cls, states: Iterable[TaskState]) -> UpstreamSummary:
+        counts = Counter(states)
+        return cls(
+            total=sum(counts.values()),
+            success=counts[TaskState.SUCCESS],
+            failed=counts[TaskState.FAILED],
+            upstream_failed=counts[TaskState.UPSTREAM_FAILED],
+            skipped=counts[TaskState.SKIPPED],
+            cancelled=counts[TaskState.CANCELLED],
+        )
+
+    @property
+    def done(self) -> int:
+        return self.success + self.failed + self.upstream_failed + self.skipped + self.cancelled
+
+    @property
+    def all_done(self) -> bool:
+        return self.done == self.total
+
+
+def evaluate_trigger_rule(rule: TriggerRule, up: UpstreamSummary) -> Verdict:
+    """Decide whether a task runs, waits, is skipped or fails because of its upstreams.
+
+    Follows Airflow's semantics: rules that can be decided early (one_success, one_failed)
+    fire as soon as they can; the others wait until every upstream is done. A task with no
+    upstreams always runs.
+    """
+    if up.total == 0 or rule is TriggerRule.ALWAYS:
+        return Verdict.RUN
+    failed = up.failed + up.upstream_failed
+    if rule is TriggerRule.ONE_SUCCESS:
+        if up.success:
+            return Verdict.RUN
+        if not up.all_done:
+            return Verdict.WAIT
+        return Verdict.SKIP if up.skipped == up.total else Verdict.UPSTREAM_FAILED
+    if rule is TriggerRule.ONE_FAILED:
+        if failed:
+            return Verdict.RUN
+        return Verdict.SKIP if up.all_done else Verdict.WAIT
+    if not up.all_done:
+        return Verdict.WAIT
+    if rule is TriggerRule.ALL_SUCCESS:
+        if failed or up.cancelled:
+            return Verdict.UPSTREAM_FAILED
+        return Verdict.SKIP if up.skipped else Verdict.RUN
+    if rule is TriggerRule.ALL_FAILED:
+        return Verdict.RUN if failed == up.total else Verdict.SKIP
+    if rule is TriggerRule.ALL_DONE:
+        return Verdict.RUN
+    if rule is TriggerRule.NONE_FAILED:
+        return Verdict.UPSTREAM_FAILED if failed or up.cancelled else Verdict.RUN
+    if rule is TriggerRule.NONE_SKIPPED:
+        return Verdict.SKIP if up.skipped else Verdict.RUN
+    raise ValueError(f"unknown trigger rule {rule!r}")  # pragma: no cover - enum is closed
+
+
+def run_outcome(leaf_states: Iterable[TaskState]) -> RunState:
+    """The final state of a run whose tasks are all terminal, judged by its leaves."""
+    return RunState.FAILED if any(s in TASK_FAILED_LIKE for s in leaf_states) else RunState.SUCCESS
