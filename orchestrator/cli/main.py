@@ -1,0 +1,259 @@
+"""`orchestrator`: the core commands. The scheduler adds its own through the plugin hooks."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from orchestrator.cli.common import (
+    EXIT_FAILURE,
+    CliState,
+    dags_option,
+    emit_json,
+    emit_table,
+    handle_errors,
+    iso,
+    parse_conf,
+    pass_state,
+)
+from orchestrator.db import make_engine, upgrade
+from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.plugins import make_plugin_manager
+from orchestrator.states import RUN_TERMINAL, RunState
+from orchestrator.store import dags as dag_store
+from orchestrator.store import jobs as job_store
+from orchestrator.store import queries
+from orchestrator.store import runs as run_store
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.group()
+@click.version_option(package_name="orchestrator")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Run DAG files from a folder on Dask; every state is kept in SQLite or PostgreSQL."""
+    ctx.ensure_object(CliState)
+
+
+# -- db ----------------------------------------------------------------------------------------
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@pass_state
+@handle_errors
+def db_upgrade(state: CliState) -> None:
+    """Create or upgrade the schema to the newest revision (safe to run again)."""
+    url = state.config.resolved_database_url
+    upgrade(make_engine(url))
+    click.echo(f"database at {make_engine(url).url.render_as_string()} is up to date")
+
+
+# -- dags ----------------------------------------------------------------------------------------
+@cli.group()
+def dags() -> None:
+    """List, trigger, pause and test DAGs."""
+
+
+def _synced(state: CliState):  # noqa: ANN202 - a sessionmaker
+    sessions = state.sessions()
+    sync_dag_folder(sessions, state.config, _now)
+    return sessions
+
+
+@dags.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@dags_option
+@pass_state
+@handle_errors
+def dags_list(state: CliState, as_json: bool) -> None:
+    """List the DAGs found in the DAG folder."""
+    with _synced(state)() as session:
+        rows = [
+            {"dag_id": d.dag_id, "is_paused": d.is_paused, "schedule": d.schedule, "fileloc": d.fileloc, "next_run": iso(d.next_run_at)}
+            for d in queries.list_dags(session)
+        ]
+        n_errors = len(queries.list_import_errors(session))
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table(rows, ["dag_id", "is_paused", "schedule", "next_run", "fileloc"])
+    if n_errors:
+        click.echo(f"\n{n_errors} file(s) failed to import: see `orchestrator import-errors`", err=True)
+
+
+@dags.command("trigger")
+@click.argument("dag_id")
+@click.option("--conf", "conf_raw", metavar="JSON", help="Run configuration, a JSON object (merged over the DAG's params).")
+@click.option("--run-id", help="The run id (default: manual__<timestamp>).")
+@click.option("--wait", is_flag=True, help="Wait for the run: exit 0 if it succeeds, 1 if not.")
+@dags_option
+@pass_state
+@handle_errors
+def dags_trigger(state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, wait: bool) -> None:
+    """Queue a manual run of DAG_ID and print its run_id."""
+    conf = parse_conf(conf_raw)
+    sessions = _synced(state)
+    now = _now()
+    with sessions.begin() as session:
+        dag = queries.get_dag(session, dag_id)
+        run = run_store.create_run(
+            session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now, actor="cli"
+        )
+        paused = dag.is_paused
+        new_run_id = run.run_id
+    if paused:
+        click.echo(f"note: DAG {dag_id!r} is paused; the run starts once it is unpaused", err=True)
+    click.echo(new_run_id)
+    if wait:
+        sys.exit(_wait_for(state, dag_id, new_run_id))
+
+
+def _wait_for(state: CliState, dag_id: str, run_id: str) -> int:
+    sessions = state.sessions()
+    threshold = timedelta(seconds=state.config.scheduler_health_threshold_s)
+    warned = False
+    while True:
+        with sessions() as session:
+            run = queries.get_run(session, dag_id, run_id)
+            alive = job_store.alive_schedulers(session, _now(), threshold)
+        if RunState(run.state) in RUN_TERMINAL:
+            click.echo(f"run {run_id} ended: {run.state}", err=True)
+            return 0 if run.state == RunState.SUCCESS.value else EXIT_FAILURE
+        if not alive and not warned:
+            click.echo(
+                "no scheduler is alive: the run waits until one starts (`orchestrator scheduler`); Ctrl-C to stop waiting",
+                err=True,
+            )
+            warned = True
+        elif alive:
+            warned = False
+        time.sleep(0.1)
+
+
+def _set_paused(state: CliState, dag_id: str, paused: bool) -> None:
+    with _synced(state).begin() as session:
+        dag_store.set_paused(session, dag_id, paused, _now(), actor="cli")
+    click.echo(f"DAG {dag_id} is {'paused' if paused else 'unpaused'}")
+
+
+@dags.command("pause")
+@click.argument("dag_id")
+@dags_option
+@pass_state
+@handle_errors
+def dags_pause(state: CliState, dag_id: str) -> None:
+    """Pause DAG_ID: no new runs start."""
+    _set_paused(state, dag_id, True)
+
+
+@dags.command("unpause")
+@click.argument("dag_id")
+@dags_option
+@pass_state
+@handle_errors
+def dags_unpause(state: CliState, dag_id: str) -> None:
+    """Unpause DAG_ID."""
+    _set_paused(state, dag_id, False)
+
+
+# -- runs and tasks --------------------------------------------------------------------------
+@cli.group()
+def runs() -> None:
+    """Inspect DAG runs."""
+
+
+@runs.command("list")
+@click.argument("dag_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
+@pass_state
+@handle_errors
+def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
+    """List the runs of DAG_ID, newest first."""
+    with state.sessions()() as session:
+        queries.get_dag(session, dag_id)
+        rows = [
+            {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date), "end_date": iso(r.end_date)}
+            for r in queries.list_runs(session, dag_id)
+        ]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["run_id", "state", "logical_date", "start_date", "end_date"])
+
+
+@cli.group()
+def tasks() -> None:
+    """Inspect task instances and their logs."""
+
+
+@tasks.command("list")
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_state
+@handle_errors
+def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None:
+    """List the task instances of one run."""
+    with state.sessions()() as session:
+        rows = [
+            {"task_id": t.task_id, "state": t.state, "try_number": t.try_number, "start_date": iso(t.start_date), "end_date": iso(t.end_date)}
+            for t in queries.list_task_instances(session, dag_id, run_id)
+        ]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["task_id", "state", "try_number", "start_date", "end_date"])
+
+
+@tasks.command("logs")
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.argument("task_id")
+@click.option("--try", "try_number", type=click.IntRange(min=1), help="Which try (default: the latest).")
+@pass_state
+@handle_errors
+def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> None:
+    """Print the log of one try of a task."""
+    with state.sessions()() as session:
+        row = queries.get_try(session, dag_id, run_id, task_id, try_number)
+    click.echo(f"--- {dag_id} / {run_id} / {task_id} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
+    click.echo(row.log, nl=not row.log.endswith("\n"))
+    if row.error and row.state != "success":
+        click.echo(f"--- error: {row.error}", err=True)
+
+
+@cli.command("import-errors")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@dags_option
+@pass_state
+@handle_errors
+def import_errors(state: CliState, as_json: bool) -> None:
+    """List the DAG files that failed to import, and why."""
+    with _synced(state)() as session:
+        rows = [{"filename": e.filename, "message": e.message, "traceback": e.traceback} for e in queries.list_import_errors(session)]
+    if as_json:
+        emit_json({"filename": r["filename"], "message": r["message"]} for r in rows)
+        return
+    if not rows:
+        click.echo("no import errors")
+    for r in rows:
+        click.echo(f"{r['filename']}:\n  {r['message']}\n")
+
+
+def build_cli() -> click.Group:
+    """The root group with every plugin's commands added."""
+    make_plugin_manager().hook.orchestrator_cli_commands(cli=cli)
+    return cli
+
+
+def main() -> None:
+    build_cli()(prog_name="orchestrator")

@@ -1,0 +1,78 @@
+"""Keeping the store in step with the DAG folder: parse what changed, forget what is gone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Config
+from orchestrator.loader import FileResult, content_hash, find_dag_files, parse_files
+from orchestrator.models import DagFile
+from orchestrator.store import dags as dag_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    """What one pass over the DAG folder did."""
+
+    parsed: list[FileResult] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [r for r in self.parsed if r.error]
+
+
+def sync_dag_folder(
+    sessions: sessionmaker[Session], config: Config, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> SyncReport:
+    """Parse new and changed files in the DAG folder and store their DAGs or import errors."""
+    folder = config.resolved_dags_folder
+    on_disk = {s.path: s for s in find_dag_files(folder)}
+    with sessions() as session:
+        known = {row.path: row for row in session.scalars(select(DagFile))}
+    report = SyncReport(removed=[p for p in known if p not in on_disk])
+    changed: dict[str, str] = {}
+    touched = []
+    for path, stat in on_disk.items():
+        row = known.get(path)
+        if row is not None and row.mtime == stat.mtime and row.size == stat.size:
+            report.unchanged += 1
+            continue
+        try:
+            digest = content_hash(path)
+        except FileNotFoundError:
+            continue
+        if row is not None and row.content_hash == digest:
+            touched.append(stat)
+            report.unchanged += 1
+            continue
+        changed[path] = digest
+    if changed:
+        report.parsed = parse_files(
+            sorted(changed), timeout_s=config.dag_file_timeout_s, processes=config.parsing_processes, dags_root=folder
+        )
+    if not (report.parsed or report.removed or touched):
+        return report
+    with sessions.begin() as session:
+        dag_store.forget_files(session, report.removed)
+        for stat in touched:
+            dag_store.touch_file(session, stat)
+        stamp = now()
+        report.parsed = [
+            dag_store.record_file_result(
+                session, result, on_disk[result.path], changed[result.path], stamp, paused_default=config.dags_paused_at_creation
+            )
+            for result in sorted(report.parsed, key=lambda r: r.path)
+        ]
+    for result in report.errors:
+        log.warning("import error in %s: %s", result.path, result.error)
+    return report

@@ -1,0 +1,189 @@
+"""The loader: scans the DAG folder and turns each Python file into DagSpecs or an import error.
+
+Each file is imported in a child process (forked from a preloaded fork server, so a start
+costs milliseconds) with a time limit: a file that hangs, crashes the interpreter or raises
+becomes an import error, and the other files load as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from orchestrator.spec import DagSpec
+
+_IGNORED_DIRS = {"__pycache__", "node_modules"}
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What parsing one file gave: its DagSpecs, or the error that stopped it."""
+
+    path: str
+    specs: tuple[DagSpec, ...] = ()
+    error: str | None = None
+    traceback: str = ""
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    mtime: float
+    size: int
+
+
+def find_dag_files(folder: Path) -> list[FileStat]:
+    """Every `.py` file below `folder` (recursively), skipping hidden and cache folders."""
+    found: list[FileStat] = []
+    if not folder.is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        for name in sorted(filenames):
+            if name.endswith(".py") and not name.startswith("."):
+                full = os.path.join(dirpath, name)
+                try:
+                    st = os.stat(full)
+                except FileNotFoundError:
+                    continue
+                found.append(FileStat(str(Path(full).resolve()), st.st_mtime, st.st_size))
+    return found
+
+
+def content_hash(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def parse_in_this_process(path: str, dags_root: Path | None = None) -> FileResult:
+    """Import one file here and build its specs; exceptions become an error result."""
+    from orchestrator.dagfile import import_dag_file
+
+    started = time.perf_counter()
+    try:
+        dags = import_dag_file(Path(path), dags_root)
+        specs = tuple(d.to_spec() for d in dags)
+        seen: set[str] = set()
+        for s in specs:
+            if s.dag_id in seen:
+                raise ValueError(f"dag_id {s.dag_id!r} is defined twice in this file")
+            seen.add(s.dag_id)
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code is an import error
+        return FileResult(
+            path=path,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+            duration_s=time.perf_counter() - started,
+        )
+    return FileResult(path=path, specs=specs, duration_s=time.perf_counter() - started)
+
+
+def _child(conn: Connection, path: str, dags_root: str | None) -> None:
+    result = parse_in_this_process(path, Path(dags_root) if dags_root else None)
+    payload: dict[str, Any] = {
+        "error": result.error,
+        "traceback": result.traceback,
+        "specs": [s.model_dump(mode="json") for s in result.specs],
+        "duration_s": result.duration_s,
+    }
+    try:
+        conn.send(payload)
+    except Exception as exc:  # noqa: BLE001 - e.g. unpicklable params
+        conn.send({"error": f"cannot send the DAG specs back: {exc}", "traceback": "", "specs": [], "duration_s": 0.0})
+    conn.close()
+
+
+_context: Any = None
+
+
+def _mp_context() -> Any:
+    global _context
+    if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["orchestrator", "orchestrator.loader", "orchestrator.dagfile"])
+        _context = ctx
+    return _context
+
+
+@dataclass
+class _Job:
+    path: str
+    process: Any
+    conn: Connection
+    deadline: float
+    started: float = field(default_factory=time.perf_counter)
+
+
+def parse_files(
+    paths: Iterable[str], *, timeout_s: float = 30.0, processes: int = 2, dags_root: Path | None = None
+) -> list[FileResult]:
+    """Parse files in child processes, `processes` at a time, each within `timeout_s`."""
+    pending = list(paths)
+    pending.reverse()
+    running: list[_Job] = []
+    results: list[FileResult] = []
+    ctx = _mp_context()
+    root = str(dags_root) if dags_root else None
+    while pending or running:
+        while pending and len(running) < processes:
+            path = pending.pop()
+            parent_conn, child_conn = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(child_conn, path, root), daemon=True)
+            proc.start()
+            child_conn.close()
+            running.append(_Job(path, proc, parent_conn, time.monotonic() + timeout_s))
+        _wait_any(running)
+        still: list[_Job] = []
+        for job in running:
+            result = _collect(job, timeout_s)
+            if result is None:
+                still.append(job)
+            else:
+                results.append(result)
+        running = still
+    return results
+
+
+def _wait_any(running: list[_Job]) -> None:
+    from multiprocessing.connection import wait
+
+    soonest = min(job.deadline for job in running)
+    wait([job.conn for job in running], timeout=max(0.0, soonest - time.monotonic()))
+
+
+def _collect(job: _Job, timeout_s: float) -> FileResult | None:
+    """The job's result if it is done (or past its deadline), else None."""
+    duration = time.perf_counter() - job.started
+    if job.conn.poll():
+        try:
+            payload = job.conn.recv()
+        except EOFError:
+            payload = None
+        job.process.join(5)
+        job.conn.close()
+        if payload is None:
+            return FileResult(job.path, error=f"the import process died (exit code {job.process.exitcode})", duration_s=duration)
+        return FileResult(
+            path=job.path,
+            specs=tuple(DagSpec.model_validate(s) for s in payload["specs"]),
+            error=payload["error"],
+            traceback=payload["traceback"],
+            duration_s=payload["duration_s"],
+        )
+    if time.monotonic() >= job.deadline:
+        job.process.kill()
+        job.process.join(5)
+        job.conn.close()
+        return FileResult(
+            job.path, error=f"importing the file took longer than the {timeout_s:g} s limit (dag_file_timeout_s)", duration_s=duration
+        )
+    return None

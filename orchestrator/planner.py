@@ -1,0 +1,182 @@
+"""What to do next in a run: pure functions from task states to commands.
+
+The scheduler keeps a `TaskView` per task of each active run. `plan_run` says which tasks to
+submit (and which in-flight upstreams they can be chained to), which to settle as skipped or
+upstream_failed, and whether the run is over. `settle_outcome` turns the end of a try into the
+task's next state. Neither reads a clock or a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from orchestrator.retry import may_retry, retry_delay
+from orchestrator.spec import DagSpec, TaskSpec
+from orchestrator.states import (
+    TASK_IN_FLIGHT,
+    TASK_TERMINAL,
+    RunState,
+    TaskState,
+    TriggerRule,
+    UpstreamSummary,
+    Verdict,
+    evaluate_trigger_rule,
+    run_outcome,
+)
+
+
+@dataclass
+class TaskView:
+    """The scheduler's copy of one task instance row."""
+
+    state: TaskState = TaskState.PENDING
+    try_number: int = 0
+    max_tries: int = 1
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    next_retry_at: datetime | None = None
+    worker: str | None = None
+    result: Any = None
+    key: str | None = None
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Queue the task's next try; `after` are in-flight upstreams whose outcomes it waits for."""
+
+    task_id: str
+    after: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Settle:
+    """The task will not run: it becomes `state` (skipped or upstream_failed)."""
+
+    task_id: str
+    state: TaskState
+    reason: str
+
+
+@dataclass(frozen=True)
+class FinishRun:
+    state: RunState
+
+
+Command = Submit | Settle | FinishRun
+
+
+def _chainable(task: TaskSpec, states: Mapping[str, TaskState]) -> tuple[str, ...] | None:
+    """In-flight upstreams to chain to, if every upstream is either done-successfully or in flight."""
+    if task.trigger_rule is not TriggerRule.ALL_SUCCESS:
+        return None
+    after = []
+    for up in task.upstream:
+        s = states[up]
+        if s in TASK_IN_FLIGHT:
+            after.append(up)
+        elif s is not TaskState.SUCCESS:
+            return None
+    return tuple(after)
+
+
+def plan_run(
+    spec: DagSpec,
+    tasks: Mapping[str, TaskView],
+    now: datetime,
+    *,
+    chains: bool,
+    candidates: Iterable[str] | None = None,
+) -> list[Command]:
+    """Commands for one run. `candidates` limits the look to those tasks (None: all).
+
+    Decisions cascade within one call: a task settled as upstream_failed lets its downstream
+    settle too, and with `chains` a whole ready chain is submitted at once.
+    """
+    states = {tid: view.state for tid, view in tasks.items()}
+    commands: list[Command] = []
+    if candidates is None:
+        order = [t.task_id for t in spec.tasks]
+    else:
+        wanted = set(candidates)
+        order = [t.task_id for t in spec.tasks if t.task_id in wanted]
+    queue = list(order)
+    seen = set(queue)
+    i = 0
+    while i < len(queue):
+        tid = queue[i]
+        i += 1
+        task = spec.task_map[tid]
+        view = tasks[tid]
+        state = states[tid]
+        decided: TaskState | None = None
+        if state is TaskState.UP_FOR_RETRY:
+            if view.next_retry_at is not None and view.next_retry_at <= now:
+                commands.append(Submit(tid, reason=f"retry {view.try_number + 1} of {view.max_tries}"))
+                decided = TaskState.QUEUED
+        elif state in (TaskState.PENDING, TaskState.SCHEDULED):
+            verdict = evaluate_trigger_rule(task.trigger_rule, UpstreamSummary.of(states[u] for u in task.upstream))
+            if verdict is Verdict.RUN:
+                commands.append(Submit(tid))
+                decided = TaskState.QUEUED
+            elif verdict is Verdict.SKIP:
+                commands.append(Settle(tid, TaskState.SKIPPED, f"trigger rule {task.trigger_rule.value} skipped it"))
+                decided = TaskState.SKIPPED
+            elif verdict is Verdict.UPSTREAM_FAILED:
+                commands.append(
+                    Settle(tid, TaskState.UPSTREAM_FAILED, f"an upstream did not succeed ({task.trigger_rule.value})")
+                )
+                decided = TaskState.UPSTREAM_FAILED
+            elif chains and task.upstream:
+                after = _chainable(task, states)
+                if after:
+                    commands.append(Submit(tid, after=after))
+                    decided = TaskState.QUEUED
+        if decided is not None:
+            states[tid] = decided
+            for down in spec.downstream[tid]:
+                if down not in seen:
+                    seen.add(down)
+                    queue.append(down)
+    if all(s in TASK_TERMINAL for s in states.values()):
+        commands.append(FinishRun(run_outcome(states[leaf] for leaf in spec.leaves)))
+    return commands
+
+
+def next_wakeup(tasks: Iterable[TaskView]) -> datetime | None:
+    """The earliest time a waiting retry becomes due."""
+    due = [v.next_retry_at for v in tasks if v.state is TaskState.UP_FOR_RETRY and v.next_retry_at is not None]
+    return min(due) if due else None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The next state of a task after its try ended, and the fields that change with it."""
+
+    state: TaskState
+    next_retry_at: datetime | None = None
+    reason: str | None = None
+
+
+def settle_outcome(
+    task: TaskSpec, view: TaskView, status: str, ended: datetime, error: str | None
+) -> Settlement:
+    """Success, a retry (when the policy allows), failure, or back to waiting for `not_run`."""
+    if status == "success":
+        return Settlement(TaskState.SUCCESS)
+    if status == "not_run":
+        return Settlement(TaskState.PENDING, reason="a chained upstream did not succeed; waiting again")
+    if may_retry(view.try_number, view.max_tries):
+        delay: timedelta = retry_delay(task, view.try_number)
+        return Settlement(
+            TaskState.UP_FOR_RETRY,
+            next_retry_at=ended + delay,
+            reason=f"try {view.try_number} of {view.max_tries} failed ({error}); retrying in {delay.total_seconds():g} s",
+        )
+    return Settlement(TaskState.FAILED, reason=error)
+
+

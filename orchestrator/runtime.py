@@ -1,0 +1,256 @@
+"""The runtime: runs one task try where the work lands (a Dask worker or this process).
+
+It loads the task's callable from the DAG file, runs it with its context, captures what it
+prints and logs, enforces `execution_timeout`, and returns an `Outcome`. It never raises:
+every failure is an outcome, so Dask can start a downstream the moment an upstream ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ctypes
+import io
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from orchestrator.context import TaskContext, reset_context, set_context
+from orchestrator.dag import DAG
+from orchestrator.errors import NotFoundError, TaskTimeoutError
+
+OutcomeStatus = Literal["success", "failed", "not_run"]
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """Everything a worker needs to run one try; picklable, no database handle."""
+
+    key: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    try_number: int
+    fileloc: str
+    dags_root: str | None
+    map_index: int = -1
+    logical_date: datetime | None = None
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    upstream_results: dict[str, Any] = field(default_factory=dict)
+    chained_upstreams: tuple[str, ...] = ()
+    execution_timeout_s: float | None = None
+    max_result_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a try ended. `not_run`: a chained upstream did not succeed, so it never started."""
+
+    key: str
+    task_id: str
+    try_number: int
+    status: OutcomeStatus
+    start: datetime | None = None
+    end: datetime | None = None
+    worker: str | None = None
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    log: str = ""
+
+
+# -- log capture: stdout, stderr and logging are routed to the running try's buffer --------
+_buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("orchestrator_log_buffer", default=None)
+
+
+class _RoutedStream(io.TextIOBase):
+    """Writes go to the current try's buffer when one is set, else to the original stream."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def write(self, s: str) -> int:
+        buf = _buffer.get()
+        if buf is not None:
+            return buf.write(s)
+        return self.original.write(s)
+
+    def flush(self) -> None:
+        if _buffer.get() is None:
+            self.original.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.original, "encoding", "utf-8")
+
+
+class _BufferHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        buf = _buffer.get()
+        if buf is not None:
+            buf.write(self.format(record) + "\n")
+
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _install_capture() -> None:
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        sys.stdout = _RoutedStream(sys.stdout)
+        sys.stderr = _RoutedStream(sys.stderr)
+        handler = _BufferHandler()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        task_logger = logging.getLogger("orchestrator.task")
+        task_logger.setLevel(logging.INFO)
+        _installed = True
+
+
+# -- loading the task's code -------------------------------------------------------------------
+_dag_cache: dict[tuple[str, int], dict[str, DAG]] = {}
+_cache_lock = threading.Lock()
+
+
+def load_dag(fileloc: str, dag_id: str, dags_root: str | None) -> DAG:
+    """The DAG `dag_id` from `fileloc`, imported once per file version in this process."""
+    from orchestrator.dagfile import import_dag_file
+
+    try:
+        mtime = os.stat(fileloc).st_mtime_ns
+    except FileNotFoundError:
+        raise NotFoundError(f"DAG file {fileloc} does not exist on worker {socket.gethostname()}") from None
+    cache_key = (fileloc, mtime)
+    with _cache_lock:
+        dags = _dag_cache.get(cache_key)
+        if dags is None:
+            dags = {d.dag_id: d for d in import_dag_file(Path(fileloc), Path(dags_root) if dags_root else None)}
+            for stale in [k for k in _dag_cache if k[0] == fileloc]:
+                del _dag_cache[stale]
+            _dag_cache[cache_key] = dags
+    if dag_id not in dags:
+        raise NotFoundError(f"{fileloc} no longer defines DAG {dag_id!r}")
+    return dags[dag_id]
+
+
+def _interrupt(thread: threading.Thread) -> None:
+    """Best effort: raise TaskTimeoutError in a thread that ran past its deadline."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TaskTimeoutError))
+
+
+def _call_with_timeout(fn: Any, timeout_s: float | None) -> Any:
+    if timeout_s is None:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        _interrupt(thread)
+        raise TaskTimeoutError(f"the task ran longer than its execution_timeout of {timeout_s:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
+    """Run one try and describe how it ended. `chained` are the outcomes of chained upstreams."""
+    worker = socket.gethostname()
+    for up in chained:
+        if up.status != "success":
+            return Outcome(work.key, work.task_id, work.try_number, "not_run", worker=worker)
+    upstream_results = dict(work.upstream_results)
+    for name, up in zip(work.chained_upstreams, chained):
+        upstream_results[name] = up.result
+    _install_capture()
+    buf = io.StringIO()
+    buf_token = _buffer.set(buf)
+    start = _now()
+    _announce_start(work, start, worker)
+    status: OutcomeStatus = "failed"
+    result: Any = None
+    error: str | None = None
+    tb: str | None = None
+    ctx_token = None
+    try:
+        dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
+        task = dag.get_task(work.task_id)
+        context = TaskContext(
+            dag_id=work.dag_id,
+            task_id=work.task_id,
+            run_id=work.run_id,
+            try_number=work.try_number,
+            logical_date=work.logical_date,
+            data_interval_start=work.data_interval_start,
+            data_interval_end=work.data_interval_end,
+            params=dict(work.params),
+        )
+        ctx_token = set_context(context)
+        value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
+        result = _check_result(value, work.max_result_bytes)
+        status = "success"
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+        error = f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc()
+        buf.write(tb)
+    finally:
+        if ctx_token is not None:
+            reset_context(ctx_token)
+        _buffer.reset(buf_token)
+    return Outcome(
+        work.key, work.task_id, work.try_number, status, start, _now(), worker, result, error, tb, buf.getvalue()
+    )
+
+
+def _check_result(value: Any, max_bytes: int) -> Any:
+    """Results flow downstream as JSON: refuse what JSON cannot hold, or what is too big."""
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"the task returned {type(value).__name__}, which is not JSON-serializable: {exc}") from None
+    if len(encoded) > max_bytes:
+        raise ValueError(f"the task's result is {len(encoded)} bytes as JSON, over the {max_bytes} byte limit")
+    return value
+
+
+START_TOPIC = "orchestrator.started"
+
+
+def _announce_start(work: WorkItem, start: datetime, worker: str) -> None:
+    """Tell the scheduler the try started (through Dask's event log when on a Dask worker)."""
+    try:
+        from distributed import get_worker
+
+        w = get_worker()
+    except (ImportError, ValueError):
+        return
+    w.log_event(START_TOPIC, {"key": work.key, "start": start.timestamp(), "worker": worker})
+
+

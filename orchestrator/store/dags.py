@@ -1,0 +1,140 @@
+"""Writes to the DAG tables: dag, dag_version, dag_file and import_error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import NotFoundError
+from orchestrator.loader import FileResult, FileStat
+from orchestrator.models import Dag, DagFile, DagRun, DagVersion, ImportError_
+from orchestrator.schedule import DataInterval, upcoming_interval
+from orchestrator.spec import DagSpec
+from orchestrator.store import events
+
+
+def last_scheduled_interval(session: Session, dag_id: str) -> DataInterval | None:
+    """The data interval of the newest scheduled (cron) run of a DAG."""
+    row = session.execute(
+        select(DagRun.data_interval_start, DagRun.data_interval_end)
+        .where(DagRun.dag_id == dag_id, DagRun.run_type.in_(("scheduled", "backfill")))
+        .order_by(DagRun.data_interval_end.desc())
+        .limit(1)
+    ).first()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return DataInterval(row[0], row[1])
+
+
+def compute_next_run_at(session: Session, spec: DagSpec, now: datetime) -> datetime | None:
+    """When the next scheduled run of `spec` is due, or None for unscheduled DAGs."""
+    if spec.schedule is None:
+        return None
+    nxt = upcoming_interval(
+        spec.schedule,
+        spec.timezone,
+        spec.start_date,
+        last_scheduled_interval(session, spec.dag_id),
+        now,
+        catchup=spec.catchup,
+    )
+    return None if nxt is None else nxt.end
+
+
+def record_file_result(
+    session: Session, result: FileResult, stat: FileStat, content_hash: str, now: datetime, *, paused_default: bool
+) -> FileResult:
+    """Store what parsing one file gave; returns the result, turned into an error on a dag_id clash."""
+    previous = session.get(DagFile, result.path)
+    previous_ids = set(previous.dag_ids) if previous else set()
+    if result.error is None:
+        clash = _dag_id_clash(session, result)
+        if clash:
+            result = FileResult(result.path, error=clash, duration_s=result.duration_s)
+    session.merge(
+        DagFile(
+            path=result.path,
+            mtime=stat.mtime,
+            size=stat.size,
+            content_hash=content_hash,
+            dag_ids=sorted(s.dag_id for s in result.specs) if result.error is None else sorted(previous_ids),
+            last_parsed_at=now,
+        )
+    )
+    if result.error is not None:
+        session.merge(ImportError_(filename=result.path, message=result.error, traceback=result.traceback, timestamp=now))
+        return result
+    session.execute(delete(ImportError_).where(ImportError_.filename == result.path))
+    for spec in result.specs:
+        upsert_dag(session, spec, now, paused_default=paused_default)
+    gone = previous_ids - {s.dag_id for s in result.specs}
+    if gone:
+        session.execute(update(Dag).where(Dag.dag_id.in_(gone)).values(is_active=False))
+    return result
+
+
+def _dag_id_clash(session: Session, result: FileResult) -> str | None:
+    ids = [s.dag_id for s in result.specs]
+    if not ids:
+        return None
+    rows = session.execute(
+        select(Dag.dag_id, Dag.fileloc).where(Dag.dag_id.in_(ids), Dag.is_active.is_(True), Dag.fileloc != result.path)
+    ).all()
+    if not rows:
+        return None
+    dag_id, other = rows[0]
+    return f"DuplicateDagIdError: dag_id {dag_id!r} is already defined in {other}; rename one of them"
+
+
+def upsert_dag(session: Session, spec: DagSpec, now: datetime, *, paused_default: bool) -> None:
+    """Insert or update the dag row and remember the spec version."""
+    payload = spec.model_dump(mode="json")
+    if session.get(DagVersion, (spec.dag_id, spec.version_hash)) is None:
+        session.add(DagVersion(dag_id=spec.dag_id, version_hash=spec.version_hash, spec=payload, created_at=now))
+    row = session.get(Dag, spec.dag_id)
+    if row is None:
+        row = Dag(dag_id=spec.dag_id, is_paused=paused_default)
+        session.add(row)
+    row.fileloc = spec.fileloc
+    row.is_active = True
+    row.schedule = spec.schedule
+    row.timezone = spec.timezone
+    row.version_hash = spec.version_hash
+    row.spec = payload
+    row.last_parsed_at = now
+    session.flush()
+    row.next_run_at = compute_next_run_at(session, spec, now)
+
+
+def touch_file(session: Session, stat: FileStat) -> None:
+    """The file's mtime changed but not its content: remember the new mtime only."""
+    session.execute(update(DagFile).where(DagFile.path == stat.path).values(mtime=stat.mtime, size=stat.size))
+
+
+def forget_files(session: Session, paths: Iterable[str]) -> None:
+    """Files deleted from the DAG folder: their DAGs become inactive, their errors go."""
+    paths = list(paths)
+    if not paths:
+        return
+    session.execute(update(Dag).where(Dag.fileloc.in_(paths)).values(is_active=False, next_run_at=None))
+    session.execute(delete(ImportError_).where(ImportError_.filename.in_(paths)))
+    session.execute(delete(DagFile).where(DagFile.path.in_(paths)))
+
+
+def set_paused(session: Session, dag_id: str, paused: bool, now: datetime, actor: str = "cli") -> bool:
+    """Pause or unpause a DAG; returns the previous value. Raises NotFoundError for an unknown DAG."""
+    row = session.get(Dag, dag_id)
+    if row is None:
+        raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
+    before = row.is_paused
+    row.is_paused = paused
+    if before != paused:
+        events.append(session, [events.event("dag.paused" if paused else "dag.unpaused", now, dag_id=dag_id, actor=actor)])
+    return before
+
+
+def set_next_run(session: Session, dag_id: str, next_run_at: datetime | None) -> None:
+    session.execute(update(Dag).where(Dag.dag_id == dag_id).values(next_run_at=next_run_at))

@@ -1,0 +1,50 @@
+"""The event log: append-only rows for every state change and user action."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from orchestrator.models import Event
+
+
+def event(
+    kind: str,
+    at: datetime,
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    task_id: str | None = None,
+    map_index: int | None = None,
+    try_number: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    actor: str = "scheduler",
+    reason: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One event row, ready for `append`."""
+    return {
+        "kind": kind,
+        "at": at,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "map_index": map_index,
+        "try_number": try_number,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor": actor,
+        "reason": reason,
+        "payload": payload,
+    }
+
+
+def append(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append event rows in the caller's transaction (one executemany)."""
+    if rows:
+        session.execute(insert(Event), list(rows))

@@ -1,0 +1,53 @@
+"""Writes to scheduler_job: scheduler processes and their heartbeats."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import SchedulerAlreadyRunningError
+from orchestrator.models import SchedulerJob
+
+
+def alive_schedulers(session: Session, now: datetime, threshold: timedelta) -> list[SchedulerJob]:
+    """Schedulers that say they run and heartbeated within `threshold`."""
+    return list(
+        session.scalars(
+            select(SchedulerJob).where(SchedulerJob.state == "running", SchedulerJob.last_heartbeat >= now - threshold)
+        )
+    )
+
+
+def register(session: Session, now: datetime, threshold: timedelta, *, exclusive: bool) -> int:
+    """Record this process as a running scheduler and return its job id.
+
+    With `exclusive`, refuse when another scheduler is alive; jobs that stopped heartbeating
+    are marked dead either way.
+    """
+    alive = alive_schedulers(session, now, threshold)
+    if exclusive and alive:
+        other = alive[0]
+        raise SchedulerAlreadyRunningError(
+            f"another scheduler is running (pid {other.pid} on {other.hostname}, last heartbeat "
+            f"{other.last_heartbeat:%H:%M:%S} UTC); this database supports only one. Stop it first, "
+            "or use PostgreSQL for several schedulers"
+        )
+    session.execute(
+        update(SchedulerJob).where(SchedulerJob.state == "running", SchedulerJob.last_heartbeat < now - threshold).values(state="dead")
+    )
+    job = SchedulerJob(hostname=socket.gethostname(), pid=os.getpid(), state="running", started_at=now, last_heartbeat=now)
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def heartbeat(session: Session, job_id: int, now: datetime) -> None:
+    session.execute(update(SchedulerJob).where(SchedulerJob.id == job_id).values(last_heartbeat=now))
+
+
+def stop(session: Session, job_id: int, now: datetime) -> None:
+    session.execute(update(SchedulerJob).where(SchedulerJob.id == job_id).values(state="stopped", last_heartbeat=now))

@@ -1,0 +1,266 @@
+"""Writes to dag_run, task_instance and task_try, always with their events.
+
+`Batch` is the one gate for state changes: `move_task` and `move_run` check the transition
+against the state machine, change the in-memory view, and record the row update and the
+event; `write` puts the whole batch in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orchestrator.errors import NotFoundError, OrchestratorError
+from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry
+from orchestrator.planner import TaskView
+from orchestrator.spec import DagSpec
+from orchestrator.states import RunState, TaskState, check_run_transition, check_task_transition
+from orchestrator.store import events
+
+
+class RunExistsError(OrchestratorError):
+    """A run with that run_id already exists for the DAG."""
+
+
+@dataclass(frozen=True)
+class RunKey:
+    dag_id: str
+    run_id: str
+
+
+_TI_FIELDS = ("state", "try_number", "max_tries", "start_date", "end_date", "next_retry_at", "worker", "result")
+
+
+def _ti_values(view: TaskView) -> dict[str, Any]:
+    return {
+        "state": view.state.value,
+        "try_number": view.try_number,
+        "max_tries": view.max_tries,
+        "start_date": view.start_date,
+        "end_date": view.end_date,
+        "next_retry_at": view.next_retry_at,
+        "worker": view.worker,
+        "result": view.result,
+    }
+
+
+@dataclass
+class Batch:
+    """State changes to write in one transaction."""
+
+    _ti: dict[tuple[str, str, str], tuple[str, TaskView]] = field(default_factory=dict)
+    _runs: dict[RunKey, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    try_inserts: list[dict[str, Any]] = field(default_factory=list)
+    try_updates: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self._ti or self._runs or self.try_inserts or self.try_updates or self.events)
+
+    def move_task(
+        self,
+        run: RunKey,
+        task_id: str,
+        view: TaskView,
+        to: TaskState,
+        at: datetime,
+        *,
+        reason: str | None = None,
+        actor: str = "scheduler",
+        **changes: Any,
+    ) -> None:
+        """Change a task's state (checked), apply `changes` to its view, record row and event."""
+        check_task_transition(view.state, to, what=f"task {run.dag_id}/{run.run_id}/{task_id}", history=view.history)
+        pk = (run.dag_id, run.run_id, task_id)
+        before = self._ti[pk][0] if pk in self._ti else view.state.value
+        self.events.append(
+            events.event(
+                f"task.{to.value}",
+                at,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=task_id,
+                map_index=-1,
+                try_number=changes.get("try_number", view.try_number),
+                from_state=view.state.value,
+                to_state=to.value,
+                actor=actor,
+                reason=reason,
+            )
+        )
+        view.state = to
+        for name, value in changes.items():
+            setattr(view, name, value)
+        view.history.append(to.value)
+        del view.history[:-8]
+        self._ti[pk] = (before, view)
+
+    def move_run(
+        self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler", **changes: Any
+    ) -> None:
+        """Change a run's state (checked) and record the row update and the event."""
+        check_run_transition(current, to, what=f"run {run.dag_id}/{run.run_id}")
+        before = self._runs[run][0] if run in self._runs else current.value
+        values = dict(self._runs[run][1]) if run in self._runs else {}
+        values.update(changes, state=to.value)
+        self._runs[run] = (before, values)
+        self.events.append(
+            events.event(
+                f"run.{to.value}", at, dag_id=run.dag_id, run_id=run.run_id, from_state=current.value,
+                to_state=to.value, actor=actor, reason=reason,
+            )
+        )
+
+    def write(self, session: Session) -> None:
+        """Write everything in the caller's transaction: one executemany per kind of row."""
+        ti = TaskInstance.__table__
+        if self._ti:
+            stmt = (
+                update(ti)
+                .where(
+                    ti.c.dag_id == bindparam("k_dag_id"),
+                    ti.c.run_id == bindparam("k_run_id"),
+                    ti.c.task_id == bindparam("k_task_id"),
+                    ti.c.map_index == -1,
+                    # a user may have cleared or cancelled the task meanwhile: their write wins
+                    ti.c.state == bindparam("k_from"),
+                )
+                .values({name: bindparam(name) for name in _TI_FIELDS})
+            )
+            rows = [
+                {"k_dag_id": d, "k_run_id": r, "k_task_id": t, "k_from": before, **_ti_values(view)}
+                for (d, r, t), (before, view) in self._ti.items()
+            ]
+            session.execute(stmt, rows)
+        if self._runs:
+            run_t = DagRun.__table__
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for key, (before, values) in self._runs.items():
+                groups.setdefault(tuple(sorted(values)), []).append(
+                    {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_from": before, **values}
+                )
+            for names, rows in groups.items():
+                stmt = (
+                    update(run_t)
+                    .where(
+                        run_t.c.dag_id == bindparam("k_dag_id"),
+                        run_t.c.run_id == bindparam("k_run_id"),
+                        run_t.c.state == bindparam("k_from"),
+                    )
+                    .values({name: bindparam(name) for name in names})
+                )
+                session.execute(stmt, rows)
+        if self.try_inserts:
+            session.execute(insert(TaskTry), self.try_inserts)
+        if self.try_updates:
+            tt = TaskTry.__table__
+            names = sorted(k for k in self.try_updates[0] if not k.startswith("k_"))
+            stmt = (
+                update(tt)
+                .where(
+                    tt.c.dag_id == bindparam("k_dag_id"),
+                    tt.c.run_id == bindparam("k_run_id"),
+                    tt.c.task_id == bindparam("k_task_id"),
+                    tt.c.map_index == -1,
+                    tt.c.try_number == bindparam("k_try_number"),
+                )
+                .values({name: bindparam(name) for name in names})
+            )
+            session.execute(stmt, self.try_updates)
+        events.append(session, self.events)
+
+
+def spec_for_version(session: Session, dag_id: str, version_hash: str) -> DagSpec:
+    """The DagSpec a run is pinned to."""
+    row = session.get(DagVersion, (dag_id, version_hash))
+    if row is None:
+        raise NotFoundError(f"DAG {dag_id!r} has no stored version {version_hash}")
+    return DagSpec.model_validate(row.spec)
+
+
+def create_run(
+    session: Session,
+    dag_id: str,
+    *,
+    run_id: str | None,
+    run_type: str,
+    logical_date: datetime,
+    data_interval: tuple[datetime, datetime] | None,
+    conf: dict[str, Any] | None,
+    now: datetime,
+    actor: str,
+) -> DagRun:
+    """Queue a new run of the DAG's current version; the scheduler starts it."""
+    dag = session.get(Dag, dag_id)
+    if dag is None or not dag.is_active:
+        raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
+    run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
+    run = DagRun(
+        dag_id=dag_id,
+        run_id=run_id,
+        state=RunState.QUEUED.value,
+        run_type=run_type,
+        version_hash=dag.version_hash,
+        logical_date=logical_date,
+        data_interval_start=data_interval[0] if data_interval else logical_date,
+        data_interval_end=data_interval[1] if data_interval else logical_date,
+        conf=conf or {},
+        queued_at=now,
+        ext_change=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        raise RunExistsError(f"DAG {dag_id!r} already has a run with run_id {run_id!r}") from None
+    events.append(
+        session,
+        [events.event("run.queued", now, dag_id=dag_id, run_id=run_id, to_state="queued", actor=actor, payload={"run_type": run_type, "conf": conf or {}})],
+    )
+    return run
+
+
+def insert_task_instances(session: Session, run: RunKey, spec: DagSpec) -> dict[str, TaskView]:
+    """Create the run's task instances (all pending) and return their views."""
+    views = {t.task_id: TaskView(max_tries=t.retries + 1) for t in spec.tasks}
+    session.execute(
+        insert(TaskInstance),
+        [
+            {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": tid, "map_index": -1, **_ti_values(v)}
+            for tid, v in views.items()
+        ],
+    )
+    return views
+
+
+def load_task_views(session: Session, run: RunKey) -> dict[str, TaskView]:
+    rows = session.scalars(
+        select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
+    )
+    return {
+        r.task_id: TaskView(
+            state=TaskState(r.state),
+            try_number=r.try_number,
+            max_tries=r.max_tries,
+            start_date=r.start_date,
+            end_date=r.end_date,
+            next_retry_at=r.next_retry_at,
+            worker=r.worker,
+            result=r.result,
+        )
+        for r in rows
+    }
+
+
+def try_row(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[str, Any]:
+    return {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": task_id, "map_index": -1, "try_number": try_number, **values}
+
+
+def try_update(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[str, Any]:
+    return {"k_dag_id": run.dag_id, "k_run_id": run.run_id, "k_task_id": task_id, "k_try_number": try_number, **values}

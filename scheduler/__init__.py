@@ -1,0 +1,1 @@
+"""The scheduler service: the loop, dispatch to the executor, timers and cron."""

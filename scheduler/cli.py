@@ -1,0 +1,86 @@
+"""The scheduler's commands, added to `orchestrator` through the plugin hook like any plugin's."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import click
+
+from orchestrator.cli.common import CliState, dags_option, handle_errors, parse_conf, pass_state
+from orchestrator.db import is_sqlite, make_engine, upgrade
+from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.hookspecs import hookimpl
+from orchestrator.store import queries
+
+
+def _run_scheduler(state: CliState) -> None:
+    from orchestrator.dask_executor import DaskExecutor
+    from scheduler.service import Scheduler
+
+    config = state.config
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    executor = DaskExecutor(config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker)
+    sched = Scheduler(config, state.sessions(), executor, exclusive=True)
+    sched.install_signal_handlers()
+    where = config.dask_address or f"a LocalCluster of {config.dask_workers} workers"
+    click.echo(f"scheduler: DAGs from {config.resolved_dags_folder}, tasks on {where}", err=True)
+    sched.run()
+    click.echo("scheduler stopped", err=True)
+
+
+@click.command("scheduler")
+@dags_option
+@pass_state
+@handle_errors
+def scheduler_command(state: CliState) -> None:
+    """Run the scheduler until SIGTERM / Ctrl-C."""
+    _run_scheduler(state)
+
+
+@click.command("standalone")
+@dags_option
+@pass_state
+@handle_errors
+def standalone_command(state: CliState) -> None:
+    """Everything on this machine: upgrade the database, then run the scheduler on a LocalCluster."""
+    url = state.config.resolved_database_url
+    upgrade(make_engine(url))
+    if is_sqlite(url):
+        click.echo(f"database: {url}", err=True)
+    _run_scheduler(state)
+
+
+@click.command("test")
+@click.argument("dag_id")
+@click.option("--conf", "conf_raw", metavar="JSON", help="Run configuration, a JSON object.")
+@dags_option
+@pass_state
+@handle_errors
+def dags_test_command(state: CliState, dag_id: str, conf_raw: str | None) -> None:
+    """Run DAG_ID once, in this process, and print each task's outcome (exit 1 if the run fails)."""
+    from scheduler.testrun import test_run
+
+    conf = parse_conf(conf_raw)
+    sessions = state.sessions()
+    sync_dag_folder(sessions, state.config, lambda: datetime.now(UTC))
+    with sessions() as session:
+        queries.get_dag(session, dag_id)
+    key = test_run(sessions, state.config, dag_id, conf)
+    with sessions() as session:
+        run = queries.get_run(session, key.dag_id, key.run_id)
+        for ti in queries.list_task_instances(session, key.dag_id, key.run_id):
+            took = f"{(ti.end_date - ti.start_date).total_seconds():.3f}s" if ti.start_date and ti.end_date else "-"
+            click.echo(f"{ti.task_id:<30} {ti.state:<16} try {ti.try_number}  {took}")
+        click.echo(f"run {run.run_id}: {run.state}")
+    if run.state != "success":
+        raise SystemExit(1)
+
+
+@hookimpl
+def orchestrator_cli_commands(cli: click.Group) -> None:
+    cli.add_command(scheduler_command)
+    cli.add_command(standalone_command)
+    dags = cli.commands["dags"]
+    assert isinstance(dags, click.Group)
+    dags.add_command(dags_test_command)

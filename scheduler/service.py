@@ -1,0 +1,253 @@
+"""The scheduler service: the loop that ties the store, the tracker and the executor together.
+
+One thread does all decisions. Executor events arrive on a queue (pushed from Dask's threads)
+and are handled the moment they arrive; the database is polled every `poll_interval_s` for
+what users and cron add (new runs, clears, cancels). Each pass writes ONE transaction, then
+submits the work that transaction queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Config
+from orchestrator.executor import Executor, ExecutorEvent
+from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.models import Dag, DagRun
+from orchestrator.spec import DagSpec
+from orchestrator.states import RunState
+from orchestrator.store import jobs as job_store
+from orchestrator.store import runs as run_store
+from orchestrator.store.runs import Batch, RunKey
+from scheduler.cron import create_due_runs
+from scheduler.tracker import Dispatch, RunTracker, active_run, start_run
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Stop:
+    """Queue sentinel that wakes the loop to stop."""
+
+
+class Scheduler:
+    """`orchestrator scheduler`: runs until `stop()` (or SIGTERM / SIGINT)."""
+
+    def __init__(
+        self,
+        config: Config,
+        sessions: sessionmaker[Session],
+        executor: Executor,
+        *,
+        clock: Clock = utcnow,
+        exclusive: bool = True,
+        sync_folder: bool = True,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.executor = executor
+        self.clock = clock
+        self.exclusive = exclusive
+        self.sync_folder = sync_folder
+        self.tracker = RunTracker(config, executor)
+        self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
+        self._stopping = threading.Event()
+        self._specs: dict[tuple[str, str], DagSpec] = {}
+        self._unwritten: list[Batch] = []
+        self._unsent: list[Dispatch] = []
+        self.job_id: int | None = None
+        self.ready = threading.Event()
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to stop cleanly (thread- and signal-safe)."""
+        self._stopping.set()
+        self.events.put(_Stop())
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def run(self) -> None:
+        """Register, recover, then loop until stopped."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            self.job_id = job_store.register(
+                session, now, timedelta(seconds=self.config.scheduler_health_threshold_s), exclusive=self.exclusive
+            )
+        folder_thread = None
+        try:
+            self.executor.start(self.events.put)
+            if self.sync_folder:
+                sync_dag_folder(self.sessions, self.config, self.clock)
+                folder_thread = threading.Thread(target=self._folder_loop, name="dag-folder-sync", daemon=True)
+                folder_thread.start()
+            self._recover()
+            self.ready.set()
+            log.info("scheduler %s running (executor: %s)", self.job_id, type(self.executor).__name__)
+            self._loop()
+        finally:
+            self._stopping.set()
+            self._shutdown()
+            if folder_thread is not None:
+                folder_thread.join(timeout=self.config.dag_file_timeout_s + 5)
+
+    def _folder_loop(self) -> None:
+        while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
+            try:
+                sync_dag_folder(self.sessions, self.config, self.clock)
+            except Exception:  # noqa: BLE001 - a bad pass is logged and retried next interval
+                log.exception("scanning the DAG folder failed")
+
+    def _recover(self) -> None:
+        """Adopt runs left running by a scheduler that stopped; their in-flight tasks start again."""
+        now = self.clock()
+        batch = Batch()
+        with self.sessions.begin() as session:
+            rows = session.scalars(select(DagRun).where(DagRun.state == RunState.RUNNING.value)).all()
+            for row in rows:
+                run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, RunKey(row.dag_id, row.run_id)))
+                self.tracker.reset_orphans(run, batch, now, reason="orphaned: the scheduler that ran it stopped")
+                self.tracker.track(run)
+            batch.write(session)
+        if rows:
+            log.info("adopted %d running runs", len(rows))
+
+    def _shutdown(self) -> None:
+        """Cancel in-flight work and put it back to be scheduled, so a restart resumes it."""
+        now = self.clock()
+        for key in self.tracker.inflight_keys():
+            self.executor.cancel(key)
+        batch = Batch()
+        for run in self.tracker.runs.values():
+            self.tracker.reset_orphans(run, batch, now, reason="the scheduler stopped")
+        try:
+            with self.sessions.begin() as session:
+                for pending in self._unwritten:
+                    pending.write(session)
+                batch.write(session)
+                if self.job_id is not None:
+                    job_store.stop(session, self.job_id, now)
+        except OperationalError:
+            log.exception("could not record the shutdown; the next scheduler will adopt the runs")
+        self.executor.close()
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        next_poll = 0.0
+        next_beat = time.monotonic() + self.config.heartbeat_interval_s
+        while not self._stopping.is_set():
+            timeout = max(0.0, min(next_poll, next_beat) - time.monotonic())
+            wake = self.tracker.next_wakeup()
+            if wake is not None:
+                timeout = min(timeout, max(0.0, (wake - self.clock()).total_seconds()))
+            events = self._drain(timeout)
+            now = self.clock()
+            batch = Batch()
+            for ev in events:
+                self.tracker.on_event(ev, batch, now)
+            poll = time.monotonic() >= next_poll
+            self.tracker.wake_due(now)
+            try:
+                with self.sessions.begin() as session:
+                    if poll:
+                        self._poll(session, batch, now)
+                    self._unsent.extend(self.tracker.plan(batch, now))
+                    for pending in self._unwritten:
+                        pending.write(session)
+                    batch.write(session)
+                    if time.monotonic() >= next_beat and self.job_id is not None:
+                        job_store.heartbeat(session, self.job_id, now)
+                        next_beat = time.monotonic() + self.config.heartbeat_interval_s
+                self._unwritten.clear()
+            except OperationalError as exc:
+                # the database went away: keep the changes and try again; nothing is submitted meanwhile
+                log.error("cannot write to the database (%s); retrying", exc.orig)
+                self._unwritten.append(batch)
+                self._stopping.wait(1.0)
+                continue
+            if poll:
+                next_poll = time.monotonic() + self.config.poll_interval_s
+            dispatches, self._unsent = self._unsent, []
+            self.tracker.dispatch(dispatches)
+            for key in self.tracker.take_finished():
+                log.info("run %s/%s finished", key.dag_id, key.run_id)
+
+    def _drain(self, timeout: float) -> list[ExecutorEvent]:
+        try:
+            first = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        items = [first]
+        while True:
+            try:
+                items.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        if any(isinstance(i, _Stop) for i in items):
+            self._stopping.set()
+        return [i for i in items if not isinstance(i, _Stop)]
+
+    # -- what the database says ------------------------------------------------------------------
+    def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
+        create_due_runs(session, now)
+        rows = session.execute(
+            select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.ext_change, DagRun.logical_date)
+            .where(DagRun.state.in_((RunState.QUEUED.value, RunState.RUNNING.value)))
+            .order_by(DagRun.logical_date)
+        ).all()
+        db_active = {RunKey(r.dag_id, r.run_id): r for r in rows}
+        for key, run in list(self.tracker.runs.items()):
+            row = db_active.get(key)
+            if row is None or row.ext_change != run.ext_change:
+                self._reload(session, key, batch)
+        queued = [r for r in rows if r.state == RunState.QUEUED.value and RunKey(r.dag_id, r.run_id) not in self.tracker.runs]
+        if queued:
+            self._start_queued(session, queued, batch, now)
+
+    def _reload(self, session: Session, key: RunKey, batch: Batch) -> None:
+        """A user changed the run (clear, cancel): drop our copy and take the store's."""
+        for flight_key in self.tracker.forget(key):
+            self.executor.cancel(flight_key)
+        row = session.get(DagRun, (key.dag_id, key.run_id))
+        if row is not None and row.state == RunState.RUNNING.value:
+            self.tracker.track(active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key)))
+
+    def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime) -> None:
+        dag_ids = {r.dag_id for r in queued}
+        dags = {d.dag_id: d for d in session.scalars(select(Dag).where(Dag.dag_id.in_(dag_ids)))}
+        running: dict[str, int] = {}
+        for run in self.tracker.runs.values():
+            running[run.key.dag_id] = running.get(run.key.dag_id, 0) + 1
+        for r in queued:
+            dag = dags.get(r.dag_id)
+            if dag is None or dag.is_paused:
+                continue
+            limit = DagSpec.model_validate(dag.spec).max_active_runs
+            if limit is not None and running.get(r.dag_id, 0) >= limit:
+                continue
+            row = session.get(DagRun, (r.dag_id, r.run_id))
+            assert row is not None
+            self.tracker.track(start_run(session, row, self._spec(session, r.dag_id, row.version_hash), batch, now))
+            running[r.dag_id] = running.get(r.dag_id, 0) + 1
+
+    def _spec(self, session: Session, dag_id: str, version_hash: str) -> DagSpec:
+        cache_key = (dag_id, version_hash)
+        if cache_key not in self._specs:
+            self._specs[cache_key] = run_store.spec_for_version(session, dag_id, version_hash)
+        return self._specs[cache_key]

@@ -1,0 +1,56 @@
+"""`dags test`: one run of one DAG, in this process, through the same tracker as the scheduler."""
+
+from __future__ import annotations
+
+import queue
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Config
+from orchestrator.executor import ExecutorEvent, InProcessExecutor
+from orchestrator.models import DagRun
+from orchestrator.store import runs as run_store
+from orchestrator.store.runs import Batch, RunKey
+from scheduler.tracker import RunTracker, start_run
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf: dict) -> RunKey:
+    """Create a `test` run of `dag_id` and drive it to the end with the in-process executor."""
+    events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
+    executor = InProcessExecutor()
+    executor.start(events.put)
+    tracker = RunTracker(config, executor)
+    now = _now()
+    with sessions.begin() as session:
+        row: DagRun = run_store.create_run(
+            session, dag_id, run_id=f"test__{now.isoformat()}", run_type="test", logical_date=now,
+            data_interval=None, conf=conf, now=now, actor="cli",
+        )
+        batch = Batch()
+        run = start_run(session, row, run_store.spec_for_version(session, dag_id, row.version_hash), batch, now)
+        tracker.track(run)
+        dispatches = tracker.plan(batch, now)
+        batch.write(session)
+    while tracker.runs:
+        tracker.dispatch(dispatches)
+        batch = Batch()
+        now = _now()
+        while not events.empty():
+            tracker.on_event(events.get(), batch, now)
+        tracker.wake_due(now)
+        dispatches = tracker.plan(batch, now)
+        with sessions.begin() as session:
+            batch.write(session)
+        tracker.take_finished()
+        if not dispatches and tracker.runs and events.empty():
+            wake = tracker.next_wakeup()
+            if wake is not None:
+                time.sleep(max(0.0, (wake - _now()).total_seconds()))
+    executor.close()
+    return run.key
