@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -121,10 +122,10 @@ class DAG:
         for tid, t in self.tasks.items():
             for up in t.upstream_ids:
                 down[up].append(tid)
-        ready = [tid for tid, n in indegree.items() if n == 0]
+        ready = deque(tid for tid, n in indegree.items() if n == 0)
         order: list[str] = []
         while ready:
-            tid = ready.pop()
+            tid = ready.popleft()
             order.append(tid)
             for d in down[tid]:
                 indegree[d] -= 1

@@ -20,6 +20,7 @@ def _run_scheduler(state: CliState) -> None:
 
     config = state.config
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     executor = DaskExecutor(config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker)
     sched = Scheduler(config, state.sessions(), executor, exclusive=True)
     sched.install_signal_handlers()
