@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from orchestrator.tasks import BaseTask, XComArg
 
 _local = threading.local()
-_DAG_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+_DAG_ID = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
 
 
 def _stack() -> list[DAG]:
@@ -63,7 +63,7 @@ class DAG:
         description: str | None = None,
         params: dict[str, Any] | None = None,
     ) -> None:
-        if not isinstance(dag_id, str) or not _DAG_ID.match(dag_id):
+        if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
         if schedule is not None:
             if not isinstance(schedule, str):

@@ -16,11 +16,14 @@ def retry_delay(task: TaskSpec, try_number: int) -> timedelta:
     by `max_retry_delay` (one day when unset), as Airflow does.
     """
     base = task.retry_delay_s
-    if task.retry_backoff == "exponential":
-        delay = base * (2 ** max(try_number - 1, 0))
-    else:
-        delay = base
     cap = task.max_retry_delay_s if task.max_retry_delay_s is not None else DEFAULT_MAX_RETRY_DELAY.total_seconds()
+    delay = base
+    if task.retry_backoff == "exponential":
+        # double step by step and stop at the cap: 2 ** try_number overflows a float for huge tries
+        for _ in range(max(try_number - 1, 0)):
+            if delay >= cap or delay <= 0:
+                break
+            delay *= 2
     return timedelta(seconds=min(delay, cap))
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from orchestrator.errors import DagDefinitionError
 
@@ -40,7 +41,19 @@ def cron_expression(schedule: str) -> str:
     if not croniter.is_valid(expr):
         presets = ", ".join(sorted(PRESETS))
         raise DagDefinitionError(f"schedule {schedule!r} is neither a valid cron expression nor one of {presets}")
+    if not _ever_fires(expr):
+        raise DagDefinitionError(f"schedule {schedule!r} never fires (no such date): check its day and month fields")
     return expr
+
+
+@lru_cache(maxsize=1024)
+def _ever_fires(expr: str) -> bool:
+    """Whether `expr` has any tick: croniter accepts e.g. '0 0 31 2 *' but cannot compute it."""
+    try:
+        croniter(expr, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def zone(name: str) -> ZoneInfo:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,6 +50,15 @@ class DagSpec(BaseModel):
     description: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     tasks: tuple[TaskSpec, ...] = ()
+
+    _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "downstream", "leaves")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> DagSpec:
+        """A copy whose derived values are recomputed: cached ones would describe the original."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in self._CACHED:
+            copied.__dict__.pop(name, None)
+        return copied
 
     @cached_property
     def version_hash(self) -> str:

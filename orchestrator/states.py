@@ -71,7 +71,7 @@ TASK_TERMINAL = frozenset(
 TASK_IN_FLIGHT = frozenset({TaskState.QUEUED, TaskState.RUNNING})
 """Task states in which an executor holds the work."""
 
-TASK_FAILED_LIKE = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED})
+TASK_FAILED_LIKE = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED})
 """Terminal states that make a leaf fail its run."""
 
 RUN_TERMINAL = frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED})
@@ -196,9 +196,9 @@ class UpstreamSummary:
 def evaluate_trigger_rule(rule: TriggerRule, up: UpstreamSummary) -> Verdict:
     """Decide whether a task runs, waits, is skipped or fails because of its upstreams.
 
-    Follows Airflow's semantics: rules that can be decided early (one_success, one_failed)
-    fire as soon as they can; the others wait until every upstream is done. A task with no
-    upstreams always runs.
+    Follows Airflow's semantics: a verdict is given as soon as the upstreams that are done
+    settle it (one failed upstream settles all_success as upstream_failed at once); otherwise
+    the task waits for the rest. A task with no upstreams always runs.
     """
     if up.total == 0 or rule is TriggerRule.ALWAYS:
         return Verdict.RUN
@@ -213,20 +213,26 @@ def evaluate_trigger_rule(rule: TriggerRule, up: UpstreamSummary) -> Verdict:
         if failed:
             return Verdict.RUN
         return Verdict.SKIP if up.all_done else Verdict.WAIT
-    if not up.all_done:
-        return Verdict.WAIT
     if rule is TriggerRule.ALL_SUCCESS:
         if failed or up.cancelled:
             return Verdict.UPSTREAM_FAILED
-        return Verdict.SKIP if up.skipped else Verdict.RUN
+        if up.skipped:
+            return Verdict.SKIP
+        return Verdict.RUN if up.all_done else Verdict.WAIT
     if rule is TriggerRule.ALL_FAILED:
-        return Verdict.RUN if failed == up.total else Verdict.SKIP
-    if rule is TriggerRule.ALL_DONE:
-        return Verdict.RUN
+        if up.success or up.skipped or up.cancelled:
+            return Verdict.SKIP
+        return Verdict.RUN if up.all_done else Verdict.WAIT
     if rule is TriggerRule.NONE_FAILED:
-        return Verdict.UPSTREAM_FAILED if failed or up.cancelled else Verdict.RUN
+        if failed or up.cancelled:
+            return Verdict.UPSTREAM_FAILED
+        return Verdict.RUN if up.all_done else Verdict.WAIT
     if rule is TriggerRule.NONE_SKIPPED:
-        return Verdict.SKIP if up.skipped else Verdict.RUN
+        if up.skipped:
+            return Verdict.SKIP
+        return Verdict.RUN if up.all_done else Verdict.WAIT
+    if rule is TriggerRule.ALL_DONE:
+        return Verdict.RUN if up.all_done else Verdict.WAIT
     raise ValueError(f"unknown trigger rule {rule!r}")  # pragma: no cover - enum is closed
 
 

@@ -28,14 +28,27 @@ _POLICY_DEFAULTS: dict[str, Any] = {
 }
 
 
+_MAX_ID_LEN = 250  # the task_id columns are String(250)
+
+
+def _valid_task_id(task_id: object) -> bool:
+    if not isinstance(task_id, str) or not 0 < len(task_id) <= _MAX_ID_LEN:
+        return False
+    return task_id.replace("_", "a").replace("-", "a").replace(".", "a").isalnum()
+
+
 def _seconds(value: timedelta | float | int | None, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    raise DagDefinitionError(f"{name} must be a timedelta or a number of seconds, not {value!r}")
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise DagDefinitionError(f"{name} must be a timedelta or a number of seconds, not {value!r}")
+    if seconds < 0:
+        raise DagDefinitionError(f"{name} must not be negative, got {value!r}")
+    return seconds
 
 
 class BaseTask:
@@ -58,9 +71,9 @@ class BaseTask:
     ) -> None:
         from orchestrator.dag import current_dag
 
-        if not isinstance(task_id, str) or not task_id or not task_id.replace("_", "a").replace("-", "a").replace(".", "a").isalnum():
+        if not _valid_task_id(task_id):
             raise DagDefinitionError(
-                f"task_id {task_id!r} is not valid: use letters, digits, '_', '-' and '.'"
+                f"task_id {task_id!r} is not valid: use 1-{_MAX_ID_LEN} letters, digits, '_', '-' and '.'"
             )
         self.task_id = task_id
         self.doc = doc

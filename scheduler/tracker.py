@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from orchestrator.config import Config
 from orchestrator.models import DagRun
 from orchestrator.executor import Completed, Executor, ExecutorEvent, Started
-from orchestrator.planner import FinishRun, Settle, Submit, TaskView, next_wakeup, plan_run, settle_outcome
+from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
 from orchestrator.runtime import WorkItem
 from orchestrator.spec import DagSpec
 from orchestrator.states import TASK_IN_FLIGHT, RunState, TaskState
@@ -92,6 +92,7 @@ class RunTracker:
         self._inflight: dict[str, _InFlight] = {}
         self._seq = itertools.count(1)
         self._dirty: dict[RunKey, set[str] | None] = {}
+        self._retries: dict[tuple[RunKey, str], datetime] = {}
         self.finished: list[RunKey] = []
 
     # -- runs in and out -------------------------------------------------------------------
@@ -99,11 +100,16 @@ class RunTracker:
         """Start driving `run`; every task is looked at on the next plan."""
         self.runs[run.key] = run
         self._dirty[run.key] = None
+        for tid, view in run.tasks.items():
+            self._note_retry(run.key, tid, view)
 
     def forget(self, key: RunKey) -> list[str]:
         """Stop driving a run; returns the executor keys it still had in flight."""
-        self.runs.pop(key, None)
+        run = self.runs.pop(key, None)
         self._dirty.pop(key, None)
+        if run is not None:
+            for tid in run.tasks:
+                self._retries.pop((key, tid), None)
         keys = [k for k, f in self._inflight.items() if f.run == key]
         for k in keys:
             del self._inflight[k]
@@ -136,7 +142,15 @@ class RunTracker:
         del self._inflight[event.key]
         self.executor.release(event.key)
         self._complete(run, flight, view, event, batch, now)
+        self._note_retry(run.key, flight.task_id, view)
         self._mark_dirty(run.key, flight.task_id)
+
+    def _note_retry(self, key: RunKey, task_id: str, view: TaskView) -> None:
+        """Keep an index of waiting retries, so timers never scan every task."""
+        if view.state is TaskState.UP_FOR_RETRY and view.next_retry_at is not None:
+            self._retries[(key, task_id)] = view.next_retry_at
+        else:
+            self._retries.pop((key, task_id), None)
 
     def _mark_running(self, run: ActiveRun, flight: _InFlight, view: TaskView, start: datetime, worker: str | None, batch: Batch) -> None:
         batch.move_task(
@@ -192,10 +206,9 @@ class RunTracker:
     # -- planning ------------------------------------------------------------------------------
     def wake_due(self, now: datetime) -> None:
         """Mark runs with retries due at `now` for planning."""
-        for key, run in self.runs.items():
-            for tid, view in run.tasks.items():
-                if view.state is TaskState.UP_FOR_RETRY and view.next_retry_at is not None and view.next_retry_at <= now:
-                    self._mark_dirty(key, tid)
+        for (key, tid), due in self._retries.items():
+            if due <= now:
+                self._mark_dirty(key, tid)
 
     def plan(self, batch: Batch, now: datetime) -> list[Dispatch]:
         """Decide for every run touched since the last plan; returns the work to submit after commit."""
@@ -244,6 +257,7 @@ class RunTracker:
         )
         after_keys = tuple(run.tasks[up].key for up in command.after)
         batch.move_task(run.key, tid, view, TaskState.QUEUED, now, reason=command.reason, key=key, next_retry_at=None)
+        self._retries.pop((run.key, tid), None)
         self._inflight[key] = _InFlight(run.key, tid, try_number)
         return Dispatch(work, tuple(k for k in after_keys if k is not None))
 
@@ -260,6 +274,6 @@ class RunTracker:
         return done
 
     def next_wakeup(self) -> datetime | None:
-        times = [t for t in (next_wakeup(r.tasks.values()) for r in self.runs.values()) if t is not None]
-        return min(times) if times else None
+        """The earliest time a waiting retry becomes due."""
+        return min(self._retries.values(), default=None)
 

@@ -64,7 +64,11 @@ def dags() -> None:
 
 
 def _synced(state: CliState):  # noqa: ANN202 - a sessionmaker
+    """Sessions, after bringing the store in step with the DAG folder."""
     sessions = state.sessions()
+    folder = state.config.resolved_dags_folder
+    if not folder.is_dir():
+        click.echo(f"warning: the DAG folder {folder} does not exist (set ORCH_DAGS_FOLDER or pass --dags)", err=True)
     sync_dag_folder(sessions, state.config, _now)
     return sessions
 
