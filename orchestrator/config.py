@@ -37,6 +37,9 @@ class Config(BaseSettings):
     parsing_processes: int = Field(default=2, ge=1)
     dag_dir_scan_interval_s: float = Field(default=5.0, gt=0, description="how often the DAG folder is re-scanned")
     poll_interval_s: float = Field(default=0.2, gt=0, description="how often the scheduler looks for new triggers")
+    commit_interval_s: float = Field(
+        default=0.05, ge=0, description="how long completions may wait to be written together (nothing is submitted meanwhile)"
+    )
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     scheduler_health_threshold_s: float = Field(default=30.0, gt=0)
     dags_paused_at_creation: bool = False

@@ -1,8 +1,10 @@
 """The Dask executor: a LocalCluster it starts, or an existing cluster by address.
 
 Chained work is submitted with the upstream futures as arguments, so Dask starts a downstream
-on the worker as soon as its upstream ends; completions reach the scheduler through future
-callbacks and starts through Dask's event log, both without polling.
+on the worker as soon as its upstream ends. Starts and (small) outcomes reach the scheduler
+through Dask's event stream, which delivers them before the future's own completion, so no
+result is fetched per task; a future that completes without its outcome event (a large
+outcome, or one the worker could not send) is fetched, and one that errs is reported lost.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import dask
 from distributed import Client, Future, LocalCluster
 
 from orchestrator.executor import Completed, EventSink, Started
-from orchestrator.runtime import START_TOPIC, WorkItem, run_task
+from orchestrator.runtime import DONE_TOPIC, START_TOPIC, WorkItem, outcome_from_wire, run_task
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,8 @@ class DaskExecutor:
         self.threads_per_worker = threads_per_worker
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future | None] = {}
+        self._delivered: set[str] = set()
         self._lock = threading.Lock()
         self._sink: EventSink | None = None
         self._closing = False
@@ -47,36 +51,57 @@ class DaskExecutor:
         if self.address:
             self._client = Client(self.address, timeout="30s")
         else:
-            self._cluster = LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=self.threads_per_worker,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.WARNING,
-            )
+            # the event topics keep only recent events: outcomes are not meant to pile up there
+            with dask.config.set({"distributed.admin.low-level-log-length": 1000}):
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=self.threads_per_worker,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.WARNING,
+                )
             self._client = Client(self._cluster)
         self._client.subscribe_topic(START_TOPIC, self._on_start)
+        self._client.subscribe_topic(DONE_TOPIC, self._on_outcome)
 
     def _on_start(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
         if self._sink is not None and not self._closing:
             self._sink(Started(msg["key"], datetime.fromtimestamp(msg["start"], UTC), msg.get("worker")))
 
+    def _on_outcome(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        with self._lock:
+            if msg["key"] not in self._futures:
+                return
+            self._delivered.add(msg["key"])
+        if self._sink is not None and not self._closing:
+            self._sink(Completed(msg["key"], outcome_from_wire(msg)))
+
     def _on_done(self, future: Future) -> None:
+        """Runs in Dask's callback thread once the future ends."""
+        key = future.key
+        with self._lock:
+            if key in self._delivered:
+                self._delivered.discard(key)
+                return
+            if key not in self._futures:
+                return  # released or cancelled meanwhile
         if self._sink is None or self._closing or future.status == "cancelled":
             return
         if future.status == "finished":
-            self._sink(Completed(future.key, future.result()))
+            self._sink(Completed(key, future.result()))
             return
         try:
             exc = future.exception()
         except Exception as err:  # noqa: BLE001 - the future's own failure to report
             exc = err
-        self._sink(Completed(future.key, None, error=f"{type(exc).__name__}: {exc}"))
+        self._sink(Completed(key, None, error=f"{type(exc).__name__}: {exc}"))
 
     def submit(self, work: WorkItem, after: Sequence[str] = ()) -> None:
         with self._lock:
             deps = [self._futures[k] for k in after]
+            self._futures[work.key] = None  # known before its outcome can possibly arrive
         future = self.client.submit(run_task, work, *deps, key=work.key, pure=False)
         with self._lock:
             self._futures[work.key] = future
@@ -85,10 +110,12 @@ class DaskExecutor:
     def release(self, key: str) -> None:
         with self._lock:
             self._futures.pop(key, None)
+            self._delivered.discard(key)
 
     def cancel(self, key: str) -> None:
         with self._lock:
             future = self._futures.pop(key, None)
+            self._delivered.discard(key)
         if future is not None:
             future.cancel()
 
@@ -98,7 +125,7 @@ class DaskExecutor:
     def close(self) -> None:
         self._closing = True
         with self._lock:
-            futures = list(self._futures.values())
+            futures = [f for f in self._futures.values() if f is not None]
             self._futures.clear()
         if self._client is not None:
             if futures:

@@ -39,6 +39,7 @@ def sync_dag_folder(
     on_disk = {s.path: s for s in find_dag_files(folder)}
     with sessions() as session:
         known = {row.path: row for row in session.scalars(select(DagFile))}
+        clashing = dag_store.files_with_dag_id_clash(session)
     report = SyncReport(removed=[p for p in known if p not in on_disk])
     changed: dict[str, str] = {}
     touched = []
@@ -56,6 +57,14 @@ def sync_dag_folder(
             report.unchanged += 1
             continue
         changed[path] = digest
+    if changed or report.removed:
+        # a file refused for a dag_id clash may load now that another file changed or went away
+        for path in sorted(clashing & on_disk.keys() - changed.keys()):
+            try:
+                changed[path] = content_hash(path)
+            except FileNotFoundError:
+                continue
+            report.unchanged -= 1
     if changed:
         report.parsed = parse_files(
             sorted(changed), timeout_s=config.dag_file_timeout_s, processes=config.parsing_processes, dags_root=folder
@@ -71,7 +80,8 @@ def sync_dag_folder(
             dag_store.record_file_result(
                 session, result, on_disk[result.path], changed[result.path], stamp, paused_default=config.dags_paused_at_creation
             )
-            for result in sorted(report.parsed, key=lambda r: r.path)
+            # files that clashed go last, after the files that may have freed their dag_id
+            for result in sorted(report.parsed, key=lambda r: (r.path in clashing, r.path))
         ]
     for result in report.errors:
         log.warning("import error in %s: %s", result.path, result.error)

@@ -8,7 +8,8 @@ task's next state. Neither reads a clock or a database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,13 +71,13 @@ class FinishRun:
 Command = Submit | Settle | FinishRun
 
 
-def _chainable(task: TaskSpec, states: Mapping[str, TaskState]) -> tuple[str, ...] | None:
+def _chainable(task: TaskSpec, state_of: Callable[[str], TaskState]) -> tuple[str, ...] | None:
     """In-flight upstreams to chain to, if every upstream is either done-successfully or in flight."""
     if task.trigger_rule is not TriggerRule.ALL_SUCCESS:
         return None
     after = []
     for up in task.upstream:
-        s = states[up]
+        s = state_of(up)
         if s in TASK_IN_FLIGHT:
             after.append(up)
         elif s is not TaskState.SUCCESS:
@@ -95,62 +96,57 @@ def plan_run(
     """Commands for one run. `candidates` limits the look to those tasks (None: all).
 
     Decisions cascade within one call: a task settled as upstream_failed lets its downstream
-    settle too, and with `chains` a whole ready chain is submitted at once.
+    settle too, and with `chains` a whole ready chain is submitted at once. Tasks are looked at
+    in topological order, so each is judged after every decision about its upstreams.
     """
-    states = {tid: view.state for tid, view in tasks.items()}
+    decided: dict[str, TaskState] = {}
+
+    def state_of(tid: str) -> TaskState:
+        return decided.get(tid) or tasks[tid].state
+
+    index = spec.topo_index
+    heap = [(index[tid], tid) for tid in (spec.task_map if candidates is None else set(candidates))]
+    heapq.heapify(heap)
+    queued = {tid for _, tid in heap}
     commands: list[Command] = []
-    if candidates is None:
-        order = [t.task_id for t in spec.tasks]
-    else:
-        wanted = set(candidates)
-        order = [t.task_id for t in spec.tasks if t.task_id in wanted]
-    queue = list(order)
-    seen = set(queue)
-    i = 0
-    while i < len(queue):
-        tid = queue[i]
-        i += 1
+    while heap:
+        _, tid = heapq.heappop(heap)
         task = spec.task_map[tid]
         view = tasks[tid]
-        state = states[tid]
-        decided: TaskState | None = None
+        state = state_of(tid)
+        new: TaskState | None = None
         if state is TaskState.UP_FOR_RETRY:
             if view.next_retry_at is not None and view.next_retry_at <= now:
                 commands.append(Submit(tid, reason=f"retry {view.try_number + 1} of {view.max_tries}"))
-                decided = TaskState.QUEUED
+                new = TaskState.QUEUED
         elif state in (TaskState.PENDING, TaskState.SCHEDULED):
-            verdict = evaluate_trigger_rule(task.trigger_rule, UpstreamSummary.of(states[u] for u in task.upstream))
+            verdict = evaluate_trigger_rule(task.trigger_rule, UpstreamSummary.of(state_of(u) for u in task.upstream))
             if verdict is Verdict.RUN:
                 commands.append(Submit(tid))
-                decided = TaskState.QUEUED
+                new = TaskState.QUEUED
             elif verdict is Verdict.SKIP:
                 commands.append(Settle(tid, TaskState.SKIPPED, f"trigger rule {task.trigger_rule.value} skipped it"))
-                decided = TaskState.SKIPPED
+                new = TaskState.SKIPPED
             elif verdict is Verdict.UPSTREAM_FAILED:
                 commands.append(
                     Settle(tid, TaskState.UPSTREAM_FAILED, f"an upstream did not succeed ({task.trigger_rule.value})")
                 )
-                decided = TaskState.UPSTREAM_FAILED
+                new = TaskState.UPSTREAM_FAILED
             elif chains and task.upstream:
-                after = _chainable(task, states)
+                after = _chainable(task, state_of)
                 if after:
                     commands.append(Submit(tid, after=after))
-                    decided = TaskState.QUEUED
-        if decided is not None:
-            states[tid] = decided
+                    new = TaskState.QUEUED
+        if new is not None:
+            decided[tid] = new
             for down in spec.downstream[tid]:
-                if down not in seen:
-                    seen.add(down)
-                    queue.append(down)
-    if all(s in TASK_TERMINAL for s in states.values()):
-        commands.append(FinishRun(run_outcome(states[leaf] for leaf in spec.leaves)))
+                if down not in queued:
+                    queued.add(down)
+                    heapq.heappush(heap, (index[down], down))
+    # leaves come last in topological order: an unfinished run usually stops this at once
+    if all(state_of(t.task_id) in TASK_TERMINAL for t in reversed(spec.tasks)):
+        commands.append(FinishRun(run_outcome(state_of(leaf) for leaf in spec.leaves)))
     return commands
-
-
-def next_wakeup(tasks: Iterable[TaskView]) -> datetime | None:
-    """The earliest time a waiting retry becomes due."""
-    due = [v.next_retry_at for v in tasks if v.state is TaskState.UP_FOR_RETRY and v.next_retry_at is not None]
-    return min(due) if due else None
 
 
 @dataclass(frozen=True)

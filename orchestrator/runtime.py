@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import msgpack
+
 from orchestrator.context import TaskContext, reset_context, set_context
 from orchestrator.dag import DAG
 from orchestrator.errors import NotFoundError, TaskTimeoutError
@@ -68,6 +70,8 @@ class Outcome:
     log: str = ""
 
 
+_HOSTNAME = socket.gethostname()
+
 # -- log capture: stdout, stderr and logging are routed to the running try's buffer --------
 _buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("orchestrator_log_buffer", default=None)
 
@@ -109,6 +113,8 @@ _installed = False
 
 def _install_capture() -> None:
     global _installed
+    if _installed:
+        return
     with _install_lock:
         if _installed:
             return
@@ -182,10 +188,12 @@ def _now() -> datetime:
 
 def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     """Run one try and describe how it ended. `chained` are the outcomes of chained upstreams."""
-    worker = socket.gethostname()
+    worker = _HOSTNAME
     for up in chained:
         if up.status != "success":
-            return Outcome(work.key, work.task_id, work.try_number, "not_run", worker=worker)
+            skipped = Outcome(work.key, work.task_id, work.try_number, "not_run", worker=worker)
+            _announce_done(skipped)
+            return skipped
     upstream_results = dict(work.upstream_results)
     for name, up in zip(work.chained_upstreams, chained):
         upstream_results[name] = up.result
@@ -224,9 +232,11 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
         if ctx_token is not None:
             reset_context(ctx_token)
         _buffer.reset(buf_token)
-    return Outcome(
+    outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result, error, tb, buf.getvalue()
     )
+    _announce_done(outcome)
+    return outcome
 
 
 def _check_result(value: Any, max_bytes: int) -> Any:
@@ -241,16 +251,67 @@ def _check_result(value: Any, max_bytes: int) -> Any:
 
 
 START_TOPIC = "orchestrator.started"
+DONE_TOPIC = "orchestrator.done"
+INLINE_OUTCOME_BYTES = 16_384
+"""Outcomes up to this size travel with Dask's event stream; larger ones are fetched."""
+
+
+def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as plain msgpack-able values (Dask's event stream carries nothing else)."""
+    return {
+        "key": outcome.key,
+        "task_id": outcome.task_id,
+        "try_number": outcome.try_number,
+        "status": outcome.status,
+        "start": outcome.start.timestamp() if outcome.start else None,
+        "end": outcome.end.timestamp() if outcome.end else None,
+        "worker": outcome.worker,
+        "result": outcome.result,
+        "error": outcome.error,
+        "traceback": outcome.traceback,
+        "log": outcome.log,
+    }
+
+
+def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
+    def when(ts: float | None) -> datetime | None:
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    return Outcome(
+        msg["key"], msg["task_id"], msg["try_number"], msg["status"], when(msg["start"]), when(msg["end"]),
+        msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
+    )
+
+
+def _dask_worker() -> Any:
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
 
 
 def _announce_start(work: WorkItem, start: datetime, worker: str) -> None:
     """Tell the scheduler the try started (through Dask's event log when on a Dask worker)."""
-    try:
-        from distributed import get_worker
+    w = _dask_worker()
+    if w is not None:
+        w.log_event(START_TOPIC, {"key": work.key, "start": start.timestamp(), "worker": worker})
 
-        w = get_worker()
-    except (ImportError, ValueError):
+
+def _announce_done(outcome: Outcome) -> None:
+    """Send a small outcome with the event stream, which reaches the scheduler before the
+    future's own completion: no per-task result fetch. Large ones are left to be fetched."""
+    w = _dask_worker()
+    if w is None:
         return
-    w.log_event(START_TOPIC, {"key": work.key, "start": start.timestamp(), "worker": worker})
+    wire = outcome_to_wire(outcome)
+    try:
+        # checked here because a message Dask cannot pack would break the worker's stream
+        if len(msgpack.packb(wire)) > INLINE_OUTCOME_BYTES:
+            return
+    except (TypeError, ValueError, OverflowError):
+        return
+    w.log_event(DONE_TOPIC, wire)
 
 

@@ -51,7 +51,7 @@ class DagSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     tasks: tuple[TaskSpec, ...] = ()
 
-    _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "downstream", "leaves")
+    _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "topo_index", "downstream", "leaves")
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> DagSpec:
         """A copy whose derived values are recomputed: cached ones would describe the original."""
@@ -69,6 +69,11 @@ class DagSpec(BaseModel):
     @cached_property
     def task_map(self) -> dict[str, TaskSpec]:
         return {t.task_id: t for t in self.tasks}
+
+    @cached_property
+    def topo_index(self) -> dict[str, int]:
+        """task_id -> its position in `tasks`, which lists every task after its upstreams."""
+        return {t.task_id: i for i, t in enumerate(self.tasks)}
 
     @cached_property
     def downstream(self) -> dict[str, tuple[str, ...]]:

@@ -68,6 +68,7 @@ class Scheduler:
         self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
         self._stopping = threading.Event()
         self._specs: dict[tuple[str, str], DagSpec] = {}
+        self._pending = Batch()
         self._unwritten: list[Batch] = []
         self._unsent: list[Dispatch] = []
         self.job_id: int | None = None
@@ -138,8 +139,8 @@ class Scheduler:
             self.tracker.reset_orphans(run, batch, now, reason="the scheduler stopped")
         try:
             with self.sessions.begin() as session:
-                for pending in self._unwritten:
-                    pending.write(session)
+                for unwritten in [*self._unwritten, self._pending]:
+                    unwritten.write(session)
                 batch.write(session)
                 if self.job_id is not None:
                     job_store.stop(session, self.job_id, now)
@@ -149,40 +150,53 @@ class Scheduler:
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
+        """Handle events as they come; write them together at most every `commit_interval_s`,
+        at once when work must be submitted (its queued state is committed first)."""
         next_poll = 0.0
         next_beat = time.monotonic() + self.config.heartbeat_interval_s
+        write_by: float | None = None
         while not self._stopping.is_set():
-            timeout = max(0.0, min(next_poll, next_beat) - time.monotonic())
+            deadline = min(next_poll, next_beat, write_by if write_by is not None else next_poll)
+            timeout = max(0.0, deadline - time.monotonic())
             wake = self.tracker.next_wakeup()
             if wake is not None:
                 timeout = min(timeout, max(0.0, (wake - self.clock()).total_seconds()))
             events = self._drain(timeout)
             now = self.clock()
-            batch = Batch()
             for ev in events:
-                self.tracker.on_event(ev, batch, now)
-            poll = time.monotonic() >= next_poll
+                self.tracker.on_event(ev, self._pending, now)
             self.tracker.wake_due(now)
+            self._unsent.extend(self.tracker.plan(self._pending, now))
+            mono = time.monotonic()
+            poll = mono >= next_poll
+            beat = mono >= next_beat
+            if self._pending and write_by is None:
+                write_by = mono + self.config.commit_interval_s
+            if not (poll or beat or self._unsent or (write_by is not None and mono >= write_by)):
+                continue
             try:
                 with self.sessions.begin() as session:
                     if poll:
-                        self._poll(session, batch, now)
-                    self._unsent.extend(self.tracker.plan(batch, now))
-                    for pending in self._unwritten:
-                        pending.write(session)
-                    batch.write(session)
-                    if time.monotonic() >= next_beat and self.job_id is not None:
+                        self._poll(session, self._pending, now)
+                        self._unsent.extend(self.tracker.plan(self._pending, now))
+                    for unwritten in self._unwritten:
+                        unwritten.write(session)
+                    self._pending.write(session)
+                    if beat and self.job_id is not None:
                         job_store.heartbeat(session, self.job_id, now)
-                        next_beat = time.monotonic() + self.config.heartbeat_interval_s
                 self._unwritten.clear()
             except OperationalError as exc:
                 # the database went away: keep the changes and try again; nothing is submitted meanwhile
                 log.error("cannot write to the database (%s); retrying", exc.orig)
-                self._unwritten.append(batch)
+                self._unwritten.append(self._pending)
+                self._pending, write_by = Batch(), None
                 self._stopping.wait(1.0)
                 continue
+            self._pending, write_by = Batch(), None
             if poll:
                 next_poll = time.monotonic() + self.config.poll_interval_s
+            if beat:
+                next_beat = time.monotonic() + self.config.heartbeat_interval_s
             dispatches, self._unsent = self._unsent, []
             self.tracker.dispatch(dispatches)
             for key in self.tracker.take_finished():
@@ -238,7 +252,7 @@ class Scheduler:
             dag = dags.get(r.dag_id)
             if dag is None or dag.is_paused:
                 continue
-            limit = DagSpec.model_validate(dag.spec).max_active_runs
+            limit = self._spec(session, dag.dag_id, dag.version_hash).max_active_runs
             if limit is not None and running.get(r.dag_id, 0) >= limit:
                 continue
             row = session.get(DagRun, (r.dag_id, r.run_id))

@@ -15,6 +15,9 @@ from orchestrator.schedule import DataInterval, upcoming_interval
 from orchestrator.spec import DagSpec
 from orchestrator.store import events
 
+DAG_ID_CLASH = "DuplicateDagIdError"
+"""How the import error of a file whose dag_id another file already defines begins."""
+
 
 def last_scheduled_interval(session: Session, dag_id: str) -> DataInterval | None:
     """The data interval of the newest scheduled (cron) run of a DAG."""
@@ -86,7 +89,12 @@ def _dag_id_clash(session: Session, result: FileResult) -> str | None:
     if not rows:
         return None
     dag_id, other = rows[0]
-    return f"DuplicateDagIdError: dag_id {dag_id!r} is already defined in {other}; rename one of them"
+    return f"{DAG_ID_CLASH}: dag_id {dag_id!r} is already defined in {other}; rename one of them"
+
+
+def files_with_dag_id_clash(session: Session) -> set[str]:
+    """Files refused because another file holds their dag_id: a change elsewhere may free it."""
+    return set(session.scalars(select(ImportError_.filename).where(ImportError_.message.startswith(f"{DAG_ID_CLASH}:"))))
 
 
 def upsert_dag(session: Session, spec: DagSpec, now: datetime, *, paused_default: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.planner import FinishRun, Settle, Settlement, Submit, TaskView, next_wakeup, plan_run, settle_outcome
+from orchestrator.planner import FinishRun, Settle, Settlement, Submit, TaskView, plan_run, settle_outcome
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState, TriggerRule
 
@@ -226,25 +226,3 @@ def test_failed_last_try_settles_failed_with_the_error() -> None:
 def test_not_run_goes_back_to_pending() -> None:
     settled = settle_outcome(RETRYING, TaskView(try_number=1, max_tries=3), "not_run", NOW, None)
     assert (settled.state, settled.next_retry_at) == (T.PENDING, None)
-
-
-# -- next_wakeup -------------------------------------------------------------------------------
-
-
-def test_next_wakeup_is_the_earliest_waiting_retry() -> None:
-    soon, later = NOW + timedelta(seconds=5), NOW + timedelta(minutes=5)
-    tasks = [
-        TaskView(state=T.UP_FOR_RETRY, next_retry_at=later),
-        TaskView(state=T.UP_FOR_RETRY, next_retry_at=soon),
-        TaskView(state=T.RUNNING),
-    ]
-    assert next_wakeup(tasks) == soon
-
-
-def test_next_wakeup_ignores_retry_times_of_tasks_no_longer_waiting() -> None:
-    tasks = [TaskView(state=T.QUEUED, next_retry_at=NOW), TaskView(state=T.SUCCESS, next_retry_at=NOW)]
-    assert next_wakeup(tasks) is None
-
-
-def test_next_wakeup_is_none_without_retries() -> None:
-    assert next_wakeup([]) is None
