@@ -91,6 +91,9 @@ class Scheduler:
             self.job_id = job_store.register(
                 session, now, timedelta(seconds=self.config.scheduler_health_threshold_s), exclusive=self.exclusive
             )
+        # beats from its own thread, so a slow start (cluster, first DAG scan) still counts as alive
+        beat_thread = threading.Thread(target=self._heartbeat_loop, name="scheduler-heartbeat", daemon=True)
+        beat_thread.start()
         folder_thread = None
         try:
             self.executor.start(self.events.put)
@@ -104,9 +107,19 @@ class Scheduler:
             self._loop()
         finally:
             self._stopping.set()
+            beat_thread.join()
             self._shutdown()
             if folder_thread is not None:
                 folder_thread.join(timeout=self.config.dag_file_timeout_s + 5)
+
+    def _heartbeat_loop(self) -> None:
+        assert self.job_id is not None
+        while not self._stopping.wait(self.config.heartbeat_interval_s):
+            try:
+                with self.sessions.begin() as session:
+                    job_store.heartbeat(session, self.job_id, self.clock())
+            except OperationalError as exc:
+                log.error("cannot record the heartbeat (%s)", exc.orig)
 
     def _folder_loop(self) -> None:
         while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
@@ -153,10 +166,9 @@ class Scheduler:
         """Handle events as they come; write them together at most every `commit_interval_s`,
         at once when work must be submitted (its queued state is committed first)."""
         next_poll = 0.0
-        next_beat = time.monotonic() + self.config.heartbeat_interval_s
         write_by: float | None = None
         while not self._stopping.is_set():
-            deadline = min(next_poll, next_beat, write_by if write_by is not None else next_poll)
+            deadline = min(next_poll, write_by if write_by is not None else next_poll)
             timeout = max(0.0, deadline - time.monotonic())
             wake = self.tracker.next_wakeup()
             if wake is not None:
@@ -169,10 +181,9 @@ class Scheduler:
             self._unsent.extend(self.tracker.plan(self._pending, now))
             mono = time.monotonic()
             poll = mono >= next_poll
-            beat = mono >= next_beat
             if self._pending and write_by is None:
                 write_by = mono + self.config.commit_interval_s
-            if not (poll or beat or self._unsent or (write_by is not None and mono >= write_by)):
+            if not (poll or self._unsent or (write_by is not None and mono >= write_by)):
                 continue
             try:
                 with self.sessions.begin() as session:
@@ -182,8 +193,6 @@ class Scheduler:
                     for unwritten in self._unwritten:
                         unwritten.write(session)
                     self._pending.write(session)
-                    if beat and self.job_id is not None:
-                        job_store.heartbeat(session, self.job_id, now)
                 self._unwritten.clear()
             except OperationalError as exc:
                 # the database went away: keep the changes and try again; nothing is submitted meanwhile
@@ -195,8 +204,6 @@ class Scheduler:
             self._pending, write_by = Batch(), None
             if poll:
                 next_poll = time.monotonic() + self.config.poll_interval_s
-            if beat:
-                next_beat = time.monotonic() + self.config.heartbeat_interval_s
             dispatches, self._unsent = self._unsent, []
             self.tracker.dispatch(dispatches)
             for key in self.tracker.take_finished():

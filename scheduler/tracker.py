@@ -22,7 +22,7 @@ from orchestrator.executor import Completed, Executor, ExecutorEvent, Started
 from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
 from orchestrator.runtime import WorkItem
 from orchestrator.spec import DagSpec
-from orchestrator.states import TASK_IN_FLIGHT, RunState, TaskState
+from orchestrator.states import RunState, TaskState
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey, try_row, try_update
 
@@ -121,9 +121,14 @@ class RunTracker:
     def reset_orphans(self, run: ActiveRun, batch: Batch, now: datetime, reason: str) -> None:
         """Tasks left queued or running by a scheduler that stopped go back to be scheduled."""
         for tid, view in run.tasks.items():
-            if view.state in TASK_IN_FLIGHT:
-                extra = 1 if view.state is TaskState.RUNNING else 0
-                batch.move_task(run.key, tid, view, TaskState.SCHEDULED, now, reason=reason, max_tries=view.max_tries + extra, key=None)
+            if view.state is TaskState.RUNNING:
+                # the try was cut short: close its record; the task gets that try back
+                batch.try_updates.append(
+                    try_update(run.key, tid, view.try_number, state=TaskState.FAILED.value, end_date=now, error=reason)
+                )
+                batch.move_task(run.key, tid, view, TaskState.SCHEDULED, now, reason=reason, max_tries=view.max_tries + 1, key=None)
+            elif view.state is TaskState.QUEUED:
+                batch.move_task(run.key, tid, view, TaskState.SCHEDULED, now, reason=reason, key=None)
         self._dirty[run.key] = None
 
     # -- executor events -------------------------------------------------------------------

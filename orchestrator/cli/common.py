@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config, load_config
@@ -28,7 +29,7 @@ class CliState:
 
     dags: Path | None = None
     _config: Config | None = None
-    _sessions: sessionmaker[Session] | None = None
+    _engine: Engine | None = None
 
     @property
     def config(self) -> Config:
@@ -36,14 +37,13 @@ class CliState:
             self._config = load_config(dags_folder=self.dags)
         return self._config
 
-    def sessions(self, *, check: bool = True) -> sessionmaker[Session]:
-        """Sessions on the configured database; by default insists the schema is current."""
-        if self._sessions is None:
+    def sessions(self, *, readonly: bool = False) -> sessionmaker[Session]:
+        """Sessions on the configured database, whose schema must be current."""
+        if self._engine is None:
             engine = make_engine(self.config.resolved_database_url)
-            if check:
-                check_schema(engine)
-            self._sessions = make_sessionmaker(engine)
-        return self._sessions
+            check_schema(engine)
+            self._engine = engine
+        return make_sessionmaker(self._engine, readonly=readonly)
 
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)

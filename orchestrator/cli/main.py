@@ -63,14 +63,14 @@ def dags() -> None:
     """List, trigger, pause and test DAGs."""
 
 
-def _synced(state: CliState):  # noqa: ANN202 - a sessionmaker
+def _synced(state: CliState, *, readonly: bool = False):  # noqa: ANN202 - a sessionmaker
     """Sessions, after bringing the store in step with the DAG folder."""
     sessions = state.sessions()
     folder = state.config.resolved_dags_folder
     if not folder.is_dir():
         click.echo(f"warning: the DAG folder {folder} does not exist (set ORCH_DAGS_FOLDER or pass --dags)", err=True)
     sync_dag_folder(sessions, state.config, _now)
-    return sessions
+    return state.sessions(readonly=True) if readonly else sessions
 
 
 @dags.command("list")
@@ -80,7 +80,7 @@ def _synced(state: CliState):  # noqa: ANN202 - a sessionmaker
 @handle_errors
 def dags_list(state: CliState, as_json: bool) -> None:
     """List the DAGs found in the DAG folder."""
-    with _synced(state)() as session:
+    with _synced(state, readonly=True)() as session:
         rows = [
             {"dag_id": d.dag_id, "is_paused": d.is_paused, "schedule": d.schedule, "fileloc": d.fileloc, "next_run": iso(d.next_run_at)}
             for d in queries.list_dags(session)
@@ -122,7 +122,7 @@ def dags_trigger(state: CliState, dag_id: str, conf_raw: str | None, run_id: str
 
 
 def _wait_for(state: CliState, dag_id: str, run_id: str) -> int:
-    sessions = state.sessions()
+    sessions = state.sessions(readonly=True)
     threshold = timedelta(seconds=state.config.scheduler_health_threshold_s)
     warned = False
     while True:
@@ -182,7 +182,7 @@ def runs() -> None:
 @handle_errors
 def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
     """List the runs of DAG_ID, newest first."""
-    with state.sessions()() as session:
+    with state.sessions(readonly=True)() as session:
         queries.get_dag(session, dag_id)
         rows = [
             {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date), "end_date": iso(r.end_date)}
@@ -207,7 +207,7 @@ def tasks() -> None:
 @handle_errors
 def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None:
     """List the task instances of one run."""
-    with state.sessions()() as session:
+    with state.sessions(readonly=True)() as session:
         rows = [
             {"task_id": t.task_id, "state": t.state, "try_number": t.try_number, "start_date": iso(t.start_date), "end_date": iso(t.end_date)}
             for t in queries.list_task_instances(session, dag_id, run_id)
@@ -227,7 +227,7 @@ def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None
 @handle_errors
 def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> None:
     """Print the log of one try of a task."""
-    with state.sessions()() as session:
+    with state.sessions(readonly=True)() as session:
         row = queries.get_try(session, dag_id, run_id, task_id, try_number)
     click.echo(f"--- {dag_id} / {run_id} / {task_id} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
     click.echo(row.log, nl=not row.log.endswith("\n"))
@@ -242,7 +242,7 @@ def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_numb
 @handle_errors
 def import_errors(state: CliState, as_json: bool) -> None:
     """List the DAG files that failed to import, and why."""
-    with _synced(state)() as session:
+    with _synced(state, readonly=True)() as session:
         rows = [{"filename": e.filename, "message": e.message, "traceback": e.traceback} for e in queries.list_import_errors(session)]
     if as_json:
         emit_json({"filename": r["filename"], "message": r["message"]} for r in rows)

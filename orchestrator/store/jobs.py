@@ -22,13 +22,29 @@ def alive_schedulers(session: Session, now: datetime, threshold: timedelta) -> l
     )
 
 
+def _died_here(job: SchedulerJob) -> bool:
+    """A job of this host whose process is gone (killed) is dead whatever its last heartbeat says."""
+    if job.hostname != socket.gethostname():
+        return False
+    try:
+        os.kill(job.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def register(session: Session, now: datetime, threshold: timedelta, *, exclusive: bool) -> int:
     """Record this process as a running scheduler and return its job id.
 
     With `exclusive`, refuse when another scheduler is alive; jobs that stopped heartbeating
     are marked dead either way.
     """
-    alive = alive_schedulers(session, now, threshold)
+    alive = [job for job in alive_schedulers(session, now, threshold) if not _died_here(job)]
+    for job in alive_schedulers(session, now, threshold):
+        if _died_here(job):
+            job.state = "dead"
     if exclusive and alive:
         other = alive[0]
         raise SchedulerAlreadyRunningError(

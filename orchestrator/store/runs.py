@@ -159,19 +159,22 @@ class Batch:
             session.execute(insert(TaskTry), self.try_inserts)
         if self.try_updates:
             tt = TaskTry.__table__
-            names = sorted(k for k in self.try_updates[0] if not k.startswith("k_"))
-            stmt = (
-                update(tt)
-                .where(
-                    tt.c.dag_id == bindparam("k_dag_id"),
-                    tt.c.run_id == bindparam("k_run_id"),
-                    tt.c.task_id == bindparam("k_task_id"),
-                    tt.c.map_index == -1,
-                    tt.c.try_number == bindparam("k_try_number"),
+            by_names: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in self.try_updates:
+                by_names.setdefault(tuple(sorted(k for k in row if not k.startswith("k_"))), []).append(row)
+            for names, rows in by_names.items():
+                stmt = (
+                    update(tt)
+                    .where(
+                        tt.c.dag_id == bindparam("k_dag_id"),
+                        tt.c.run_id == bindparam("k_run_id"),
+                        tt.c.task_id == bindparam("k_task_id"),
+                        tt.c.map_index == -1,
+                        tt.c.try_number == bindparam("k_try_number"),
+                    )
+                    .values({name: bindparam(name) for name in names})
                 )
-                .values({name: bindparam(name) for name in names})
-            )
-            session.execute(stmt, self.try_updates)
+                session.execute(stmt, rows)
         events.append(session, self.events)
 
 
