@@ -43,6 +43,9 @@ class Config(BaseSettings):
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     scheduler_health_threshold_s: float = Field(default=30.0, gt=0)
     dags_paused_at_creation: bool = False
+    secret_key: str | None = Field(default=None, description="signs web UI sessions; default a key kept in $ORCH_HOME")
+    webui_host: str = "127.0.0.1"
+    webui_port: int = Field(default=8080, ge=0, le=65535)
     max_result_bytes: int = Field(default=1_000_000, ge=1024, description="largest JSON result a task may return")
 
     @classmethod

@@ -57,7 +57,7 @@ class DaskExecutor:
                     n_workers=self.workers,
                     threads_per_worker=self.threads_per_worker,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # Dask always serves HTTP; a free port avoids clashes
                     silence_logs=logging.WARNING,
                 )
             self._client = Client(self._cluster)

@@ -57,3 +57,7 @@ class TaskTimeoutError(OrchestratorError, TimeoutError):
 
 class SchedulerAlreadyRunningError(OrchestratorError):
     """A second scheduler was started against a database that allows only one."""
+
+
+class ConflictError(OrchestratorError):
+    """The action does not fit the current state (cancel a finished run, clear a running task)."""

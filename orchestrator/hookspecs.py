@@ -22,3 +22,13 @@ def orchestrator_cli_commands(cli: Any) -> None:
     Add commands or subcommands to it (`cli.add_command(...)`, or to an existing group such as
     `cli.commands["dags"]`). Returns nothing.
     """
+
+
+@hookspec
+def orchestrator_services(config: Any, sessions: Any, options: dict[str, Any]) -> list[Any]:
+    """Called by `orchestrator standalone` to collect the long-running parts to start together.
+
+    `options` carries the command's options (e.g. `host`, `port`). Return a list of objects with
+    a blocking `run()` and a thread-safe `stop()`; `standalone` runs each in its own thread and
+    stops them all on SIGTERM or Ctrl-C.
+    """

@@ -182,3 +182,46 @@ class SchedulerJob(Base):
     state: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[datetime]
     last_heartbeat: Mapped[datetime]
+    stats: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="what the scheduler reports with each heartbeat: Dask workers, loop time, queue depth"
+    )
+
+
+class User(Base):
+    """A person or robot that uses the API or UI; `role` is viewer, operator or admin."""
+
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12), comment="first characters, to tell tokens apart")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """Append-only record of every mutating action through the API, the UI or the CLI."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(150))
+    action: Mapped[str] = mapped_column(String(80))
+    target: Mapped[str | None] = mapped_column(String(600))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"),)

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.cli.common import CliState, dags_option, handle_errors, parse_conf, pass_state
-from orchestrator.db import is_sqlite, make_engine, upgrade
+from orchestrator.config import Config
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.hookspecs import hookimpl
 from orchestrator.store import queries
 
 
-def _run_scheduler(state: CliState) -> None:
+def _make_scheduler(config: Config, sessions: sessionmaker[Session]) -> Any:
     from orchestrator.dask_executor import DaskExecutor
     from scheduler.service import Scheduler
 
+    executor = DaskExecutor(config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker)
+    return Scheduler(config, sessions, executor, exclusive=True)
+
+
+def _run_scheduler(state: CliState) -> None:
     config = state.config
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    executor = DaskExecutor(config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker)
-    sched = Scheduler(config, state.sessions(), executor, exclusive=True)
+    sched = _make_scheduler(config, state.sessions())
     sched.install_signal_handlers()
     where = config.dask_address or f"a LocalCluster of {config.dask_workers} workers"
     click.echo(f"scheduler: DAGs from {config.resolved_dags_folder}, tasks on {where}", err=True)
@@ -36,19 +41,6 @@ def _run_scheduler(state: CliState) -> None:
 @handle_errors
 def scheduler_command(state: CliState) -> None:
     """Run the scheduler until SIGTERM / Ctrl-C."""
-    _run_scheduler(state)
-
-
-@click.command("standalone")
-@dags_option
-@pass_state
-@handle_errors
-def standalone_command(state: CliState) -> None:
-    """Everything on this machine: upgrade the database, then run the scheduler on a LocalCluster."""
-    url = state.config.resolved_database_url
-    upgrade(make_engine(url))
-    if is_sqlite(url):
-        click.echo(f"database: {url}", err=True)
     _run_scheduler(state)
 
 
@@ -79,9 +71,13 @@ def dags_test_command(state: CliState, dag_id: str, conf_raw: str | None) -> Non
 
 
 @hookimpl
+def orchestrator_services(config: Config, sessions: sessionmaker[Session], options: dict[str, Any]) -> list[Any]:
+    return [_make_scheduler(config, sessions)]
+
+
+@hookimpl
 def orchestrator_cli_commands(cli: click.Group) -> None:
     cli.add_command(scheduler_command)
-    cli.add_command(standalone_command)
     dags = cli.commands["dags"]
     assert isinstance(dags, click.Group)
     dags.add_command(dags_test_command)

@@ -187,12 +187,14 @@ class Scheduler:
                 continue
             try:
                 with self.sessions.begin() as session:
+                    for unwritten in [*self._unwritten, self._pending]:
+                        unwritten.write(session)
                     if poll:
+                        # after our own writes, so what the store says is never older than our copy
+                        self._pending = Batch()
                         self._poll(session, self._pending, now)
                         self._unsent.extend(self.tracker.plan(self._pending, now))
-                    for unwritten in self._unwritten:
-                        unwritten.write(session)
-                    self._pending.write(session)
+                        self._pending.write(session)
                 self._unwritten.clear()
             except OperationalError as exc:
                 # the database went away: keep the changes and try again; nothing is submitted meanwhile
@@ -236,18 +238,21 @@ class Scheduler:
         for key, run in list(self.tracker.runs.items()):
             row = db_active.get(key)
             if row is None or row.ext_change != run.ext_change:
-                self._reload(session, key, batch)
+                self._reload(session, key)
         queued = [r for r in rows if r.state == RunState.QUEUED.value and RunKey(r.dag_id, r.run_id) not in self.tracker.runs]
         if queued:
             self._start_queued(session, queued, batch, now)
 
-    def _reload(self, session: Session, key: RunKey, batch: Batch) -> None:
-        """A user changed the run (clear, cancel): drop our copy and take the store's."""
-        for flight_key in self.tracker.forget(key):
-            self.executor.cancel(flight_key)
+    def _reload(self, session: Session, key: RunKey) -> None:
+        """A user changed the run (clear, cancel): take the store's copy, keeping work still in flight."""
         row = session.get(DagRun, (key.dag_id, key.run_id))
-        if row is not None and row.state == RunState.RUNNING.value:
-            self.tracker.track(active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key)))
+        if row is None or row.state != RunState.RUNNING.value:
+            stale = self.tracker.forget(key)
+        else:
+            views = run_store.load_task_views(session, key)
+            stale = self.tracker.replace(active_run(row, self._spec(session, row.dag_id, row.version_hash), views))
+        for flight_key in stale:
+            self.executor.cancel(flight_key)
 
     def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime) -> None:
         dag_ids = {r.dag_id for r in queued}

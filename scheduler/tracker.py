@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,6 @@ class ActiveRun:
     conf: dict[str, Any]
     tasks: dict[str, TaskView]
     ext_change: int = 0
-    started_tries: set[tuple[str, int]] = field(default_factory=set)
 
 
 def active_run(row: DagRun, spec: DagSpec, views: dict[str, TaskView]) -> ActiveRun:
@@ -115,6 +114,28 @@ class RunTracker:
             del self._inflight[k]
         return keys
 
+    def replace(self, run: ActiveRun) -> list[str]:
+        """Swap in a fresh copy of a tracked run; returns in-flight keys it no longer wants."""
+        stale = []
+        for k, f in list(self._inflight.items()):
+            if f.run != run.key:
+                continue
+            view = run.tasks.get(f.task_id)
+            wanted = view is not None and (
+                (view.state is TaskState.QUEUED and view.try_number + 1 == f.try_number)
+                or (view.state is TaskState.RUNNING and view.try_number == f.try_number)
+            )
+            if wanted:
+                assert view is not None
+                view.key = k
+            else:
+                del self._inflight[k]
+                stale.append(k)
+        for tid in self.runs[run.key].tasks if run.key in self.runs else ():
+            self._retries.pop((run.key, tid), None)
+        self.track(run)
+        return stale
+
     def inflight_keys(self) -> list[str]:
         return list(self._inflight)
 
@@ -165,7 +186,6 @@ class RunTracker:
         batch.try_inserts.append(
             try_row(run.key, flight.task_id, flight.try_number, state=TaskState.RUNNING.value, start_date=start, worker=worker, log="")
         )
-        run.started_tries.add((flight.task_id, flight.try_number))
 
     def _complete(self, run: ActiveRun, flight: _InFlight, view: TaskView, event: Completed, batch: Batch, now: datetime) -> None:
         task = run.spec.task_map[flight.task_id]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from orchestrator.cli import admin
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
@@ -251,6 +252,11 @@ def import_errors(state: CliState, as_json: bool) -> None:
         click.echo("no import errors")
     for r in rows:
         click.echo(f"{r['filename']}:\n  {r['message']}\n")
+
+
+cli.add_command(admin.users)
+cli.add_command(admin.tokens)
+cli.add_command(admin.standalone)
 
 
 def build_cli() -> click.Group:

@@ -15,11 +15,18 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import NotFoundError, OrchestratorError
+from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry
 from orchestrator.planner import TaskView
 from orchestrator.spec import DagSpec
-from orchestrator.states import RunState, TaskState, check_run_transition, check_task_transition
+from orchestrator.states import (
+    RUN_TERMINAL,
+    TASK_TERMINAL,
+    RunState,
+    TaskState,
+    check_run_transition,
+    check_task_transition,
+)
 from orchestrator.store import events
 
 
@@ -230,7 +237,13 @@ def create_run(
 
 
 def insert_task_instances(session: Session, run: RunKey, spec: DagSpec) -> dict[str, TaskView]:
-    """Create the run's task instances (all pending) and return their views."""
+    """Create the run's task instances (all pending) and return their views.
+
+    A run that was cleared after it ended keeps its task instances: those are returned instead.
+    """
+    existing = load_task_views(session, run)
+    if existing:
+        return existing
     views = {t.task_id: TaskView(max_tries=t.retries + 1) for t in spec.tasks}
     session.execute(
         insert(TaskInstance),
@@ -267,3 +280,71 @@ def try_row(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[s
 
 def try_update(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[str, Any]:
     return {"k_dag_id": run.dag_id, "k_run_id": run.run_id, "k_task_id": task_id, "k_try_number": try_number, **values}
+
+
+def _get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+    row = session.get(DagRun, (dag_id, run_id))
+    if row is None:
+        raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
+    return row
+
+
+def cancel_run(session: Session, dag_id: str, run_id: str, now: datetime, actor: str) -> DagRun:
+    """Cancel a queued or running run and its unfinished tasks; the scheduler stops their work."""
+    row = _get_run(session, dag_id, run_id)
+    current = RunState(row.state)
+    if current in RUN_TERMINAL:
+        raise ConflictError(f"run {run_id!r} already ended ({current.value}); there is nothing to cancel")
+    key = RunKey(dag_id, run_id)
+    batch = Batch()
+    for task_id, view in load_task_views(session, key).items():
+        if view.state not in TASK_TERMINAL:
+            batch.move_task(key, task_id, view, TaskState.CANCELLED, now, reason=f"run cancelled by {actor}", actor=actor, key=None)
+    batch.move_run(key, current, RunState.CANCELLED, now, reason=f"cancelled by {actor}", actor=actor, end_date=now)
+    batch.write(session)
+    row.ext_change += 1
+    session.flush()
+    session.refresh(row)
+    return row
+
+
+def clear_task(
+    session: Session, dag_id: str, run_id: str, task_id: str, *, downstream: bool, now: datetime, actor: str
+) -> list[str]:
+    """Make a finished task (and, with `downstream`, everything after it) run again.
+
+    Returns the ids of the cleared tasks. A finished run is queued again.
+    """
+    row = _get_run(session, dag_id, run_id)
+    key = RunKey(dag_id, run_id)
+    spec = spec_for_version(session, dag_id, row.version_hash)
+    if task_id not in spec.task_map:
+        raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
+    views = load_task_views(session, key)
+    if views[task_id].state not in TASK_TERMINAL:
+        raise ConflictError(f"task {task_id!r} is {views[task_id].state.value}: only a finished task can be cleared")
+    targets = [task_id]
+    if downstream:
+        seen = {task_id}
+        for tid in targets:
+            for down in spec.downstream[tid]:
+                if down not in seen:
+                    seen.add(down)
+                    targets.append(down)
+    batch = Batch()
+    cleared = []
+    for tid in targets:
+        view = views[tid]
+        if view.state in TASK_TERMINAL:
+            batch.move_task(
+                key, tid, view, TaskState.PENDING, now, reason=f"cleared by {actor}", actor=actor,
+                max_tries=view.try_number + spec.task_map[tid].retries + 1, end_date=None, result=None, next_retry_at=None, key=None,
+            )
+            cleared.append(tid)
+    current = RunState(row.state)
+    if current in RUN_TERMINAL:
+        batch.move_run(key, current, RunState.QUEUED, now, reason=f"task {task_id} cleared by {actor}", actor=actor, end_date=None)
+    batch.write(session)
+    row.ext_change += 1
+    session.flush()
+    return cleared

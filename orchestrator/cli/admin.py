@@ -1,0 +1,154 @@
+"""`orchestrator users ...`, `orchestrator tokens ...` and `orchestrator standalone`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from orchestrator.cli.common import CliState, dags_option, handle_errors, pass_state
+from orchestrator.db import make_engine, upgrade
+from orchestrator.models import User
+from orchestrator.plugins import make_plugin_manager
+from orchestrator.store import audit
+from orchestrator.store import users as user_store
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.group()
+def users() -> None:
+    """Manage users of the web UI and API."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--password", help="Omit to be asked (leave empty for a token-only user).")
+@pass_state
+@handle_errors
+def users_create(state: CliState, username: str, role: str, password: str | None) -> None:
+    """Add a user with a role."""
+    if password is None:
+        password = click.prompt("Password (empty for a token-only user)", hide_input=True, confirmation_prompt=True, default="", show_default=False)
+    with state.sessions().begin() as s:
+        user_store.create_user(s, username, user_store.parse_role(role), password or None, _now())
+        audit.record(s, actor=f"cli:{os.getenv('USER', '?')}", action="user.create", target=username, at=_now(), details={"role": role})
+    click.echo(f"user {username} created with role {role}")
+
+
+@click.group()
+def tokens() -> None:
+    """Manage API bearer tokens."""
+
+
+@tokens.command("create")
+@click.option("--username", required=True)
+@pass_state
+@handle_errors
+def tokens_create(state: CliState, username: str) -> None:
+    """Create a bearer token for a user; it is printed once, alone on the last line."""
+    with state.sessions().begin() as s:
+        user = user_store.get_user(s, username)
+        row, plain = user_store.create_token(s, user, _now())
+        audit.record(s, actor=f"cli:{os.getenv('USER', '?')}", action="token.create", target=username, at=_now(), details={"token_id": row.id})
+        token_id = row.id
+    click.echo(f"token {token_id} for {username} (shown once; keep it secret):", err=True)
+    click.echo(plain)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@pass_state
+@handle_errors
+def tokens_revoke(state: CliState, token_id: int) -> None:
+    """Revoke a token by its id."""
+    with state.sessions().begin() as s:
+        user_store.revoke_token(s, token_id, _now())
+        audit.record(s, actor=f"cli:{os.getenv('USER', '?')}", action="token.revoke", target=str(token_id), at=_now())
+    click.echo(f"token {token_id} revoked")
+
+
+def ensure_admin(state: CliState) -> str | None:
+    """On a database without users, create `admin` with a generated password; return it then."""
+    with state.sessions().begin() as s:
+        if s.scalar(select(func.count()).select_from(User)):
+            return None
+        password = secrets.token_urlsafe(12)
+        user_store.create_user(s, "admin", user_store.Role.ADMIN, password, _now())
+        audit.record(s, actor="standalone", action="user.create", target="admin", at=_now(), details={"role": "admin"})
+    path = Path(state.config.home) / "standalone_admin_password.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(password + "\n")
+    os.chmod(path, 0o600)
+    return password
+
+
+@click.command("standalone")
+@click.option("--host", default=None, help="Address of the web UI (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port of the web UI (default 8080).")
+@dags_option
+@pass_state
+@handle_errors
+def standalone(state: CliState, host: str | None, port: int | None) -> None:
+    """Everything on this machine: database upgrade, scheduler on a LocalCluster, web UI and API."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    config = state.config
+    upgrade(make_engine(config.resolved_database_url))
+    password = ensure_admin(state)
+    if password:
+        click.echo(f"created user 'admin' with password: {password}", err=True)
+        click.echo(f"(also written to {Path(config.home) / 'standalone_admin_password.txt'}, mode 600)", err=True)
+    services: list[Any] = [
+        svc
+        for batch in make_plugin_manager().hook.orchestrator_services(
+            config=config, sessions=state.sessions(), options={"host": host, "port": port}
+        )
+        for svc in batch
+    ]
+    click.echo(f"database: {make_engine(config.resolved_database_url).url.render_as_string()}", err=True)
+    click.echo(f"DAG folder: {config.resolved_dags_folder}", err=True)
+    for svc in services:
+        if getattr(svc, "name", "") == "webui":
+            click.echo(f"web UI and API: http://{svc.host}:{svc.port}", err=True)
+    run_services(services)
+
+
+def run_services(services: list[Any]) -> None:
+    """Run each service in a thread until SIGTERM / Ctrl-C or one of them stops."""
+    done = threading.Event()
+
+    def runner(svc: Any) -> None:
+        try:
+            svc.run()
+        except Exception:  # noqa: BLE001 - one failing service stops the rest, loudly
+            log.exception("%s stopped with an error", type(svc).__name__)
+        finally:
+            done.set()
+
+    threads = [threading.Thread(target=runner, args=(svc,), name=type(svc).__name__, daemon=True) for svc in services]
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    for t in threads:
+        t.start()
+    done.wait()
+    for svc in services:
+        svc.stop()
+    for t in threads:
+        t.join(timeout=60)
+    click.echo("stopped", err=True)

@@ -1,0 +1,58 @@
+"""The web UI and REST API: a Flask app factory. Reads the store; never imports DAG code."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Config, load_config
+from orchestrator.db import make_engine, make_sessionmaker
+from webui.auth import init_auth
+from webui.errors import init_errors
+from webui.state import WebState
+
+
+def _secret_key(config: Config) -> str:
+    """A key that survives restarts (sessions stay valid): kept in $ORCH_HOME, mode 600."""
+    if config.secret_key:
+        return config.secret_key
+    path = Path(config.home) / "webui_secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] | None = None) -> Flask:
+    """The Flask app: /api/v1 (JSON, bearer tokens or the UI's session) and the UI pages."""
+    from webui.api import api_blueprint
+    from webui.ui import ui_blueprint
+
+    config = config or load_config()
+    if sessions is None:
+        sessions = make_sessionmaker(make_engine(config.resolved_database_url))
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        SECRET_KEY=_secret_key(config),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["orchestrator"] = WebState(
+        config=config,
+        sessions=sessions,
+        read_sessions=make_sessionmaker(sessions.kw["bind"], readonly=True),
+    )
+    init_errors(app)
+    init_auth(app)
+    app.register_blueprint(api_blueprint, url_prefix="/api/v1")
+    app.register_blueprint(ui_blueprint)
+    return app
