@@ -18,8 +18,8 @@ from typing import Any
 import dask
 from distributed import Client, Future, LocalCluster
 
-from orchestrator.executor import Completed, EventSink, Started
-from orchestrator.runtime import DONE_TOPIC, START_TOPIC, WorkItem, outcome_from_wire, run_task
+from orchestrator.executor import Completed, EventSink, LogChunk, Started, WorkerInfo
+from orchestrator.runtime import DONE_TOPIC, LOG_TOPIC, START_TOPIC, WorkItem, outcome_from_wire, run_task
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class DaskExecutor:
 
     def __init__(self, address: str | None = None, *, workers: int = 2, threads_per_worker: int = 1) -> None:
         self.address = address
-        self.workers = workers
+        self.n_workers = workers
         self.threads_per_worker = threads_per_worker
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
@@ -54,7 +54,7 @@ class DaskExecutor:
             # the event topics keep only recent events: outcomes are not meant to pile up there
             with dask.config.set({"distributed.admin.low-level-log-length": 1000}):
                 self._cluster = LocalCluster(
-                    n_workers=self.workers,
+                    n_workers=self.n_workers,
                     threads_per_worker=self.threads_per_worker,
                     processes=True,
                     dashboard_address=":0",  # Dask always serves HTTP; a free port avoids clashes
@@ -63,11 +63,17 @@ class DaskExecutor:
             self._client = Client(self._cluster)
         self._client.subscribe_topic(START_TOPIC, self._on_start)
         self._client.subscribe_topic(DONE_TOPIC, self._on_outcome)
+        self._client.subscribe_topic(LOG_TOPIC, self._on_log)
 
     def _on_start(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
         if self._sink is not None and not self._closing:
             self._sink(Started(msg["key"], datetime.fromtimestamp(msg["start"], UTC), msg.get("worker")))
+
+    def _on_log(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        if self._sink is not None and not self._closing:
+            self._sink(LogChunk(msg["key"], msg["text"]))
 
     def _on_outcome(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
@@ -119,8 +125,20 @@ class DaskExecutor:
         if future is not None:
             future.cancel()
 
-    def worker_count(self) -> int:
-        return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+    def workers(self) -> list[WorkerInfo]:
+        info = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        workers = []
+        for address, w in info.items():
+            metrics = w.get("metrics", {})
+            workers.append(
+                WorkerInfo(
+                    address=address,
+                    nthreads=int(w.get("nthreads", 0)),
+                    executing=int(metrics.get("task_counts", {}).get("executing", 0)),
+                    memory_bytes=int(metrics.get("memory", 0)),
+                )
+            )
+        return workers
 
     def close(self) -> None:
         self._closing = True

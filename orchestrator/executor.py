@@ -32,7 +32,25 @@ class Completed:
     error: str | None = None
 
 
-ExecutorEvent = Started | Completed
+@dataclass(frozen=True)
+class LogChunk:
+    """New log text of a try that is still running."""
+
+    key: str
+    text: str
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker as the executor sees it, for the health page and metrics."""
+
+    address: str
+    nthreads: int
+    executing: int
+    memory_bytes: int
+
+
+ExecutorEvent = Started | Completed | LogChunk
 EventSink = Callable[[ExecutorEvent], None]
 
 
@@ -53,8 +71,8 @@ class Executor(Protocol):
     def cancel(self, key: str) -> None:
         """Stop `key` if it has not ended; no completion is reported for it."""
 
-    def worker_count(self) -> int:
-        """How many workers are there now."""
+    def workers(self) -> list[WorkerInfo]:
+        """The workers there are now, with their load."""
 
     def close(self) -> None:
         """Stop; no more events after this returns."""
@@ -84,8 +102,8 @@ class InProcessExecutor:
     def cancel(self, key: str) -> None:
         return None
 
-    def worker_count(self) -> int:
-        return 1
+    def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo("in-process", 1, 0, 0)]
 
     def close(self) -> None:
         self._sink = None

@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,7 +74,69 @@ class Outcome:
 _HOSTNAME = socket.gethostname()
 
 # -- log capture: stdout, stderr and logging are routed to the running try's buffer --------
-_buffer: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("orchestrator_log_buffer", default=None)
+class LogBuffer:
+    """A try's log text; written by the task's threads, read by the log pump."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._parts.append(text)
+        return len(text)
+
+    def getvalue(self) -> str:
+        with self._lock:
+            joined = "".join(self._parts)
+            self._parts = [joined]
+            return joined
+
+
+_buffer: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar("orchestrator_log_buffer", default=None)
+
+
+class _LogPump:
+    """One thread per worker process that sends the new log lines of running tries each second,
+    so a try's log can be followed while it runs."""
+
+    interval_s = 1.0
+
+    def __init__(self) -> None:
+        self._running: dict[str, tuple[LogBuffer, Any]] = {}
+        self._sent: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, key: str, buf: LogBuffer, worker: Any) -> None:
+        with self._lock:
+            self._running[key] = (buf, worker)
+            self._sent[key] = 0
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="orchestrator-log-pump", daemon=True)
+                self._thread.start()
+
+    def unwatch(self, key: str) -> None:
+        with self._lock:
+            self._running.pop(key, None)
+            self._sent.pop(key, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval_s)
+            with self._lock:
+                items = list(self._running.items())
+            for key, (buf, worker) in items:
+                text = buf.getvalue()
+                with self._lock:
+                    if key not in self._sent:
+                        continue
+                    offset, self._sent[key] = self._sent[key], len(text)
+                if len(text) > offset:
+                    worker.log_event(LOG_TOPIC, {"key": key, "text": text[offset:]})
+
+
+_pump = _LogPump()
 
 
 class _RoutedStream(io.TextIOBase):
@@ -198,10 +261,12 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     for name, up in zip(work.chained_upstreams, chained):
         upstream_results[name] = up.result
     _install_capture()
-    buf = io.StringIO()
+    buf = LogBuffer()
     buf_token = _buffer.set(buf)
     start = _now()
-    _announce_start(work, start, worker)
+    dask_worker = _announce_start(work, start, worker)
+    if dask_worker is not None:
+        _pump.watch(work.key, buf, dask_worker)
     status: OutcomeStatus = "failed"
     result: Any = None
     error: str | None = None
@@ -232,6 +297,7 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
         if ctx_token is not None:
             reset_context(ctx_token)
         _buffer.reset(buf_token)
+        _pump.unwatch(work.key)
     outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result, error, tb, buf.getvalue()
     )
@@ -252,6 +318,7 @@ def _check_result(value: Any, max_bytes: int) -> Any:
 
 START_TOPIC = "orchestrator.started"
 DONE_TOPIC = "orchestrator.done"
+LOG_TOPIC = "orchestrator.log"
 INLINE_OUTCOME_BYTES = 16_384
 """Outcomes up to this size travel with Dask's event stream; larger ones are fetched."""
 
@@ -292,11 +359,13 @@ def _dask_worker() -> Any:
         return None
 
 
-def _announce_start(work: WorkItem, start: datetime, worker: str) -> None:
-    """Tell the scheduler the try started (through Dask's event log when on a Dask worker)."""
+def _announce_start(work: WorkItem, start: datetime, worker: str) -> Any:
+    """Tell the scheduler the try started (through Dask's event log when on a Dask worker);
+    returns that worker, or None elsewhere."""
     w = _dask_worker()
     if w is not None:
         w.log_event(START_TOPIC, {"key": work.key, "start": start.timestamp(), "worker": worker})
+    return w
 
 
 def _announce_done(outcome: Outcome) -> None:

@@ -14,7 +14,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -72,6 +74,7 @@ class Scheduler:
         self._unwritten: list[Batch] = []
         self._unsent: list[Dispatch] = []
         self.job_id: int | None = None
+        self._busy: tuple[float, int] = (0.0, 0)  # seconds spent deciding, passes, since the last heartbeat
         self.ready = threading.Event()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -116,10 +119,27 @@ class Scheduler:
         assert self.job_id is not None
         while not self._stopping.wait(self.config.heartbeat_interval_s):
             try:
+                stats = self._stats()
                 with self.sessions.begin() as session:
-                    job_store.heartbeat(session, self.job_id, self.clock())
+                    job_store.heartbeat(session, self.job_id, self.clock(), stats)
             except OperationalError as exc:
                 log.error("cannot record the heartbeat (%s)", exc.orig)
+
+    def _stats(self) -> dict[str, Any]:
+        """What the health page and /metrics show about this scheduler."""
+        busy_s, passes = self._busy
+        self._busy = (0.0, 0)
+        try:
+            workers = [asdict(w) for w in self.executor.workers()] if self.ready.is_set() else []
+        except Exception as exc:  # noqa: BLE001 - the cluster may be restarting; report, do not die
+            log.warning("cannot list the Dask workers: %s", exc)
+            workers = []
+        return {
+            "dask_workers": workers,
+            "loop_ms": round(1000 * busy_s / passes, 3) if passes else 0.0,
+            "queue_depth": self.events.qsize(),
+            "active_runs": len(self.tracker.runs),
+        }
 
     def _folder_loop(self) -> None:
         while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
@@ -174,6 +194,7 @@ class Scheduler:
             if wake is not None:
                 timeout = min(timeout, max(0.0, (wake - self.clock()).total_seconds()))
             events = self._drain(timeout)
+            started = time.perf_counter()
             now = self.clock()
             for ev in events:
                 self.tracker.on_event(ev, self._pending, now)
@@ -210,6 +231,8 @@ class Scheduler:
             self.tracker.dispatch(dispatches)
             for key in self.tracker.take_finished():
                 log.info("run %s/%s finished", key.dag_id, key.run_id)
+            busy, passes = self._busy
+            self._busy = (busy + time.perf_counter() - started, passes + 1)
 
     def _drain(self, timeout: float) -> list[ExecutorEvent]:
         try:

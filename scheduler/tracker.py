@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.config import Config
 from orchestrator.models import DagRun
-from orchestrator.executor import Completed, Executor, ExecutorEvent, Started
+from orchestrator.executor import Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
 from orchestrator.runtime import WorkItem
 from orchestrator.spec import DagSpec
@@ -163,6 +163,13 @@ class RunTracker:
         if isinstance(event, Started):
             if view.state is TaskState.QUEUED:
                 self._mark_running(run, flight, view, event.start, event.worker, batch)
+            return
+        if isinstance(event, LogChunk):
+            if view.state is TaskState.RUNNING:
+                batch.log_appends.append(
+                    {"k_dag_id": run.key.dag_id, "k_run_id": run.key.run_id, "k_task_id": flight.task_id,
+                     "k_try_number": flight.try_number, "chunk": event.text}
+                )
             return
         assert isinstance(event, Completed)
         del self._inflight[event.key]

@@ -68,3 +68,19 @@ def append_line(path: str, line: str, sleep_s: float = 0.0) -> str:
 def worker_pid() -> int:
     """The pid of the process the task ran in (tells which Dask worker ran it)."""
     return _os.getpid()
+
+
+# -- used by tests/integration/test_run_actions.py -----------------------------------------------
+def print_slowly(lines: int, every_s: float) -> int:
+    """Print a numbered line every `every_s` seconds (a log that grows while the try runs)."""
+    for i in range(lines):
+        print(f"line {i}", flush=True)
+        sleep_for(every_s)
+    return lines
+
+
+def fail_unless_file_exists(path: str) -> str:
+    """Fails while `path` is missing: a test creates it, clears the task and watches it succeed."""
+    if not _os.path.exists(path):
+        raise RuntimeError(f"{path} does not exist yet")
+    return "found"

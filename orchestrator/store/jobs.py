@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -61,8 +62,12 @@ def register(session: Session, now: datetime, threshold: timedelta, *, exclusive
     return job.id
 
 
-def heartbeat(session: Session, job_id: int, now: datetime) -> None:
-    session.execute(update(SchedulerJob).where(SchedulerJob.id == job_id).values(last_heartbeat=now))
+def heartbeat(session: Session, job_id: int, now: datetime, stats: dict[str, Any] | None = None) -> None:
+    """Record that the scheduler is alive, with what it reports about itself."""
+    values: dict[str, Any] = {"last_heartbeat": now}
+    if stats is not None:
+        values["stats"] = stats
+    session.execute(update(SchedulerJob).where(SchedulerJob.id == job_id).values(**values))
 
 
 def stop(session: Session, job_id: int, now: datetime) -> None:

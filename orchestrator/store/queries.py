@@ -72,3 +72,267 @@ def get_try(session: Session, dag_id: str, run_id: str, task_id: str, try_number
 
 def list_import_errors(session: Session) -> Sequence[ImportError_]:
     return session.scalars(select(ImportError_).order_by(ImportError_.filename)).all()
+
+
+# -- web UI pages: few, narrow queries (only the columns a page shows) ---------------------------
+# (imported here rather than at the top so that appends by several authors do not collide)
+from datetime import datetime  # noqa: E402
+from typing import Any  # noqa: E402
+
+from sqlalchemy import Row, func  # noqa: E402
+
+from orchestrator.models import AuditLog, Event, SchedulerJob  # noqa: E402
+
+
+def dag_overview(session: Session) -> list[Row[Any]]:
+    """Every active DAG with what the DAG list shows; tags and description come out of the spec JSON."""
+    stmt = select(
+        Dag.dag_id,
+        Dag.is_paused,
+        Dag.schedule,
+        Dag.timezone,
+        Dag.next_run_at,
+        Dag.spec["tags"].label("tags"),
+        Dag.spec["description"].label("description"),
+        Dag.spec["params"].label("params"),
+    ).where(Dag.is_active.is_(True)).order_by(Dag.dag_id)
+    return list(session.execute(stmt).all())
+
+
+def latest_runs_per_dag(session: Session, dag_ids: Sequence[str], per_dag: int) -> dict[str, list[Row[Any]]]:
+    """The newest `per_dag` runs of each DAG (run_id, state, logical_date), newest first, in one query."""
+    if not dag_ids:
+        return {}
+    rank = func.row_number().over(
+        partition_by=DagRun.dag_id, order_by=(DagRun.logical_date.desc(), DagRun.queued_at.desc())
+    ).label("rank")
+    inner = (
+        select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.logical_date, rank)
+        .where(DagRun.dag_id.in_(list(dag_ids)))
+        .subquery()
+    )
+    stmt = select(inner.c.dag_id, inner.c.run_id, inner.c.state, inner.c.logical_date).where(inner.c.rank <= per_dag)
+    out: dict[str, list[Row[Any]]] = {d: [] for d in dag_ids}
+    for row in session.execute(stmt.order_by(inner.c.dag_id, inner.c.rank)):
+        out[row.dag_id].append(row)
+    return out
+
+
+def count_import_errors(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(ImportError_)) or 0)
+
+
+def grid_runs(session: Session, dag_id: str, limit: int) -> list[Row[Any]]:
+    """The newest `limit` runs of a DAG, newest first, without their conf."""
+    stmt = (
+        select(
+            DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.logical_date, DagRun.queued_at,
+            DagRun.start_date, DagRun.end_date, DagRun.version_hash,
+        )
+        .where(DagRun.dag_id == dag_id)
+        .order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
+        .limit(limit)
+    )
+    return list(session.execute(stmt).all())
+
+
+def grid_cells(session: Session, dag_id: str, run_ids: Sequence[str]) -> list[Row[Any]]:
+    """(run_id, task_id, state, try_number) of the task instances of these runs."""
+    if not run_ids:
+        return []
+    stmt = select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state, TaskInstance.try_number).where(
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(list(run_ids))
+    )
+    return list(session.execute(stmt).all())
+
+
+def run_task_rows(session: Session, dag_id: str, run_id: str) -> list[Row[Any]]:
+    """The task instances of a run for its task table and Gantt chart (no results: they can be large)."""
+    stmt = select(
+        TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state, TaskInstance.try_number, TaskInstance.max_tries,
+        TaskInstance.start_date, TaskInstance.end_date, TaskInstance.next_retry_at, TaskInstance.worker,
+    ).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+    return list(session.execute(stmt).all())
+
+
+def run_events(session: Session, dag_id: str, run_id: str, *, after_id: int = 0, limit: int = 2000) -> list[Event]:
+    """The run's events with an id above `after_id`, oldest first (the run's timeline)."""
+    stmt = (
+        select(Event)
+        .where(Event.dag_id == dag_id, Event.run_id == run_id, Event.id > after_id)
+        .order_by(Event.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def task_try_summaries(session: Session, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
+    """Every try of a task without its log: try_number, state, start, end, worker, error."""
+    stmt = (
+        select(TaskTry.try_number, TaskTry.state, TaskTry.start_date, TaskTry.end_date, TaskTry.worker, TaskTry.error)
+        .where(TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id)
+        .order_by(TaskTry.try_number)
+    )
+    return list(session.execute(stmt).all())
+
+
+def get_task_instance(session: Session, dag_id: str, run_id: str, task_id: str) -> TaskInstance:
+    row = session.scalars(
+        select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
+    return row
+
+
+def audit_entries(
+    session: Session, *, actor: str | None = None, action: str | None = None, before_id: int | None = None, limit: int = 100
+) -> list[AuditLog]:
+    """Audit log entries, newest first; `before_id` pages back."""
+    stmt = select(AuditLog)
+    if actor:
+        stmt = stmt.where(AuditLog.actor == actor)
+    if action:
+        stmt = stmt.where(AuditLog.action.startswith(action))
+    if before_id is not None:
+        stmt = stmt.where(AuditLog.id < before_id)
+    return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))
+
+
+def recent_scheduler_jobs(session: Session, *, since: datetime | None = None, limit: int = 10) -> list[SchedulerJob]:
+    """Scheduler jobs, latest heartbeat first (those that heartbeated after `since`, when given)."""
+    stmt = select(SchedulerJob)
+    if since is not None:
+        stmt = stmt.where(SchedulerJob.last_heartbeat >= since)
+    return list(session.scalars(stmt.order_by(SchedulerJob.last_heartbeat.desc()).limit(limit)))
+
+
+# -- REST API: pages of lists (items, total), logs in slices, figures for /metrics -----------------
+from sqlalchemy import ColumnElement, case, extract  # noqa: E402
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _page(session: Session, stmt: Any, limit: int, offset: int) -> tuple[list[Any], int]:
+    """The rows of `stmt` from `offset` (at most `limit`) and how many it has in all."""
+    total = int(session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    return list(session.scalars(stmt.limit(limit).offset(offset))), total
+
+
+def dag_page(
+    session: Session, *, tags: Sequence[str] = (), paused: bool | None = None, search: str | None = None, limit: int, offset: int
+) -> tuple[list[Dag], int]:
+    """Active DAGs by dag_id: those with any of `tags`, paused or not, whose dag_id contains `search`."""
+    where: list[ColumnElement[bool]] = [Dag.is_active.is_(True)]
+    if paused is not None:
+        where.append(Dag.is_paused.is_(paused))
+    if search:
+        where.append(Dag.dag_id.ilike(_like_pattern(search), escape="\\"))
+    if tags:
+        # tags live in the spec JSON, whose operators differ between SQLite and PostgreSQL: match here
+        wanted = set(tags)
+        ids = [d for d, t in session.execute(select(Dag.dag_id, Dag.spec["tags"]).where(*where)) if wanted.intersection(t or ())]
+        where.append(Dag.dag_id.in_(ids))
+    return _page(session, select(Dag).where(*where).order_by(Dag.dag_id), limit, offset)
+
+
+def get_dag_row(session: Session, dag_id: str) -> Dag:
+    """The DAG row, active or not: runs of a DAG whose file went away stay readable."""
+    row = session.get(Dag, dag_id)
+    if row is None:
+        raise NotFoundError(f"no DAG with id {dag_id!r}")
+    return row
+
+
+def run_page(
+    session: Session,
+    dag_id: str,
+    *,
+    states: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[DagRun], int]:
+    """Runs of a DAG, newest logical date first, in any of `states`, with a logical date in [since, until]."""
+    stmt = select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
+    if states:
+        stmt = stmt.where(DagRun.state.in_(list(states)))
+    if since is not None:
+        stmt = stmt.where(DagRun.logical_date >= since)
+    if until is not None:
+        stmt = stmt.where(DagRun.logical_date <= until)
+    return _page(session, stmt, limit, offset)
+
+
+def event_page(session: Session, dag_id: str, run_id: str, *, limit: int, offset: int) -> tuple[list[Event], int]:
+    """A run's events, oldest first."""
+    stmt = select(Event).where(Event.dag_id == dag_id, Event.run_id == run_id).order_by(Event.id)
+    return _page(session, stmt, limit, offset)
+
+
+def import_error_page(session: Session, *, limit: int, offset: int) -> tuple[list[ImportError_], int]:
+    return _page(session, select(ImportError_).order_by(ImportError_.filename), limit, offset)
+
+
+def audit_page(
+    session: Session, *, actor: str | None = None, action: str | None = None, limit: int, offset: int
+) -> tuple[list[AuditLog], int]:
+    """Audit entries, newest first; `action` matches a prefix ("run." for every run action)."""
+    stmt = select(AuditLog).order_by(AuditLog.id.desc())
+    if actor:
+        stmt = stmt.where(AuditLog.actor == actor)
+    if action:
+        stmt = stmt.where(AuditLog.action.startswith(action, autoescape=True))
+    return _page(session, stmt, limit, offset)
+
+
+def try_log_slice(
+    session: Session, dag_id: str, run_id: str, task_id: str, try_number: int, *, offset: int, limit: int
+) -> tuple[str, int, str]:
+    """(characters [offset, offset+limit) of a try's log, the log's length, the try's state).
+
+    Sliced in SQL, so following a long log reads only what is new.
+    """
+    row = session.execute(
+        select(func.substr(TaskTry.log, offset + 1, limit), func.length(TaskTry.log), TaskTry.state).where(
+            TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.try_number == try_number
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(f"task {task_id!r} of run {run_id!r} of DAG {dag_id!r} has no try {try_number}")
+    return row[0] or "", int(row[1] or 0), row[2]
+
+
+def count_by_state(session: Session, model: type[DagRun] | type[TaskInstance]) -> dict[str, int]:
+    """How many runs (or task instances) are in each state."""
+    return {state: int(n) for state, n in session.execute(select(model.state, func.count()).group_by(model.state))}
+
+
+def _try_seconds(session: Session) -> ColumnElement[Any]:
+    """A try's duration in seconds, in the database's own date arithmetic."""
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(TaskTry.end_date) - func.julianday(TaskTry.start_date)) * 86400.0
+    return extract("epoch", TaskTry.end_date - TaskTry.start_date)
+
+
+def try_duration_histogram(session: Session, bounds: Sequence[float]) -> tuple[list[int], int, float]:
+    """For finished tries: how many took at most each bound (cumulative), how many in all, total seconds."""
+    seconds = _try_seconds(session)
+    columns = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
+    columns += [func.coalesce(func.sum(case((seconds <= bound, 1), else_=0)), 0) for bound in bounds]
+    row = session.execute(
+        select(*columns).where(TaskTry.start_date.is_not(None), TaskTry.end_date.is_not(None))
+    ).one()
+    return [int(n) for n in row[2:]], int(row[0]), float(row[1])
+
+
+def try_log_lengths(session: Session, dag_id: str, run_id: str, task_id: str) -> dict[int, int]:
+    """try_number -> how many characters its log has, without reading the logs."""
+    stmt = select(TaskTry.try_number, func.length(TaskTry.log)).where(
+        TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id
+    )
+    return {int(n): int(length or 0) for n, length in session.execute(stmt)}

@@ -64,10 +64,11 @@ class Batch:
     _runs: dict[RunKey, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     try_inserts: list[dict[str, Any]] = field(default_factory=list)
     try_updates: list[dict[str, Any]] = field(default_factory=list)
+    log_appends: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self._ti or self._runs or self.try_inserts or self.try_updates or self.events)
+        return bool(self._ti or self._runs or self.try_inserts or self.try_updates or self.log_appends or self.events)
 
     def move_task(
         self,
@@ -182,6 +183,21 @@ class Batch:
                     .values({name: bindparam(name) for name in names})
                 )
                 session.execute(stmt, rows)
+        if self.log_appends:
+            tt = TaskTry.__table__
+            stmt = (
+                update(tt)
+                .where(
+                    tt.c.dag_id == bindparam("k_dag_id"),
+                    tt.c.run_id == bindparam("k_run_id"),
+                    tt.c.task_id == bindparam("k_task_id"),
+                    tt.c.map_index == -1,
+                    tt.c.try_number == bindparam("k_try_number"),
+                    tt.c.state == TaskState.RUNNING.value,
+                )
+                .values(log=tt.c.log + bindparam("chunk"))
+            )
+            session.execute(stmt, self.log_appends)
         events.append(session, self.events)
 
 

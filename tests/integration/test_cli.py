@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.models import Dag
+from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.models import ApiToken, Dag
 
 from .harness import ORCHESTRATOR, OutputReader, SchedulerProcess, cli_env, orch, upgraded_sessions, write_dag
 
@@ -266,3 +268,34 @@ def test_database_without_schema_names_db_upgrade(tmp_path: Path, args: list[str
     assert result.returncode == 1
     assert "orchestrator db upgrade" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- users and tokens ------------------------------------------------------------------------------
+def test_users_create_then_tokens_create_prints_the_token_alone_on_its_last_line(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert orch(["db", "upgrade"], env).returncode == 0
+    created = orch(["users", "create", "--username", "ops", "--role", "operator", "--password", "s3cret-pass"], env)
+    assert created.returncode == 0, created.stderr
+    result = orch(["tokens", "create", "--username", "ops"], env)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("orch_") and " " not in token
+    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'orchestrator.db'}"))() as s:
+        stored = [row.token_hash for row in s.scalars(select(ApiToken))]
+    assert stored and token not in stored and all(len(h) == 64 for h in stored)
+
+
+def test_users_create_with_an_unknown_role_exits_2(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    orch(["db", "upgrade"], env)
+    result = orch(["users", "create", "--username", "x", "--role", "boss", "--password", "p"], env)
+    assert result.returncode == 2
+    assert "boss" in result.stderr
+
+
+def test_tokens_create_for_an_unknown_user_exits_2_naming_it(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    orch(["db", "upgrade"], env)
+    result = orch(["tokens", "create", "--username", "ghost"], env)
+    assert result.returncode == 2
+    assert "ghost" in result.stderr
