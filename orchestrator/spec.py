@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.states import TriggerRule
 
@@ -50,6 +50,19 @@ class DagSpec(BaseModel):
     description: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     tasks: tuple[TaskSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _tasks_in_topological_order(self) -> DagSpec:
+        """Every upstream is a task of the DAG listed before its downstream (the planner relies on it)."""
+        seen: set[str] = set()
+        for t in self.tasks:
+            if t.task_id in seen:
+                raise ValueError(f"task id {t.task_id!r} appears twice")
+            missing = [u for u in t.upstream if u not in seen]
+            if missing:
+                raise ValueError(f"task {t.task_id!r} lists upstream {missing[0]!r}, which is not a task listed before it")
+            seen.add(t.task_id)
+        return self
 
     _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "topo_index", "downstream", "leaves")
 

@@ -97,3 +97,21 @@ def test_copy_with_changes_gets_its_own_version_hash_and_derived_views() -> None
     changed = spec.model_copy(update={"tasks": build(extra_task=True).tasks})
     assert changed.version_hash == build(extra_task=True).version_hash != spec.version_hash
     assert set(changed.leaves) == {"b", "c"}
+
+
+def test_a_spec_whose_task_lists_a_later_or_unknown_upstream_is_rejected() -> None:
+    import pydantic
+
+    from orchestrator.spec import DagSpec, TaskSpec
+
+    with pytest.raises(pydantic.ValidationError, match="not a task listed before it"):
+        DagSpec(dag_id="d", fileloc="f.py", tasks=(TaskSpec(task_id="b", upstream=("a",)), TaskSpec(task_id="a")))
+
+
+def test_a_spec_with_a_repeated_task_id_is_rejected() -> None:
+    import pydantic
+
+    from orchestrator.spec import DagSpec, TaskSpec
+
+    with pytest.raises(pydantic.ValidationError, match="appears twice"):
+        DagSpec(dag_id="d", fileloc="f.py", tasks=(TaskSpec(task_id="a"), TaskSpec(task_id="a")))
