@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from orchestrator import DAG, DagSpec, PythonTask, TriggerRule
+import pydantic
+import pytest
+
+from orchestrator import DAG, DagSpec, PythonTask, TaskSpec, TriggerRule
 
 
 def noop() -> None:
@@ -100,18 +103,10 @@ def test_copy_with_changes_gets_its_own_version_hash_and_derived_views() -> None
 
 
 def test_a_spec_whose_task_lists_a_later_or_unknown_upstream_is_rejected() -> None:
-    import pydantic
-
-    from orchestrator.spec import DagSpec, TaskSpec
-
     with pytest.raises(pydantic.ValidationError, match="not a task listed before it"):
         DagSpec(dag_id="d", fileloc="f.py", tasks=(TaskSpec(task_id="b", upstream=("a",)), TaskSpec(task_id="a")))
 
 
 def test_a_spec_with_a_repeated_task_id_is_rejected() -> None:
-    import pydantic
-
-    from orchestrator.spec import DagSpec, TaskSpec
-
     with pytest.raises(pydantic.ValidationError, match="appears twice"):
         DagSpec(dag_id="d", fileloc="f.py", tasks=(TaskSpec(task_id="a"), TaskSpec(task_id="a")))
