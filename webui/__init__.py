@@ -34,6 +34,7 @@ def _secret_key(config: Config) -> str:
 def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] | None = None) -> Flask:
     """The Flask app: /api/v1 (JSON, bearer tokens or the UI's session) and the UI pages."""
     from webui.api import api_blueprint
+    from webui.api.metrics import metrics_blueprint
     from webui.ui import ui_blueprint
 
     config = config or load_config()
@@ -55,4 +56,5 @@ def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] 
     init_auth(app)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     app.register_blueprint(ui_blueprint)
+    app.register_blueprint(metrics_blueprint)
     return app

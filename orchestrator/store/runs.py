@@ -337,6 +337,8 @@ def clear_task(
     if task_id not in spec.task_map:
         raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
     views = load_task_views(session, key)
+    if task_id not in views:
+        raise ConflictError(f"run {run_id!r} has not started yet: there is nothing to clear")
     if views[task_id].state not in TASK_TERMINAL:
         raise ConflictError(f"task {task_id!r} is {views[task_id].state.value}: only a finished task can be cleared")
     targets = [task_id]

@@ -126,3 +126,15 @@ def test_the_heartbeat_reports_the_dask_workers(env: tuple[Path, sessionmaker[Se
     report = wait_until(stats, timeout=30, what="a heartbeat with stats")
     assert len(report["dask_workers"]) == 2
     assert {"loop_ms", "queue_depth", "active_runs"} <= set(report)
+
+
+def test_clearing_a_task_of_a_run_not_started_yet_is_a_conflict(tmp_path: Path) -> None:
+    write_dag(tmp_path / "dags", "gate.py", DAGS["gate.py"])
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    sessions = upgraded_sessions(url)
+    from orchestrator.folder_sync import sync_dag_folder
+
+    sync_dag_folder(sessions, make_config(tmp_path, url))
+    run_id = trigger(sessions, "gate")
+    with pytest.raises(ConflictError, match="has not started yet"), sessions.begin() as s:
+        run_store.clear_task(s, "gate", run_id, "check", downstream=False, now=_now(), actor="tester")

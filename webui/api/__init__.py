@@ -1,7 +1,10 @@
-"""The REST API blueprint, /api/v1."""
+"""The REST API blueprint, /api/v1: each module declares its operations with `@endpoint`."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 api_blueprint = Blueprint("api", __name__)
+
+# the modules register their routes on api_blueprint when imported
+from webui.api import dags, openapi, runs, system, tasks  # noqa: E402,F401

@@ -1,0 +1,75 @@
+"""/dags/{dag_id}/runs: trigger, list, read and cancel runs, and a run's event timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from orchestrator.store import queries
+from orchestrator.store import runs as run_store
+from orchestrator.store.users import Role
+from webui.api.convert import run_out
+from webui.api.endpoint import actor_name, endpoint
+from webui.api.schemas import DagPath, EventOut, Page, PageQuery, RunListQuery, RunOut, RunPath, TriggerRun
+from webui.auth import audit
+from webui.state import web_state
+
+
+@endpoint(
+    "POST", "/dags/{dag_id}/runs", summary="Trigger a run", tag="runs", role=Role.OPERATOR, path_model=DagPath,
+    body=TriggerRun, response=RunOut, status=201, conflicts=True,
+)
+def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
+    """Queue a manual run of the DAG's current version; the scheduler starts it. 409 if the run_id is taken."""
+    now = datetime.now(UTC)
+    with web_state().sessions.begin() as s:
+        row = run_store.create_run(
+            s, path.dag_id, run_id=body.run_id, run_type="manual", logical_date=body.logical_date or now,
+            data_interval=None, conf=body.conf, now=now, actor=actor_name(),
+        )
+        audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf})
+        return run_out(row)
+
+
+@endpoint(
+    "GET", "/dags/{dag_id}/runs", summary="List runs of a DAG", tag="runs", role=Role.VIEWER, path_model=DagPath,
+    query=RunListQuery, response=Page[RunOut],
+)
+def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
+    """Newest logical date first; filtered by state (any of) and a logical date range."""
+    with web_state().read_sessions() as s:
+        queries.get_dag_row(s, path.dag_id)
+        rows, total = queries.run_page(
+            s, path.dag_id, states=[st.value for st in query.state], since=query.logical_date_gte,
+            until=query.logical_date_lte, limit=query.limit, offset=query.offset,
+        )
+        return Page[RunOut](items=[run_out(r) for r in rows], total=total)
+
+
+@endpoint("GET", "/dags/{dag_id}/runs/{run_id}", summary="Get a run", tag="runs", role=Role.VIEWER, path_model=RunPath, response=RunOut)
+def get_run(path: RunPath) -> RunOut:
+    with web_state().read_sessions() as s:
+        return run_out(queries.get_run(s, path.dag_id, path.run_id))
+
+
+@endpoint(
+    "POST", "/dags/{dag_id}/runs/{run_id}/cancel", summary="Cancel a run", tag="runs", role=Role.OPERATOR,
+    path_model=RunPath, response=RunOut, conflicts=True,
+)
+def cancel_run(path: RunPath) -> RunOut:
+    """Cancel a queued or running run and its unfinished tasks. 409 if it already ended."""
+    with web_state().sessions.begin() as s:
+        row = run_store.cancel_run(s, path.dag_id, path.run_id, datetime.now(UTC), actor_name())
+        audit(s, "run.cancel", f"run:{path.dag_id}/{path.run_id}")
+        return run_out(row)
+
+
+@endpoint(
+    "GET", "/dags/{dag_id}/runs/{run_id}/events", summary="A run's timeline", tag="runs", role=Role.VIEWER,
+    path_model=RunPath, query=PageQuery, response=Page[EventOut],
+)
+def run_events(path: RunPath, query: PageQuery) -> Page[EventOut]:
+    """Every state change and user action of the run, oldest first."""
+    with web_state().read_sessions() as s:
+        queries.get_run(s, path.dag_id, path.run_id)
+        rows, total = queries.event_page(s, path.dag_id, path.run_id, limit=query.limit, offset=query.offset)
+        return Page[EventOut](items=[EventOut.model_validate(r) for r in rows], total=total)

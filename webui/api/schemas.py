@@ -1,0 +1,307 @@
+"""Pydantic models of the REST API: path, query and body inputs, and every response.
+
+The same models validate requests and generate the OpenAPI document (openapi.py), so the
+document cannot drift from what the handlers accept and return.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+from orchestrator.spec import DagSpec, TaskSpec
+from orchestrator.states import RunState, TaskState
+
+# -- scalar types --------------------------------------------------------------------------------
+# ids as the authoring API allows them (orchestrator/dag.py, orchestrator/tasks.py)
+DagId = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")]
+TaskId = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[\w.\-]+$")]
+# run ids made elsewhere (CLI, cron) may hold ':' and '+'; a path segment cannot hold '/'
+RunIdPath = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[^/\x00]+$")]
+# a new run id must be safe in a URL path segment
+NewRunId = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.:+\-]+$")]
+# free text in filters: bounded, and no NUL (PostgreSQL refuses it in text parameters)
+Text = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[^\x00]*$")]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
+MAX_OFFSET = 2_147_483_647  # beyond a 32-bit int, SQLite refuses the bound parameter
+MAX_CONF_DEPTH = 32
+MAX_CONF_BYTES = 1_000_000
+
+
+def _bounded_conf(conf: dict[str, Any]) -> dict[str, Any]:
+    """A conf is stored as JSON and echoed back: refuse the deep or huge ones."""
+
+    def depth(value: Any, level: int) -> None:
+        if level > MAX_CONF_DEPTH:
+            raise ValueError(f"conf is nested deeper than {MAX_CONF_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            depth(child, level + 1)
+
+    depth(conf, 1)
+    if len(json.dumps(conf)) > MAX_CONF_BYTES:
+        raise ValueError(f"conf is larger than {MAX_CONF_BYTES} bytes as JSON")
+    return conf
+
+
+Conf = Annotated[dict[str, Any], AfterValidator(_bounded_conf)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range once converted to UTC") from None
+
+
+# with an offset (a naive time is ambiguous), held in UTC like the store
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+class Input(BaseModel):
+    """Inputs refuse unknown fields: a misspelt filter is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- path parameters -------------------------------------------------------------------------------
+class DagPath(Input):
+    dag_id: DagId
+
+
+class RunPath(DagPath):
+    run_id: RunIdPath
+
+
+class TaskPath(RunPath):
+    task_id: TaskId
+
+
+class TryPath(TaskPath):
+    try_number: int = Field(ge=1, le=100_000)
+
+
+# -- query strings ----------------------------------------------------------------------------------
+class PageQuery(Input):
+    limit: int = Field(default=100, ge=1, le=1000, description="at most this many items")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="skip this many items")
+
+
+class DagListQuery(PageQuery):
+    tag: list[Tag] = Field(default_factory=list, max_length=20, description="DAGs having any of these tags")
+    paused: bool | SkipJsonSchema[None] = Field(default=None, description="only paused (true) or unpaused (false) DAGs")
+    search: Text | SkipJsonSchema[None] = Field(default=None, description="part of the dag_id, any case")
+
+
+class RunListQuery(PageQuery):
+    state: list[RunState] = Field(default_factory=list, max_length=10, description="runs in any of these states")
+    logical_date_gte: UtcDatetime | SkipJsonSchema[None] = Field(default=None, description="logical date at or after")
+    logical_date_lte: UtcDatetime | SkipJsonSchema[None] = Field(default=None, description="logical date at or before")
+
+
+class TaskListQuery(PageQuery):
+    state: list[TaskState] = Field(default_factory=list, max_length=20, description="tasks in any of these states")
+
+
+class AuditQuery(PageQuery):
+    actor: Text | SkipJsonSchema[None] = Field(default=None, description="entries of this user")
+    action: Text | SkipJsonSchema[None] = Field(default=None, description="entries of this action, e.g. run.trigger")
+
+
+class LogQuery(Input):
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="first character to return (for tailing)")
+    limit: int = Field(default=1_000_000, ge=1, le=1_000_000, description="at most this many characters")
+
+
+# -- request bodies --------------------------------------------------------------------------------
+class DagPatch(Input):
+    is_paused: StrictBool
+
+
+class TriggerRun(Input):
+    conf: Conf = Field(default_factory=dict, description="merged over the DAG's params")
+    run_id: NewRunId | None = Field(default=None, description="default: manual__<logical date>")
+    logical_date: UtcDatetime | None = Field(default=None, description="default: now")
+
+
+class ClearTask(Input):
+    downstream: StrictBool = Field(default=False, description="also clear every task after this one")
+
+
+# -- responses -----------------------------------------------------------------------------------
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: `total` counts every item matching the filters."""
+
+    items: list[T]
+    total: int
+
+
+class DagSummary(BaseModel):
+    dag_id: str
+    description: str | None
+    tags: list[str]
+    fileloc: str
+    is_paused: bool
+    is_active: bool
+    schedule: str | None
+    timezone: str
+    next_run_at: datetime | None
+    version_hash: str
+    last_parsed_at: datetime | None
+    task_count: int
+
+
+class DagDetail(DagSummary):
+    spec: DagSpec
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    dag_id: str
+    run_id: str
+    state: RunState
+    run_type: str
+    version_hash: str
+    logical_date: datetime
+    data_interval_start: datetime | None
+    data_interval_end: datetime | None
+    conf: dict[str, Any]
+    queued_at: datetime
+    start_date: datetime | None
+    end_date: datetime | None
+    duration_s: float | None
+
+
+class TaskInstanceOut(BaseModel):
+    task_id: str
+    map_index: int
+    state: TaskState | None = Field(description="null while the run has not created its tasks yet")
+    try_number: int
+    max_tries: int
+    start_date: datetime | None
+    end_date: datetime | None
+    duration_s: float | None
+    next_retry_at: datetime | None
+    worker: str | None
+
+
+class TryOut(BaseModel):
+    try_number: int
+    state: str
+    start_date: datetime | None
+    end_date: datetime | None
+    duration_s: float | None
+    worker: str | None
+    error: str | None
+    log_chars: int
+
+
+class TaskDetail(TaskInstanceOut):
+    spec: TaskSpec
+    tries: list[TryOut]
+    result_preview: str | None = Field(description="the result as JSON, cut to a few thousand characters")
+    result_truncated: bool
+
+
+class ClearResult(BaseModel):
+    cleared: list[str]
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    kind: str
+    task_id: str | None
+    try_number: int | None
+    from_state: str | None
+    to_state: str | None
+    actor: str
+    reason: str | None
+    payload: dict[str, Any] | None
+
+
+class ImportErrorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    filename: str
+    message: str
+    traceback: str
+    timestamp: datetime
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str | None
+    source_ip: str | None
+    details: dict[str, Any] | None
+
+
+Status = Literal["healthy", "unhealthy"]
+
+
+class DatabaseHealth(BaseModel):
+    status: Status
+    message: str | None
+
+
+class DaskWorker(BaseModel):
+    """One Dask worker as the scheduler last saw it."""
+
+    address: str
+    nthreads: int
+    executing: int
+    memory_bytes: int
+
+
+class SchedulerStats(BaseModel):
+    """What the scheduler writes into scheduler_job.stats with each heartbeat."""
+
+    dask_workers: list[DaskWorker] = Field(default_factory=list)
+    loop_ms: float | None = None
+    queue_depth: int | None = None
+    active_runs: int | None = None
+
+
+class SchedulerHealth(BaseModel):
+    status: Status
+    last_heartbeat: datetime | None
+    heartbeat_age_s: float | None
+    hostname: str | None
+    pid: int | None
+    loop_ms: float | None
+    queue_depth: int | None
+    active_runs: int | None
+
+
+class Health(BaseModel):
+    status: Status
+    database: DatabaseHealth
+    scheduler: SchedulerHealth
+    dask_workers: list[DaskWorker]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. not_found, validation_error")
+    message: str
+    details: Any = Field(description="for validation errors: a list of {loc, msg, type}")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
