@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config, load_config
@@ -31,6 +32,21 @@ def _secret_key(config: Config) -> str:
     return key
 
 
+def _init_server_timing(app: Flask) -> None:
+    """Every answer says how long the server worked on it (`Server-Timing: app;dur=<ms>`)."""
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _stop_clock(response: Response) -> Response:
+        started = g.get("started")
+        if started is not None:
+            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - started):.2f}"
+        return response
+
+
 def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] | None = None) -> Flask:
     """The Flask app: /api/v1 (JSON, bearer tokens or the UI's session) and the UI pages."""
     from webui.api import api_blueprint
@@ -53,6 +69,7 @@ def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] 
         read_sessions=make_sessionmaker(sessions.kw["bind"], readonly=True),
     )
     init_errors(app)
+    _init_server_timing(app)
     init_auth(app)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     app.register_blueprint(ui_blueprint)

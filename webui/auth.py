@@ -85,11 +85,17 @@ def _load_identity() -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'")
-        with web_state().sessions.begin() as s:
-            user = user_store.user_for_token(s, token.strip(), _now())
-            if user is None:
+        now = _now()
+        with web_state().read_sessions() as s:
+            found = user_store.find_token(s, token.strip())
+            if found is None:
                 raise ApiError(401, "unauthorized", "the bearer token is unknown or revoked")
+            row, user = found
             g.identity = Identity(user.id, user.username, Role(user.role), "token")
+            stale = user_store.needs_last_used(row, now)
+        if stale:
+            with web_state().sessions.begin() as s:
+                user_store.mark_used(s, row.id, now)
         return
     user_id = session.get("user_id")
     if user_id is not None:

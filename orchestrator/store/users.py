@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from argon2 import PasswordHasher
@@ -106,16 +106,27 @@ def create_token(session: Session, user: User, now: datetime) -> tuple[ApiToken,
     return row, plain
 
 
-def user_for_token(session: Session, token: str, now: datetime) -> User | None:
-    """The active user a live token belongs to, or None."""
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def find_token(session: Session, token: str) -> tuple[ApiToken, User] | None:
+    """The live token and its active user, or None. Only reads."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None)))
     if row is None:
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
-    row.last_used_at = now
-    return user
+    return row, user
+
+
+def needs_last_used(row: ApiToken, now: datetime) -> bool:
+    """`last_used_at` is kept to the minute, so a busy token does not cost a write per request."""
+    return row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
+
+
+def mark_used(session: Session, token_id: int, now: datetime) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
 
 
 def revoke_token(session: Session, token_id: int, now: datetime) -> None:
