@@ -1,7 +1,24 @@
-"""The UI blueprint: server-rendered pages, assets served locally."""
+"""The UI blueprint: server-rendered pages, assets served locally.
+
+Pages render their first view on the server and embed it as JSON; their scripts (static/) keep
+running pages live by polling small JSON routes under /data/ and act through the REST API with
+the session cookie and the X-CSRFToken header.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint
+from flask.blueprints import BlueprintSetupState
 
 ui_blueprint = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+
+
+@ui_blueprint.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    from webui.ui.present import init_present
+
+    init_present(state.app)
+
+
+# the views register themselves on the blueprint
+from webui.ui import admin, dags, login, runs  # noqa: E402,F401

@@ -1,0 +1,161 @@
+"""Browser tests: the real `orchestrator standalone` in a subprocess, driven with Playwright for
+Python through Debian's Chromium (/usr/bin/chromium; never a downloaded browser).
+
+One server serves the whole session (it takes seconds to start: database, Dask, DAG folder);
+each test uses its own DAG so that tests do not see each other's runs. Every page a test visits
+is kept as a screenshot in artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.helpers import ORCHESTRATOR, REPO_ROOT, VIEWER, Pages, Server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+# The DAGs of the e2e tests: task callables come from tests/fixtures.py
+DAG_FILES = {
+    "e2e_dags.py": '''
+        from orchestrator import DAG, PythonTask, XComArg
+        from tests.fixtures import describe, numbers, print_slowly, total
+
+        def chain(dag_id, tags, description):
+            with DAG(dag_id, schedule=None, tags=tags, description=description, params={"n": 3}) as dag:
+                first = PythonTask(task_id="numbers", python_callable=numbers, op_args=[3])
+                second = PythonTask(task_id="total", python_callable=total, op_args=[XComArg(first)])
+                PythonTask(task_id="describe", python_callable=describe, op_args=[XComArg(second)])
+            return dag
+
+        trigger_me = chain("e2e_trigger", ["e2e", "chain"], "Triggered from the DAGs list")
+        browse_me = chain("e2e_browse", ["e2e", "chain"], "Grid, graph, code and durations")
+        pause_me = chain("e2e_pause", ["e2e"], "Paused from the DAGs list")
+
+        with DAG("e2e_logs", schedule=None, tags=["e2e", "logs"], description="A log that grows for a few seconds") as logs:
+            talk = PythonTask(task_id="talk", python_callable=print_slowly, op_args=[20, 0.5])
+            talk >> PythonTask(task_id="after", python_callable=total, op_args=[[1, 2]])
+
+        with DAG("e2e_cancel", schedule=None, tags=["e2e"], description="A slow run to cancel, then clear") as cancel:
+            slow = PythonTask(task_id="slow", python_callable=print_slowly, op_args=[16, 0.5])
+            slow >> PythonTask(task_id="done", python_callable=total, op_args=[[1, 2]])
+    ''',
+    "e2e_broken.py": '''
+        raise RuntimeError("this DAG file is broken on purpose")
+    ''',
+}
+DAG_COUNT = 5
+"""How many DAGs e2e_dags.py defines: the server is ready once all of them are parsed."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _log_tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
+def _wait_for(predicate, *, timeout: float, what: str, log: Path) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; server log:\n{_log_tail(log)}")
+        time.sleep(0.25)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as res:
+            return res.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _dags_loaded(db: Path) -> int:
+    """How many DAGs the server's database knows (0 while it is being created)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM dag WHERE is_active").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`orchestrator standalone` on a free port with its own ORCH_HOME and DAG folder."""
+    home = tmp_path_factory.mktemp("e2e_home")
+    dags = home / "dags"
+    dags.mkdir()
+    for name, source in DAG_FILES.items():
+        (dags / name).write_text(textwrap.dedent(source).lstrip())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
+    env.update(
+        ORCH_HOME=str(home),
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p),
+        ORCH_DASK_WORKERS="2",
+        ORCH_HEARTBEAT_INTERVAL_S="1",
+    )
+    port = _free_port()
+    log = home / "standalone.log"
+    with log.open("wb") as out:
+        # its own session, so the LocalCluster's worker processes can be stopped with it
+        proc = subprocess.Popen(
+            [str(ORCHESTRATOR), "standalone", "--port", str(port), "--dags", str(dags)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        password_file = home / "standalone_admin_password.txt"
+        _wait_for(lambda: proc.poll() is None and password_file.exists() and _answers(f"{url}/login"), timeout=120, what="the web UI", log=log)
+        _wait_for(lambda: _dags_loaded(home / "orchestrator.db") >= DAG_COUNT, timeout=120, what="the DAG folder to be parsed", log=log)
+        srv = Server(url, home, env, password_file.read_text().strip())
+        made = srv.cli("users", "create", "--username", VIEWER[0], "--role", "viewer", "--password", VIEWER[1])
+        assert made.returncode == 0, made.stderr
+        yield srv
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's Chromium, headless, through Playwright (no browser download)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def pages(browser: object, server: Server) -> Iterator[Pages]:
+    opened = Pages(browser, server)
+    yield opened
+    opened.close()
+    assert not opened.js_errors, "JavaScript errors: " + "; ".join(opened.js_errors)

@@ -1,0 +1,135 @@
+"""The DAGs list and the DAG page (grid, graph, source, run durations), with their live JSON."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from flask import jsonify, render_template, request
+
+from orchestrator.spec import DagSpec
+from orchestrator.states import RUN_ACTIVE
+from orchestrator.store import queries
+from orchestrator.store.users import Role
+from webui.auth import requires
+from webui.state import web_state
+from webui.ui import ui_blueprint
+from webui.ui.graph import NODE_H, NODE_W, layout
+from webui.ui.present import run_dict
+
+PAGE_SIZE = 100
+SQUARES = 12
+GRID_SIZES = (25, 50, 100)
+SOURCE_MAX_BYTES = 512 * 1024
+_ACTIVE = {s.value for s in RUN_ACTIVE}
+
+
+def _squares(runs_by_dag: dict[str, list[Any]]) -> dict[str, list[list[str]]]:
+    """dag_id -> [[run_id, state], ...] oldest first, as the list draws them left to right."""
+    return {dag_id: [[r.run_id, r.state] for r in reversed(rows)] for dag_id, rows in runs_by_dag.items()}
+
+
+@ui_blueprint.get("/")
+@ui_blueprint.get("/dags")
+@requires(Role.VIEWER)
+def dags() -> Any:
+    search = request.args.get("q", "").strip()
+    tag = request.args.get("tag", "").strip()
+    status = request.args.get("status", "all")
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    with web_state().read_sessions() as s:
+        rows = queries.dag_overview(s)
+        all_tags = sorted({t for r in rows for t in (r.tags or [])})
+        needle = search.lower()
+        picked = [
+            r for r in rows
+            if (not needle or needle in r.dag_id.lower() or needle in (r.description or "").lower())
+            and (not tag or tag in (r.tags or []))
+            and (status == "all" or (status == "paused") == bool(r.is_paused))
+        ]
+        pages = max(math.ceil(len(picked) / PAGE_SIZE), 1)
+        page = min(page, pages)
+        shown = picked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        squares = _squares(queries.latest_runs_per_dag(s, [r.dag_id for r in shown], SQUARES))
+        import_errors = queries.count_import_errors(s)
+    return render_template(
+        "dags.html", rows=shown, squares=squares, all_tags=all_tags, search=search, tag=tag, status=status,
+        page=page, pages=pages, total=len(picked), import_errors=import_errors,
+    )
+
+
+@ui_blueprint.get("/data/dag-runs")
+@requires(Role.VIEWER)
+def dag_runs_data() -> Any:
+    """The last runs and paused flag of the DAGs in ?ids= (comma-separated): the list's live part."""
+    ids = [i for i in request.args.get("ids", "").split(",") if i][:PAGE_SIZE]
+    with web_state().read_sessions() as s:
+        squares = _squares(queries.latest_runs_per_dag(s, ids, SQUARES))
+    return jsonify({"squares": squares})
+
+
+def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
+    """Runs (oldest first) × tasks with each cell's state and try: the grid, graph and chart all draw from it."""
+    runs = list(reversed(queries.grid_runs(s, spec.dag_id, limit)))
+    cells = queries.grid_cells(s, spec.dag_id, [r.run_id for r in runs])
+    tasks = [t.task_id for t in spec.tasks]
+    known = set(tasks)
+    # tasks of older versions of the DAG still show, below the current ones
+    tasks += sorted({c.task_id for c in cells} - known)
+    index = {t: i for i, t in enumerate(tasks)}
+    by_run: dict[str, list[Any]] = {r.run_id: [None] * len(tasks) for r in runs}
+    for c in cells:
+        by_run[c.run_id][index[c.task_id]] = [c.state, c.try_number]
+    return {
+        "dag_id": spec.dag_id,
+        "tasks": tasks,
+        "runs": [run_dict(r) for r in runs],
+        "cells": [by_run[r.run_id] for r in runs],
+        "active": any(r.state in _ACTIVE for r in runs),
+    }
+
+
+def _grid_size() -> int:
+    size = request.args.get("runs", GRID_SIZES[0], type=int)
+    return size if size in GRID_SIZES else GRID_SIZES[0]
+
+
+def dag_source(fileloc: str) -> tuple[str | None, str]:
+    """The DAG file's text (read, never imported) if it is a readable file within the DAG folder."""
+    folder = Path(web_state().config.resolved_dags_folder).resolve()
+    try:
+        path = Path(fileloc).resolve()
+        if not path.is_relative_to(folder):
+            return None, f"{fileloc} is outside the DAG folder {folder}"
+        if not path.is_file():
+            return None, f"{fileloc} is not on this machine's DAG folder"
+        if path.stat().st_size > SOURCE_MAX_BYTES:
+            return None, f"{fileloc} is larger than {SOURCE_MAX_BYTES // 1024} KiB"
+        return path.read_text(encoding="utf-8", errors="replace"), ""
+    except OSError as exc:
+        return None, f"{fileloc} cannot be read: {exc.strerror or exc}"
+
+
+@ui_blueprint.get("/dags/<dag_id>")
+@requires(Role.VIEWER)
+def dag(dag_id: str) -> Any:
+    size = _grid_size()
+    with web_state().read_sessions() as s:
+        row = queries.get_dag(s, dag_id)
+        spec = DagSpec.model_validate(row.spec)
+        grid = grid_data(s, spec, size)
+    source, source_note = dag_source(spec.fileloc)
+    return render_template(
+        "dag.html", dag=row, spec=spec, grid=grid, graph=layout(spec), node_w=NODE_W, node_h=NODE_H,
+        sizes=GRID_SIZES, size=size, source=source, source_note=source_note,
+        next_run_at=row.next_run_at, selected=request.args.get("run_id", ""),
+    )
+
+
+@ui_blueprint.get("/data/dags/<dag_id>/grid")
+@requires(Role.VIEWER)
+def grid_json(dag_id: str) -> Any:
+    with web_state().read_sessions() as s:
+        row = queries.get_dag(s, dag_id)
+        return jsonify(grid_data(s, DagSpec.model_validate(row.spec), _grid_size()))

@@ -1,0 +1,118 @@
+"""The run page (task table, Gantt chart, event timeline) and the task try page (log, result, params)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, render_template, request
+
+from orchestrator.errors import NotFoundError
+from orchestrator.models import Event
+from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL
+from orchestrator.store import queries
+from orchestrator.store.runs import spec_for_version
+from orchestrator.store.users import Role
+from webui.auth import requires
+from webui.state import web_state
+from webui.ui import ui_blueprint
+from webui.ui.present import iso, now, preview, run_dict, seconds_between
+
+_ACTIVE = {s.value for s in RUN_ACTIVE}
+_TERMINAL = {s.value for s in TASK_TERMINAL}
+
+
+def _event_dict(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id, "at": iso(e.at), "kind": e.kind, "task_id": e.task_id, "try_number": e.try_number,
+        "from_state": e.from_state, "to_state": e.to_state, "actor": e.actor, "reason": e.reason,
+    }
+
+
+def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
+    """The run, its tasks in DAG order and its events after `after_id`: what the run page draws."""
+    run = queries.get_run(s, dag_id, run_id)
+    spec = spec_for_version(s, dag_id, run.version_hash)
+    rows = {r.task_id: r for r in queries.run_task_rows(s, dag_id, run_id)}
+    order = [t.task_id for t in spec.tasks if t.task_id in rows] + sorted(set(rows) - set(spec.task_map))
+    tasks = []
+    for tid in order:
+        r = rows[tid]
+        tasks.append({
+            "task_id": tid, "state": r.state, "try_number": r.try_number, "max_tries": r.max_tries,
+            "start_date": iso(r.start_date), "end_date": iso(r.end_date), "next_retry_at": iso(r.next_retry_at),
+            "duration_s": seconds_between(r.start_date, r.end_date), "worker": r.worker,
+            "clearable": r.state in _TERMINAL, "has_downstream": bool(spec.downstream.get(tid)),
+        })
+    return {
+        "dag_id": dag_id,
+        "run": {**run_dict(run), "conf": run.conf},
+        "tasks": tasks,
+        "events": [_event_dict(e) for e in queries.run_events(s, dag_id, run_id, after_id=after_id)],
+        "active": run.state in _ACTIVE,
+        "now": iso(now()),
+    }
+
+
+@ui_blueprint.get("/dags/<dag_id>/runs/<run_id>")
+@requires(Role.VIEWER)
+def run(dag_id: str, run_id: str) -> Any:
+    with web_state().read_sessions() as s:
+        data = run_data(s, dag_id, run_id, 0)
+    return render_template("run.html", data=data, run=data["run"], dag_id=dag_id)
+
+
+@ui_blueprint.get("/data/dags/<dag_id>/runs/<run_id>")
+@requires(Role.VIEWER)
+def run_json(dag_id: str, run_id: str) -> Any:
+    with web_state().read_sessions() as s:
+        return jsonify(run_data(s, dag_id, run_id, request.args.get("after", 0, type=int) or 0))
+
+
+def try_data(s: Any, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> dict[str, Any]:
+    """One try of a task (the latest by default): state, times, error; the result once the task succeeded."""
+    ti = queries.get_task_instance(s, dag_id, run_id, task_id)
+    tries = queries.task_try_summaries(s, dag_id, run_id, task_id)
+    number = ti.try_number if try_number is None else try_number
+    row = next((t for t in tries if t.try_number == number), None)
+    if row is None and try_number is not None:
+        raise NotFoundError(f"task {task_id!r} of run {run_id!r} has no try {try_number}")
+    latest = number == ti.try_number
+    return {
+        "task_state": ti.state,
+        "task_try_number": ti.try_number,
+        "max_tries": ti.max_tries,
+        "try_number": number,
+        "state": row.state if row else None,
+        "start_date": iso(row.start_date) if row else None,
+        "end_date": iso(row.end_date) if row else None,
+        "duration_s": seconds_between(row.start_date, row.end_date) if row else None,
+        "worker": row.worker if row else None,
+        "error": row.error if row else None,
+        # only the latest try's result is kept (on the task instance)
+        "result": preview(ti.result) if latest and ti.state == "success" and ti.result is not None else None,
+        # an older try is over; the latest is over once its task is
+        "finished": ti.state in _TERMINAL if latest else True,
+        "clearable": ti.state in _TERMINAL,
+        "tries": [{"try_number": t.try_number, "state": t.state} for t in tries],
+    }
+
+
+@ui_blueprint.get("/dags/<dag_id>/runs/<run_id>/tasks/<task_id>")
+@requires(Role.VIEWER)
+def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
+    with web_state().read_sessions() as s:
+        run = queries.get_run(s, dag_id, run_id)
+        spec = spec_for_version(s, dag_id, run.version_hash)
+        data = try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int))
+        log = queries.get_try(s, dag_id, run_id, task_id, data["try_number"]).log if data["state"] else ""
+    return render_template(
+        "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), data=data,
+        log=log, dag_params=spec.params, conf=run.conf or {}, params={**spec.params, **(run.conf or {})},
+    )
+
+
+@ui_blueprint.get("/data/dags/<dag_id>/runs/<run_id>/tasks/<task_id>")
+@requires(Role.VIEWER)
+def task_try_json(dag_id: str, run_id: str, task_id: str) -> Any:
+    with web_state().read_sessions() as s:
+        return jsonify(try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int)))

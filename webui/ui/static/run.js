@@ -1,0 +1,120 @@
+/* The run page: task table, Gantt chart and event timeline, live while the run moves;
+   cancel the run, clear a task (and what follows it). */
+"use strict";
+(() => {
+  let data = orch.pageData().data;
+  const dagId = data.dag_id;
+  const runId = data.run.run_id;
+  const canOperate = !!document.getElementById("cancel-run");
+  const cancelBtn = document.getElementById("cancel-run");
+  let lastEvent = 0;
+  let shownTasks = "";
+
+  function drawFacts() {
+    const r = data.run;
+    document.getElementById("run-state").innerHTML = orch.badge(r.state);
+    document.querySelectorAll("#run-facts [data-time]").forEach((dd) => { dd.textContent = orch.fmtTime(dd.dataset.time); });
+    const facts = {
+      start_date: orch.fmtTime(r.start_date) || "—",
+      end_date: orch.fmtTime(r.end_date) || "—",
+      duration: orch.fmtDuration(orch.seconds(r.start_date, r.end_date || (r.start_date ? data.now : null))) || "—",
+    };
+    for (const [k, v] of Object.entries(facts)) document.querySelector(`#run-facts [data-fact="${k}"]`).textContent = v;
+    if (cancelBtn) cancelBtn.hidden = !data.active;
+  }
+
+  function drawTasks() {
+    const key = JSON.stringify(data.tasks);
+    if (key === shownTasks) return;
+    shownTasks = key;
+    document.querySelector("#task-table tbody").innerHTML = data.tasks.map((t) => {
+      const d = orch.seconds(t.start_date, t.end_date || (t.start_date && t.state === "running" ? data.now : null));
+      const action = canOperate
+        ? `<td class="nowrap">${t.clearable ? `<button type="button" class="btn btn-small" data-clear="${orch.esc(t.task_id)}" data-downstream="${t.has_downstream ? 1 : 0}">Clear</button>` : ""}</td>`
+        : "";
+      return `<tr data-task="${orch.esc(t.task_id)}" data-state="${orch.esc(t.state)}">
+        <td><a href="${orch.urls.task(dagId, runId, t.task_id)}">${orch.esc(t.task_id)}</a></td>
+        <td>${orch.badge(t.state)}</td>
+        <td>${t.try_number} / ${t.max_tries}</td>
+        <td class="nowrap">${orch.fmtTime(t.start_date)}</td>
+        <td class="nowrap">${orch.fmtTime(t.end_date)}</td>
+        <td class="nowrap">${orch.fmtDuration(d)}</td>
+        <td>${orch.esc(t.worker || "")}</td>${action}</tr>`;
+    }).join("");
+  }
+
+  function drawGantt() {
+    const el = document.getElementById("gantt");
+    const started = data.tasks.filter((t) => t.start_date);
+    if (!started.length) { el.innerHTML = '<p class="muted">No task has started yet.</p>'; return; }
+    const t0 = Math.min(...started.map((t) => Date.parse(t.start_date)));
+    const ends = started.map((t) => Date.parse(t.end_date || data.now));
+    const t1 = Math.max(t0 + 50, ...ends);
+    const span = (t1 - t0) / 1000;
+    const labelW = 200, W = Math.max(600, el.clientWidth - 24), rowH = 22, top = 22;
+    const H = top + data.tasks.length * rowH + 6;
+    const x = (ms) => labelW + (W - labelW - 16) * ((ms - t0) / (t1 - t0));
+    const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+      const xx = labelW + (W - labelW - 16) * f;
+      return `<line class="axis" x1="${xx}" x2="${xx}" y1="${top - 4}" y2="${H}"/><text x="${xx}" y="12" text-anchor="${f === 1 ? "end" : f === 0 ? "start" : "middle"}">+${orch.fmtDuration(span * f)}</text>`;
+    }).join("");
+    const rows = data.tasks.map((t, i) => {
+      const y = top + i * rowH;
+      const name = t.task_id.length > 28 ? t.task_id.slice(0, 27) + "…" : t.task_id;
+      let bar = "";
+      if (t.start_date) {
+        const a = x(Date.parse(t.start_date));
+        const b = x(Date.parse(t.end_date || data.now));
+        const d = orch.seconds(t.start_date, t.end_date || data.now);
+        bar = `<a href="${orch.urls.task(dagId, runId, t.task_id)}"><rect class="barrect s-${orch.esc(t.state)}" x="${a.toFixed(1)}" y="${y + 4}" width="${Math.max(2, b - a).toFixed(1)}" height="${rowH - 8}" rx="3"><title>${orch.esc(t.task_id)}: ${orch.esc(orch.label(t.state))}, ${orch.fmtDuration(d)}</title></rect></a>`;
+      }
+      return `<text class="label" x="${labelW - 8}" y="${y + rowH / 2 + 4}" text-anchor="end">${orch.esc(name)}</text>${bar}`;
+    }).join("");
+    el.innerHTML = `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Gantt chart">${ticks}${rows}</svg>`;
+  }
+
+  function appendEvents(events) {
+    if (!events.length) return;
+    lastEvent = events[events.length - 1].id;
+    const html = events.map((e) => `<tr>
+      <td class="nowrap">${orch.fmtTime(e.at)}</td><td><code>${orch.esc(e.kind)}</code></td>
+      <td>${e.task_id ? `<a href="${orch.urls.task(dagId, runId, e.task_id)}">${orch.esc(e.task_id)}</a>` : ""}</td>
+      <td>${e.try_number ?? ""}</td>
+      <td class="nowrap">${e.from_state ? orch.esc(orch.label(e.from_state)) + " &rarr; " : ""}${e.to_state ? orch.esc(orch.label(e.to_state)) : ""}</td>
+      <td>${orch.esc(e.actor)}</td><td class="wrap">${orch.esc(e.reason || "")}</td></tr>`).join("");
+    document.querySelector("#events tbody").insertAdjacentHTML("beforeend", html);
+  }
+
+  function drawAll() { drawFacts(); drawTasks(); drawGantt(); appendEvents(data.events); }
+  drawAll();
+
+  const refresh = orch.poll(async () => {
+    data = await orch.getJSON(`/data/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}?after=${lastEvent}`);
+    drawAll();
+    return data.active;
+  }, { fast: 1500, slow: 10000 });
+
+  const base = `/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}`;
+  if (cancelBtn) cancelBtn.addEventListener("click", async () => {
+    const ok = await orch.confirmAction({ title: "Cancel this run?", text: `Unfinished tasks of ${runId} are cancelled and their work is stopped.`, ok: "Cancel run" });
+    if (!ok) return;
+    try { await orch.api("POST", `${base}/cancel`); orch.toast("Run cancelled"); } catch (e) { orch.toast(`Could not cancel: ${e.message}`, "error"); }
+    refresh();
+  });
+  document.getElementById("task-table").addEventListener("click", async (ev) => {
+    const btn = ev.target.closest("[data-clear]");
+    if (!btn) return;
+    const taskId = btn.dataset.clear;
+    const ok = await orch.confirmAction({
+      title: `Clear ${taskId}?`, text: "The task runs again (a new try); the run is queued again if it had ended.",
+      ok: "Clear", option: btn.dataset.downstream === "1" ? "also clear the tasks downstream of it" : null,
+    });
+    if (!ok) return;
+    try {
+      const res = await orch.api("POST", `${base}/tasks/${orch.enc(taskId)}/clear`, { downstream: !!ok.option });
+      const n = res && Array.isArray(res.cleared) ? res.cleared.length : null;
+      orch.toast(n === null ? `${taskId} cleared` : `${n} task${n === 1 ? "" : "s"} cleared`);
+    } catch (e) { orch.toast(`Could not clear: ${e.message}`, "error"); }
+    refresh();
+  });
+})();

@@ -1,0 +1,75 @@
+/* The task try page: follows the log of a running try (the API's logs endpoint with ?offset=),
+   keeps state, times, error and result current, and clears the task. */
+"use strict";
+(() => {
+  const page = orch.pageData();
+  const { dag_id: dagId, run_id: runId, task_id: taskId, pinned } = page;
+  let data = page.data;
+  let offset = page.log_length;
+  let following = data.try_number;
+  const logEl = document.getElementById("log");
+  const follow = document.getElementById("follow");
+  const clearBtn = document.getElementById("clear-task");
+  const base = `/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}/tasks/${orch.enc(taskId)}`;
+
+  function drawFacts() {
+    document.getElementById("try-state").innerHTML = orch.badge(data.state || data.task_state);
+    const facts = {
+      try: data.try_number ? `${data.try_number} of ${data.max_tries}` : "not started",
+      start_date: orch.fmtTime(data.start_date) || "—",
+      end_date: orch.fmtTime(data.end_date) || "—",
+      duration: orch.fmtDuration(data.duration_s ?? orch.seconds(data.start_date, data.start_date && !data.end_date ? new Date().toISOString() : null)) || "—",
+      worker: data.worker || "—",
+    };
+    for (const [k, v] of Object.entries(facts)) document.querySelector(`#try-facts [data-fact="${k}"]`).textContent = v;
+    document.getElementById("tries").innerHTML = data.tries.map((t) =>
+      `<a href="${orch.urls.task(dagId, runId, taskId, t.try_number)}" class="${t.try_number === data.try_number ? "on" : ""}" data-try="${t.try_number}"><i class="sq s-${orch.esc(t.state)}"></i>try ${t.try_number}</a>`).join("");
+    document.getElementById("error-section").hidden = !data.error;
+    document.getElementById("error").textContent = data.error || "";
+    document.getElementById("result-section").hidden = data.result === null;
+    document.getElementById("result").textContent = data.result || "";
+    document.getElementById("log-live").hidden = data.finished || !data.state;
+    if (clearBtn) clearBtn.hidden = !data.clearable;
+  }
+
+  async function readLog() {
+    const res = await fetch(`${orch.root}/api/v1${base}/logs/${following}?offset=${offset}`, { credentials: "same-origin" });
+    if (!res.ok) return;
+    const text = await res.text();
+    const next = Number(res.headers.get("X-Next-Offset"));
+    offset = Number.isFinite(next) && next >= offset ? next : offset + text.length;
+    if (!text) return;
+    const atEnd = logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 8;
+    logEl.append(document.createTextNode(text));
+    if (follow.checked && atEnd) logEl.scrollTop = logEl.scrollHeight;
+  }
+
+  drawFacts();
+  if (follow.checked) logEl.scrollTop = logEl.scrollHeight;
+  const refresh = orch.poll(async () => {
+    data = await orch.getJSON(`/data${base}` + (pinned ? `?try=${following}` : ""));
+    if (!pinned && data.try_number !== following) {
+      // a new try started (a retry, or the task was cleared): follow that one from its start
+      following = data.try_number;
+      offset = 0;
+      logEl.textContent = "";
+      history.replaceState(null, "", location.pathname);
+    }
+    if (data.state) await readLog();
+    drawFacts();
+    return !data.finished;
+  }, { fast: 1000, slow: 10000 });
+
+  if (clearBtn) clearBtn.addEventListener("click", async () => {
+    const ok = await orch.confirmAction({
+      title: `Clear ${taskId}?`, text: "The task runs again as a new try; the run is queued again if it had ended.",
+      ok: "Clear", option: "also clear the tasks downstream of it",
+    });
+    if (!ok) return;
+    try {
+      const res = await orch.api("POST", `${base}/clear`, { downstream: ok.option });
+      orch.toast(`${(res && res.cleared ? res.cleared.length : 1)} task(s) cleared`);
+    } catch (e) { orch.toast(`Could not clear: ${e.message}`, "error"); }
+    refresh();
+  });
+})();
