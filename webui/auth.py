@@ -121,7 +121,7 @@ def requires(role: Role) -> Callable[[F], F]:
             if ident is None:
                 if request.path.startswith("/api/"):
                     raise ApiError(401, "unauthorized", "log in or send 'Authorization: Bearer <token>'")
-                return redirect(url_for("ui.login", next=request.full_path))
+                return redirect(url_for("ui.login", next=request.full_path.rstrip("?")))
             if not ident.role.allows(role):
                 raise ApiError(403, "forbidden", f"this needs the {role.value} role; you are {ident.role.value}")
             if ident.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
