@@ -5,16 +5,22 @@ The public authoring API is what this module exports.
 
 from orchestrator.context import TaskContext, get_context
 from orchestrator.dag import DAG, chain
+from orchestrator.plugins import get_step_type
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState, TriggerRule
+from orchestrator.steps import HttpTask, NotifyTask, ShellTask, SqlTask
 from orchestrator.tasks import BaseTask, PythonTask, XComArg, task
 
 __all__ = [
     "DAG",
     "BaseTask",
     "DagSpec",
+    "HttpTask",
+    "NotifyTask",
     "PythonTask",
     "RunState",
+    "ShellTask",
+    "SqlTask",
     "TaskContext",
     "TaskSpec",
     "TaskState",
@@ -22,6 +28,7 @@ __all__ = [
     "XComArg",
     "chain",
     "get_context",
+    "get_step_type",
     "task",
 ]
 

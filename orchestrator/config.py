@@ -44,9 +44,23 @@ class Config(BaseSettings):
     scheduler_health_threshold_s: float = Field(default=30.0, gt=0)
     dags_paused_at_creation: bool = False
     secret_key: str | None = Field(default=None, description="signs web UI sessions; default a key kept in $ORCH_HOME")
+    fernet_key: str | None = Field(
+        default=None,
+        description="encrypts connection secrets at rest (Fernet; comma-separated to rotate, newest first); default a key kept in $ORCH_HOME/fernet_key",
+    )
     webui_host: str = "127.0.0.1"
     webui_port: int = Field(default=8080, ge=0, le=65535)
     max_result_bytes: int = Field(default=1_000_000, ge=1024, description="largest JSON result a task may return")
+    # circuit breakers (defaults; a connection's extras `circuit_<name>` override them per breaker)
+    circuit_failure_threshold: int = Field(default=5, ge=1, description="consecutive failures that open a breaker")
+    circuit_failure_rate: float | None = Field(default=None, gt=0, le=1, description="failure rate over the window that opens a breaker")
+    circuit_window_s: float = Field(default=60.0, gt=0, description="the window of the failure rate")
+    circuit_min_calls: int = Field(default=10, ge=1, description="outcomes in the window before the rate counts")
+    circuit_cooldown_s: float = Field(default=30.0, ge=0, description="how long an open breaker waits before a probe")
+    circuit_exempt_step_types: list[str] = Field(
+        default_factory=lambda: ["python"],
+        description="step types whose tasks without a connection have no breaker (their failures are the code's own)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -61,6 +61,7 @@ class DAG:
         tags: Sequence[str] | None = None,
         max_active_runs: int | None = 16,
         description: str | None = None,
+        max_active_tasks: int | None = None,
         params: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
@@ -83,6 +84,9 @@ class DAG:
         self.default_args = dict(default_args or {})
         self.tags = list(tags or [])
         self.max_active_runs = max_active_runs
+        if max_active_tasks is not None and (not isinstance(max_active_tasks, int) or max_active_tasks < 1):
+            raise DagDefinitionError(f"DAG {dag_id!r}: max_active_tasks must be at least 1 or None for unlimited")
+        self.max_active_tasks = max_active_tasks
         self.description = description
         self.params = dict(params or {})
         self.tasks: dict[str, BaseTask] = {}
@@ -148,6 +152,7 @@ class DAG:
             end_date=self.end_date,
             catchup=self.catchup,
             max_active_runs=self.max_active_runs,
+            max_active_tasks=self.max_active_tasks,
             tags=tuple(self.tags),
             description=self.description,
             params=self.params,

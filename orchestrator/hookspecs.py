@@ -1,20 +1,34 @@
 """Hook specifications: every hook a plugin can implement, with when it is called.
 
-Plugins are found through the entry-point group `orchestrator.plugins`. Built-in parts of
-the project (the scheduler's CLI commands) register through the same hooks.
+Plugins are found through the entry-point group `orchestrator.plugins` and the plugins folder
+(`ORCH_PLUGINS_FOLDER`); orchestrator/plugins.py builds the manager. Built-in parts (the
+scheduler's and the web UI's commands, the step types in orchestrator/steps/) register through
+the same hooks as any outside plugin.
+
+Layout: one section per area, each hook with a docstring saying when it is called and what it
+returns. Registration hooks return lists and are collected from every plugin; `firstresult`
+marks only the hooks where the first answer wins. Helpers append their hooks at the end, each
+under its own section heading.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+    from orchestrator.plugins import StateEvent
+    from orchestrator.tasks import BaseTask
 
 PROJECT = "orchestrator"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
+# -- commands and services ----------------------------------------------------------------------
 @hookspec
 def orchestrator_cli_commands(cli: Any) -> None:
     """Called once when the `orchestrator` command starts, with its root click group.
@@ -31,4 +45,87 @@ def orchestrator_services(config: Any, sessions: Any, options: dict[str, Any]) -
     `options` carries the command's options (e.g. `host`, `port`). Return a list of objects with
     a blocking `run()` and a thread-safe `stop()`; `standalone` runs each in its own thread and
     stops them all on SIGTERM or Ctrl-C.
+    """
+
+
+# -- registrations: collected from every plugin, checked for duplicate names at start-up --------
+@hookspec
+def orchestrator_step_types() -> list[type[BaseTask]]:
+    """Called once when the plugins load (scheduler, CLI, web UI, and a process that looks a
+    step type up by name).
+
+    Return the BaseTask subclasses this plugin provides; each is known by its `step_type` class
+    attribute, which must be unique across all plugins (a duplicate stops the start-up).
+    """
+
+
+@hookspec
+def orchestrator_connector_types() -> list[Any]:
+    """Called once when the plugins load, to learn the kinds of connection there are.
+
+    Return connector types: objects (or classes) with a `conn_type` name, unique across all
+    plugins; orchestrator/connections.py defines what else they offer (e.g. testing a connection).
+    """
+
+
+@hookspec
+def orchestrator_notifiers() -> list[Any]:
+    """Called once when the plugins load, to learn the notification channels.
+
+    Return notifiers: objects with a unique `channel` name (e.g. "webhook", "email") and a
+    `send(notification: orchestrator.steps.notify.Notification) -> None` method that raises on
+    failure. NotifyTask and failure notifications send through them by channel name.
+    """
+
+
+@hookspec
+def orchestrator_secrets_backends() -> list[Any]:
+    """Called once when the plugins load, to learn where else connections and secrets can come from.
+
+    Return secrets backends (orchestrator/connections.py defines their interface); they are
+    asked, in registration order, for a connection that is neither in the environment nor in
+    the database.
+    """
+
+
+@hookspec
+def orchestrator_web_blueprints() -> list[Blueprint]:
+    """Called once by the web UI's app factory, after its own blueprints are registered.
+
+    Return Flask blueprints to mount (each with its own `url_prefix`); their names must not
+    clash with each other or with the built-in ones ("api", "ui", "metrics").
+    """
+
+
+# -- listeners: told after the fact, never able to stop or slow the scheduler ------------------
+@hookspec
+def orchestrator_on_task_state(event: StateEvent) -> None:
+    """Called after a task instance changed state and the change was committed.
+
+    `event` describes the change (kind "task.<state>", dag_id, run_id, task_id, try_number,
+    from_state, to_state, reason). Called on the scheduler's listener thread, in commit order;
+    an exception is logged and the other listeners still hear the event. Returns nothing.
+    """
+
+
+@hookspec
+def orchestrator_on_run_state(event: StateEvent) -> None:
+    """Called after a DAG run changed state and the change was committed.
+
+    `event` describes the change (kind "run.<state>", dag_id, run_id, from_state, to_state,
+    reason); task_id is None. Same thread and isolation as `orchestrator_on_task_state`.
+    Returns nothing.
+    """
+
+
+# -- resilience (helper R) ---------------------------------------------------------------------------
+@hookspec(firstresult=True)
+def orchestrator_retry_decision(task: Any, try_number: int, error_type: str | None, error: str | None) -> tuple[bool, float | None] | None:
+    """Called by the scheduler when a try of a task that has tries left failed, before it decides.
+
+    `task` is the TaskSpec, `try_number` the try that failed (1-based), `error_type` the
+    exception's class name (None when the executor lost the try) and `error` its message.
+    Return `(retry, delay_s)`: whether to retry, and the wait in seconds (None: the task's own
+    policy); or None to leave the decision to the next plugin and then the task's policy. The
+    first non-None answer wins. Called on the scheduler's loop: keep it quick, no I/O.
     """

@@ -225,3 +225,41 @@ class AuditLog(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+
+class CircuitBreaker(Base):
+    """One circuit breaker (a connection, or `step:<type>`): its state and recent outcomes."""
+
+    __tablename__ = "circuit_breaker"
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    window: Mapped[list[Any]] = mapped_column(JSON, default=list, comment="[epoch seconds, succeeded] of recent outcomes")
+    opened_at: Mapped[datetime | None]
+    probe: Mapped[str | None] = mapped_column(String(600), comment="the task let through while half-open")
+    updated_at: Mapped[datetime]
+
+
+class Pool(Base):
+    """A named number of slots that limits how many tasks using it run at once, across DAGs."""
+
+    __tablename__ = "pool"
+    name: Mapped[str] = mapped_column(String(250), primary_key=True)
+    slots: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class ConnectionRow(Base):
+    """A named connection; the password and the extras are Fernet tokens (encrypted at rest)."""
+
+    __tablename__ = "connection"
+    conn_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    conn_type: Mapped[str] = mapped_column(String(50))
+    host: Mapped[str | None] = mapped_column(String(500))
+    port: Mapped[int | None] = mapped_column(Integer)
+    login: Mapped[str | None] = mapped_column(String(500))
+    password_enc: Mapped[str | None] = mapped_column(Text, comment="Fernet token of the password")
+    schema_name: Mapped[str | None] = mapped_column(String(500), comment="database name, path or URL path")
+    extra_enc: Mapped[str | None] = mapped_column(Text, comment="Fernet token of the extras as JSON")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

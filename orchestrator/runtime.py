@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import msgpack
 
+from orchestrator.connections import ConnectionNotFoundError, Masker, masker_for, reset_connections, set_connections
 from orchestrator.context import TaskContext, reset_context, set_context
 from orchestrator.dag import DAG
 from orchestrator.errors import NotFoundError, TaskTimeoutError
@@ -52,6 +53,10 @@ class WorkItem:
     chained_upstreams: tuple[str, ...] = ()
     execution_timeout_s: float | None = None
     max_result_bytes: int = 1_000_000
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """conn_id -> Connection as a dict, resolved by the scheduler; read with get_connection."""
+    connection_error: str | None = None
+    """Why the task's connection could not be resolved: the try fails with it before running."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ class Outcome:
     error: str | None = None
     traceback: str | None = None
     log: str = ""
+    error_type: str | None = None
+    """The exception's class name, for retry_on / no_retry_on and the retry-decision hook."""
+    error_bases: tuple[str, ...] = ()
+    """The class names of the exception's bases (so `retry_on=[OSError]` matches a ConnectionError)."""
 
 
 _HOSTNAME = socket.gethostname()
@@ -103,14 +112,14 @@ class _LogPump:
     interval_s = 1.0
 
     def __init__(self) -> None:
-        self._running: dict[str, tuple[LogBuffer, Any]] = {}
+        self._running: dict[str, tuple[LogBuffer, Any, Masker]] = {}
         self._sent: dict[str, int] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def watch(self, key: str, buf: LogBuffer, worker: Any) -> None:
+    def watch(self, key: str, buf: LogBuffer, worker: Any, masker: Masker) -> None:
         with self._lock:
-            self._running[key] = (buf, worker)
+            self._running[key] = (buf, worker, masker)
             self._sent[key] = 0
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="orchestrator-log-pump", daemon=True)
@@ -126,14 +135,18 @@ class _LogPump:
             time.sleep(self.interval_s)
             with self._lock:
                 items = list(self._running.items())
-            for key, (buf, worker) in items:
+            for key, (buf, worker, masker) in items:
                 text = buf.getvalue()
+                # with secrets to mask, only whole lines go: a secret may be half written yet
+                end = text.rfind("\n") + 1 if masker else len(text)
                 with self._lock:
                     if key not in self._sent:
                         continue
-                    offset, self._sent[key] = self._sent[key], len(text)
-                if len(text) > offset:
-                    worker.log_event(LOG_TOPIC, {"key": key, "text": text[offset:]})
+                    offset = self._sent[key]
+                    if end > offset:
+                        self._sent[key] = end
+                if end > offset:
+                    worker.log_event(LOG_TOPIC, {"key": key, "text": masker.mask(text[offset:end])})
 
 
 _pump = _LogPump()
@@ -175,14 +188,21 @@ _installed = False
 
 
 def _install_capture() -> None:
+    """Route stdout/stderr to the running try's buffer and add the logging handler (once).
+
+    The streams are checked on every try: whoever replaced sys.stdout since (a test runner's
+    capture, say) would otherwise keep every later try's output out of its log.
+    """
     global _installed
-    if _installed:
+    if _installed and isinstance(sys.stdout, _RoutedStream) and isinstance(sys.stderr, _RoutedStream):
         return
     with _install_lock:
+        if not isinstance(sys.stdout, _RoutedStream):
+            sys.stdout = _RoutedStream(sys.stdout)
+        if not isinstance(sys.stderr, _RoutedStream):
+            sys.stderr = _RoutedStream(sys.stderr)
         if _installed:
             return
-        sys.stdout = _RoutedStream(sys.stdout)
-        sys.stderr = _RoutedStream(sys.stderr)
         handler = _BufferHandler()
         handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
@@ -263,16 +283,22 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     _install_capture()
     buf = LogBuffer()
     buf_token = _buffer.set(buf)
+    masker = masker_for(work.connections)
+    conn_token = set_connections(work.connections)
     start = _now()
     dask_worker = _announce_start(work, start, worker)
     if dask_worker is not None:
-        _pump.watch(work.key, buf, dask_worker)
+        _pump.watch(work.key, buf, dask_worker, masker)
     status: OutcomeStatus = "failed"
     result: Any = None
     error: str | None = None
     tb: str | None = None
+    error_type: str | None = None
+    error_bases: tuple[str, ...] = ()
     ctx_token = None
     try:
+        if work.connection_error is not None:
+            raise ConnectionNotFoundError(work.connection_error)
         dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
         task = dag.get_task(work.task_id)
         context = TaskContext(
@@ -291,15 +317,21 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
         status = "success"
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything
         error = f"{type(exc).__name__}: {exc}"
+        error_type = type(exc).__name__
+        error_bases = tuple(c.__name__ for c in type(exc).__mro__[1:] if c not in (BaseException, object))
         tb = traceback.format_exc()
         buf.write(tb)
     finally:
         if ctx_token is not None:
             reset_context(ctx_token)
+        reset_connections(conn_token)
         _buffer.reset(buf_token)
         _pump.unwatch(work.key)
+    # secrets of the task's connections never leave the worker, whatever the task printed or raised
     outcome = Outcome(
-        work.key, work.task_id, work.try_number, status, start, _now(), worker, result, error, tb, buf.getvalue()
+        work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
+        masker.mask(error), masker.mask(tb), masker.mask(buf.getvalue()) or "",
+        error_type=error_type, error_bases=error_bases,
     )
     _announce_done(outcome)
     return outcome
@@ -337,6 +369,8 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "error": outcome.error,
         "traceback": outcome.traceback,
         "log": outcome.log,
+        "error_type": outcome.error_type,
+        "error_bases": list(outcome.error_bases),
     }
 
 
@@ -347,6 +381,7 @@ def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
     return Outcome(
         msg["key"], msg["task_id"], msg["try_number"], msg["status"], when(msg["start"]), when(msg["end"]),
         msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
+        error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
     )
 
 

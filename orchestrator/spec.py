@@ -31,6 +31,13 @@ class TaskSpec(BaseModel):
     max_retry_delay_s: float | None = None
     execution_timeout_s: float | None = None
     doc: str | None = None
+    conn_id: str | None = Field(default=None, description="the named connection the task uses; also its circuit-breaker key")
+    # resilience (issue 4, helper R): retry filtering and jitter, pools and priorities
+    retry_jitter: float = Field(default=0.0, ge=0.0, le=1.0, description="each retry delay varies by up to this fraction, randomly")
+    retry_on: tuple[str, ...] = Field(default=(), description="exception type names that may be retried (empty: any)")
+    no_retry_on: tuple[str, ...] = Field(default=(), description="exception type names that are never retried")
+    pool: str | None = Field(default=None, description="the pool whose slots limit how many such tasks run at once")
+    priority_weight: int = Field(default=1, description="higher runs first among the ready tasks")
 
 
 class DagSpec(BaseModel):
@@ -46,6 +53,7 @@ class DagSpec(BaseModel):
     end_date: datetime | None = None
     catchup: bool = False
     max_active_runs: int | None = 16
+    max_active_tasks: int | None = Field(default=None, description="tasks of this DAG in flight at once, across its runs")
     tags: tuple[str, ...] = ()
     description: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)

@@ -109,6 +109,10 @@ _TASK_TRANSITIONS: frozenset[tuple[TaskState, TaskState]] = frozenset(
         (_T.UP_FOR_RETRY, _T.SCHEDULED),
         (_T.UP_FOR_RETRY, _T.FAILED),
         (_T.UP_FOR_RETRY, _T.CANCELLED),
+        # held without using a try: an open circuit breaker (waiting), a full pool (scheduled)
+        (_T.PENDING, _T.WAITING),
+        (_T.SCHEDULED, _T.WAITING),
+        (_T.UP_FOR_RETRY, _T.WAITING),
     }
     # clearing a finished task makes it wait for its upstreams again
     | {(terminal, _T.PENDING) for terminal in TASK_TERMINAL}

@@ -25,6 +25,12 @@ _POLICY_DEFAULTS: dict[str, Any] = {
     "max_retry_delay": None,
     "execution_timeout": None,
     "trigger_rule": TriggerRule.ALL_SUCCESS,
+    # resilience (issue 4): retry jitter and filtering, pools and priorities
+    "retry_jitter": 0.0,
+    "retry_on": (),
+    "no_retry_on": (),
+    "pool": None,
+    "priority_weight": 1,
 }
 
 
@@ -37,15 +43,22 @@ def _valid_task_id(task_id: object) -> bool:
     return task_id.replace("_", "a").replace("-", "a").replace(".", "a").isalnum()
 
 
-def _seconds(value: timedelta | float | int | None, name: str) -> float | None:
+def _seconds(value: timedelta | float | int | str | None, name: str) -> float | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        from orchestrator.durations import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise DagDefinitionError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration: {exc}") from None
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = float(value)
     else:
-        raise DagDefinitionError(f"{name} must be a timedelta or a number of seconds, not {value!r}")
+        raise DagDefinitionError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration, not {value!r}")
     if seconds < 0:
         raise DagDefinitionError(f"{name} must not be negative, got {value!r}")
     return seconds
@@ -68,6 +81,12 @@ class BaseTask:
         execution_timeout: timedelta | float | None = _UNSET,
         trigger_rule: TriggerRule | str = _UNSET,
         doc: str | None = None,
+        conn_id: str | None = None,
+        retry_jitter: float = _UNSET,
+        retry_on: Sequence[type[BaseException] | str] = _UNSET,
+        no_retry_on: Sequence[type[BaseException] | str] = _UNSET,
+        pool: str | None = _UNSET,
+        priority_weight: int = _UNSET,
     ) -> None:
         from orchestrator.dag import current_dag
 
@@ -77,6 +96,9 @@ class BaseTask:
             )
         self.task_id = task_id
         self.doc = doc
+        if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
+            raise DagDefinitionError(f"task {task_id!r}: conn_id must be a non-empty string, not {conn_id!r}")
+        self.conn_id = conn_id
         self._explicit: dict[str, Any] = {
             k: v
             for k, v in {
@@ -86,6 +108,11 @@ class BaseTask:
                 "max_retry_delay": max_retry_delay,
                 "execution_timeout": execution_timeout,
                 "trigger_rule": trigger_rule,
+                "retry_jitter": retry_jitter,
+                "retry_on": retry_on,
+                "no_retry_on": no_retry_on,
+                "pool": pool,
+                "priority_weight": priority_weight,
             }.items()
             if v is not _UNSET
         }
@@ -169,10 +196,46 @@ class BaseTask:
             max_retry_delay_s=_seconds(self.policy("max_retry_delay"), "max_retry_delay"),
             execution_timeout_s=_seconds(self.policy("execution_timeout"), "execution_timeout"),
             doc=self.doc,
+            conn_id=self.conn_id,
+            **self._resilience_fields(),
         )
+
+    def _resilience_fields(self) -> dict[str, Any]:
+        """Retry jitter and filters, pool and priority, checked; exception types become their names."""
+        jitter = self.policy("retry_jitter")
+        if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not 0 <= jitter <= 1:
+            raise DagDefinitionError(f"task {self.task_id!r}: retry_jitter must be a fraction from 0 to 1, not {jitter!r}")
+        weight = self.policy("priority_weight")
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise DagDefinitionError(f"task {self.task_id!r}: priority_weight must be a whole number, not {weight!r}")
+        pool = self.policy("pool")
+        if pool is not None and (not isinstance(pool, str) or not pool):
+            raise DagDefinitionError(f"task {self.task_id!r}: pool must be a pool's name, not {pool!r}")
+        return {
+            "retry_jitter": float(jitter),
+            "retry_on": _error_names(self.task_id, "retry_on", self.policy("retry_on")),
+            "no_retry_on": _error_names(self.task_id, "no_retry_on", self.policy("no_retry_on")),
+            "pool": pool,
+            "priority_weight": weight,
+        }
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"
+
+
+def _error_names(task_id: str, name: str, value: Any) -> tuple[str, ...]:
+    """Exception classes or their names as names (matched against a failed try's exception type
+    and its base classes' names)."""
+    items = [value] if isinstance(value, (str, type)) else list(value or ())
+    names = []
+    for item in items:
+        if isinstance(item, type) and issubclass(item, BaseException):
+            names.append(item.__name__)
+        elif isinstance(item, str) and item:
+            names.append(item.rsplit(".", 1)[-1])
+        else:
+            raise DagDefinitionError(f"task {task_id!r}: {name} lists exception types or their names, not {item!r}")
+    return tuple(names)
 
 
 class XComArg:

@@ -26,9 +26,12 @@ from orchestrator.config import Config
 from orchestrator.executor import Executor, ExecutorEvent
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import Dag, DagRun
+from orchestrator.plugins import ListenerThread, load_plugins
 from orchestrator.spec import DagSpec
 from orchestrator.states import RunState
+from orchestrator.store import circuits as circuit_store
 from orchestrator.store import jobs as job_store
+from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.cron import create_due_runs
@@ -37,6 +40,14 @@ from scheduler.tracker import Dispatch, RunTracker, active_run, start_run
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+def connection_resolver(config: Config, sessions: sessionmaker[Session]) -> Callable[[str], dict[str, Any] | None]:
+    """Connections for the tasks' WorkItems: env, the plugins' secrets backends, this database (cached briefly)."""
+    from orchestrator.plugins import load_plugins
+    from orchestrator.store import connections as connection_store
+
+    return connection_store.resolver(config, sessions, load_plugins(config).secrets_backends())
 
 
 def utcnow() -> datetime:
@@ -59,6 +70,7 @@ class Scheduler:
         clock: Clock = utcnow,
         exclusive: bool = True,
         sync_folder: bool = True,
+        resolve_connection: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -66,14 +78,26 @@ class Scheduler:
         self.clock = clock
         self.exclusive = exclusive
         self.sync_folder = sync_folder
-        self.tracker = RunTracker(config, executor)
+        resolve = resolve_connection or connection_resolver(config, sessions)
+        self.tracker = RunTracker(config, executor, resolve)
+        # breaker thresholds per connection come from its extras
+        self.tracker.connection_extra = lambda conn_id: (resolve(conn_id) or {}).get("extra")
         self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
         self._stopping = threading.Event()
         self._specs: dict[tuple[str, str], DagSpec] = {}
         self._pending = Batch()
         self._unwritten: list[Batch] = []
+        self._started: list[RunKey] = []  # runs started in the pass being written
         self._unsent: list[Dispatch] = []
         self.job_id: int | None = None
+        # plugins hear committed state changes on a thread of their own (never stalling this loop);
+        # clashing registrations (two step types of one name) stop the start-up here
+        self.plugins = load_plugins(config)
+        self.plugins.check()
+        self.tracker.retry_decision = lambda task, try_number, error_type, error: self.plugins.pm.hook.orchestrator_retry_decision(
+            task=task, try_number=try_number, error_type=error_type, error=error
+        )
+        self.listeners = ListenerThread(self.plugins)
         self._busy: tuple[float, int] = (0.0, 0)  # seconds spent deciding, passes, since the last heartbeat
         self.ready = threading.Event()
 
@@ -154,11 +178,13 @@ class Scheduler:
         batch = Batch()
         with self.sessions.begin() as session:
             rows = session.scalars(select(DagRun).where(DagRun.state == RunState.RUNNING.value)).all()
+            self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
             for row in rows:
                 run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, RunKey(row.dag_id, row.run_id)))
                 self.tracker.reset_orphans(run, batch, now, reason="orphaned: the scheduler that ran it stopped")
                 self.tracker.track(run)
             batch.write(session)
+        self._publish([batch])
         if rows:
             log.info("adopted %d running runs", len(rows))
 
@@ -177,9 +203,11 @@ class Scheduler:
                 batch.write(session)
                 if self.job_id is not None:
                     job_store.stop(session, self.job_id, now)
+            self._publish([*self._unwritten, self._pending, batch])
         except OperationalError:
             log.exception("could not record the shutdown; the next scheduler will adopt the runs")
         self.executor.close()
+        self.listeners.close()
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -206,9 +234,10 @@ class Scheduler:
                 write_by = mono + self.config.commit_interval_s
             if not (poll or self._unsent or (write_by is not None and mono >= write_by)):
                 continue
+            written = [*self._unwritten, self._pending]
             try:
                 with self.sessions.begin() as session:
-                    for unwritten in [*self._unwritten, self._pending]:
+                    for unwritten in written:
                         unwritten.write(session)
                     if poll:
                         # after our own writes, so what the store says is never older than our copy
@@ -216,15 +245,19 @@ class Scheduler:
                         self._poll(session, self._pending, now)
                         self._unsent.extend(self.tracker.plan(self._pending, now))
                         self._pending.write(session)
+                        written.append(self._pending)
                 self._unwritten.clear()
             except OperationalError as exc:
-                # the database went away: keep the changes and try again; nothing is submitted meanwhile
+                # the database went away: keep every change and try again; nothing is submitted meanwhile
                 log.error("cannot write to the database (%s); retrying", exc.orig)
-                self._unwritten.append(self._pending)
+                self._unwritten = [*written, *([] if any(b is self._pending for b in written) else [self._pending])]
+                self._forget_started()
                 self._pending, write_by = Batch(), None
                 self._stopping.wait(1.0)
                 continue
+            self._started.clear()
             self._pending, write_by = Batch(), None
+            self._publish(written)
             if poll:
                 next_poll = time.monotonic() + self.config.poll_interval_s
             dispatches, self._unsent = self._unsent, []
@@ -233,6 +266,17 @@ class Scheduler:
                 log.info("run %s/%s finished", key.dag_id, key.run_id)
             busy, passes = self._busy
             self._busy = (busy + time.perf_counter() - started, passes + 1)
+
+    def _forget_started(self) -> None:
+        """Runs this pass started were rolled back with it: they are still queued in the store."""
+        started, self._started = set(self._started), []
+        for key in started:
+            self.tracker.forget(key)
+        self._unsent = [d for d in self._unsent if RunKey(d.work.dag_id, d.work.run_id) not in started]
+
+    def _publish(self, batches: list[Batch]) -> None:
+        """Hand the events of committed batches to the listener hooks (queued, never blocking)."""
+        self.listeners.publish([row for b in batches for row in b.events])
 
     def _drain(self, timeout: float) -> list[ExecutorEvent]:
         try:
@@ -252,6 +296,8 @@ class Scheduler:
     # -- what the database says ------------------------------------------------------------------
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
         create_due_runs(session, now)
+        # breakers and pools are shared with other schedulers and the UI: the store's copy wins
+        self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
         rows = session.execute(
             select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.ext_change, DagRun.logical_date)
             .where(DagRun.state.in_((RunState.QUEUED.value, RunState.RUNNING.value)))
@@ -293,6 +339,7 @@ class Scheduler:
             row = session.get(DagRun, (r.dag_id, r.run_id))
             assert row is not None
             self.tracker.track(start_run(session, row, self._spec(session, r.dag_id, row.version_hash), batch, now))
+            self._started.append(RunKey(r.dag_id, r.run_id))
             running[r.dag_id] = running.get(r.dag_id, 0) + 1
 
     def _spec(self, session: Session, dag_id: str, version_hash: str) -> DagSpec:

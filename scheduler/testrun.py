@@ -25,7 +25,9 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
     events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
     executor = InProcessExecutor()
     executor.start(events.put)
-    tracker = RunTracker(config, executor)
+    from scheduler.service import connection_resolver
+
+    tracker = RunTracker(config, executor, connection_resolver(config, sessions))
     now = _now()
     with sessions.begin() as session:
         row: DagRun = run_store.create_run(

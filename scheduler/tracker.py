@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,13 +18,18 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from orchestrator.config import Config
+from orchestrator.connections import env_var_name
 from orchestrator.models import DagRun
 from orchestrator.executor import Completed, Executor, ExecutorEvent, LogChunk, Started
-from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
+from orchestrator.circuit import Breaker, BreakerPolicy, breaker_key
+from orchestrator import circuit
+from orchestrator.retry import may_retry
+from orchestrator.planner import FinishRun, Hold, Settle, Submit, TaskView, plan_run, settle_outcome
 from orchestrator.runtime import WorkItem
 from orchestrator.spec import DagSpec
 from orchestrator.states import RunState, TaskState
 from orchestrator.store import runs as run_store
+from orchestrator.store.circuits import change_event
 from orchestrator.store.runs import Batch, RunKey, try_row, try_update
 
 log = logging.getLogger(__name__)
@@ -84,15 +90,29 @@ class _InFlight:
 class RunTracker:
     """Drives active runs: events in, a batch of state changes and work to submit out."""
 
-    def __init__(self, config: Config, executor: Executor) -> None:
+    def __init__(
+        self, config: Config, executor: Executor, resolve_connection: Callable[[str], dict[str, Any] | None] | None = None
+    ) -> None:
         self.config = config
         self.executor = executor
+        # conn_id -> the connection as a dict (None: unknown); shipped to the worker in the WorkItem
+        self.resolve_connection = resolve_connection
         self.runs: dict[RunKey, ActiveRun] = {}
         self._inflight: dict[str, _InFlight] = {}
         self._seq = itertools.count(1)
         self._dirty: dict[RunKey, set[str] | None] = {}
         self._retries: dict[tuple[RunKey, str], datetime] = {}
         self.finished: list[RunKey] = []
+        # resilience: breakers and pool slots as last read from the store (see `load_shared`),
+        # and the tasks held back by them, looked at again when capacity may have come back
+        self.breakers: dict[str, Breaker] = {}
+        self.pools: dict[str, int] = {}
+        self._held: dict[RunKey, set[str]] = {}
+        self._waiting_on: set[str] = set()  # breakers that hold tasks: their cool-down ends wake the loop
+        self.connection_extra: Callable[[str], dict[str, Any] | None] = lambda _conn_id: None
+        self._policies: dict[str, BreakerPolicy] = {}
+        # the plugins' hook `orchestrator_retry_decision` (set by the service)
+        self.retry_decision: Callable[[Any, int, str | None, str | None], Any] = lambda *_args: None
 
     # -- runs in and out -------------------------------------------------------------------
     def track(self, run: ActiveRun) -> None:
@@ -106,6 +126,7 @@ class RunTracker:
         """Stop driving a run; returns the executor keys it still had in flight."""
         run = self.runs.pop(key, None)
         self._dirty.pop(key, None)
+        self._held.pop(key, None)
         if run is not None:
             for tid in run.tasks:
                 self._retries.pop((key, tid), None)
@@ -177,6 +198,7 @@ class RunTracker:
         self._complete(run, flight, view, event, batch, now)
         self._note_retry(run.key, flight.task_id, view)
         self._mark_dirty(run.key, flight.task_id)
+        self.wake_held()
 
     def _note_retry(self, key: RunKey, task_id: str, view: TaskView) -> None:
         """Keep an index of waiting retries, so timers never scan every task."""
@@ -199,10 +221,12 @@ class RunTracker:
         outcome = event.outcome
         never_started = view.state is TaskState.QUEUED
         if outcome is not None and outcome.status == "not_run":
+            self._release_probe(task, run.key, flight.task_id, batch, now)
             batch.move_task(run.key, flight.task_id, view, TaskState.PENDING, outcome.end or now, reason="a chained upstream did not succeed", key=None)
             return
         if outcome is None and never_started and task.upstream:
             # a chained upstream was lost with its worker: this one never started either
+            self._release_probe(task, run.key, flight.task_id, batch, now)
             batch.move_task(run.key, flight.task_id, view, TaskState.PENDING, now, reason=event.error, key=None)
             return
         start = outcome.start if outcome and outcome.start else now
@@ -212,7 +236,18 @@ class RunTracker:
             self._mark_running(run, flight, view, start, worker, batch)
         status = outcome.status if outcome else "failed"
         error = outcome.error if outcome else f"the executor lost the task: {event.error}"
-        settlement = settle_outcome(task, view, status, end, error)
+        if outcome is not None and status in ("success", "failed"):
+            self._record_breaker(task, run.key, flight.task_id, status == "success", end, batch)
+        else:
+            self._release_probe(task, run.key, flight.task_id, batch, now)
+        error_types = (outcome.error_type, *outcome.error_bases) if outcome is not None and outcome.error_type else ()
+        decision = None
+        if status == "failed" and may_retry(view.try_number, view.max_tries):
+            decision = self._retry_decision(task, view.try_number, outcome.error_type if outcome else None, error)
+        settlement = settle_outcome(
+            task, view, status, end, error, error_types=error_types,
+            seed=f"{run.key.dag_id}/{run.key.run_id}/{flight.task_id}", decision=decision,
+        )
         batch.move_task(
             run.key, flight.task_id, view, settlement.state, end, reason=settlement.reason,
             end_date=end, next_retry_at=settlement.next_retry_at, key=None,
@@ -237,10 +272,13 @@ class RunTracker:
 
     # -- planning ------------------------------------------------------------------------------
     def wake_due(self, now: datetime) -> None:
-        """Mark runs with retries due at `now` for planning."""
+        """Mark runs with retries due at `now` for planning, and held tasks whose breaker cooled down."""
         for (key, tid), due in self._retries.items():
             if due <= now:
                 self._mark_dirty(key, tid)
+        reopens = self._next_reopen()
+        if reopens is not None and reopens <= now:
+            self.wake_held()
 
     def plan(self, batch: Batch, now: datetime) -> list[Dispatch]:
         """Decide for every run touched since the last plan; returns the work to submit after commit."""
@@ -250,9 +288,15 @@ class RunTracker:
             run = self.runs.get(key)
             if run is None:
                 continue
-            for command in plan_run(run.spec, run.tasks, now, chains=self.executor.chains, candidates=candidates):
+            held = self._held.pop(key, set())
+            if candidates is not None:
+                candidates = candidates | held
+            admit = self._admission(run, batch, now)
+            for command in plan_run(run.spec, run.tasks, now, chains=self.executor.chains, candidates=candidates, admit=admit):
                 if isinstance(command, Submit):
                     dispatches.append(self._submit(run, command, batch, now))
+                elif isinstance(command, Hold):
+                    self._hold(run, command, batch, now)
                 elif isinstance(command, Settle):
                     batch.move_task(key, command.task_id, run.tasks[command.task_id], command.state, now, reason=command.reason)
                 elif isinstance(command, FinishRun):
@@ -286,12 +330,29 @@ class RunTracker:
             chained_upstreams=command.after,
             execution_timeout_s=task.execution_timeout_s,
             max_result_bytes=self.config.max_result_bytes,
+            **self._connection_fields(task.conn_id),
         )
         after_keys = tuple(run.tasks[up].key for up in command.after)
         batch.move_task(run.key, tid, view, TaskState.QUEUED, now, reason=command.reason, key=key, next_retry_at=None)
         self._retries.pop((run.key, tid), None)
         self._inflight[key] = _InFlight(run.key, tid, try_number)
         return Dispatch(work, tuple(k for k in after_keys if k is not None))
+
+    def _connection_fields(self, conn_id: str | None) -> dict[str, Any]:
+        """WorkItem fields for the task's connection; a lookup that fails makes the try fail
+        with the reason (on the worker, like any failure), never the scheduler."""
+        if conn_id is None or self.resolve_connection is None:
+            return {}  # without a resolver (unit tests), the task's get_connection says what is missing
+        try:
+            found = self.resolve_connection(conn_id)
+        except Exception as exc:  # noqa: BLE001 - a broken secrets backend fails the task, not the loop
+            return {"connection_error": f"connection {conn_id!r} could not be looked up: {exc}"}
+        if found is None:
+            return {"connection_error": (
+                f"unknown connection {conn_id!r}: neither ${env_var_name(conn_id)}, a secrets backend nor the database "
+                f"defines it (add it with `orchestrator connections add {conn_id} --uri ...`)"
+            )}
+        return {"connections": {conn_id: found}}
 
     def dispatch(self, dispatches: Iterable[Dispatch]) -> None:
         """Hand committed work to the executor, upstreams first."""
@@ -306,6 +367,150 @@ class RunTracker:
         return done
 
     def next_wakeup(self) -> datetime | None:
-        """The earliest time a waiting retry becomes due."""
-        return min(self._retries.values(), default=None)
+        """The earliest time a waiting retry becomes due or an open breaker lets a probe through."""
+        return min((t for t in (min(self._retries.values(), default=None), self._next_reopen()) if t is not None), default=None)
+
+    # -- resilience: circuit breakers, pools, max_active_tasks ----------------------------------
+    def _retry_decision(self, task: Any, try_number: int, error_type: str | None, error: str | None) -> Any:
+        """A plugin's (retry, delay_s), or None; a plugin that raises or answers nonsense is ignored."""
+        try:
+            answer = self.retry_decision(task, try_number, error_type, error)
+        except Exception:  # noqa: BLE001 - a broken plugin must not stop the scheduler
+            log.exception("the retry-decision hook failed for task %s; using the task's policy", task.task_id)
+            return None
+        if answer is None:
+            return None
+        try:
+            retry, delay = answer
+            return bool(retry), None if delay is None else float(delay)
+        except (TypeError, ValueError):
+            log.error("the retry-decision hook answered %r for task %s, not (retry, delay_s); ignored", answer, task.task_id)
+            return None
+
+    def load_shared(self, breakers: dict[str, Breaker], pools: dict[str, int]) -> None:
+        """Take the store's breakers and pools (other schedulers and users change them); held
+        tasks are looked at again."""
+        self.breakers = breakers
+        self.pools = pools
+        self._policies.clear()  # connections may have changed their thresholds
+        self.wake_held()
+
+    def wake_held(self) -> None:
+        # re-filled by the tasks held again; so a cool-down with nobody waiting never spins the loop
+        self._waiting_on.clear()
+        for key, tids in self._held.items():
+            if key in self.runs:
+                current = self._dirty.get(key, set())
+                if current is not None:
+                    self._dirty[key] = current | tids
+
+    def policy(self, key: str) -> BreakerPolicy:
+        """The thresholds of breaker `key`: config defaults, then the connection's `circuit_*` extras."""
+        cached = self._policies.get(key)
+        if cached is not None:
+            return cached
+        c = self.config
+        base = BreakerPolicy(
+            failure_threshold=c.circuit_failure_threshold, failure_rate=c.circuit_failure_rate,
+            window_s=c.circuit_window_s, min_calls=c.circuit_min_calls, cooldown_s=c.circuit_cooldown_s,
+        )
+        extra = None
+        if not key.startswith("step:"):
+            try:
+                extra = self.connection_extra(key)
+            except Exception:  # noqa: BLE001 - an unreadable connection keeps the defaults
+                log.exception("cannot read connection %s for its breaker thresholds", key)
+        self._policies[key] = policy = base.with_extras(extra)
+        return policy
+
+    def _breaker_key(self, task: Any) -> str | None:
+        """The task's breaker, or None for step types without one (plain Python code)."""
+        if not task.conn_id and task.step_type in self.config.circuit_exempt_step_types:
+            return None
+        return breaker_key(task)
+
+    def _put_breaker(self, breaker: Breaker, change: circuit.Change | None, batch: Batch, at: datetime) -> None:
+        if self.breakers.get(breaker.key) == breaker and change is None:
+            return
+        self.breakers[breaker.key] = breaker
+        batch.circuits[breaker.key] = breaker
+        batch.circuits_at = at
+        if change is not None:
+            log.info("circuit %s: %s -> %s (%s)", change.key, change.from_state, change.to_state, change.reason)
+            batch.events.append(change_event(change, at))
+
+    def _record_breaker(self, task: Any, run: RunKey, task_id: str, succeeded: bool, at: datetime, batch: Batch) -> None:
+        key = self._breaker_key(task)
+        if key is None:
+            return
+        who = f"{run.dag_id}/{run.run_id}/{task_id}"
+        breaker, change = circuit.record(self.breakers.get(key, Breaker(key)), self.policy(key), succeeded, at, who)
+        self._put_breaker(breaker, change, batch, at)
+
+    def _release_probe(self, task: Any, run: RunKey, task_id: str, batch: Batch, at: datetime) -> None:
+        key = self._breaker_key(task)
+        if key is None or key not in self.breakers:
+            return
+        self._put_breaker(circuit.release_probe(self.breakers[key], f"{run.dag_id}/{run.run_id}/{task_id}"), None, batch, at)
+
+    def _next_reopen(self) -> datetime | None:
+        times = [
+            t for k in self._waiting_on if (b := self.breakers.get(k)) is not None and (t := b.reopens_at(self.policy(k))) is not None
+        ]
+        return min(times, default=None)
+
+    def _loads(self) -> tuple[Counter[str], Counter[str]]:
+        """Tasks in flight by pool and by DAG (queued or running, in this scheduler's runs)."""
+        by_pool: Counter[str] = Counter()
+        by_dag: Counter[str] = Counter()
+        for f in self._inflight.values():
+            run = self.runs.get(f.run)
+            if run is None:
+                continue
+            by_dag[f.run.dag_id] += 1
+            pool = run.spec.task_map[f.task_id].pool
+            if pool:
+                by_pool[pool] += 1
+        return by_pool, by_dag
+
+    def _admission(self, run: ActiveRun, batch: Batch, now: datetime) -> Any:
+        """The planner's `admit` for one run: DAG limit, pool slots, then the task's breaker."""
+        by_pool, by_dag = self._loads()
+        limit = run.spec.max_active_tasks
+
+        def admit(task: Any) -> tuple[TaskState, str] | None:
+            dag_id = run.key.dag_id
+            if limit is not None and by_dag[dag_id] >= limit:
+                return TaskState.SCHEDULED, f"DAG {dag_id} has {by_dag[dag_id]} tasks in flight (max_active_tasks={limit})"
+            if task.pool:
+                slots = self.pools.get(task.pool)
+                if slots is None:
+                    return TaskState.SCHEDULED, f"there is no pool {task.pool!r}: create it with `orchestrator pools set {task.pool} SLOTS`"
+                if by_pool[task.pool] >= slots:
+                    return TaskState.SCHEDULED, f"pool {task.pool} is full ({by_pool[task.pool]} of {slots} slots in use)"
+            key = self._breaker_key(task)
+            if key is not None:
+                who = f"{run.key.dag_id}/{run.key.run_id}/{task.task_id}"
+                breaker, change, reason = circuit.admit(self.breakers.get(key, Breaker(key)), self.policy(key), now, who)
+                self._put_breaker(breaker, change, batch, now)
+                if reason is not None:
+                    return TaskState.WAITING, reason
+            by_dag[dag_id] += 1
+            if task.pool:
+                by_pool[task.pool] += 1
+            return None
+
+        return admit
+
+    def _hold(self, run: ActiveRun, command: Hold, batch: Batch, now: datetime) -> None:
+        """Keep a task back without using a try; it is looked at again when capacity may be back."""
+        view = run.tasks[command.task_id]
+        if view.state is not command.state:
+            batch.move_task(run.key, command.task_id, view, command.state, now, reason=command.reason, next_retry_at=None)
+            self._note_retry(run.key, command.task_id, view)
+        self._held.setdefault(run.key, set()).add(command.task_id)
+        if command.state is TaskState.WAITING:
+            key = self._breaker_key(run.spec.task_map[command.task_id])
+            if key is not None:
+                self._waiting_on.add(key)
 

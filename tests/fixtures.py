@@ -84,3 +84,45 @@ def fail_unless_file_exists(path: str) -> str:
     if not _os.path.exists(path):
         raise RuntimeError(f"{path} does not exist yet")
     return "found"
+
+
+# -- used by tests/integration/test_resilience.py (circuit breakers, pools) ----------------------
+def get_from_connection(conn_id: str, path: str = "/") -> int:
+    """GET http://<host>:<port><path> of the task's connection; an HTTP 500 raises urllib's HTTPError."""
+    import urllib.request
+
+    from orchestrator.connections import get_connection
+
+    conn = get_connection(conn_id)
+    with urllib.request.urlopen(f"http://{conn.host}:{conn.port}{path}", timeout=10) as response:
+        return response.status
+
+
+def note_interval(path: str, sleep_s: float) -> list[float]:
+    """Sleep `sleep_s` and append this try's [start, end] (epoch seconds) to `path`, for counting overlaps."""
+    start = _time.time()
+    sleep_for(sleep_s)
+    end = _time.time()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{start} {end}\n")
+    return [start, end]
+
+
+# -- used by tests/integration/test_connections_e2e.py ---------------------------------------------
+def print_connection_secret(conn_id: str, hold_s: float = 0.0) -> dict:
+    """Read the task's connection, print its password and a secret extra (the log must mask them),
+    wait `hold_s` so the live log is sent while it runs, and return the non-secret fields."""
+    from orchestrator.connections import get_connection
+
+    conn = get_connection(conn_id)
+    print(f"connecting as {conn.login} with password {conn.password} and token {conn.extra.get('api_token')}", flush=True)
+    sleep_for(hold_s)
+    print("done", flush=True)
+    return {"host": conn.host, "port": conn.port, "login": conn.login, "schema": conn.schema}
+
+
+def raise_connection_secret(conn_id: str) -> None:
+    """Fail with the password in the error message (the stored error and traceback must mask it)."""
+    from orchestrator.connections import get_connection
+
+    raise RuntimeError(f"could not log in with {get_connection(conn_id).password}")

@@ -47,6 +47,21 @@ def _init_server_timing(app: Flask) -> None:
         return response
 
 
+def _init_plugins(app: Flask, config: Config) -> None:
+    """Load the plugins once (the plugins page and API show them) and mount their blueprints.
+
+    Clashing registrations stop the start-up, as they stop the scheduler's.
+    """
+    from orchestrator.plugins import load_plugins
+    from webui.api.plugins import EXTENSION
+
+    plugins = load_plugins(config)
+    plugins.check()
+    app.extensions[EXTENSION] = plugins
+    for blueprint in plugins.web_blueprints():
+        app.register_blueprint(blueprint)
+
+
 def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] | None = None) -> Flask:
     """The Flask app: /api/v1 (JSON, bearer tokens or the UI's session) and the UI pages."""
     from webui.api import api_blueprint
@@ -74,4 +89,5 @@ def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] 
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     app.register_blueprint(ui_blueprint)
     app.register_blueprint(metrics_blueprint)
+    _init_plugins(app, config)
     return app

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from orchestrator.cli import admin
+from orchestrator.cli import admin, connections
+from orchestrator.cli import plugins as plugins_cli
+from orchestrator.cli import resilience
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
@@ -255,6 +257,12 @@ def import_errors(state: CliState, as_json: bool) -> None:
 
 
 cli.add_command(admin.users)
+cli.add_command(resilience.circuits)
+cli.add_command(resilience.pools)
+tasks.add_command(resilience.dead_letters)
+tasks.add_command(resilience.retry)
+cli.add_command(plugins_cli.plugins)
+cli.add_command(connections.connections)
 cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
 

@@ -66,9 +66,14 @@ class Batch:
     try_updates: list[dict[str, Any]] = field(default_factory=list)
     log_appends: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # circuit breakers changed by this batch's outcomes (orchestrator.circuit.Breaker by key), and when
+    circuits: dict[str, Any] = field(default_factory=dict)
+    circuits_at: datetime | None = None
 
     def __bool__(self) -> bool:
-        return bool(self._ti or self._runs or self.try_inserts or self.try_updates or self.log_appends or self.events)
+        return bool(
+            self._ti or self._runs or self.try_inserts or self.try_updates or self.log_appends or self.events or self.circuits
+        )
 
     def move_task(
         self,
@@ -198,6 +203,11 @@ class Batch:
                 .values(log=tt.c.log + bindparam("chunk"))
             )
             session.execute(stmt, self.log_appends)
+        if self.circuits:
+            from orchestrator.store import circuits as circuit_store
+
+            assert self.circuits_at is not None
+            circuit_store.save(session, self.circuits.values(), self.circuits_at)
         events.append(session, self.events)
 
 

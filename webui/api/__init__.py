@@ -8,3 +8,6 @@ api_blueprint = Blueprint("api", __name__)
 
 # the modules register their routes on api_blueprint when imported
 from webui.api import dags, openapi, runs, system, tasks  # noqa: E402,F401
+from webui.api import plugins  # noqa: E402,F401
+from webui.api import connections  # noqa: E402,F401
+from webui.api import circuits  # noqa: E402,F401

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.models import DagRun, TaskInstance
 from orchestrator.states import RunState, TaskState
+from orchestrator.store import circuits as circuit_store
 from orchestrator.store import queries
 from webui.api.system import newest_scheduler, scheduler_stats
 from webui.state import web_state
@@ -42,6 +43,7 @@ class Snapshot:
     queue_depth: int | None = None
     active_runs: int | None = None
     dask_workers: list[tuple[str, int, int, int]] = field(default_factory=list)
+    circuits: list[tuple[str, str, int]] = field(default_factory=list)  # key, state, consecutive failures
 
 
 def take_snapshot() -> Snapshot:
@@ -52,6 +54,7 @@ def take_snapshot() -> Snapshot:
             bucket_counts=counts, tries=tries, seconds=seconds,
         )
         job = newest_scheduler(s)
+        snap.circuits = [(r.key, r.state, r.consecutive_failures) for r in circuit_store.list_rows(s)]
     if job is not None:
         stats = scheduler_stats(job)
         snap.heartbeat_age_s = (datetime.now(UTC) - job.last_heartbeat).total_seconds()
@@ -100,6 +103,17 @@ class StoreCollector(Collector):
             threads.add_metric([address], nthreads)
             memory.add_metric([address], memory_bytes)
         yield from (workers, threads, memory)
+        breaker = GaugeMetricFamily(
+            "orchestrator_circuit_breaker_state", "1 for the state each circuit breaker is in", labels=["key", "state"]
+        )
+        failures = GaugeMetricFamily(
+            "orchestrator_circuit_breaker_consecutive_failures", "Consecutive failed tries behind each breaker", labels=["key"]
+        )
+        for key, state, n_failed in snap.circuits:
+            for candidate in ("closed", "open", "half_open"):
+                breaker.add_metric([key, candidate], int(candidate == state))
+            failures.add_metric([key], n_failed)
+        yield from (breaker, failures)
 
 
 @metrics_blueprint.get("/metrics")

@@ -22,3 +22,5 @@ def _setup(state: BlueprintSetupState) -> None:
 
 # the views register themselves on the blueprint
 from webui.ui import admin, dags, login, runs  # noqa: E402,F401
+from webui.ui import plugins  # noqa: E402,F401
+from webui.ui import connections  # noqa: E402,F401

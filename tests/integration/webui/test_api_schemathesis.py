@@ -72,13 +72,18 @@ def _seeded_path(seed: Seed) -> dict[str, object]:
     return {"dag_id": "etl", "run_id": seed.finished["etl"], "task_id": "load", "try_number": 1}
 
 
+# breaker keys admit any text but '/' and NUL, which no URL path segment can carry: nothing
+# invalid can be sent to this path, so hypothesis would find no negative case to generate
+NO_INVALID_PATH = {("post", "/circuits/{key}/reset")}
+
+
 def _cases() -> list[tuple[str, str, str]]:
     """(method, path, mode) to fuzz: every operation with valid data; with invalid data where it takes
     any input; and with valid data around seeded objects where it has path parameters."""
     cases = []
     for ep in ENDPOINTS:
         cases.append((ep.method, ep.path, "positive"))
-        if ep.path_model or ep.query_model or ep.body_model:
+        if (ep.query_model or ep.body_model or ep.path_model) and (ep.method, ep.path) not in NO_INVALID_PATH:
             cases.append((ep.method, ep.path, "negative"))
         if ep.path_model:
             cases.append((ep.method, ep.path, "seeded"))

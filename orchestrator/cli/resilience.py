@@ -1,0 +1,128 @@
+"""`orchestrator circuits ...`, `orchestrator pools ...`, `orchestrator tasks dead-letters|retry`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from orchestrator.cli.common import CliState, emit_json, emit_table, handle_errors, iso, pass_state
+from orchestrator.errors import ConflictError
+from orchestrator.store import audit
+from orchestrator.store import circuits as circuit_store
+from orchestrator.store import deadletters
+from orchestrator.store import pools as pool_store
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.group()
+def circuits() -> None:
+    """Circuit breakers: one per connection (or step type), shared by every scheduler."""
+
+
+@circuits.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_state
+@handle_errors
+def circuits_list(state: CliState, as_json: bool) -> None:
+    """List the breakers with their state."""
+    with state.sessions(readonly=True)() as session:
+        rows = [
+            {"key": r.key, "state": r.state, "consecutive_failures": r.consecutive_failures, "opened_at": iso(r.opened_at),
+             "probe": r.probe, "updated_at": iso(r.updated_at)}
+            for r in circuit_store.list_rows(session)
+        ]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["key", "state", "consecutive_failures", "opened_at", "probe"])
+
+
+@circuits.command("reset")
+@click.argument("key")
+@pass_state
+@handle_errors
+def circuits_reset(state: CliState, key: str) -> None:
+    """Close breaker KEY by hand (its waiting tasks run at the next poll)."""
+    now = _now()
+    with state.sessions().begin() as session:
+        circuit_store.reset_breaker(session, key, now, actor="cli")
+        audit.record(session, actor="cli", action="circuit.reset", target=key, at=now)
+    click.echo(f"circuit {key} is closed")
+
+
+@click.group()
+def pools() -> None:
+    """Pools: named slots that limit how many tasks using them run at once, across DAGs."""
+
+
+@pools.command("set")
+@click.argument("name")
+@click.argument("slots", type=click.IntRange(min=0))
+@click.option("--description")
+@pass_state
+@handle_errors
+def pools_set(state: CliState, name: str, slots: int, description: str | None) -> None:
+    """Create pool NAME or change its SLOTS."""
+    now = _now()
+    with state.sessions().begin() as session:
+        try:
+            pool_store.set_pool(session, name, slots, now, actor="cli", description=description)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        audit.record(session, actor="cli", action="pool.set", target=name, at=now, details={"slots": slots})
+    click.echo(f"pool {name} has {slots} slots")
+
+
+@pools.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_state
+@handle_errors
+def pools_list(state: CliState, as_json: bool) -> None:
+    """List the pools."""
+    with state.sessions(readonly=True)() as session:
+        rows = [{"name": p.name, "slots": p.slots, "description": p.description} for p in pool_store.list_pools(session)]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["name", "slots", "description"])
+
+
+@click.command("dead-letters")
+@click.option("--dag", "dag_id", help="Only this DAG's.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@pass_state
+@handle_errors
+def dead_letters(state: CliState, dag_id: str | None, as_json: bool) -> None:
+    """List tasks that failed after their last try, newest first."""
+    with state.sessions(readonly=True)() as session:
+        items, _total = deadletters.list_dead_letters(session, dag_id, limit=10_000)
+    rows = [
+        {"dag_id": d.dag_id, "run_id": d.run_id, "task_id": d.task_id, "tries": d.try_number, "end_date": iso(d.end_date), "error": d.error}
+        for d in items
+    ]
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["dag_id", "run_id", "task_id", "tries", "end_date", "error"])
+
+
+@click.command("retry")
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.argument("task_id")
+@pass_state
+@handle_errors
+def retry(state: CliState, dag_id: str, run_id: str, task_id: str) -> None:
+    """Run a dead-lettered task again, with fresh retries (its downstream too)."""
+    now = _now()
+    with state.sessions().begin() as session:
+        try:
+            cleared = deadletters.retry_dead_letter(session, dag_id, run_id, task_id, now=now, actor="cli")
+        except ConflictError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record(session, actor="cli", action="task.retry", target=f"{dag_id}/{run_id}/{task_id}", at=now)
+    click.echo(f"queued again: {', '.join(cleared)}")

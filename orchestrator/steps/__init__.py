@@ -1,0 +1,14 @@
+"""The built-in step types, each module a plugin registered like any outside one.
+
+`orchestrator.plugins.BUILTIN_MODULES` lists the modules; each implements
+`orchestrator_step_types` (and the notify module `orchestrator_notifiers`).
+"""
+
+from __future__ import annotations
+
+from orchestrator.steps.http import HttpTask
+from orchestrator.steps.notify import NotifyTask
+from orchestrator.steps.shell import ShellTask
+from orchestrator.steps.sql import SqlTask
+
+__all__ = ["HttpTask", "NotifyTask", "ShellTask", "SqlTask"]

@@ -1,0 +1,44 @@
+"""/plugins: the loaded plugins, where each came from, its hooks, and those that failed to load."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import current_app
+from pydantic import BaseModel
+
+from orchestrator.plugins import Plugins, load_plugins
+from orchestrator.store.users import Role
+from webui.api.endpoint import endpoint
+from webui.state import web_state
+
+EXTENSION = "orchestrator_plugins"
+
+
+def app_plugins() -> Plugins:
+    """The plugins the app loaded at start-up (loaded here for an app made without them)."""
+    plugins: Plugins | None = current_app.extensions.get(EXTENSION)
+    if plugins is None:
+        plugins = current_app.extensions[EXTENSION] = load_plugins(web_state().config)
+    return plugins
+
+
+class PluginOut(BaseModel):
+    name: str
+    source: Literal["builtin", "entry point", "plugins folder"]
+    location: str
+    hooks: list[str]
+    error: str | None = None
+    traceback: str | None = None
+
+
+class PluginList(BaseModel):
+    plugins: list[PluginOut]
+    step_types: dict[str, str]
+    error: str | None = None
+
+
+@endpoint("GET", "/plugins", summary="List plugins", tag="system", role=Role.VIEWER, response=PluginList)
+def list_plugins() -> PluginList:
+    """Each plugin: builtin, entry point or plugins folder, its hooks, or the error that kept it from loading."""
+    return PluginList.model_validate(app_plugins().summary())
