@@ -40,7 +40,27 @@ class RunKey:
     run_id: str
 
 
-_TI_FIELDS = ("state", "try_number", "max_tries", "start_date", "end_date", "next_retry_at", "worker", "result")
+_TASK_KEYS = ("dag_id", "run_id", "task_id", "map_index")
+_TRY_KEYS = (*_TASK_KEYS, "try_number")
+
+
+def _key_clauses(table: Any, keys: tuple[str, ...]) -> list[Any]:
+    """`column = :k_column` for each key column; map_index is always -1 until mapped tasks exist."""
+    return [table.c.map_index == -1 if k == "map_index" else table.c[k] == bindparam(f"k_{k}") for k in keys]
+
+
+def _update_each(session: Session, table: Any, rows: list[dict[str, Any]], keys: tuple[str, ...], *, state_guard: bool = False) -> None:
+    """UPDATE one row per dict (keys as `k_<column>`, new values by name), one executemany per set
+    of columns; with `state_guard`, only where the row is still in state `k_from`."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(k for k in row if not k.startswith("k_"))), []).append(row)
+    guard = [table.c.state == bindparam("k_from")] if state_guard else []
+    for names, group in groups.items():
+        stmt = update(table).where(*_key_clauses(table, keys), *guard).values({n: bindparam(n) for n in names})
+        session.execute(stmt, group)
+
+
 
 
 def _ti_values(view: TaskView) -> dict[str, Any]:
@@ -131,75 +151,28 @@ class Batch:
 
     def write(self, session: Session) -> None:
         """Write everything in the caller's transaction: one executemany per kind of row."""
-        ti = TaskInstance.__table__
         if self._ti:
-            stmt = (
-                update(ti)
-                .where(
-                    ti.c.dag_id == bindparam("k_dag_id"),
-                    ti.c.run_id == bindparam("k_run_id"),
-                    ti.c.task_id == bindparam("k_task_id"),
-                    ti.c.map_index == -1,
-                    # a user may have cleared or cancelled the task meanwhile: their write wins
-                    ti.c.state == bindparam("k_from"),
-                )
-                .values({name: bindparam(name) for name in _TI_FIELDS})
-            )
             rows = [
                 {"k_dag_id": d, "k_run_id": r, "k_task_id": t, "k_from": before, **_ti_values(view)}
                 for (d, r, t), (before, view) in self._ti.items()
             ]
-            session.execute(stmt, rows)
+            # a user may have cleared or cancelled the task meanwhile: `k_from` lets their write win
+            _update_each(session, TaskInstance.__table__, rows, _TASK_KEYS, state_guard=True)
         if self._runs:
-            run_t = DagRun.__table__
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for key, (before, values) in self._runs.items():
-                groups.setdefault(tuple(sorted(values)), []).append(
-                    {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_from": before, **values}
-                )
-            for names, rows in groups.items():
-                stmt = (
-                    update(run_t)
-                    .where(
-                        run_t.c.dag_id == bindparam("k_dag_id"),
-                        run_t.c.run_id == bindparam("k_run_id"),
-                        run_t.c.state == bindparam("k_from"),
-                    )
-                    .values({name: bindparam(name) for name in names})
-                )
-                session.execute(stmt, rows)
+            rows = [
+                {"k_dag_id": key.dag_id, "k_run_id": key.run_id, "k_from": before, **values}
+                for key, (before, values) in self._runs.items()
+            ]
+            _update_each(session, DagRun.__table__, rows, ("dag_id", "run_id"), state_guard=True)
         if self.try_inserts:
             session.execute(insert(TaskTry), self.try_inserts)
         if self.try_updates:
-            tt = TaskTry.__table__
-            by_names: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for row in self.try_updates:
-                by_names.setdefault(tuple(sorted(k for k in row if not k.startswith("k_"))), []).append(row)
-            for names, rows in by_names.items():
-                stmt = (
-                    update(tt)
-                    .where(
-                        tt.c.dag_id == bindparam("k_dag_id"),
-                        tt.c.run_id == bindparam("k_run_id"),
-                        tt.c.task_id == bindparam("k_task_id"),
-                        tt.c.map_index == -1,
-                        tt.c.try_number == bindparam("k_try_number"),
-                    )
-                    .values({name: bindparam(name) for name in names})
-                )
-                session.execute(stmt, rows)
+            _update_each(session, TaskTry.__table__, self.try_updates, _TRY_KEYS)
         if self.log_appends:
             tt = TaskTry.__table__
             stmt = (
                 update(tt)
-                .where(
-                    tt.c.dag_id == bindparam("k_dag_id"),
-                    tt.c.run_id == bindparam("k_run_id"),
-                    tt.c.task_id == bindparam("k_task_id"),
-                    tt.c.map_index == -1,
-                    tt.c.try_number == bindparam("k_try_number"),
-                    tt.c.state == TaskState.RUNNING.value,
-                )
+                .where(*_key_clauses(tt, _TRY_KEYS), tt.c.state == TaskState.RUNNING.value)
                 .values(log=tt.c.log + bindparam("chunk"))
             )
             session.execute(stmt, self.log_appends)
