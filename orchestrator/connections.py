@@ -266,6 +266,23 @@ def from_env(conn_id: str, environ: Mapping[str, str] | None = None) -> Connecti
         raise ConnectionLookupError(f"{name} does not hold a valid connection URI: {exc}") from None
 
 
+def env_connections(environ: Mapping[str, str] | None = None) -> tuple[list[Connection], list[str]]:
+    """Every connection defined by an ORCH_CONN_<ID> variable (id lower-cased), and one message per bad variable."""
+    env = os.environ if environ is None else environ
+    found: list[Connection] = []
+    errors: list[str] = []
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            try:
+                conn = from_env(name[len(ENV_PREFIX):].lower(), env)
+            except ConnectionLookupError as exc:  # one bad variable is reported, the rest listed
+                errors.append(str(exc))
+                continue
+            if conn is not None:
+                found.append(conn)
+    return found, errors
+
+
 Lookup = Callable[[str], Connection | None]
 
 

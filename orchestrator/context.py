@@ -23,6 +23,10 @@ class TaskContext:
     data_interval_start: datetime | None
     data_interval_end: datetime | None
     params: dict[str, Any] = field(default_factory=dict)
+    exception: BaseException | None = None
+    """In an on_failure / on_retry callback: what the try raised. None elsewhere."""
+    run_state: str | None = None
+    """In a DAG's run callback: how the run ended ("success" or "failed"). None elsewhere."""
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("orchestrator.task"))
 
     def __getitem__(self, key: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import deque
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from orchestrator.schedule import cron_expression, zone
 from orchestrator.spec import DagSpec
 
 if TYPE_CHECKING:
+    from orchestrator.context import TaskContext
     from orchestrator.tasks import BaseTask, XComArg
 
 _local = threading.local()
@@ -63,6 +64,8 @@ class DAG:
         description: str | None = None,
         max_active_tasks: int | None = None,
         params: dict[str, Any] | None = None,
+        on_success_callback: Callable[[TaskContext], Any] | None = None,
+        on_failure_callback: Callable[[TaskContext], Any] | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
@@ -89,6 +92,11 @@ class DAG:
         self.max_active_tasks = max_active_tasks
         self.description = description
         self.params = dict(params or {})
+        for name, fn in (("on_success_callback", on_success_callback), ("on_failure_callback", on_failure_callback)):
+            if fn is not None and not callable(fn):
+                raise DagDefinitionError(f"DAG {dag_id!r}: {name} must be callable, not {fn!r}")
+        self.on_success_callback = on_success_callback
+        self.on_failure_callback = on_failure_callback
         self.tasks: dict[str, BaseTask] = {}
         self.fileloc: str = ""
         collector = getattr(_local, "collector", None)
@@ -156,11 +164,20 @@ class DAG:
             tags=tuple(self.tags),
             description=self.description,
             params=self.params,
+            # only the references: the scheduler needs to know a callback exists, the worker runs it
+            on_success_callback=_callable_ref(self.on_success_callback),
+            on_failure_callback=_callable_ref(self.on_failure_callback),
             tasks=tuple(self.tasks[tid].to_spec() for tid in order),
         )
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id!r} ({len(self.tasks)} tasks)>"
+
+
+def _callable_ref(fn: Callable[..., Any] | None) -> str | None:
+    if fn is None:
+        return None
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def chain(*elements: BaseTask | XComArg | Sequence[BaseTask | XComArg]) -> None:

@@ -118,6 +118,15 @@ def orchestrator_on_run_state(event: StateEvent) -> None:
     """
 
 
+@hookspec
+def orchestrator_on_dag_state(event: StateEvent) -> None:
+    """Called after a user paused or unpaused a DAG and the change was committed.
+
+    `event` has kind "dag.paused" or "dag.unpaused", the dag_id and the actor; run_id and
+    task_id are None. Same isolation as `orchestrator_on_task_state`. Returns nothing.
+    """
+
+
 # -- resilience (helper R) ---------------------------------------------------------------------------
 @hookspec(firstresult=True)
 def orchestrator_retry_decision(task: Any, try_number: int, error_type: str | None, error: str | None) -> tuple[bool, float | None] | None:

@@ -22,7 +22,8 @@ import queue
 import sys
 import threading
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -34,8 +35,11 @@ import pluggy
 
 from orchestrator import hookspecs
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.store.events import take_appended
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from orchestrator.config import Config
     from orchestrator.tasks import BaseTask
 
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "orchestrator.plugins"
 BUILTIN_MODULES: tuple[str, ...] = (
+    "orchestrator.steps.python",
     "orchestrator.steps.shell",
     "orchestrator.steps.http",
     "orchestrator.steps.sql",
@@ -190,7 +195,7 @@ class Plugins:
         """Tell every listener about each committed event row; a failing listener is logged only."""
         for row in rows:
             kind = str(row.get("kind", ""))
-            hook_name = "orchestrator_on_task_state" if kind.startswith("task.") else "orchestrator_on_run_state" if kind.startswith("run.") else None
+            hook_name = _LISTENER_HOOKS.get(kind.split(".", 1)[0])
             if hook_name is None:
                 continue
             event = StateEvent.from_row(row)
@@ -202,7 +207,11 @@ class Plugins:
                     log.exception("listener %s of plugin %s failed on %s", hook_name, impl.plugin_name, kind)
 
     def has_listeners(self) -> bool:
-        return bool(self.pm.hook.orchestrator_on_task_state.get_hookimpls() or self.pm.hook.orchestrator_on_run_state.get_hookimpls())
+        return any(getattr(self.pm.hook, name).get_hookimpls() for name in _LISTENER_HOOKS.values())
+
+
+# event kind prefix -> the listener hook that hears it
+_LISTENER_HOOKS = {"task": "orchestrator_on_task_state", "run": "orchestrator_on_run_state", "dag": "orchestrator_on_dag_state"}
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -431,3 +440,14 @@ class ListenerThread:
                 return
             self._thread.join(timeout)
 
+
+
+@contextmanager
+def publishing(sessions: sessionmaker[Session], listeners: ListenerThread | None) -> Iterator[Session]:
+    """`sessions.begin()` for a user action (cancel, clear, pause): once the transaction commits,
+    the event rows it appended go to the listener hooks, as the scheduler's own changes do."""
+    with sessions.begin() as session:
+        yield session
+    rows = take_appended(session)
+    if listeners is not None:
+        listeners.publish(rows)

@@ -18,7 +18,8 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from orchestrator.connections import ConnectionNotFoundError, Masker, masker_for
 from orchestrator.context import TaskContext, reset_context, set_context
 from orchestrator.dag import DAG
 from orchestrator.errors import NotFoundError, TaskTimeoutError
+from orchestrator.retry import may_retry, retryable
 
 OutcomeStatus = Literal["success", "failed", "not_run"]
 
@@ -57,6 +59,14 @@ class WorkItem:
     """conn_id -> Connection as a dict, resolved by the scheduler; read with get_connection."""
     connection_error: str | None = None
     """Why the task's connection could not be resolved: the try fails with it before running."""
+    max_tries: int = 1
+    """The task instance's max_tries: a failed try below it runs on_retry, otherwise on_failure."""
+    dag_callback: Literal["success", "failed"] | None = None
+    """Set on a run-end callback item (task_id DAG_CALLBACK_TASK_ID): which DAG callback to call."""
+
+
+DAG_CALLBACK_TASK_ID = "__dag_callback__"
+"""The task_id of the work item that calls a DAG's run callback when the run ended."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +282,8 @@ def _now() -> datetime:
 def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     """Run one try and describe how it ended. `chained` are the outcomes of chained upstreams."""
     worker = _HOSTNAME
+    if work.dag_callback is not None:
+        return _run_dag_callback(work)
     for up in chained:
         if up.status != "success":
             skipped = Outcome(work.key, work.task_id, work.try_number, "not_run", worker=worker)
@@ -297,30 +309,26 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     error_bases: tuple[str, ...] = ()
     ctx_token = None
     try:
-        if work.connection_error is not None:
-            raise ConnectionNotFoundError(work.connection_error)
-        dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
-        task = dag.get_task(work.task_id)
-        context = TaskContext(
-            dag_id=work.dag_id,
-            task_id=work.task_id,
-            run_id=work.run_id,
-            try_number=work.try_number,
-            logical_date=work.logical_date,
-            data_interval_start=work.data_interval_start,
-            data_interval_end=work.data_interval_end,
-            params=dict(work.params),
-        )
-        ctx_token = set_context(context)
-        value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
-        result = _check_result(value, work.max_result_bytes)
-        status = "success"
-    except BaseException as exc:  # noqa: BLE001 - user code may raise anything
-        error = f"{type(exc).__name__}: {exc}"
-        error_type = type(exc).__name__
-        error_bases = tuple(c.__name__ for c in type(exc).__mro__[1:] if c not in (BaseException, object))
-        tb = traceback.format_exc()
-        buf.write(tb)
+        task = context = failure = None
+        try:
+            dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
+            task = dag.get_task(work.task_id)
+            context = _context(work)
+            ctx_token = set_context(context)
+            if work.connection_error is not None:
+                raise ConnectionNotFoundError(work.connection_error)
+            value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
+            result = _check_result(value, work.max_result_bytes)
+            status = "success"
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+            failure = exc
+            error = f"{type(exc).__name__}: {exc}"
+            error_type = type(exc).__name__
+            error_bases = tuple(c.__name__ for c in type(exc).__mro__[1:] if c not in (BaseException, object))
+            tb = traceback.format_exc()
+            buf.write(tb)
+        if task is not None and context is not None:
+            _task_callback(task, work, context, failure, (error_type, *error_bases) if error_type else ())
     finally:
         if ctx_token is not None:
             reset_context(ctx_token)
@@ -335,6 +343,92 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     )
     _announce_done(outcome)
     return outcome
+
+
+def _context(work: WorkItem, **extra: Any) -> TaskContext:
+    return TaskContext(
+        dag_id=work.dag_id,
+        task_id=work.task_id,
+        run_id=work.run_id,
+        try_number=work.try_number,
+        logical_date=work.logical_date,
+        data_interval_start=work.data_interval_start,
+        data_interval_end=work.data_interval_end,
+        params=dict(work.params),
+        **extra,
+    )
+
+
+# -- callbacks: part of the try, after its outcome is known; they never change it ---------------
+def _task_callback(task: Any, work: WorkItem, context: TaskContext, failure: BaseException | None, error_types: tuple[str, ...]) -> None:
+    """Run the task's on_success, on_retry or on_failure callback for this try's outcome.
+
+    The worker cannot know the scheduler's retry decision for sure (a plugin may overrule it):
+    on_retry runs when tries are left and the task's retry_on / no_retry_on allow this error.
+    """
+    if failure is None:
+        name = "on_success"
+    elif may_retry(work.try_number, work.max_tries) and retryable(task.to_spec(), error_types):
+        name = "on_retry"
+    else:
+        name = "on_failure"
+    try:
+        fn = task.callback(name)
+    except Exception as exc:  # noqa: BLE001 - reported in the log like a failing callback
+        _log_callback_error(name, exc)
+        return
+    if fn is not None:
+        _call_callback(name, fn, replace(context, exception=failure), work.execution_timeout_s)
+
+
+def _call_callback(name: str, fn: Callable[[TaskContext], Any], context: TaskContext, timeout_s: float | None) -> bool:
+    """Call a callback; an error goes to the try's log. Returns whether it succeeded."""
+    try:
+        _call_with_timeout(lambda: fn(context), timeout_s)
+    except BaseException as exc:  # noqa: BLE001 - a callback's failure must never change the outcome
+        _log_callback_error(name, exc)
+        return False
+    return True
+
+
+def _log_callback_error(name: str, exc: BaseException) -> None:
+    buf = _buffer.get()
+    if buf is not None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        buf.write(f"{name} callback failed (the try's outcome stands): {type(exc).__name__}: {exc}\n{text}")
+
+
+def _run_dag_callback(work: WorkItem) -> Outcome:
+    """Call the DAG's on_success_callback / on_failure_callback for a run that ended; `success`
+    when it ran (or there is none), `failed` with the error otherwise. Its output is the log."""
+    _install_capture()
+    buf = LogBuffer()
+    buf_token = _buffer.set(buf)
+    masker = masker_for(work.connections)
+    conn_token = set_connections(work.connections)
+    start = _now()
+    name = "on_success_callback" if work.dag_callback == "success" else "on_failure_callback"
+    ok = True
+    try:
+        try:
+            fn = getattr(load_dag(work.fileloc, work.dag_id, work.dags_root), name)
+        except Exception as exc:  # noqa: BLE001 - the file may have changed since the run
+            _log_callback_error(name, exc)
+            ok = False
+            fn = None
+        if fn is not None:
+            context = _context(work, run_state=work.dag_callback)
+            ctx_token = set_context(context)
+            try:
+                ok = _call_callback(name, fn, context, work.execution_timeout_s)
+            finally:
+                reset_context(ctx_token)
+    finally:
+        reset_connections(conn_token)
+        _buffer.reset(buf_token)
+    log_text = masker.mask(buf.getvalue()) or ""
+    error = None if ok else masker.mask(log_text.splitlines()[0] if log_text else f"{name} failed")
+    return Outcome(work.key, work.task_id, work.try_number, "success" if ok else "failed", start, _now(), _HOSTNAME, log=log_text, error=error)
 
 
 def _check_result(value: Any, max_bytes: int) -> Any:

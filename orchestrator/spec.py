@@ -58,6 +58,8 @@ class DagSpec(BaseModel):
     description: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     tasks: tuple[TaskSpec, ...] = ()
+    on_success_callback: str | None = Field(default=None, description="module:qualname of the DAG's success callback, if any")
+    on_failure_callback: str | None = Field(default=None, description="module:qualname of the DAG's failure callback, if any")
 
     @model_validator(mode="after")
     def _tasks_in_topological_order(self) -> DagSpec:
@@ -72,6 +74,7 @@ class DagSpec(BaseModel):
             seen.add(t.task_id)
         return self
 
+    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = ("on_success_callback", "on_failure_callback")
     _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "topo_index", "downstream", "leaves")
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> DagSpec:
@@ -84,7 +87,12 @@ class DagSpec(BaseModel):
     @cached_property
     def version_hash(self) -> str:
         """A short hash of everything in the spec: a new hash means a new DAG version."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        dumped = self.model_dump(mode="json")
+        # fields added later count only when set, so DAGs without them keep their version hash
+        for name in self._HASHED_WHEN_SET:
+            if dumped.get(name) is None:
+                dumped.pop(name, None)
+        canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @cached_property

@@ -31,7 +31,13 @@ _POLICY_DEFAULTS: dict[str, Any] = {
     "no_retry_on": (),
     "pool": None,
     "priority_weight": 1,
+    # callbacks (issue 4): called on the worker with the TaskContext once a try's outcome is known
+    "on_success": None,
+    "on_failure": None,
+    "on_retry": None,
 }
+
+CALLBACKS = ("on_success", "on_failure", "on_retry")
 
 
 _MAX_ID_LEN = 250  # the task_id columns are String(250)
@@ -87,6 +93,9 @@ class BaseTask:
         no_retry_on: Sequence[type[BaseException] | str] = _UNSET,
         pool: str | None = _UNSET,
         priority_weight: int = _UNSET,
+        on_success: Callable[[TaskContext], Any] | None = _UNSET,
+        on_failure: Callable[[TaskContext], Any] | None = _UNSET,
+        on_retry: Callable[[TaskContext], Any] | None = _UNSET,
     ) -> None:
         from orchestrator.dag import current_dag
 
@@ -113,9 +122,15 @@ class BaseTask:
                 "no_retry_on": no_retry_on,
                 "pool": pool,
                 "priority_weight": priority_weight,
+                "on_success": on_success,
+                "on_failure": on_failure,
+                "on_retry": on_retry,
             }.items()
             if v is not _UNSET
         }
+        for name in CALLBACKS:
+            if self._explicit.get(name) is not None and not callable(self._explicit[name]):
+                raise DagDefinitionError(f"task {task_id!r}: {name} must be callable, not {self._explicit[name]!r}")
         self.upstream_ids: list[str] = []
         self.dag = dag or current_dag()
         if self.dag is None:
@@ -130,6 +145,13 @@ class BaseTask:
             return self._explicit[name]
         assert self.dag is not None
         return self.dag.default_args.get(name, _POLICY_DEFAULTS[name])
+
+    def callback(self, name: str) -> Callable[[TaskContext], Any] | None:
+        """The task's `on_success`, `on_failure` or `on_retry` callback (its own or default_args'), if any."""
+        fn = self.policy(name)
+        if fn is not None and not callable(fn):
+            raise DagDefinitionError(f"task {self.task_id!r}: {name} must be callable, not {fn!r}")
+        return fn
 
     # -- dependencies
     def set_upstream(self, other: BaseTask | XComArg | Sequence[BaseTask | XComArg]) -> None:
@@ -183,6 +205,8 @@ class BaseTask:
             raise DagDefinitionError(
                 f"task {self.task_id!r}: unknown trigger_rule {self.policy('trigger_rule')!r} (one of {allowed})"
             ) from None
+        for name in CALLBACKS:
+            self.callback(name)  # a non-callable in default_args is a definition error at parse time
         return TaskSpec(
             task_id=self.task_id,
             step_type=self.step_type,

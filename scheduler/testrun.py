@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.config import Config
 from orchestrator.executor import ExecutorEvent, InProcessExecutor
 from orchestrator.models import DagRun
+from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.tracker import RunTracker, start_run
@@ -28,31 +29,37 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
     from scheduler.service import connection_resolver
 
     tracker = RunTracker(config, executor, connection_resolver(config, sessions))
+    # the plugins' listeners hear this run's committed changes, as they hear the scheduler's
+    listeners = ListenerThread(load_plugins(config))
     now = _now()
-    with sessions.begin() as session:
-        row: DagRun = run_store.create_run(
-            session, dag_id, run_id=f"test__{now.isoformat()}", run_type="test", logical_date=now,
-            data_interval=None, conf=conf, now=now, actor="cli",
-        )
-        batch = Batch()
-        run = start_run(session, row, run_store.spec_for_version(session, dag_id, row.version_hash), batch, now)
-        tracker.track(run)
-        dispatches = tracker.plan(batch, now)
-        batch.write(session)
-    while tracker.runs:
-        tracker.dispatch(dispatches)
-        batch = Batch()
-        now = _now()
-        while not events.empty():
-            tracker.on_event(events.get(), batch, now)
-        tracker.wake_due(now)
-        dispatches = tracker.plan(batch, now)
-        with sessions.begin() as session:
+    try:
+        with publishing(sessions, listeners) as session:
+            row: DagRun = run_store.create_run(
+                session, dag_id, run_id=f"test__{now.isoformat()}", run_type="test", logical_date=now,
+                data_interval=None, conf=conf, now=now, actor="cli",
+            )
+            batch = Batch()
+            run = start_run(session, row, run_store.spec_for_version(session, dag_id, row.version_hash), batch, now)
+            tracker.track(run)
+            dispatches = tracker.plan(batch, now)
             batch.write(session)
-        tracker.take_finished()
-        if not dispatches and tracker.runs and events.empty():
-            wake = tracker.next_wakeup()
-            if wake is not None:
-                time.sleep(max(0.0, (wake - _now()).total_seconds()))
-    executor.close()
+        # after the run ends, its DAG callback may still be to dispatch and record
+        while tracker.runs or dispatches:
+            tracker.dispatch(dispatches)
+            batch = Batch()
+            now = _now()
+            while not events.empty():
+                tracker.on_event(events.get(), batch, now)
+            tracker.wake_due(now)
+            dispatches = tracker.plan(batch, now)
+            with publishing(sessions, listeners) as session:
+                batch.write(session)
+            tracker.take_finished()
+            if not dispatches and tracker.runs and events.empty():
+                wake = tracker.next_wakeup()
+                if wake is not None:
+                    time.sleep(max(0.0, (wake - _now()).total_seconds()))
+    finally:
+        executor.close()
+        listeners.close()
     return run.key

@@ -25,10 +25,11 @@ from orchestrator.circuit import Breaker, BreakerPolicy, breaker_key
 from orchestrator import circuit
 from orchestrator.retry import may_retry
 from orchestrator.planner import FinishRun, Hold, Settle, Submit, TaskView, plan_run, settle_outcome
-from orchestrator.runtime import WorkItem
+from orchestrator.runtime import DAG_CALLBACK_TASK_ID, WorkItem
 from orchestrator.spec import DagSpec
 from orchestrator.states import RunState, TaskState
 from orchestrator.store import runs as run_store
+from orchestrator.store import events as event_store
 from orchestrator.store.circuits import change_event
 from orchestrator.store.runs import Batch, RunKey, try_row, try_update
 
@@ -102,6 +103,7 @@ class RunTracker:
         self._seq = itertools.count(1)
         self._dirty: dict[RunKey, set[str] | None] = {}
         self._retries: dict[tuple[RunKey, str], datetime] = {}
+        self._callbacks: dict[str, tuple[RunKey, str]] = {}  # DAG callbacks in flight: key -> (run, its end state)
         self.finished: list[RunKey] = []
         # resilience: breakers and pool slots as last read from the store (see `load_shared`),
         # and the tasks held back by them, looked at again when capacity may have come back
@@ -176,6 +178,10 @@ class RunTracker:
     # -- executor events -------------------------------------------------------------------
     def on_event(self, event: ExecutorEvent, batch: Batch, now: datetime) -> None:
         """Apply a start or completion reported by the executor; `now` dates what the executor did not."""
+        if event.key in self._callbacks:
+            if isinstance(event, Completed):
+                self._callback_done(self._callbacks.pop(event.key), event, batch, now)
+            return
         flight = self._inflight.get(event.key)
         if flight is None:
             return  # a start reported after its completion, or work of a forgotten run
@@ -303,6 +309,7 @@ class RunTracker:
                     batch.move_run(key, run.state, command.state, now, end_date=now)
                     run.state = command.state
                     self.finished.append(key)
+                    dispatches.extend(self._dag_callback(run))
         return dispatches
 
     def _submit(self, run: ActiveRun, command: Submit, batch: Batch, now: datetime) -> Dispatch:
@@ -330,6 +337,7 @@ class RunTracker:
             chained_upstreams=command.after,
             execution_timeout_s=task.execution_timeout_s,
             max_result_bytes=self.config.max_result_bytes,
+            max_tries=view.max_tries,
             **self._connection_fields(task.conn_id),
         )
         after_keys = tuple(run.tasks[up].key for up in command.after)
@@ -337,6 +345,39 @@ class RunTracker:
         self._retries.pop((run.key, tid), None)
         self._inflight[key] = _InFlight(run.key, tid, try_number)
         return Dispatch(work, tuple(k for k in after_keys if k is not None))
+
+    # -- DAG callbacks: a small work item once a run's final state is committed -----------------
+    def _dag_callback(self, run: ActiveRun) -> list[Dispatch]:
+        """The work that calls the DAG's callback for how `run` ended, if it has one. Submitted
+        with the plan's other work, so after the commit that ends the run (at most once: a
+        scheduler stopping in between loses it)."""
+        ref = {RunState.SUCCESS: run.spec.on_success_callback, RunState.FAILED: run.spec.on_failure_callback}.get(run.state)
+        if ref is None:
+            return []
+        key = f"{run.key.dag_id}/{run.key.run_id}/{DAG_CALLBACK_TASK_ID}/{run.state.value}/{next(self._seq)}"
+        work = WorkItem(
+            key=key, dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=DAG_CALLBACK_TASK_ID, try_number=1,
+            fileloc=run.spec.fileloc, dags_root=str(self.config.resolved_dags_folder), logical_date=run.logical_date,
+            data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
+            params={**run.spec.params, **run.conf}, dag_callback="success" if run.state is RunState.SUCCESS else "failed",
+        )
+        self._callbacks[key] = (run.key, "on_success_callback" if run.state is RunState.SUCCESS else "on_failure_callback")
+        return [Dispatch(work, ())]
+
+    def _callback_done(self, origin: tuple[RunKey, str], event: Completed, batch: Batch, now: datetime) -> None:
+        """Record how a DAG callback went as an event of its run (its output in the payload)."""
+        self.executor.release(event.key)
+        run, name = origin
+        outcome = event.outcome
+        ok = outcome is not None and outcome.status == "success"
+        error = None if ok else (outcome.error if outcome is not None else f"the executor lost the callback: {event.error}")
+        if not ok:
+            log.warning("the %s of run %s/%s failed: %s", name, run.dag_id, run.run_id, error)
+        batch.events.append(event_store.event(
+            "callback.success" if ok else "callback.failed", outcome.end if outcome and outcome.end else now,
+            dag_id=run.dag_id, run_id=run.run_id, reason=error,
+            payload={"callback": name, "log": (outcome.log if outcome else "")[-10_000:]},
+        ))
 
     def _connection_fields(self, conn_id: str | None) -> dict[str, Any]:
         """WorkItem fields for the task's connection; a lookup that fails makes the try fail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import time
@@ -52,12 +53,16 @@ def _init_plugins(app: Flask, config: Config) -> None:
 
     Clashing registrations stop the start-up, as they stop the scheduler's.
     """
-    from orchestrator.plugins import load_plugins
+    from orchestrator.plugins import ListenerThread, load_plugins
     from webui.api.plugins import EXTENSION
+    from webui.state import LISTENERS
 
     plugins = load_plugins(config)
     plugins.check()
     app.extensions[EXTENSION] = plugins
+    # users' actions (cancel, clear, pause) reach the listeners as the scheduler's changes do
+    listeners = app.extensions[LISTENERS] = ListenerThread(plugins)
+    atexit.register(listeners.close)
     for blueprint in plugins.web_blueprints():
         app.register_blueprint(blueprint)
 

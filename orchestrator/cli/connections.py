@@ -17,7 +17,7 @@ import click
 from pydantic import ValidationError
 
 from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_json, emit_table, handle_errors, pass_state
-from orchestrator.connections import ENV_PREFIX, Connection, from_env
+from orchestrator.connections import Connection, env_connections
 from orchestrator.connectors import check_connection
 from orchestrator.store import audit
 from orchestrator.store import connections as connection_store
@@ -88,17 +88,9 @@ def add(state: CliState, conn_id: str, uri: str | None, replace: bool, **fields:
 
 
 def _env_connections() -> list[Connection]:
-    found = []
-    for name in sorted(os.environ):
-        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
-            conn_id = name[len(ENV_PREFIX):].lower()
-            try:
-                conn = from_env(conn_id)
-            except Exception as exc:  # noqa: BLE001 - one bad variable is reported, the rest listed
-                click.echo(f"warning: {exc}", err=True)
-                continue
-            if conn is not None:
-                found.append(conn)
+    found, errors = env_connections()
+    for message in errors:
+        click.echo(f"warning: {message}", err=True)
     return found
 
 

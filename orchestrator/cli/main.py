@@ -24,7 +24,7 @@ from orchestrator.cli.common import (
 )
 from orchestrator.db import make_engine, upgrade
 from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.plugins import make_plugin_manager
+from orchestrator.plugins import ListenerThread, load_plugins, make_plugin_manager, publishing
 from orchestrator.states import RUN_TERMINAL, RunState
 from orchestrator.store import dags as dag_store
 from orchestrator.store import jobs as job_store
@@ -147,8 +147,13 @@ def _wait_for(state: CliState, dag_id: str, run_id: str) -> int:
 
 
 def _set_paused(state: CliState, dag_id: str, paused: bool) -> None:
-    with _synced(state).begin() as session:
-        dag_store.set_paused(session, dag_id, paused, _now(), actor="cli")
+    # the plugins' listeners hear the change, as they hear the scheduler's
+    listeners = ListenerThread(load_plugins(state.config))
+    try:
+        with publishing(_synced(state), listeners) as session:
+            dag_store.set_paused(session, dag_id, paused, _now(), actor="cli")
+    finally:
+        listeners.close()
     click.echo(f"DAG {dag_id} is {'paused' if paused else 'unpaused'}")
 
 

@@ -44,7 +44,19 @@ def event(
     }
 
 
+_APPENDED = "orchestrator.appended_events"
+
+
 def append(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Append event rows in the caller's transaction (one executemany)."""
+    """Append event rows in the caller's transaction (one executemany); the session remembers
+    them so they can be published to listeners once it commits (`take_appended`)."""
     if rows:
-        session.execute(insert(Event), list(rows))
+        rows = list(rows)
+        session.execute(insert(Event), rows)
+        session.info.setdefault(_APPENDED, []).extend(rows)
+
+
+def take_appended(session: Session) -> list[dict[str, Any]]:
+    """The event rows appended through this session since the last call (call after commit)."""
+    rows: list[dict[str, Any]] = session.info.pop(_APPENDED, [])
+    return rows

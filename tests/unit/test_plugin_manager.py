@@ -157,3 +157,11 @@ def test_events_that_are_not_state_changes_reach_no_listener() -> None:
     plugins = load_plugins(builtins=(), load_entry_points=False, extra=[("rec", recorder)])
     plugins.notify_listeners([{**EVENT_ROW, "kind": "dag.paused"}])
     assert recorder.heard == []
+
+
+def test_python_task_is_registered_through_the_step_type_hook_like_any_plugin() -> None:
+    from orchestrator import PythonTask
+    from orchestrator.plugins import BUILTIN_MODULES, get_step_type
+
+    assert "orchestrator.steps.python" in BUILTIN_MODULES
+    assert get_step_type("python") is PythonTask

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from orchestrator.connections import CONN_ID_PATTERN, Connection
+from orchestrator.connections import CONN_ID_PATTERN, Connection, env_connections
 from orchestrator.connectors import check_connection
 from orchestrator.store import connections as connection_store
 from orchestrator.store.users import Role
@@ -83,6 +83,10 @@ with warnings.catch_warnings():
         schema: str | None
         has_password: bool
         extra: dict[str, Any] = Field(description="sensitive values (passwords, tokens, keys) read '***'")
+        source: Literal["database", "env"] = Field(
+            default="database", description="env: an ORCH_CONN_<ID> variable of the web server, read-only here"
+        )
+        read_only: bool = Field(default=False, description="true when the API cannot change or delete it")
 
 
 class ConnectionTestResult(BaseModel):
@@ -95,11 +99,19 @@ class ConnectionDeleted(BaseModel):
     deleted: bool
 
 
-def _out(conn: Connection) -> ConnectionOut:
+def _out(conn: Connection, source: Literal["database", "env"] = "database") -> ConnectionOut:
     return ConnectionOut(
         conn_id=conn.conn_id, conn_type=conn.conn_type, host=conn.host, port=conn.port, login=conn.login,
         schema=conn.schema, has_password=conn.password is not None, extra=conn.masked()["extra"],
+        source=source, read_only=source != "database",
     )
+
+
+def listed_connections() -> list[ConnectionOut]:
+    """The database's connections, then the ORCH_CONN_<ID> ones of this process (bad variables are left out)."""
+    with web_state().read_sessions() as s:
+        stored = [_out(c) for c in connection_store.list_all(s, _crypter())]
+    return stored + [_out(c, "env") for c in env_connections()[0]]
 
 
 def _now() -> datetime:
@@ -112,11 +124,11 @@ def _crypter() -> Any:
 
 @endpoint("GET", "/connections", summary="List connections", tag="connections", role=Role.VIEWER, query=PageQuery, response=Page[ConnectionOut])
 def list_connections(query: PageQuery) -> Page[ConnectionOut]:
-    """The database's connections by id, without secrets (environment and secrets-backend ones are not listed)."""
-    with web_state().read_sessions() as s:
-        conns = connection_store.list_all(s, _crypter())
-    page = conns[query.offset : query.offset + query.limit]
-    return Page[ConnectionOut](items=[_out(c) for c in page], total=len(conns))
+    """The database's connections by id, then those of ORCH_CONN_<ID> variables (read-only), without secrets.
+
+    Secrets-backend connections are not listed: backends answer lookups by id only."""
+    conns = listed_connections()
+    return Page[ConnectionOut](items=conns[query.offset : query.offset + query.limit], total=len(conns))
 
 
 @endpoint("GET", "/connections/{conn_id}", summary="Get a connection", tag="connections", role=Role.VIEWER, path_model=ConnPath, response=ConnectionOut)

@@ -11,7 +11,7 @@ from webui.api.convert import dag_detail, dag_summary
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import DagDetail, DagListQuery, DagPatch, DagPath, DagSummary, Page
 from webui.auth import audit
-from webui.state import web_state
+from webui.state import publishing_session, web_state
 
 
 @endpoint("GET", "/dags", summary="List DAGs", tag="dags", role=Role.VIEWER, query=DagListQuery, response=Page[DagSummary])
@@ -37,7 +37,7 @@ def get_dag(path: DagPath) -> DagDetail:
 )
 def patch_dag(path: DagPath, body: DagPatch) -> DagDetail:
     """A paused DAG gets no new scheduled runs; runs already going go on."""
-    with web_state().sessions.begin() as s:
+    with publishing_session() as s:
         queries.get_dag(s, path.dag_id)
         before = dag_store.set_paused(s, path.dag_id, body.is_paused, datetime.now(UTC), actor=actor_name())
         audit(s, "dag.pause" if body.is_paused else "dag.unpause", f"dag:{path.dag_id}", {"was_paused": before})

@@ -11,7 +11,7 @@ from webui.api.convert import run_out
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import DagPath, EventOut, Page, PageQuery, RunListQuery, RunOut, RunPath, TriggerRun
 from webui.auth import audit
-from webui.state import web_state
+from webui.state import publishing_session, web_state
 
 
 @endpoint(
@@ -57,7 +57,7 @@ def get_run(path: RunPath) -> RunOut:
 )
 def cancel_run(path: RunPath) -> RunOut:
     """Cancel a queued or running run and its unfinished tasks. 409 if it already ended."""
-    with web_state().sessions.begin() as s:
+    with publishing_session() as s:
         row = run_store.cancel_run(s, path.dag_id, path.run_id, datetime.now(UTC), actor_name())
         audit(s, "run.cancel", f"run:{path.dag_id}/{path.run_id}")
         return run_out(row)

@@ -17,7 +17,7 @@ from webui.api.convert import task_detail, task_out, try_out
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import ClearResult, ClearTask, LogQuery, Page, RunPath, TaskDetail, TaskInstanceOut, TaskListQuery, TaskPath, TryPath
 from webui.auth import audit
-from webui.state import web_state
+from webui.state import publishing_session, web_state
 
 NEXT_OFFSET = "X-Next-Offset"
 TRY_STATE = "X-Try-State"
@@ -78,7 +78,7 @@ def get_task(path: TaskPath) -> TaskDetail:
 )
 def clear_task(path: TaskPath, body: ClearTask) -> ClearResult:
     """Run a finished task again (with `downstream`, also every task after it). 409 unless it finished."""
-    with web_state().sessions.begin() as s:
+    with publishing_session() as s:
         _task_spec(s, path)
         if _instance(s, path) is None:
             raise ConflictError(f"run {path.run_id!r} has not started yet: task {path.task_id!r} has nothing to clear")

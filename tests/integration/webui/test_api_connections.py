@@ -38,6 +38,7 @@ def test_creating_answers_the_connection_without_its_secrets(api: Api) -> None:
     assert body == {
         "conn_id": "warehouse", "conn_type": "postgresql", "host": "db.internal", "port": 5432, "login": "etl",
         "schema": "sales", "has_password": True, "extra": {"sslmode": "require", "api_token": "***"},
+        "source": "database", "read_only": False,
     }
 
 
@@ -123,3 +124,34 @@ def test_the_connections_page_lists_them_without_secrets(with_conn: Api) -> None
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "warehouse" in html and "db.internal" in html and _no_secret(html)
+
+
+ENV_URI = "http://user:env-pw-123456@env.example:8080/v1?api_token=env-tok-654321"
+
+
+def test_the_list_adds_environment_connections_as_read_only(with_conn: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_CONN_FROM_ENV", ENV_URI)
+    listed = with_conn.get("/connections", role="viewer")
+    body = listed.get_json()
+    assert body["total"] == 2
+    by_id = {c["conn_id"]: c for c in body["items"]}
+    assert (by_id["warehouse"]["source"], by_id["warehouse"]["read_only"]) == ("database", False)
+    env = by_id["from_env"]
+    assert (env["source"], env["read_only"], env["host"], env["has_password"]) == ("env", True, "env.example", True)
+    assert env["extra"] == {"api_token": "***"}
+    text = listed.get_data(as_text=True)
+    assert "env-pw-123456" not in text and "env-tok-654321" not in text
+
+
+def test_a_bad_environment_variable_is_left_out_of_the_list(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_CONN_GOOD", "http://h:1")
+    monkeypatch.setenv("ORCH_CONN_BAD", "not a uri")
+    assert [c["conn_id"] for c in api.get("/connections").get_json()["items"]] == ["good"]
+
+
+def test_the_connections_page_marks_environment_connections_read_only(with_conn: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORCH_CONN_FROM_ENV", ENV_URI)
+    page = with_conn.client.get("/connections", headers={"Authorization": f"Bearer {with_conn.seed.tokens['viewer']}"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'data-source="env"' in html and "from_env" in html and "read-only" in html
+    assert "env-pw-123456" not in html and "env-tok-654321" not in html

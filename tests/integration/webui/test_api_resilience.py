@@ -74,3 +74,34 @@ def test_retrying_a_dead_letter_queues_it_and_its_downstream_again(api: Api) -> 
 def test_a_viewer_cannot_retry_a_dead_letter(api: Api) -> None:
     run_id = api.seed.finished["failing"]
     assert api.post(f"/dead-letters/failing/{run_id}/boom/retry", role="viewer").status_code == 403
+
+
+def circuits_page(api: Api, role: str) -> str:
+    page = api.client.get("/circuits", headers={"Authorization": f"Bearer {api.seed.tokens[role]}"})
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+def test_the_circuits_page_lists_breakers_with_a_reset_button_for_operators(api: Api) -> None:
+    open_breaker(api)
+    html = circuits_page(api, "operator")
+    assert 'data-circuit="billing_api" data-state="open"' in html and 'data-reset="billing_api"' in html
+
+
+def test_the_circuits_page_shows_viewers_no_buttons(api: Api) -> None:
+    open_breaker(api)
+    html = circuits_page(api, "viewer")
+    assert 'data-circuit="billing_api"' in html
+    assert "data-reset=" not in html and "data-retry-task=" not in html
+
+
+def test_the_circuits_page_lists_dead_letters_with_a_retry_button(api: Api) -> None:
+    run_id = api.seed.finished["failing"]
+    html = circuits_page(api, "operator")
+    assert f'data-dead-letter="failing/{run_id}/boom"' in html and "this task always fails" in html
+    assert 'data-retry-dag="failing"' in html and 'data-retry-task="boom"' in html
+
+
+def test_every_page_links_to_the_circuits_page(api: Api) -> None:
+    html = api.client.get("/connections", headers={"Authorization": f"Bearer {api.seed.tokens['viewer']}"}).get_data(as_text=True)
+    assert 'href="/circuits"' in html
