@@ -8,6 +8,7 @@ every failure is an outcome, so Dask can start a downstream the moment an upstre
 from __future__ import annotations
 
 import contextvars
+from contextlib import contextmanager
 import ctypes
 import io
 import json
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -292,49 +293,43 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     upstream_results = dict(work.upstream_results)
     for name, up in zip(work.chained_upstreams, chained):
         upstream_results[name] = up.result
-    _install_capture()
-    buf = LogBuffer()
-    buf_token = _buffer.set(buf)
-    masker = masker_for(work.connections)
-    conn_token = set_connections(work.connections)
-    start = _now()
-    dask_worker = _announce_start(work, start, worker)
-    if dask_worker is not None:
-        _pump.watch(work.key, buf, dask_worker, masker)
-    status: OutcomeStatus = "failed"
-    result: Any = None
-    error: str | None = None
-    tb: str | None = None
-    error_type: str | None = None
-    error_bases: tuple[str, ...] = ()
-    ctx_token = None
-    try:
-        task = context = failure = None
+    with _capture(work) as (buf, masker):
+        start = _now()
+        dask_worker = _announce_start(work, start, worker)
+        if dask_worker is not None:
+            _pump.watch(work.key, buf, dask_worker, masker)
+        status: OutcomeStatus = "failed"
+        result: Any = None
+        error: str | None = None
+        tb: str | None = None
+        error_type: str | None = None
+        error_bases: tuple[str, ...] = ()
+        ctx_token = None
         try:
-            dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
-            task = dag.get_task(work.task_id)
-            context = _context(work)
-            ctx_token = set_context(context)
-            if work.connection_error is not None:
-                raise ConnectionNotFoundError(work.connection_error)
-            value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
-            result = _check_result(value, work.max_result_bytes)
-            status = "success"
-        except BaseException as exc:  # noqa: BLE001 - user code may raise anything
-            failure = exc
-            error = f"{type(exc).__name__}: {exc}"
-            error_type = type(exc).__name__
-            error_bases = tuple(c.__name__ for c in type(exc).__mro__[1:] if c not in (BaseException, object))
-            tb = traceback.format_exc()
-            buf.write(tb)
-        if task is not None and context is not None:
-            _task_callback(task, work, context, failure, (error_type, *error_bases) if error_type else ())
-    finally:
-        if ctx_token is not None:
-            reset_context(ctx_token)
-        reset_connections(conn_token)
-        _buffer.reset(buf_token)
-        _pump.unwatch(work.key)
+            task = context = failure = None
+            try:
+                dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
+                task = dag.get_task(work.task_id)
+                context = _context(work)
+                ctx_token = set_context(context)
+                if work.connection_error is not None:
+                    raise ConnectionNotFoundError(work.connection_error)
+                value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
+                result = _check_result(value, work.max_result_bytes)
+                status = "success"
+            except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+                failure = exc
+                error = f"{type(exc).__name__}: {exc}"
+                error_type = type(exc).__name__
+                error_bases = tuple(c.__name__ for c in type(exc).__mro__[1:] if c not in (BaseException, object))
+                tb = traceback.format_exc()
+                buf.write(tb)
+            if task is not None and context is not None:
+                _task_callback(task, work, context, failure, (error_type, *error_bases) if error_type else ())
+        finally:
+            if ctx_token is not None:
+                reset_context(ctx_token)
+            _pump.unwatch(work.key)
     # secrets of the task's connections never leave the worker, whatever the task printed or raised
     outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
@@ -343,6 +338,21 @@ def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
     )
     _announce_done(outcome)
     return outcome
+
+
+@contextmanager
+def _capture(work: WorkItem) -> Iterator[tuple[LogBuffer, Any]]:
+    """What a try sees while it runs: its log buffer (stdout, stderr, logging) and its connections;
+    yields the buffer and the masker that keeps the connections' secrets out of what leaves."""
+    _install_capture()
+    buf = LogBuffer()
+    buf_token = _buffer.set(buf)
+    conn_token = set_connections(work.connections)
+    try:
+        yield buf, masker_for(work.connections)
+    finally:
+        reset_connections(conn_token)
+        _buffer.reset(buf_token)
 
 
 def _context(work: WorkItem, **extra: Any) -> TaskContext:
@@ -401,15 +411,10 @@ def _log_callback_error(name: str, exc: BaseException) -> None:
 def _run_dag_callback(work: WorkItem) -> Outcome:
     """Call the DAG's on_success_callback / on_failure_callback for a run that ended; `success`
     when it ran (or there is none), `failed` with the error otherwise. Its output is the log."""
-    _install_capture()
-    buf = LogBuffer()
-    buf_token = _buffer.set(buf)
-    masker = masker_for(work.connections)
-    conn_token = set_connections(work.connections)
     start = _now()
     name = "on_success_callback" if work.dag_callback == "success" else "on_failure_callback"
-    ok = True
-    try:
+    with _capture(work) as (buf, masker):
+        ok = True
         try:
             fn = getattr(load_dag(work.fileloc, work.dag_id, work.dags_root), name)
         except Exception as exc:  # noqa: BLE001 - the file may have changed since the run
@@ -423,9 +428,6 @@ def _run_dag_callback(work: WorkItem) -> Outcome:
                 ok = _call_callback(name, fn, context, work.execution_timeout_s)
             finally:
                 reset_context(ctx_token)
-    finally:
-        reset_connections(conn_token)
-        _buffer.reset(buf_token)
     log_text = masker.mask(buf.getvalue()) or ""
     error = None if ok else masker.mask(log_text.splitlines()[0] if log_text else f"{name} failed")
     return Outcome(work.key, work.task_id, work.try_number, "success" if ok else "failed", start, _now(), _HOSTNAME, log=log_text, error=error)
