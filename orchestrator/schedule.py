@@ -145,3 +145,23 @@ def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime |
     if not (croniter.match(expr, local) and local.second == 0 and local.microsecond == 0):
         it.get_prev(datetime)  # the newest tick before now ends the newest complete interval
     return it.get_prev(datetime).astimezone(UTC)
+
+
+def intervals_between(schedule: str, tz_name: str, start: datetime, end: datetime, now: datetime) -> list[DataInterval]:
+    """The complete data intervals whose start lies in [start, end], oldest first (for backfills).
+
+    Naive `start`/`end` are wall times in the DAG's zone; intervals that have not ended by `now`
+    are left out, as the scheduler would not run them yet either.
+    """
+    expr = cron_expression(schedule)
+    tz = zone(tz_name)
+    first, last = as_utc(start, tz), as_utc(end, tz)
+    found: list[DataInterval] = []
+    tick = first_tick_at_or_after(expr, tz, first)
+    while tick <= last:
+        interval = interval_starting_at(expr, tz, tick)
+        if interval.end > now:
+            break
+        found.append(interval)
+        tick = interval.end
+    return found

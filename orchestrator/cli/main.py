@@ -22,6 +22,7 @@ from orchestrator.cli.common import (
     parse_conf,
     pass_state,
 )
+from orchestrator.backfill import apply_backfill, plan_backfill
 from orchestrator.db import make_engine, upgrade
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.plugins import ListenerThread, load_plugins, make_plugin_manager, publishing
@@ -144,6 +145,61 @@ def _wait_for(state: CliState, dag_id: str, run_id: str) -> int:
         elif alive:
             warned = False
         time.sleep(0.1)
+
+
+_DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+
+@dags.command("backfill")
+@click.argument("dag_id")
+@click.option("--start", "start", type=click.DateTime(_DATE_FORMATS), required=True, help="First logical date (DAG's time zone).")
+@click.option("--end", "end", type=click.DateTime(_DATE_FORMATS), required=True, help="Last logical date (DAG's time zone).")
+@click.option("--rerun-failed", is_flag=True, help="Re-run the failed tasks of intervals that already have a failed run.")
+@click.option("--dry-run", is_flag=True, help="Only print what would run.")
+@click.option("--wait/--no-wait", default=True, help="Follow the runs with a progress bar (default) or return at once.")
+@dags_option
+@pass_state
+@handle_errors
+def dags_backfill(state: CliState, dag_id: str, start: datetime, end: datetime, rerun_failed: bool, dry_run: bool, wait: bool) -> None:
+    """Run DAG_ID for every data interval whose logical date is in [--start, --end], oldest first."""
+    sessions = _synced(state)
+    now = _now()
+    with sessions.begin() as session:
+        plan = plan_backfill(session, dag_id, start, end, rerun_failed=rerun_failed, now=now)
+        if not dry_run:
+            apply_backfill(session, dag_id, plan, now=now, actor="cli")
+    verb = "would" if dry_run else "will"
+    for interval in plan.create:
+        click.echo(f"{verb} run   {interval.start.isoformat()} .. {interval.end.isoformat()}")
+    for run_id in plan.rerun:
+        click.echo(f"{verb} re-run the failed tasks of {run_id}")
+    for run_id in plan.keep:
+        click.echo(f"keeps       {run_id} (already there)")
+    if not plan.run_ids:
+        click.echo("nothing to backfill in that range", err=True)
+        return
+    if dry_run or not wait:
+        return
+    sys.exit(_follow(state, dag_id, plan.run_ids))
+
+
+def _follow(state: CliState, dag_id: str, run_ids: list[str]) -> int:
+    """Show a progress bar until every run has ended; 0 if all succeeded."""
+    sessions = state.sessions(readonly=True)
+    done: dict[str, str] = {}
+    with click.progressbar(length=len(run_ids), label=f"backfilling {dag_id}", file=sys.stderr) as bar:
+        while len(done) < len(run_ids):
+            with sessions() as session:
+                for run_id in run_ids:
+                    if run_id not in done:
+                        run = queries.get_run(session, dag_id, run_id)
+                        if RunState(run.state) in RUN_TERMINAL:
+                            done[run_id] = run.state
+                            bar.update(1)
+            time.sleep(0.2)
+    failed = [r for r, st in done.items() if st != RunState.SUCCESS.value]
+    click.echo(f"{len(run_ids) - len(failed)} succeeded, {len(failed)} did not" + (f": {', '.join(failed)}" if failed else ""), err=True)
+    return EXIT_FAILURE if failed else 0
 
 
 def _set_paused(state: CliState, dag_id: str, paused: bool) -> None:

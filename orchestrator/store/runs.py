@@ -332,6 +332,23 @@ def clear_task(
                 if down not in seen:
                     seen.add(down)
                     targets.append(down)
+    return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"task {task_id} cleared by {actor}")
+
+
+def rerun_failed_tasks(session: Session, dag_id: str, run_id: str, *, now: datetime, actor: str) -> list[str]:
+    """Clear every failed and upstream_failed task of a run so it runs them again (backfill --rerun-failed)."""
+    row = _get_run(session, dag_id, run_id)
+    spec = spec_for_version(session, dag_id, row.version_hash)
+    views = load_task_views(session, RunKey(dag_id, run_id))
+    targets = [tid for tid, v in views.items() if v.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]
+    return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"failed tasks re-run by {actor}")
+
+
+def _clear(
+    session: Session, row: DagRun, spec: DagSpec, views: dict[str, TaskView], targets: list[str], *, now: datetime, actor: str, why: str
+) -> list[str]:
+    """Send the finished tasks among `targets` back to pending, with fresh retries; a finished run is queued again."""
+    key = RunKey(row.dag_id, row.run_id)
     batch = Batch()
     cleared = []
     for tid in targets:
@@ -344,7 +361,7 @@ def clear_task(
             cleared.append(tid)
     current = RunState(row.state)
     if current in RUN_TERMINAL:
-        batch.move_run(key, current, RunState.QUEUED, now, reason=f"task {task_id} cleared by {actor}", actor=actor, end_date=None)
+        batch.move_run(key, current, RunState.QUEUED, now, reason=why, actor=actor, end_date=None)
     batch.write(session)
     row.ext_change += 1
     session.flush()
