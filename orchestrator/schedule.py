@@ -147,11 +147,14 @@ def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime |
     return it.get_prev(datetime).astimezone(UTC)
 
 
-def intervals_between(schedule: str, tz_name: str, start: datetime, end: datetime, now: datetime) -> list[DataInterval]:
+def intervals_between(
+    schedule: str, tz_name: str, start: datetime, end: datetime, now: datetime, *, limit: int = 10_000
+) -> list[DataInterval]:
     """The complete data intervals whose start lies in [start, end], oldest first (for backfills).
 
     Naive `start`/`end` are wall times in the DAG's zone; intervals that have not ended by `now`
-    are left out, as the scheduler would not run them yet either.
+    are left out, as the scheduler would not run them yet either. More than `limit` intervals is
+    an error: a range that wide is almost always a typo, and listing it would take long.
     """
     expr = cron_expression(schedule)
     tz = zone(tz_name)
@@ -163,5 +166,7 @@ def intervals_between(schedule: str, tz_name: str, start: datetime, end: datetim
         if interval.end > now:
             break
         found.append(interval)
+        if len(found) > limit:
+            raise DagDefinitionError(f"the range holds more than {limit} intervals of {schedule!r}: backfill it in parts")
         tick = interval.end
     return found

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from orchestrator.errors import DagDefinitionError
 from orchestrator.schedule import intervals_between
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -27,3 +30,8 @@ def test_intervals_that_have_not_ended_are_left_out() -> None:
 
 def test_an_empty_range_gives_no_intervals() -> None:
     assert intervals_between("@daily", "UTC", datetime(2026, 3, 1, 1), datetime(2026, 3, 1, 23), NOW) == []
+
+
+def test_a_range_with_more_intervals_than_the_limit_is_refused() -> None:
+    with pytest.raises(DagDefinitionError, match="more than 24 intervals"):
+        intervals_between("@hourly", "UTC", datetime(2026, 3, 1), datetime(2026, 3, 3), NOW, limit=24)

@@ -11,3 +11,4 @@ from webui.api import dags, openapi, runs, system, tasks  # noqa: E402,F401
 from webui.api import plugins  # noqa: E402,F401
 from webui.api import connections  # noqa: E402,F401
 from webui.api import circuits  # noqa: E402,F401
+from webui.api import backfills  # noqa: E402,F401
