@@ -263,3 +263,20 @@ class ConnectionRow(Base):
     extra_enc: Mapped[str | None] = mapped_column(Text, comment="Fernet token of the extras as JSON")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Schedule(Base):
+    """A named schedule beyond a DAG's own: its cron (in its zone) queues runs with its conf."""
+
+    __tablename__ = "schedule"
+    name: Mapped[str] = mapped_column(String(250), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(250), index=True)
+    cron: Mapped[str] = mapped_column(String(100))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    conf: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    start_date: Mapped[datetime | None]
+    end_date: Mapped[datetime | None]
+    next_run_at: Mapped[datetime | None] = mapped_column(comment="when its next run is due; None once past end_date")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -8,12 +8,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import Dag, DagRun
+from orchestrator.models import Dag, DagRun, Schedule
 from orchestrator.schedule import next_interval
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE
 from orchestrator.store import dags as dag_store
 from orchestrator.store import runs as run_store
+from orchestrator.store import schedules as schedule_store
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +53,40 @@ def create_due_runs(session: Session, now: datetime) -> int:
             active += 1
         dag.next_run_at = dag_store.compute_next_run_at(session, spec, now)
     return created
+
+
+def create_named_schedule_runs(session: Session, now: datetime) -> int:
+    """Queue the due run of every enabled named schedule (catchup=False: the newest interval).
+
+    A schedule whose DAG is paused, gone, or at max_active_runs waits: its next_run_at stays due.
+    Returns how many runs were created.
+    """
+    created = 0
+    due = session.scalars(select(Schedule).where(Schedule.enabled.is_(True), Schedule.next_run_at <= now).order_by(Schedule.name)).all()
+    for sched in due:
+        dag = session.get(Dag, sched.dag_id)
+        if dag is None or not dag.is_active or dag.is_paused:
+            continue
+        spec = DagSpec.model_validate(dag.spec)
+        if spec.max_active_runs is not None and _active_runs(session, dag.dag_id) >= spec.max_active_runs:
+            continue
+        interval = next_interval(sched.cron, sched.timezone, sched.start_date, None, now, catchup=False, end_date=sched.end_date)
+        if interval is None:
+            sched.next_run_at = schedule_store.next_run_at(sched, now)
+            continue
+        run_id = f"schedule:{sched.name}__{interval.start.isoformat()}"
+        if session.get(DagRun, (dag.dag_id, run_id)) is None:
+            run_store.create_run(
+                session, dag.dag_id, run_id=run_id, run_type="scheduled", logical_date=interval.start,
+                data_interval=(interval.start, interval.end), conf=dict(sched.conf or {}), now=now, actor=f"schedule:{sched.name}",
+            )
+            session.flush()
+            created += 1
+        sched.next_run_at = schedule_store.next_run_at(sched, now, last=interval)
+    return created
+
+
+def _active_runs(session: Session, dag_id: str) -> int:
+    return session.scalar(
+        select(func.count()).select_from(DagRun).where(DagRun.dag_id == dag_id, DagRun.state.in_([s.value for s in RUN_ACTIVE]))
+    ) or 0

@@ -34,7 +34,7 @@ from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
-from scheduler.cron import create_due_runs
+from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.tracker import Dispatch, RunTracker, active_run, start_run
 
 log = logging.getLogger(__name__)
@@ -296,6 +296,7 @@ class Scheduler:
     # -- what the database says ------------------------------------------------------------------
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
         create_due_runs(session, now)
+        create_named_schedule_runs(session, now)
         # breakers and pools are shared with other schedulers and the UI: the store's copy wins
         self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
         rows = session.execute(

@@ -11,6 +11,7 @@ import click
 from orchestrator.cli import admin, connections
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import resilience
+from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
@@ -320,6 +321,7 @@ def import_errors(state: CliState, as_json: bool) -> None:
 cli.add_command(admin.users)
 cli.add_command(resilience.circuits)
 cli.add_command(resilience.pools)
+cli.add_command(schedules_cli.schedules)
 tasks.add_command(resilience.dead_letters)
 tasks.add_command(resilience.retry)
 cli.add_command(plugins_cli.plugins)

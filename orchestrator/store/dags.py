@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import NotFoundError
@@ -23,7 +23,11 @@ def last_scheduled_interval(session: Session, dag_id: str) -> DataInterval | Non
     """The data interval of the newest scheduled (cron) run of a DAG."""
     row = session.execute(
         select(DagRun.data_interval_start, DagRun.data_interval_end)
-        .where(DagRun.dag_id == dag_id, DagRun.run_type.in_(("scheduled", "backfill")))
+        .where(
+            DagRun.dag_id == dag_id,
+            # the DAG's own cron runs and backfills; named schedules keep their own intervals
+            or_(DagRun.run_type == "backfill", DagRun.run_id.startswith("scheduled__", autoescape=True)),
+        )
         .order_by(DagRun.data_interval_end.desc())
         .limit(1)
     ).first()

@@ -12,3 +12,4 @@ from webui.api import plugins  # noqa: E402,F401
 from webui.api import connections  # noqa: E402,F401
 from webui.api import circuits  # noqa: E402,F401
 from webui.api import backfills  # noqa: E402,F401
+from webui.api import schedules  # noqa: E402,F401
