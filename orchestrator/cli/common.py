@@ -104,6 +104,14 @@ def emit_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
+def emit_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> None:
+    """A listing: the JSON array for scripts (`--json`), else the table of `columns`."""
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, columns)
+
+
 def parse_conf(raw: str | None) -> dict[str, Any]:
     """`--conf` must be a JSON object."""
     if raw is None:

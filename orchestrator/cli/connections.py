@@ -16,7 +16,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_json, emit_table, handle_errors, pass_state
+from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_rows, handle_errors, pass_state
 from orchestrator.connections import Connection, env_connections
 from orchestrator.connectors import check_connection
 from orchestrator.store import audit
@@ -112,10 +112,7 @@ def list_(state: CliState, as_json: bool) -> None:
     with state.sessions(readonly=True)() as s:
         rows = [_row(c, "database") for c in connection_store.list_all(s, f)]
     rows += [_row(c, "env") for c in _env_connections()]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["conn_id", "conn_type", "host", "port", "login", "schema", "source"])
+    emit_rows(rows, ["conn_id", "conn_type", "host", "port", "login", "schema", "source"], as_json)
 
 
 def _resolve(state: CliState, conn_id: str) -> tuple[Connection, str]:

@@ -17,7 +17,7 @@ from orchestrator.cli.common import (
     CliState,
     dags_option,
     emit_json,
-    emit_table,
+    emit_rows,
     handle_errors,
     iso,
     parse_conf,
@@ -91,11 +91,8 @@ def dags_list(state: CliState, as_json: bool) -> None:
             for d in queries.list_dags(session)
         ]
         n_errors = len(queries.list_import_errors(session))
-    if as_json:
-        emit_json(rows)
-        return
-    emit_table(rows, ["dag_id", "is_paused", "schedule", "next_run", "fileloc"])
-    if n_errors:
+    emit_rows(rows, ["dag_id", "is_paused", "schedule", "next_run", "fileloc"], as_json)
+    if n_errors and not as_json:
         click.echo(f"\n{n_errors} file(s) failed to import: see `orchestrator import-errors`", err=True)
 
 
@@ -253,10 +250,7 @@ def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
             {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date), "end_date": iso(r.end_date)}
             for r in queries.list_runs(session, dag_id)
         ]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["run_id", "state", "logical_date", "start_date", "end_date"])
+    emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date"], as_json)
 
 
 @cli.group()
@@ -277,10 +271,7 @@ def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None
             {"task_id": t.task_id, "state": t.state, "try_number": t.try_number, "start_date": iso(t.start_date), "end_date": iso(t.end_date)}
             for t in queries.list_task_instances(session, dag_id, run_id)
         ]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["task_id", "state", "try_number", "start_date", "end_date"])
+    emit_rows(rows, ["task_id", "state", "try_number", "start_date", "end_date"], as_json)
 
 
 @tasks.command("logs")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from orchestrator.cli.common import CliState, emit_json, emit_table, handle_errors, iso, pass_state
+from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, pass_state
 from orchestrator.errors import ConflictError
 from orchestrator.store import audit
 from orchestrator.store import circuits as circuit_store
@@ -35,10 +35,7 @@ def circuits_list(state: CliState, as_json: bool) -> None:
              "probe": r.probe, "updated_at": iso(r.updated_at)}
             for r in circuit_store.list_rows(session)
         ]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["key", "state", "consecutive_failures", "opened_at", "probe"])
+    emit_rows(rows, ["key", "state", "consecutive_failures", "opened_at", "probe"], as_json)
 
 
 @circuits.command("reset")
@@ -85,10 +82,7 @@ def pools_list(state: CliState, as_json: bool) -> None:
     """List the pools."""
     with state.sessions(readonly=True)() as session:
         rows = [{"name": p.name, "slots": p.slots, "description": p.description} for p in pool_store.list_pools(session)]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["name", "slots", "description"])
+    emit_rows(rows, ["name", "slots", "description"], as_json)
 
 
 @click.command("dead-letters")
@@ -104,10 +98,7 @@ def dead_letters(state: CliState, dag_id: str | None, as_json: bool) -> None:
         {"dag_id": d.dag_id, "run_id": d.run_id, "task_id": d.task_id, "tries": d.try_number, "end_date": iso(d.end_date), "error": d.error}
         for d in items
     ]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["dag_id", "run_id", "task_id", "tries", "end_date", "error"])
+    emit_rows(rows, ["dag_id", "run_id", "task_id", "tries", "end_date", "error"], as_json)
 
 
 @click.command("retry")

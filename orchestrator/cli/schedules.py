@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from orchestrator.cli.common import CliState, emit_json, emit_table, handle_errors, parse_conf, pass_state
+from orchestrator.cli.common import CliState, emit_rows, handle_errors, parse_conf, pass_state
 from orchestrator.store import audit
 from orchestrator.store import schedules as schedule_store
 
@@ -60,10 +60,7 @@ def list_(state: CliState, as_json: bool) -> None:
     """List the named schedules."""
     with state.sessions(readonly=True)() as session:
         rows = [schedule_store.as_dict(r) for r in schedule_store.list_all(session)]
-    if as_json:
-        emit_json(rows)
-    else:
-        emit_table(rows, ["name", "dag_id", "cron", "timezone", "enabled", "next_run_at"])
+    emit_rows(rows, ["name", "dag_id", "cron", "timezone", "enabled", "next_run_at"], as_json)
 
 
 @schedules.command("pause")
