@@ -107,10 +107,16 @@ class DagRun(Base):
     ext_change: Mapped[int] = mapped_column(
         Integer, default=0, comment="bumped by user actions (clear, cancel) so the scheduler reloads the run"
     )
+    state_reason: Mapped[str | None] = mapped_column(Text, comment="why the run waits, or why it failed without a task failing")
+    waiting_since: Mapped[datetime | None] = mapped_column(comment="when the run began waiting on its dependencies")
+    parent_dag_id: Mapped[str | None] = mapped_column(String(250), comment="the run whose task started this one")
+    parent_run_id: Mapped[str | None] = mapped_column(String(250))
+    parent_task_id: Mapped[str | None] = mapped_column(String(250))
 
     __table_args__ = (
         Index("ix_dag_run_state", "state"),
         Index("ix_dag_run_dag_id_logical_date", "dag_id", "logical_date"),
+        Index("ix_dag_run_parent", "parent_dag_id", "parent_run_id"),
     )
 
 
@@ -280,3 +286,52 @@ class Schedule(Base):
     next_run_at: Mapped[datetime | None] = mapped_column(comment="when its next run is due; None once past end_date")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class AssetEvent(Base):
+    """One update of a data asset: by a task with it in its outlets, or posted through the API."""
+
+    __tablename__ = "asset_event"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(String(500))
+    at: Mapped[datetime]
+    source_dag_id: Mapped[str | None] = mapped_column(String(250))
+    source_run_id: Mapped[str | None] = mapped_column(String(250))
+    source_task_id: Mapped[str | None] = mapped_column(String(250))
+    actor: Mapped[str] = mapped_column(String(250), default="scheduler")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_asset_event_uri_id", "uri", "id"),)
+
+
+class AssetCursor(Base):
+    """The newest update of an asset that an asset-scheduled DAG has already run for."""
+
+    __tablename__ = "asset_cursor"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    uri: Mapped[str] = mapped_column(String(500), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
+class ExternalEvent(Base):
+    """An event posted by an outside system (`POST /api/v1/events`); the scheduler matches it to triggers."""
+
+    __tablename__ = "external_event"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    event_id: Mapped[str | None] = mapped_column(String(250), unique=True, comment="the sender's id: posting it again changes nothing")
+    type: Mapped[str] = mapped_column(String(250))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(250))
+    processed_at: Mapped[datetime | None] = mapped_column(comment="when the scheduler matched it against the DAGs' triggers")
+
+    __table_args__ = (Index("ix_external_event_processed_at", "processed_at"),)
+
+
+class ExternalEventRun(Base):
+    """A run that an outside event started."""
+
+    __tablename__ = "external_event_run"
+    event_pk: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
