@@ -3,6 +3,14 @@
 Semantics follow Airflow: a cron schedule cuts time into data intervals between consecutive
 ticks (in the DAG's time zone); the run for an interval is due once the interval has ended,
 and its `logical_date` is the interval's start. Every datetime returned is timezone-aware UTC.
+
+Daylight-saving changes, as cron itself handles them:
+- A wall time the clock skips (02:30 on a spring-forward night) fires at the end of the gap,
+  so no day loses its run.
+- A wall time the clock repeats (01:30 on a fall-back night in New York) fires once, at its
+  first occurrence, when the hour field is fixed ("30 1 * * *"): a daily job runs once a day.
+  Schedules with a wildcard hour ("@hourly", "*/15 * * * *") follow real time and fire in both
+  occurrences, so every real hour has its interval.
 """
 
 from __future__ import annotations
@@ -74,15 +82,31 @@ def as_utc(moment: datetime, tz: ZoneInfo) -> datetime:
 def next_tick(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first cron tick strictly after `after`, computed in wall time of `tz`."""
     it = croniter(expr, after.astimezone(tz))
-    return it.get_next(datetime).astimezone(UTC)
+    while True:
+        tick = it.get_next(datetime).astimezone(UTC)
+        if not _repeated_fixed_time(expr, tz, tick):
+            return tick
+
+
+def _repeated_fixed_time(expr: str, tz: ZoneInfo, tick: datetime) -> bool:
+    """Whether `tick` is the second occurrence of a repeated wall time and `expr` fixes the hour.
+
+    Such ticks are skipped, as cron skips them: a job set for 01:30 has already run at the
+    first 01:30 of a fall-back night.
+    """
+    return tick.astimezone(tz).fold == 1 and "*" not in expr.split()[1]
 
 
 def first_tick_at_or_after(expr: str, tz: ZoneInfo, moment: datetime) -> datetime:
     """The first cron tick at or after `moment`."""
     local = moment.astimezone(tz)
-    if croniter.match(expr, local) and local.second == 0 and local.microsecond == 0:
+    if _is_tick(expr, local) and not _repeated_fixed_time(expr, tz, moment):
         return moment.astimezone(UTC)
     return next_tick(expr, tz, moment)
+
+
+def _is_tick(expr: str, local: datetime) -> bool:
+    return croniter.match(expr, local) and local.second == 0 and local.microsecond == 0
 
 
 def interval_starting_at(expr: str, tz: ZoneInfo, start: datetime) -> DataInterval:
@@ -142,9 +166,15 @@ def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime |
     """Start of the newest interval that has fully ended by `now`."""
     local = now.astimezone(tz)
     it = croniter(expr, local)
-    if not (croniter.match(expr, local) and local.second == 0 and local.microsecond == 0):
-        it.get_prev(datetime)  # the newest tick before now ends the newest complete interval
-    return it.get_prev(datetime).astimezone(UTC)
+    ticks_back = 1 if _is_tick(expr, local) and not _repeated_fixed_time(expr, tz, now) else 2
+    # the newest tick at or before now ends the newest complete interval, which starts one tick earlier
+    while True:
+        tick = it.get_prev(datetime).astimezone(UTC)
+        if _repeated_fixed_time(expr, tz, tick):
+            continue
+        ticks_back -= 1
+        if ticks_back == 0:
+            return tick
 
 
 def intervals_between(

@@ -10,7 +10,7 @@ Observed behaviour, which these tests pin down:
 - A daily schedule at a wall time that the clock skips (02:30 on spring-forward night) fires at
   the end of the gap (03:00 summer time) that day: no day is skipped.
 - A daily schedule at a wall time the clock repeats (02:30 Berlin / 01:30 New York on fall-back
-  night) fires at both occurrences, so that day has two runs, the first interval one hour long.
+  night) fires once, at the first occurrence, as cron does: that day's interval is 25 hours long.
 """
 
 from __future__ import annotations
@@ -137,18 +137,38 @@ def test_daily_at_a_skipped_wall_time_fires_at_the_end_of_the_gap_that_day(
 @pytest.mark.parametrize(
     ("tz", "schedule", "day", "expected"),
     [
-        (BERLIN, "30 2 * * *", FALL[0][1], ["10-25 02:30+0200", "10-25 02:30+0100", "10-26 02:30+0100"]),
-        (NEW_YORK, "30 1 * * *", FALL[1][1], ["11-01 01:30-0400", "11-01 01:30-0500", "11-02 01:30-0500"]),
+        (BERLIN, "30 2 * * *", FALL[0][1], ["10-25 02:30+0200", "10-26 02:30+0100", "10-27 02:30+0100"]),
+        (NEW_YORK, "30 1 * * *", FALL[1][1], ["11-01 01:30-0400", "11-02 01:30-0500", "11-03 01:30-0500"]),
     ],
     ids=ZONE_IDS,
 )
-def test_daily_at_a_repeated_wall_time_fires_at_both_occurrences(
+def test_daily_at_a_repeated_wall_time_fires_once_at_its_first_occurrence(
     tz: str, schedule: str, day: datetime, expected: list[str]
 ) -> None:
     intervals = catch_up(schedule, tz, day, 3)
     assert_contiguous(intervals)
     assert wall(intervals, tz) == expected
-    assert intervals[0].end - intervals[0].start == timedelta(hours=1)
+    assert intervals[0].end - intervals[0].start == timedelta(hours=25)
+
+
+@pytest.mark.parametrize(
+    ("tz", "schedule", "day"), [(BERLIN, "30 2 * * *", FALL[0][1]), (NEW_YORK, "30 1 * * *", FALL[1][1])], ids=ZONE_IDS
+)
+def test_polling_a_daily_schedule_at_a_repeated_wall_time_gives_one_run_that_day(
+    tz: str, schedule: str, day: datetime
+) -> None:
+    first = day.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC) - timedelta(hours=30)
+    intervals = [i for _, i in poll(schedule, tz, first, first + timedelta(days=3), timedelta(minutes=10))]
+    assert_contiguous(intervals)
+    starts = [i.start.astimezone(ZoneInfo(tz)).date() for i in intervals]
+    assert len(starts) == len(set(starts))
+
+
+@pytest.mark.parametrize(("tz", "day"), FALL, ids=ZONE_IDS)
+def test_a_wildcard_hour_schedule_fires_in_both_occurrences_of_the_repeated_hour(tz: str, day: datetime) -> None:
+    intervals = catch_up("30 */1 * * *", tz, day, 6)
+    assert_contiguous(intervals)
+    assert {i.end - i.start for i in intervals} == {timedelta(hours=1)}
 
 
 # (schedule, poll step, polled span): the span starts a few hours before the local day of the change
