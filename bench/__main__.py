@@ -1,4 +1,4 @@
-"""`python -m bench W1|W2|W3|W4|all [--db sqlite|postgres] [--repeat N] [--workers N]`.
+"""`python -m bench W1|W2|W3|W4|UI|L1|all [--db sqlite|postgres] [--repeat N] [--workers N]`.
 
 Prints one JSON object per workload on stdout: the median of each figure over the repeats,
 and every repeat's figures under "runs". Progress goes to stderr.
@@ -27,7 +27,7 @@ def summarize(workload: str, db: str, runs: list[Figures]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("workloads", nargs="+", choices=[*WORKLOADS, "all"], metavar="W1|W2|W3|W4|UI|all")
+    parser.add_argument("workloads", nargs="+", choices=[*WORKLOADS, "all"], metavar="W1|W2|W3|W4|UI|L1|all")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)

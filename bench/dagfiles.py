@@ -48,6 +48,15 @@ def unlimited_chain_dag(dag_id: str, length: int) -> str:
     )
 
 
+def minutely_dags(prefix: str, count: int) -> str:
+    """`count` one-task DAGs in one file, each due every minute (L1)."""
+    return _HEADER + (
+        f"for i in range({count}):\n"
+        f'    with DAG(f"{prefix}_{{i:02d}}", schedule="* * * * *", start_date=datetime(2026, 1, 1)):\n'
+        '        PythonTask(task_id="t", python_callable=noop)\n'
+    )
+
+
 def write(folder: Path, name: str, source: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name

@@ -8,7 +8,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,13 +84,20 @@ def fresh_env(db: str, workers: int) -> Iterator[Env]:
 
 
 @contextmanager
-def running_scheduler(env: Env, workers: int, ready_timeout_s: float = 120.0) -> Iterator[Scheduler]:
-    """The real scheduler (DaskExecutor on a LocalCluster) running in a background thread."""
+def running_scheduler(
+    env: Env, workers: int, ready_timeout_s: float = 120.0, on_created: Callable[[Scheduler], None] | None = None
+) -> Iterator[Scheduler]:
+    """The real scheduler (DaskExecutor on a LocalCluster) running in a background thread.
+
+    `on_created` sees the scheduler before it starts (to instrument it).
+    """
     from orchestrator.dask_executor import DaskExecutor
     from scheduler.service import Scheduler  # noqa: F811 - the runtime import
 
     executor = DaskExecutor(None, workers=workers, threads_per_worker=1)
     sched = Scheduler(env.config, env.sessions, executor, exclusive=True)
+    if on_created is not None:
+        on_created(sched)
     failure: list[BaseException] = []
 
     def target() -> None:

@@ -11,6 +11,7 @@ from statistics import median
 from sqlalchemy import func, select
 
 from bench import dagfiles, floor
+from bench.lateness import l1_lateness
 from bench.webui import ui
 from bench.env import Env, fresh_env, now, running_scheduler, trigger, wait_runs
 from orchestrator.folder_sync import sync_dag_folder
@@ -142,4 +143,5 @@ WORKLOADS: dict[str, Callable[[Options], Figures]] = {
     "W3": w3_parse,
     "W4": w4_many_runs,
     "UI": ui,
+    "L1": l1_lateness,
 }

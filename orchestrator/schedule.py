@@ -43,6 +43,7 @@ class DataInterval:
     end: datetime
 
 
+@lru_cache(maxsize=4096)
 def cron_expression(schedule: str) -> str:
     """The cron expression for a cron string or preset; raises DagDefinitionError if invalid."""
     expr = PRESETS.get(schedule.strip(), schedule.strip())
@@ -79,6 +80,9 @@ def as_utc(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(UTC)
 
 
+# Ticks are pure functions of (expression, zone, moment), and many DAGs share a cron: when a
+# thousand DAGs on "@hourly" fall due together, the scheduler computes their ticks once.
+@lru_cache(maxsize=16384)
 def next_tick(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first cron tick strictly after `after`, computed in wall time of `tz`."""
     it = croniter(expr, after.astimezone(tz))
@@ -97,6 +101,7 @@ def _repeated_fixed_time(expr: str, tz: ZoneInfo, tick: datetime) -> bool:
     return tick.astimezone(tz).fold == 1 and "*" not in expr.split()[1]
 
 
+@lru_cache(maxsize=16384)
 def first_tick_at_or_after(expr: str, tz: ZoneInfo, moment: datetime) -> datetime:
     """The first cron tick at or after `moment`."""
     local = moment.astimezone(tz)
@@ -162,6 +167,7 @@ def upcoming_interval(
     return interval_starting_at(expr, tz, start)
 
 
+@lru_cache(maxsize=16384)
 def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     """Start of the newest interval that has fully ended by `now`."""
     local = now.astimezone(tz)

@@ -4,51 +4,72 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from orchestrator.assets import schedule_label
 from orchestrator.errors import NotFoundError
 from orchestrator.loader import FileResult, FileStat
 from orchestrator.models import Dag, DagFile, DagRun, DagVersion, ImportError_
 from orchestrator.schedule import DataInterval, upcoming_interval
 from orchestrator.spec import DagSpec
+from orchestrator.states import RUN_ACTIVE
 from orchestrator.store import events
 
 DAG_ID_CLASH = "DuplicateDagIdError"
 """How the import error of a file whose dag_id another file already defines begins."""
 
 
-def last_scheduled_interval(session: Session, dag_id: str) -> DataInterval | None:
-    """The data interval of the newest scheduled (cron) run of a DAG."""
-    row = session.execute(
-        select(DagRun.data_interval_start, DagRun.data_interval_end)
-        .where(
-            DagRun.dag_id == dag_id,
-            # the DAG's own cron runs and backfills; named schedules keep their own intervals
-            or_(DagRun.run_type == "backfill", DagRun.run_id.startswith("scheduled__", autoescape=True)),
-        )
-        .order_by(DagRun.data_interval_end.desc())
-        .limit(1)
-    ).first()
-    if row is None or row[0] is None or row[1] is None:
+def _scheduled_by_own_cron(dag_ids: Iterable[str]) -> Any:
+    # the DAG's own cron runs and backfills; named schedules keep their own intervals
+    return (
+        DagRun.dag_id.in_(list(dag_ids)),
+        or_(DagRun.run_type == "backfill", DagRun.run_id.startswith("scheduled__", autoescape=True)),
+    )
+
+
+def last_scheduled_intervals(session: Session, dag_ids: Iterable[str]) -> dict[str, DataInterval]:
+    """The data interval of the newest scheduled (cron) run of each DAG that has one (one query)."""
+    ids = list(dag_ids)
+    if not ids:
+        return {}
+    newest = (
+        select(DagRun.dag_id, func.max(DagRun.data_interval_end).label("end"))
+        .where(*_scheduled_by_own_cron(ids))
+        .group_by(DagRun.dag_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(DagRun.dag_id, DagRun.data_interval_start, DagRun.data_interval_end)
+        .join(newest, and_(DagRun.dag_id == newest.c.dag_id, DagRun.data_interval_end == newest.c.end))
+        .where(*_scheduled_by_own_cron(ids))
+    ).all()
+    return {r.dag_id: DataInterval(r.data_interval_start, r.data_interval_end) for r in rows if r.data_interval_start is not None}
+
+
+def active_run_counts(session: Session, dag_ids: Iterable[str]) -> dict[str, int]:
+    """How many queued or running runs each DAG has (one query; DAGs without any are left out)."""
+    rows = session.execute(
+        select(DagRun.dag_id, func.count())
+        .where(DagRun.dag_id.in_(list(dag_ids)), DagRun.state.in_([s.value for s in RUN_ACTIVE]))
+        .group_by(DagRun.dag_id)
+    ).all()
+    return {dag_id: count for dag_id, count in rows}
+
+
+def next_run_at(spec: DagSpec, last: DataInterval | None, now: datetime) -> datetime | None:
+    """When the next scheduled run of `spec` is due after the interval `last`; None if unscheduled."""
+    if spec.schedule is None:
         return None
-    return DataInterval(row[0], row[1])
+    nxt = upcoming_interval(spec.schedule, spec.timezone, spec.start_date, last, now, catchup=spec.catchup)
+    return None if nxt is None else nxt.end
 
 
 def compute_next_run_at(session: Session, spec: DagSpec, now: datetime) -> datetime | None:
-    """When the next scheduled run of `spec` is due, or None for unscheduled DAGs."""
-    if spec.schedule is None:
-        return None
-    nxt = upcoming_interval(
-        spec.schedule,
-        spec.timezone,
-        spec.start_date,
-        last_scheduled_interval(session, spec.dag_id),
-        now,
-        catchup=spec.catchup,
-    )
-    return None if nxt is None else nxt.end
+    """When the next scheduled run of `spec` is due, reading its newest scheduled run from the store."""
+    return next_run_at(spec, last_scheduled_intervals(session, [spec.dag_id]).get(spec.dag_id), now)
 
 
 def record_file_result(
@@ -112,7 +133,7 @@ def upsert_dag(session: Session, spec: DagSpec, now: datetime, *, paused_default
         session.add(row)
     row.fileloc = spec.fileloc
     row.is_active = True
-    row.schedule = spec.schedule
+    row.schedule = schedule_label(spec)  # what lists show: the cron, or the assets / events it waits for
     row.timezone = spec.timezone
     row.version_hash = spec.version_hash
     row.spec = payload

@@ -192,6 +192,33 @@ def spec_for_version(session: Session, dag_id: str, version_hash: str) -> DagSpe
     return DagSpec.model_validate(row.spec)
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A run to queue: what `create_run` and `queue_runs` insert."""
+
+    dag_id: str
+    run_id: str
+    run_type: str
+    version_hash: str
+    logical_date: datetime
+    data_interval: tuple[datetime, datetime] | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        start, end = self.data_interval or (self.logical_date, self.logical_date)
+        return {
+            "dag_id": self.dag_id, "run_id": self.run_id, "state": RunState.QUEUED.value, "run_type": self.run_type,
+            "version_hash": self.version_hash, "logical_date": self.logical_date, "data_interval_start": start,
+            "data_interval_end": end, "conf": self.conf, "queued_at": now, "ext_change": 0,
+        }
+
+    def queued_event(self, now: datetime, actor: str) -> dict[str, Any]:
+        return events.event(
+            "run.queued", now, dag_id=self.dag_id, run_id=self.run_id, to_state="queued", actor=actor,
+            payload={"run_type": self.run_type, "conf": self.conf},
+        )
+
+
 def create_run(
     session: Session,
     dag_id: str,
@@ -208,31 +235,37 @@ def create_run(
     dag = session.get(Dag, dag_id)
     if dag is None or not dag.is_active:
         raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
-    run_id = run_id or f"{run_type}__{logical_date.isoformat()}"
-    run = DagRun(
-        dag_id=dag_id,
-        run_id=run_id,
-        state=RunState.QUEUED.value,
-        run_type=run_type,
-        version_hash=dag.version_hash,
-        logical_date=logical_date,
-        data_interval_start=data_interval[0] if data_interval else logical_date,
-        data_interval_end=data_interval[1] if data_interval else logical_date,
-        conf=conf or {},
-        queued_at=now,
-        ext_change=0,
-    )
+    new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {})
+    run = DagRun(**new.row(now))
     try:
         with session.begin_nested():
             session.add(run)
             session.flush()
     except IntegrityError:
-        raise RunExistsError(f"DAG {dag_id!r} already has a run with run_id {run_id!r}") from None
-    events.append(
-        session,
-        [events.event("run.queued", now, dag_id=dag_id, run_id=run_id, to_state="queued", actor=actor, payload={"run_type": run_type, "conf": conf or {}})],
-    )
+        raise RunExistsError(f"DAG {dag_id!r} already has a run with run_id {new.run_id!r}") from None
+    events.append(session, [new.queued_event(now, actor)])
     return run
+
+
+def queue_runs(session: Session, runs: list[NewRun], now: datetime, actor: str) -> list[NewRun]:
+    """Queue many runs in one statement (the scheduler's cron pass); runs whose id exists are left out.
+
+    Returns the runs queued.
+    """
+    if not runs:
+        return []
+    existing = set(
+        session.execute(
+            select(DagRun.dag_id, DagRun.run_id).where(
+                DagRun.dag_id.in_({r.dag_id for r in runs}), DagRun.run_id.in_({r.run_id for r in runs})
+            )
+        ).tuples()
+    )
+    fresh = [r for r in runs if (r.dag_id, r.run_id) not in existing]
+    if fresh:
+        session.execute(insert(DagRun), [r.row(now) for r in fresh])
+        events.append(session, [r.queued_event(now, actor) for r in fresh])
+    return fresh
 
 
 def insert_task_instances(session: Session, run: RunKey, spec: DagSpec) -> dict[str, TaskView]:

@@ -196,4 +196,4 @@ def test_a_named_schedules_runs_do_not_move_the_dags_own_cron(tmp_path: Path) ->
             data_interval=(late, late.replace(hour=1)), conf=None, now=late, actor="test",
         )
     with sessions() as s:
-        assert dag_store.last_scheduled_interval(s, "hourly") is None
+        assert dag_store.last_scheduled_intervals(s, ["hourly"]) == {}
