@@ -3,18 +3,25 @@
 The public authoring API is what this module exports.
 """
 
+from orchestrator.assets import AnyOf, Asset
 from orchestrator.context import TaskContext, get_context
 from orchestrator.dag import DAG, chain
+from orchestrator.dependencies import DagDependency
 from orchestrator.plugins import get_step_type
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState, TriggerRule
-from orchestrator.steps import HttpTask, NotifyTask, ShellTask, SqlTask
+from orchestrator.steps import HttpTask, NotifyTask, ShellTask, SqlTask, TriggerDagRunTask
 from orchestrator.tasks import BaseTask, PythonTask, XComArg, task
+from orchestrator.triggers import EventTrigger
 
 __all__ = [
     "DAG",
+    "AnyOf",
+    "Asset",
     "BaseTask",
+    "DagDependency",
     "DagSpec",
+    "EventTrigger",
     "HttpTask",
     "NotifyTask",
     "PythonTask",
@@ -24,6 +31,7 @@ __all__ = [
     "TaskContext",
     "TaskSpec",
     "TaskState",
+    "TriggerDagRunTask",
     "TriggerRule",
     "XComArg",
     "chain",

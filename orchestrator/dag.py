@@ -10,9 +10,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.assets import AnyOf, Asset, asset_condition
+from orchestrator.dependencies import DagDependency, dependency_specs
 from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
 from orchestrator.schedule import cron_expression, zone
 from orchestrator.spec import DagSpec
+from orchestrator.triggers import EventTrigger
 
 if TYPE_CHECKING:
     from orchestrator.context import TaskContext
@@ -53,7 +56,7 @@ class DAG:
         self,
         dag_id: str,
         *,
-        schedule: str | None = None,
+        schedule: str | Sequence[Asset] | AnyOf | None = None,
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         catchup: bool = False,
@@ -66,12 +69,14 @@ class DAG:
         params: dict[str, Any] | None = None,
         on_success_callback: Callable[[TaskContext], Any] | None = None,
         on_failure_callback: Callable[[TaskContext], Any] | None = None,
+        triggers: Sequence[EventTrigger] | None = None,
+        depends_on: Sequence[DagDependency] | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
-        if schedule is not None:
-            if not isinstance(schedule, str):
-                raise DagDefinitionError(f"DAG {dag_id!r}: schedule must be None, a cron string or a preset")
+        # a list of assets (all) or AnyOf (any): runs when they were updated, no cron
+        self.asset_schedule = None if schedule is None or isinstance(schedule, str) else asset_condition(dag_id, schedule)
+        if isinstance(schedule, str):
             cron_expression(schedule)
             if start_date is None:
                 raise DagDefinitionError(f"DAG {dag_id!r} has a schedule but no start_date")
@@ -79,7 +84,12 @@ class DAG:
         if max_active_runs is not None and max_active_runs < 1:
             raise DagDefinitionError(f"DAG {dag_id!r}: max_active_runs must be at least 1 or None for unlimited")
         self.dag_id = dag_id
-        self.schedule = schedule
+        self.schedule = schedule if isinstance(schedule, str) else None
+        if triggers is not None and (not isinstance(triggers, (list, tuple)) or not all(isinstance(t, EventTrigger) for t in triggers)):
+            raise DagDefinitionError(f"DAG {dag_id!r}: triggers must be a list of EventTrigger(...), not {triggers!r}")
+        self.triggers = list(triggers or ())
+        # runs of other DAGs each run waits for (checked here, so a mistake is an import error)
+        self.depends_on = dependency_specs(dag_id, depends_on)
         self.start_date = start_date
         self.end_date = end_date
         self.catchup = catchup
@@ -168,6 +178,9 @@ class DAG:
             on_success_callback=_callable_ref(self.on_success_callback),
             on_failure_callback=_callable_ref(self.on_failure_callback),
             tasks=tuple(self.tasks[tid].to_spec() for tid in order),
+            asset_schedule=self.asset_schedule,
+            triggers=tuple(t.to_spec() for t in self.triggers),
+            depends_on=self.depends_on,
         )
 
     def __repr__(self) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
+from orchestrator.dependencies import find_cycles
 from orchestrator.loader import FileResult, content_hash, find_dag_files, parse_files
 from orchestrator.models import DagFile
 from orchestrator.store import dags as dag_store
@@ -39,7 +40,7 @@ def sync_dag_folder(
     on_disk = {s.path: s for s in find_dag_files(folder)}
     with sessions() as session:
         known = {row.path: row for row in session.scalars(select(DagFile))}
-        clashing = dag_store.files_with_dag_id_clash(session)
+        refused = dag_store.refused_files(session)
     report = SyncReport(removed=[p for p in known if p not in on_disk])
     changed: dict[str, str] = {}
     touched = []
@@ -58,8 +59,8 @@ def sync_dag_folder(
             continue
         changed[path] = digest
     if changed or report.removed:
-        # a file refused for a dag_id clash may load now that another file changed or went away
-        for path in sorted(clashing & on_disk.keys() - changed.keys()):
+        # a file refused for a dag_id clash or a depends_on cycle may load now that another file changed or went away
+        for path in sorted(refused & on_disk.keys() - changed.keys()):
             try:
                 changed[path] = content_hash(path)
             except FileNotFoundError:
@@ -81,8 +82,27 @@ def sync_dag_folder(
                 session, result, on_disk[result.path], changed[result.path], stamp, paused_default=config.dags_paused_at_creation
             )
             # files that clashed go last, after the files that may have freed their dag_id
-            for result in sorted(report.parsed, key=lambda r: (r.path in clashing, r.path))
+            for result in sorted(report.parsed, key=lambda r: (r.path in refused, r.path))
         ]
+        report.parsed = _refuse_dependency_cycles(session, report.parsed, stamp)
     for result in report.errors:
         log.warning("import error in %s: %s", result.path, result.error)
     return report
+
+
+def _refuse_dependency_cycles(session: Session, parsed: list[FileResult], now: datetime) -> list[FileResult]:
+    """DAGs on a cycle of depends_on are not scheduled: their files get an import error naming the
+    cycle (changed or not: the cycle is theirs together). Returns `parsed` with those errors."""
+    cycles = find_cycles(dag_store.dependency_graph(session))
+    if not cycles:
+        return parsed
+    errors = dag_store.refuse_dags(
+        session,
+        {
+            dag_id: f"{dag_store.DEPENDENCY_CYCLE}: depends_on forms a cycle: {' -> '.join(path)}; "
+            f"these DAGs are not scheduled until one of them stops depending on the next"
+            for dag_id, path in cycles.items()
+        },
+        now,
+    )
+    return [r for r in parsed if r.path not in errors] + [FileResult(path, error=message) for path, message in sorted(errors.items())]

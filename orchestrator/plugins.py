@@ -52,6 +52,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.http",
     "orchestrator.steps.sql",
     "orchestrator.steps.notify",
+    "orchestrator.steps.trigger",
     "orchestrator.connectors",
 )
 Source = Literal["builtin", "entry point", "plugins folder"]

@@ -11,7 +11,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from orchestrator.assets import AssetCondition
+from orchestrator.dependencies import DependencySpec, TriggerSpec
 from orchestrator.states import TriggerRule
+from orchestrator.triggers import EventTriggerSpec
 
 
 class TaskSpec(BaseModel):
@@ -38,6 +41,13 @@ class TaskSpec(BaseModel):
     no_retry_on: tuple[str, ...] = Field(default=(), description="exception type names that are never retried")
     pool: str | None = Field(default=None, description="the pool whose slots limit how many such tasks run at once")
     priority_weight: int = Field(default=1, description="higher runs first among the ready tasks")
+    # workflow dependencies (issue 5): the assets a success of the task updates
+    outlets: tuple[str, ...] = Field(default=(), description="URIs of the assets each success of the task updates")
+
+    # TriggerDagRunTask: the run of another DAG that the scheduler starts for this task
+    trigger: TriggerSpec | None = Field(default=None, description="for TriggerDagRunTask: the DAG it starts (the scheduler runs it)")
+
+    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = ("outlets", "trigger")
 
 
 class DagSpec(BaseModel):
@@ -60,6 +70,10 @@ class DagSpec(BaseModel):
     tasks: tuple[TaskSpec, ...] = ()
     on_success_callback: str | None = Field(default=None, description="module:qualname of the DAG's success callback, if any")
     on_failure_callback: str | None = Field(default=None, description="module:qualname of the DAG's failure callback, if any")
+    # workflow dependencies (issue 5): asset schedules and outside events
+    asset_schedule: AssetCondition | None = Field(default=None, description="run when all (or any) of these assets were updated")
+    triggers: tuple[EventTriggerSpec, ...] = Field(default=(), description="outside events that start a run")
+    depends_on: tuple[DependencySpec, ...] = Field(default=(), description="runs of other DAGs that each run waits for")
 
     @model_validator(mode="after")
     def _tasks_in_topological_order(self) -> DagSpec:
@@ -74,7 +88,7 @@ class DagSpec(BaseModel):
             seen.add(t.task_id)
         return self
 
-    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = ("on_success_callback", "on_failure_callback")
+    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = ("on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on")
     _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "topo_index", "downstream", "leaves")
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> DagSpec:
@@ -89,9 +103,9 @@ class DagSpec(BaseModel):
         """A short hash of everything in the spec: a new hash means a new DAG version."""
         dumped = self.model_dump(mode="json")
         # fields added later count only when set, so DAGs without them keep their version hash
-        for name in self._HASHED_WHEN_SET:
-            if dumped.get(name) is None:
-                dumped.pop(name, None)
+        _drop_unset(dumped, self._HASHED_WHEN_SET)
+        for task in dumped["tasks"]:
+            _drop_unset(task, TaskSpec._HASHED_WHEN_SET)
         canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -116,3 +130,10 @@ class DagSpec(BaseModel):
     @cached_property
     def leaves(self) -> tuple[str, ...]:
         return tuple(tid for tid, down in self.downstream.items() if not down)
+
+
+def _drop_unset(dumped: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Remove the fields among `names` left at None or empty."""
+    for name in names:
+        if dumped.get(name) in (None, [], {}):
+            dumped.pop(name, None)

@@ -35,9 +35,11 @@ class TaskState(str, Enum):
 
 
 class RunState(str, Enum):
-    """States of one DAG run."""
+    """States of one DAG run. `WAITING`: queued, but its `depends_on` are not met yet (the run's
+    `state_reason` says which); it has no task instances until it starts."""
 
     QUEUED = "queued"
+    WAITING = "waiting"
     RUNNING = "running"
     SUCCESS = "success"
     FAILED = "failed"
@@ -75,7 +77,10 @@ TASK_FAILED_LIKE = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskS
 """Terminal states that make a leaf fail its run."""
 
 RUN_TERMINAL = frozenset({RunState.SUCCESS, RunState.FAILED, RunState.CANCELLED})
-RUN_ACTIVE = frozenset({RunState.QUEUED, RunState.RUNNING})
+RUN_ACTIVE = frozenset({RunState.QUEUED, RunState.WAITING, RunState.RUNNING})
+"""Run states that count toward max_active_runs. A waiting run holds its slot, so a DAG at its
+limit queues no more runs behind an upstream that is late, and the waiting run starts as soon
+as its upstream succeeds without waiting for a slot."""
 
 _T = TaskState
 _TASK_TRANSITIONS: frozenset[tuple[TaskState, TaskState]] = frozenset(
@@ -124,6 +129,12 @@ _RUN_TRANSITIONS: frozenset[tuple[RunState, RunState]] = frozenset(
         (_R.QUEUED, _R.RUNNING),
         (_R.QUEUED, _R.CANCELLED),
         (_R.QUEUED, _R.FAILED),
+        # a run whose depends_on are not met waits, then starts, times out (failed) or is cancelled
+        (_R.QUEUED, _R.WAITING),
+        (_R.WAITING, _R.RUNNING),
+        (_R.WAITING, _R.QUEUED),
+        (_R.WAITING, _R.FAILED),
+        (_R.WAITING, _R.CANCELLED),
         (_R.RUNNING, _R.SUCCESS),
         (_R.RUNNING, _R.FAILED),
         (_R.RUNNING, _R.CANCELLED),

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from orchestrator.assets import Asset, outlet_uris
 from orchestrator.errors import DagDefinitionError
 from orchestrator.spec import TaskSpec
 from orchestrator.states import TriggerRule
@@ -96,6 +97,7 @@ class BaseTask:
         on_success: Callable[[TaskContext], Any] | None = _UNSET,
         on_failure: Callable[[TaskContext], Any] | None = _UNSET,
         on_retry: Callable[[TaskContext], Any] | None = _UNSET,
+        outlets: Sequence[Asset] | None = None,
     ) -> None:
         from orchestrator.dag import current_dag
 
@@ -108,6 +110,7 @@ class BaseTask:
         if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
             raise DagDefinitionError(f"task {task_id!r}: conn_id must be a non-empty string, not {conn_id!r}")
         self.conn_id = conn_id
+        self.outlets = outlet_uris(task_id, outlets or [])
         self._explicit: dict[str, Any] = {
             k: v
             for k, v in {
@@ -221,6 +224,7 @@ class BaseTask:
             execution_timeout_s=_seconds(self.policy("execution_timeout"), "execution_timeout"),
             doc=self.doc,
             conn_id=self.conn_id,
+            outlets=self.outlets,
             **self._resilience_fields(),
         )
 

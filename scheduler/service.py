@@ -28,14 +28,17 @@ from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import Dag, DagRun
 from orchestrator.plugins import ListenerThread, load_plugins
 from orchestrator.spec import DagSpec
-from orchestrator.states import RunState
+from orchestrator.states import RUN_ACTIVE, RunState
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
+from scheduler import dependencies
+from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.tracker import Dispatch, RunTracker, active_run, start_run
+from scheduler.triggering import create_asset_runs, create_event_runs
 
 log = logging.getLogger(__name__)
 
@@ -297,11 +300,13 @@ class Scheduler:
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
         create_due_runs(session, now)
         create_named_schedule_runs(session, now)
+        create_asset_runs(session, now)
+        create_event_runs(session, now)
         # breakers and pools are shared with other schedulers and the UI: the store's copy wins
         self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
         rows = session.execute(
             select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.ext_change, DagRun.logical_date)
-            .where(DagRun.state.in_((RunState.QUEUED.value, RunState.RUNNING.value)))
+            .where(DagRun.state.in_([s.value for s in RUN_ACTIVE]))
             .order_by(DagRun.logical_date)
         ).all()
         db_active = {RunKey(r.dag_id, r.run_id): r for r in rows}
@@ -309,7 +314,9 @@ class Scheduler:
             row = db_active.get(key)
             if row is None or row.ext_change != run.ext_change:
                 self._reload(session, key)
-        queued = [r for r in rows if r.state == RunState.QUEUED.value and RunKey(r.dag_id, r.run_id) not in self.tracker.runs]
+        # after the reloads, so that a run a user cancelled meanwhile triggers nothing
+        settle_trigger_tasks(session, self.tracker, batch, now)
+        queued = [r for r in rows if r.state != RunState.RUNNING.value and RunKey(r.dag_id, r.run_id) not in self.tracker.runs]
         if queued:
             self._start_queued(session, queued, batch, now)
 
@@ -325,23 +332,32 @@ class Scheduler:
             self.executor.cancel(flight_key)
 
     def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime) -> None:
+        """Start queued and waiting runs, oldest first, within max_active_runs; those whose
+        depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE)."""
         dag_ids = {r.dag_id for r in queued}
         dags = {d.dag_id: d for d in session.scalars(select(Dag).where(Dag.dag_id.in_(dag_ids)))}
         running: dict[str, int] = {}
-        for run in self.tracker.runs.values():
-            running[run.key.dag_id] = running.get(run.key.dag_id, 0) + 1
+        for dag_id in [k.dag_id for k in self.tracker.runs] + [r.dag_id for r in queued if r.state == RunState.WAITING.value]:
+            running[dag_id] = running.get(dag_id, 0) + 1
         for r in queued:
             dag = dags.get(r.dag_id)
             if dag is None or dag.is_paused:
                 continue
+            holds_slot = r.state == RunState.WAITING.value
             limit = self._spec(session, dag.dag_id, dag.version_hash).max_active_runs
-            if limit is not None and running.get(r.dag_id, 0) >= limit:
+            if not holds_slot and limit is not None and running.get(r.dag_id, 0) >= limit:
                 continue
             row = session.get(DagRun, (r.dag_id, r.run_id))
             assert row is not None
-            self.tracker.track(start_run(session, row, self._spec(session, r.dag_id, row.version_hash), batch, now))
-            self._started.append(RunKey(r.dag_id, r.run_id))
-            running[r.dag_id] = running.get(r.dag_id, 0) + 1
+            spec = self._spec(session, r.dag_id, row.version_hash)
+            outcome = dependencies.admit(session, row, spec, batch, now)
+            if outcome is RunState.RUNNING:
+                self.tracker.track(start_run(session, row, spec, batch, now))
+                self._started.append(RunKey(r.dag_id, r.run_id))
+            if outcome is RunState.FAILED:  # timed out: its slot is free
+                running[r.dag_id] -= 1
+            elif not holds_slot:
+                running[r.dag_id] = running.get(r.dag_id, 0) + 1
 
     def _spec(self, session: Session, dag_id: str, version_hash: str) -> DagSpec:
         cache_key = (dag_id, version_hash)

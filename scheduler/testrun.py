@@ -14,6 +14,7 @@ from orchestrator.models import DagRun
 from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
+from scheduler.child_runs import settle_trigger_tasks
 from scheduler.tracker import RunTracker, start_run
 
 
@@ -53,12 +54,17 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
             tracker.wake_due(now)
             dispatches = tracker.plan(batch, now)
             with publishing(sessions, listeners) as session:
+                if tracker.triggering:  # TriggerDagRunTask: its child run is created (and watched) here
+                    settle_trigger_tasks(session, tracker, batch, now)
+                    dispatches += tracker.plan(batch, now)
                 batch.write(session)
             tracker.take_finished()
             if not dispatches and tracker.runs and events.empty():
                 wake = tracker.next_wakeup()
                 if wake is not None:
                     time.sleep(max(0.0, (wake - _now()).total_seconds()))
+                elif tracker.triggering:  # a child run that a scheduler runs: look again after a poll interval
+                    time.sleep(config.poll_interval_s)
     finally:
         executor.close()
         listeners.close()

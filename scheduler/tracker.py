@@ -25,9 +25,10 @@ from orchestrator.circuit import Breaker, BreakerPolicy, breaker_key
 from orchestrator import circuit
 from orchestrator.retry import may_retry
 from orchestrator.planner import FinishRun, Hold, Settle, Submit, TaskView, plan_run, settle_outcome
-from orchestrator.runtime import DAG_CALLBACK_TASK_ID, WorkItem
+from orchestrator.runtime import DAG_CALLBACK_TASK_ID, Outcome, WorkItem
 from orchestrator.spec import DagSpec
 from orchestrator.states import RunState, TaskState
+from orchestrator.store import assets as asset_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import events as event_store
 from orchestrator.store.circuits import change_event
@@ -67,10 +68,10 @@ def active_run(row: DagRun, spec: DagSpec, views: dict[str, TaskView]) -> Active
 
 
 def start_run(session: Session, row: DagRun, spec: DagSpec, batch: Batch, now: datetime) -> ActiveRun:
-    """Create a queued run's task instances and move it to running (in the caller's transaction)."""
+    """Create a queued (or waiting) run's task instances and move it to running (in the caller's transaction)."""
     key = RunKey(row.dag_id, row.run_id)
     run = active_run(row, spec, run_store.insert_task_instances(session, key, spec))
-    batch.move_run(key, RunState.QUEUED, RunState.RUNNING, now, start_date=now)
+    batch.move_run(key, RunState(row.state), RunState.RUNNING, now, start_date=now, state_reason=None)
     run.state = RunState.RUNNING
     return run
 
@@ -105,6 +106,8 @@ class RunTracker:
         self._retries: dict[tuple[RunKey, str], datetime] = {}
         self._callbacks: dict[str, tuple[RunKey, str]] = {}  # DAG callbacks in flight: key -> (run, its end state)
         self.finished: list[RunKey] = []
+        # TriggerDagRunTask tries running in the scheduler itself: scheduler/child_runs.py settles them
+        self.triggering: set[tuple[RunKey, str]] = set()
         # resilience: breakers and pool slots as last read from the store (see `load_shared`),
         # and the tasks held back by them, looked at again when capacity may have come back
         self.breakers: dict[str, Breaker] = {}
@@ -123,6 +126,8 @@ class RunTracker:
         self._dirty[run.key] = None
         for tid, view in run.tasks.items():
             self._note_retry(run.key, tid, view)
+            if view.state is TaskState.RUNNING and run.spec.task_map[tid].trigger is not None:
+                self.triggering.add((run.key, tid))
 
     def forget(self, key: RunKey) -> list[str]:
         """Stop driving a run; returns the executor keys it still had in flight."""
@@ -132,6 +137,7 @@ class RunTracker:
         if run is not None:
             for tid in run.tasks:
                 self._retries.pop((key, tid), None)
+                self.triggering.discard((key, tid))
         keys = [k for k, f in self._inflight.items() if f.run == key]
         for k in keys:
             del self._inflight[k]
@@ -165,6 +171,8 @@ class RunTracker:
     def reset_orphans(self, run: ActiveRun, batch: Batch, now: datetime, reason: str) -> None:
         """Tasks left queued or running by a scheduler that stopped go back to be scheduled."""
         for tid, view in run.tasks.items():
+            if view.state is TaskState.RUNNING and run.spec.task_map[tid].trigger is not None:
+                continue  # run by the scheduler, not lost with a worker: its child run is looked at again
             if view.state is TaskState.RUNNING:
                 # the try was cut short: close its record; the task gets that try back
                 batch.try_updates.append(
@@ -259,6 +267,9 @@ class RunTracker:
             end_date=end, next_retry_at=settlement.next_retry_at, key=None,
             result=outcome.result if outcome and status == "success" else None,
         )
+        if settlement.state is TaskState.SUCCESS and task.outlets:
+            # the assets' updates commit with the success itself
+            batch.asset_events.extend(asset_store.outlet_events(run.key.dag_id, run.key.run_id, flight.task_id, task.outlets, end))
         batch.try_updates.append(
             try_update(
                 run.key, flight.task_id, flight.try_number,
@@ -298,8 +309,17 @@ class RunTracker:
             if candidates is not None:
                 candidates = candidates | held
             admit = self._admission(run, batch, now)
+            # trigger tasks run here, not on a worker: nothing can be chained to them, and one chained to
+            # its upstreams waits as it is (each is looked at again once its upstreams end)
+            unchained: set[str] = set()
             for command in plan_run(run.spec, run.tasks, now, chains=self.executor.chains, candidates=candidates, admit=admit):
-                if isinstance(command, Submit):
+                if isinstance(command, Submit) and run.spec.task_map[command.task_id].trigger is not None:
+                    if not command.after:
+                        self._start_trigger(run, command, batch, now)
+                    unchained.add(command.task_id)
+                elif isinstance(command, Submit) and unchained.intersection(command.after):
+                    unchained.add(command.task_id)
+                elif isinstance(command, Submit):
                     dispatches.append(self._submit(run, command, batch, now))
                 elif isinstance(command, Hold):
                     self._hold(run, command, batch, now)
@@ -345,6 +365,25 @@ class RunTracker:
         self._retries.pop((run.key, tid), None)
         self._inflight[key] = _InFlight(run.key, tid, try_number)
         return Dispatch(work, tuple(k for k in after_keys if k is not None))
+
+    # -- TriggerDagRunTask: run by the scheduler, never on a worker ------------------------------
+    def _start_trigger(self, run: ActiveRun, command: Submit, batch: Batch, now: datetime) -> None:
+        """Start a trigger task's try here: it runs until scheduler/child_runs.py settles it."""
+        tid = command.task_id
+        view = run.tasks[tid]
+        batch.move_task(run.key, tid, view, TaskState.QUEUED, now, reason=command.reason, next_retry_at=None)
+        self._retries.pop((run.key, tid), None)
+        self._mark_running(run, _InFlight(run.key, tid, view.try_number + 1), view, now, "scheduler", batch)
+        self.triggering.add((run.key, tid))
+
+    def settle_trigger(self, key: RunKey, task_id: str, outcome: Outcome, batch: Batch, now: datetime) -> None:
+        """A trigger task's try ended as `outcome` says: settled (retries included) like a try the executor reports."""
+        self.triggering.discard((key, task_id))
+        run = self.runs[key]
+        view = run.tasks[task_id]
+        self._complete(run, _InFlight(key, task_id, view.try_number), view, Completed(outcome.key, outcome), batch, now)
+        self._note_retry(key, task_id, view)
+        self._mark_dirty(key, task_id)
 
     # -- DAG callbacks: a small work item once a run's final state is committed -----------------
     def _dag_callback(self, run: ActiveRun) -> list[Dispatch]:
@@ -465,7 +504,9 @@ class RunTracker:
         return policy
 
     def _breaker_key(self, task: Any) -> str | None:
-        """The task's breaker, or None for step types without one (plain Python code)."""
+        """The task's breaker, or None for step types without one (plain Python code, trigger tasks)."""
+        if task.trigger is not None:
+            return None  # the scheduler itself runs it: there is no outside system to protect
         if not task.conn_id and task.step_type in self.config.circuit_exempt_step_types:
             return None
         return breaker_key(task)

@@ -126,3 +126,11 @@ def raise_connection_secret(conn_id: str) -> None:
     from orchestrator.connections import get_connection
 
     raise RuntimeError(f"could not log in with {get_connection(conn_id).password}")
+
+
+# -- used by tests/integration/test_dag_dependencies.py and test_trigger_dag_run.py ----------------
+def fail_when_asked() -> str:
+    """Fails when the run's conf (or the DAG's params) has "fail": true; succeeds otherwise."""
+    if _get_context().params.get("fail"):
+        raise RuntimeError("failing because the run's conf asked for it")
+    return "ok"

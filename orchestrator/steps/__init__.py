@@ -10,5 +10,6 @@ from orchestrator.steps.http import HttpTask
 from orchestrator.steps.notify import NotifyTask
 from orchestrator.steps.shell import ShellTask
 from orchestrator.steps.sql import SqlTask
+from orchestrator.steps.trigger import TriggerDagRunTask
 
-__all__ = ["HttpTask", "NotifyTask", "ShellTask", "SqlTask"]
+__all__ = ["HttpTask", "NotifyTask", "ShellTask", "SqlTask", "TriggerDagRunTask"]

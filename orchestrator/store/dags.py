@@ -20,6 +20,8 @@ from orchestrator.store import events
 
 DAG_ID_CLASH = "DuplicateDagIdError"
 """How the import error of a file whose dag_id another file already defines begins."""
+DEPENDENCY_CYCLE = "DependencyCycleError"
+"""How the import error of a file whose DAG is on a cycle of depends_on begins."""
 
 
 def _scheduled_by_own_cron(dag_ids: Iterable[str]) -> Any:
@@ -117,9 +119,30 @@ def _dag_id_clash(session: Session, result: FileResult) -> str | None:
     return f"{DAG_ID_CLASH}: dag_id {dag_id!r} is already defined in {other}; rename one of them"
 
 
-def files_with_dag_id_clash(session: Session) -> set[str]:
-    """Files refused because another file holds their dag_id: a change elsewhere may free it."""
-    return set(session.scalars(select(ImportError_.filename).where(ImportError_.message.startswith(f"{DAG_ID_CLASH}:"))))
+def refused_files(session: Session) -> set[str]:
+    """Files refused because another file holds their dag_id, or because their DAG is on a cycle of
+    depends_on: a change elsewhere may free the dag_id or break the cycle."""
+    refused = or_(*(ImportError_.message.startswith(f"{prefix}:") for prefix in (DAG_ID_CLASH, DEPENDENCY_CYCLE)))
+    return set(session.scalars(select(ImportError_.filename).where(refused)))
+
+
+def dependency_graph(session: Session) -> dict[str, list[str]]:
+    """Every active DAG -> the dag_ids its depends_on name."""
+    rows = session.execute(select(Dag.dag_id, Dag.spec["depends_on"].label("depends_on")).where(Dag.is_active.is_(True)))
+    return {r.dag_id: [dep["dag_id"] for dep in r.depends_on or ()] for r in rows}
+
+
+def refuse_dags(session: Session, messages: dict[str, str], now: datetime) -> dict[str, str]:
+    """Stop scheduling DAGs whose files loaded but which must not run (dag_id -> why): each becomes
+    inactive and its file gets the import error. Returns file path -> its import error."""
+    by_file: dict[str, list[str]] = {}
+    for dag_id, fileloc in session.execute(select(Dag.dag_id, Dag.fileloc).where(Dag.dag_id.in_(list(messages)))):
+        by_file.setdefault(fileloc, []).append(messages[dag_id])
+    session.execute(update(Dag).where(Dag.dag_id.in_(list(messages))).values(is_active=False, next_run_at=None))
+    errors = {path: "; ".join(sorted(texts)) for path, texts in by_file.items()}
+    for path, message in errors.items():
+        session.merge(ImportError_(filename=path, message=message, traceback="", timestamp=now))
+    return errors
 
 
 def upsert_dag(session: Session, spec: DagSpec, now: datetime, *, paused_default: bool) -> None:

@@ -336,3 +336,14 @@ def try_log_lengths(session: Session, dag_id: str, run_id: str, task_id: str) ->
         TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id
     )
     return {int(n): int(length or 0) for n, length in session.execute(stmt)}
+
+
+def child_runs(session: Session, dag_id: str, run_ids: Sequence[str]) -> dict[str, list[DagRun]]:
+    """run_id -> the runs that the run's TriggerDagRunTasks started, oldest first (for the runs of `dag_id` named)."""
+    out: dict[str, list[DagRun]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return out
+    stmt = select(DagRun).where(DagRun.parent_dag_id == dag_id, DagRun.parent_run_id.in_(list(run_ids)))
+    for row in session.scalars(stmt.order_by(DagRun.queued_at, DagRun.dag_id, DagRun.run_id)):
+        out[row.parent_run_id].append(row)
+    return out

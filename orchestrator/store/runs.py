@@ -27,6 +27,7 @@ from orchestrator.states import (
     check_run_transition,
     check_task_transition,
 )
+from orchestrator.store import assets as asset_store
 from orchestrator.store import events
 
 
@@ -89,10 +90,13 @@ class Batch:
     # circuit breakers changed by this batch's outcomes (orchestrator.circuit.Breaker by key), and when
     circuits: dict[str, Any] = field(default_factory=dict)
     circuits_at: datetime | None = None
+    # asset updates by the tasks that succeeded in this batch (orchestrator.store.assets.outlet_events)
+    asset_events: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
             self._ti or self._runs or self.try_inserts or self.try_updates or self.log_appends or self.events or self.circuits
+            or self.asset_events
         )
 
     def move_task(
@@ -149,6 +153,13 @@ class Batch:
             )
         )
 
+    def update_run(self, run: RunKey, current: RunState, **changes: Any) -> None:
+        """Change a run's fields but not its state (a waiting run's new reason): no event."""
+        before = self._runs[run][0] if run in self._runs else current.value
+        values = dict(self._runs[run][1]) if run in self._runs else {}
+        values.update(changes, state=current.value)
+        self._runs[run] = (before, values)
+
     def write(self, session: Session) -> None:
         """Write everything in the caller's transaction: one executemany per kind of row."""
         if self._ti:
@@ -181,6 +192,7 @@ class Batch:
 
             assert self.circuits_at is not None
             circuit_store.save(session, self.circuits.values(), self.circuits_at)
+        asset_store.record(session, self.asset_events)
         events.append(session, self.events)
 
 
@@ -230,13 +242,17 @@ def create_run(
     conf: dict[str, Any] | None,
     now: datetime,
     actor: str,
+    parent: tuple[str, str, str] | None = None,
 ) -> DagRun:
-    """Queue a new run of the DAG's current version; the scheduler starts it."""
+    """Queue a new run of the DAG's current version; the scheduler starts it. `parent` is
+    (dag_id, run_id, task_id) of the task that started it (TriggerDagRunTask)."""
     dag = session.get(Dag, dag_id)
     if dag is None or not dag.is_active:
         raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
     new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {})
     run = DagRun(**new.row(now))
+    if parent is not None:
+        run.parent_dag_id, run.parent_run_id, run.parent_task_id = parent
     try:
         with session.begin_nested():
             session.add(run)
@@ -254,13 +270,14 @@ def queue_runs(session: Session, runs: list[NewRun], now: datetime, actor: str) 
     """
     if not runs:
         return []
-    existing = set(
-        session.execute(
+    existing = {
+        (dag_id, run_id)
+        for dag_id, run_id in session.execute(
             select(DagRun.dag_id, DagRun.run_id).where(
                 DagRun.dag_id.in_({r.dag_id for r in runs}), DagRun.run_id.in_({r.run_id for r in runs})
             )
-        ).tuples()
-    )
+        )
+    }
     fresh = [r for r in runs if (r.dag_id, r.run_id) not in existing]
     if fresh:
         session.execute(insert(DagRun), [r.row(now) for r in fresh])

@@ -135,10 +135,11 @@ def wait_for_run(sessions: sessionmaker[Session], dag_id: str, run_id: str, time
 class SchedulerThread:
     """scheduler.service.Scheduler running in a background thread (a context manager)."""
 
-    def __init__(self, config: Config, sessions: sessionmaker[Session], executor: Executor) -> None:
+    def __init__(self, config: Config, sessions: sessionmaker[Session], executor: Executor, **options: Any) -> None:
+        """`options` go to the Scheduler (e.g. an injected `clock`)."""
         from scheduler.service import Scheduler
 
-        self.scheduler = Scheduler(config, sessions, executor)
+        self.scheduler = Scheduler(config, sessions, executor, **options)
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="test-scheduler", daemon=True)
 

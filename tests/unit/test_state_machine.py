@@ -66,6 +66,11 @@ ALLOWED_RUN = [
     (R.RUNNING, R.CANCELLED),
     (R.SUCCESS, R.QUEUED),  # a task of a finished run was cleared
     (R.FAILED, R.QUEUED),
+    (R.QUEUED, R.WAITING),  # its depends_on are not met
+    (R.WAITING, R.RUNNING),  # they are now
+    (R.WAITING, R.FAILED),  # it waited past a timeout
+    (R.WAITING, R.CANCELLED),
+    (R.WAITING, R.QUEUED),
 ]
 
 REJECTED_RUN = [
@@ -76,6 +81,9 @@ REJECTED_RUN = [
     (R.SUCCESS, R.FAILED),
     (R.FAILED, R.SUCCESS),
     (R.CANCELLED, R.RUNNING),
+    (R.WAITING, R.SUCCESS),  # a waiting run has not run
+    (R.WAITING, R.WAITING),
+    (R.RUNNING, R.WAITING),  # dependencies are checked before a run starts, never after
 ]
 
 

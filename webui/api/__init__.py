@@ -13,3 +13,4 @@ from webui.api import connections  # noqa: E402,F401
 from webui.api import circuits  # noqa: E402,F401
 from webui.api import backfills  # noqa: E402,F401
 from webui.api import schedules  # noqa: E402,F401
+from webui.api import assets, events  # noqa: E402,F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,10 +43,20 @@ def dag_detail(row: Dag) -> DagDetail:
     return DagDetail(**dag_summary(row).model_dump(), spec=_aware_spec(DagSpec.model_validate(row.spec)))
 
 
-def run_out(row: DagRun) -> RunOut:
-    return RunOut.model_validate(
-        {**{c: getattr(row, c) for c in RunOut.model_fields if c != "duration_s"}, "duration_s": duration_s(row.start_date, row.end_date)}
-    )
+_RUN_COMPUTED = ("duration_s", "parent", "children")
+
+
+def run_out(row: DagRun, children: Sequence[DagRun] = ()) -> RunOut:
+    """A run, with the runs it triggered (`children`) and the one that triggered it."""
+    parent = None
+    if row.parent_dag_id is not None:
+        parent = {"dag_id": row.parent_dag_id, "run_id": row.parent_run_id, "task_id": row.parent_task_id}
+    return RunOut.model_validate({
+        **{c: getattr(row, c) for c in RunOut.model_fields if c not in _RUN_COMPUTED},
+        "duration_s": duration_s(row.start_date, row.end_date),
+        "parent": parent,
+        "children": [{"dag_id": c.dag_id, "run_id": c.run_id, "task_id": c.parent_task_id, "state": c.state} for c in children],
+    })
 
 
 def task_out(row: Any) -> TaskInstanceOut:

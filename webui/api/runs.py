@@ -1,4 +1,8 @@
-"""/dags/{dag_id}/runs: trigger, list, read and cancel runs, and a run's event timeline."""
+"""/dags/{dag_id}/runs: trigger, list, read and cancel runs, and a run's event timeline.
+
+Each run shows why it waits (`state_reason`), the run that triggered it (`parent`) and the runs
+it triggered (`children`).
+"""
 
 from __future__ import annotations
 
@@ -42,13 +46,15 @@ def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
             s, path.dag_id, states=[st.value for st in query.state], since=query.logical_date_gte,
             until=query.logical_date_lte, limit=query.limit, offset=query.offset,
         )
-        return Page[RunOut](items=[run_out(r) for r in rows], total=total)
+        children = queries.child_runs(s, path.dag_id, [r.run_id for r in rows])
+        return Page[RunOut](items=[run_out(r, children[r.run_id]) for r in rows], total=total)
 
 
 @endpoint("GET", "/dags/{dag_id}/runs/{run_id}", summary="Get a run", tag="runs", role=Role.VIEWER, path_model=RunPath, response=RunOut)
 def get_run(path: RunPath) -> RunOut:
     with web_state().read_sessions() as s:
-        return run_out(queries.get_run(s, path.dag_id, path.run_id))
+        row = queries.get_run(s, path.dag_id, path.run_id)
+        return run_out(row, queries.child_runs(s, path.dag_id, [row.run_id])[row.run_id])
 
 
 @endpoint(
@@ -60,7 +66,7 @@ def cancel_run(path: RunPath) -> RunOut:
     with publishing_session() as s:
         row = run_store.cancel_run(s, path.dag_id, path.run_id, datetime.now(UTC), actor_name())
         audit(s, "run.cancel", f"run:{path.dag_id}/{path.run_id}")
-        return run_out(row)
+        return run_out(row, queries.child_runs(s, path.dag_id, [row.run_id])[row.run_id])
 
 
 @endpoint(

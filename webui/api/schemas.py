@@ -162,6 +162,20 @@ class DagDetail(DagSummary):
     spec: DagSpec
 
 
+class ParentRun(BaseModel):
+    """The run whose TriggerDagRunTask `task_id` started this one."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+
+
+class ChildRun(ParentRun):
+    """A run that this run's TriggerDagRunTask `task_id` started, and its state."""
+
+    state: RunState
+
+
 class RunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -178,6 +192,10 @@ class RunOut(BaseModel):
     start_date: datetime | None
     end_date: datetime | None
     duration_s: float | None
+    state_reason: str | None = Field(description="why the run waits (depends_on), or why it failed without a task failing")
+    waiting_since: datetime | None = Field(description="when the run began waiting on its depends_on")
+    parent: ParentRun | None = Field(description="the run that triggered this one (TriggerDagRunTask), if any")
+    children: list[ChildRun] = Field(description="the runs this run triggered, oldest first")
 
 
 class TaskInstanceOut(BaseModel):

@@ -1,4 +1,5 @@
-"""The run page (task table, Gantt chart, event timeline) and the task try page (log, result, params)."""
+"""The run page (why it waits, the runs it triggered or was triggered by, task table, Gantt chart,
+event timeline) and the task try page (log, result, params)."""
 
 from __future__ import annotations
 
@@ -43,9 +44,19 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
             "duration_s": seconds_between(r.start_date, r.end_date), "worker": r.worker,
             "clearable": r.state in _TERMINAL, "has_downstream": bool(spec.downstream.get(tid)),
         })
+    parent = None
+    if run.parent_dag_id is not None:
+        parent = {"dag_id": run.parent_dag_id, "run_id": run.parent_run_id, "task_id": run.parent_task_id}
+    children = [
+        {"dag_id": c.dag_id, "run_id": c.run_id, "task_id": c.parent_task_id, "state": c.state}
+        for c in queries.child_runs(s, dag_id, [run_id])[run_id]
+    ]
     return {
         "dag_id": dag_id,
-        "run": {**run_dict(run), "conf": run.conf},
+        "run": {
+            **run_dict(run), "conf": run.conf, "state_reason": run.state_reason, "waiting_since": iso(run.waiting_since),
+            "parent": parent, "children": children,
+        },
         "tasks": tasks,
         "events": [_event_dict(e) for e in queries.run_events(s, dag_id, run_id, after_id=after_id)],
         "active": run.state in _ACTIVE,

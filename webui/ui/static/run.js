@@ -1,5 +1,5 @@
-/* The run page: task table, Gantt chart and event timeline, live while the run moves;
-   cancel the run, clear a task (and what follows it). */
+/* The run page: why it waits, the runs it triggered, task table, Gantt chart and event timeline,
+   live while the run moves; cancel the run, clear a task (and what follows it). */
 "use strict";
 (() => {
   let data = orch.pageData().data;
@@ -21,6 +21,19 @@
     };
     for (const [k, v] of Object.entries(facts)) document.querySelector(`#run-facts [data-fact="${k}"]`).textContent = v;
     if (cancelBtn) cancelBtn.hidden = !data.active;
+    const reason = document.getElementById("run-reason");
+    reason.textContent = r.state_reason || "";
+    reason.hidden = !r.state_reason;
+  }
+
+  function drawChildren() {
+    const children = data.run.children;
+    document.getElementById("children").hidden = !children.length;
+    document.querySelector("#child-table tbody").innerHTML = children.map((c) => `<tr data-child="${orch.esc(c.run_id)}">
+      <td><a href="${orch.urls.dag(c.dag_id)}">${orch.esc(c.dag_id)}</a></td>
+      <td><a href="${orch.urls.run(c.dag_id, c.run_id)}">${orch.esc(c.run_id)}</a></td>
+      <td><a href="${orch.urls.task(dagId, runId, c.task_id)}">${orch.esc(c.task_id)}</a></td>
+      <td>${orch.badge(c.state)}</td></tr>`).join("");
   }
 
   function drawTasks() {
@@ -85,7 +98,7 @@
     document.querySelector("#events tbody").insertAdjacentHTML("beforeend", html);
   }
 
-  function drawAll() { drawFacts(); drawTasks(); drawGantt(); appendEvents(data.events); }
+  function drawAll() { drawFacts(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events); }
   drawAll();
 
   const refresh = orch.poll(async () => {
