@@ -37,7 +37,7 @@ from orchestrator.store.runs import Batch, RunKey
 from scheduler import dependencies
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
-from scheduler.tracker import Dispatch, RunTracker, active_run, start_run
+from scheduler.tracker import Dispatch, RunTracker, active_run, start_runs
 from scheduler.triggering import create_asset_runs, create_event_runs
 
 log = logging.getLogger(__name__)
@@ -298,7 +298,7 @@ class Scheduler:
 
     # -- what the database says ------------------------------------------------------------------
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
-        create_due_runs(session, now)
+        create_due_runs(session, now, spec_of=self._dag_spec)
         create_named_schedule_runs(session, now)
         create_asset_runs(session, now)
         create_event_runs(session, now)
@@ -333,31 +333,54 @@ class Scheduler:
 
     def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime) -> None:
         """Start queued and waiting runs, oldest first, within max_active_runs; those whose
-        depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE)."""
+        depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE).
+
+        A few statements however many runs start: 1,000 cron runs fall due together.
+        """
         dag_ids = {r.dag_id for r in queued}
         dags = {d.dag_id: d for d in session.scalars(select(Dag).where(Dag.dag_id.in_(dag_ids)))}
+        rows = {
+            RunKey(row.dag_id, row.run_id): row
+            for row in session.scalars(select(DagRun).where(DagRun.state.in_((RunState.QUEUED.value, RunState.WAITING.value))))
+        }
+        self._load_specs(session, {(row.dag_id, row.version_hash) for row in rows.values()} | {(d.dag_id, d.version_hash) for d in dags.values()})
         running: dict[str, int] = {}
         for dag_id in [k.dag_id for k in self.tracker.runs] + [r.dag_id for r in queued if r.state == RunState.WAITING.value]:
             running[dag_id] = running.get(dag_id, 0) + 1
+        starting: list[tuple[DagRun, DagSpec]] = []
         for r in queued:
             dag = dags.get(r.dag_id)
-            if dag is None or dag.is_paused:
+            row = rows.get(RunKey(r.dag_id, r.run_id))
+            if dag is None or dag.is_paused or row is None:
                 continue
             holds_slot = r.state == RunState.WAITING.value
             limit = self._spec(session, dag.dag_id, dag.version_hash).max_active_runs
             if not holds_slot and limit is not None and running.get(r.dag_id, 0) >= limit:
                 continue
-            row = session.get(DagRun, (r.dag_id, r.run_id))
-            assert row is not None
             spec = self._spec(session, r.dag_id, row.version_hash)
             outcome = dependencies.admit(session, row, spec, batch, now)
             if outcome is RunState.RUNNING:
-                self.tracker.track(start_run(session, row, spec, batch, now))
-                self._started.append(RunKey(r.dag_id, r.run_id))
+                starting.append((row, spec))
             if outcome is RunState.FAILED:  # timed out: its slot is free
                 running[r.dag_id] -= 1
             elif not holds_slot:
                 running[r.dag_id] = running.get(r.dag_id, 0) + 1
+        for run in start_runs(session, starting, batch, now):
+            self.tracker.track(run)
+            self._started.append(run.key)
+
+    def _dag_spec(self, dag: Dag) -> DagSpec:
+        """The current spec of a dag row, parsed once per version."""
+        cache_key = (dag.dag_id, dag.version_hash)
+        if cache_key not in self._specs:
+            self._specs[cache_key] = DagSpec.model_validate(dag.spec)
+        return self._specs[cache_key]
+
+    def _load_specs(self, session: Session, versions: set[tuple[str, str]]) -> None:
+        """Read the specs of these versions not yet cached, in one query."""
+        missing = versions - self._specs.keys()
+        if missing:
+            self._specs.update(run_store.specs_for_versions(session, missing))
 
     def _spec(self, session: Session, dag_id: str, version_hash: str) -> DagSpec:
         cache_key = (dag_id, version_hash)

@@ -15,7 +15,7 @@ from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.child_runs import settle_trigger_tasks
-from scheduler.tracker import RunTracker, start_run
+from scheduler.tracker import RunTracker, start_runs
 
 
 def _now() -> datetime:
@@ -40,7 +40,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
                 data_interval=None, conf=conf, now=now, actor="cli",
             )
             batch = Batch()
-            run = start_run(session, row, run_store.spec_for_version(session, dag_id, row.version_hash), batch, now)
+            (run,) = start_runs(session, [(row, run_store.spec_for_version(session, dag_id, row.version_hash))], batch, now)
             tracker.track(run)
             dispatches = tracker.plan(batch, now)
             batch.write(session)

@@ -67,13 +67,16 @@ def active_run(row: DagRun, spec: DagSpec, views: dict[str, TaskView]) -> Active
     )
 
 
-def start_run(session: Session, row: DagRun, spec: DagSpec, batch: Batch, now: datetime) -> ActiveRun:
-    """Create a queued (or waiting) run's task instances and move it to running (in the caller's transaction)."""
-    key = RunKey(row.dag_id, row.run_id)
-    run = active_run(row, spec, run_store.insert_task_instances(session, key, spec))
-    batch.move_run(key, RunState(row.state), RunState.RUNNING, now, start_date=now, state_reason=None)
-    run.state = RunState.RUNNING
-    return run
+def start_runs(session: Session, runs: list[tuple[DagRun, DagSpec]], batch: Batch, now: datetime) -> list[ActiveRun]:
+    """Create queued (or waiting) runs' task instances and move the runs to running (in the caller's transaction)."""
+    views = run_store.insert_task_instances(session, [(RunKey(row.dag_id, row.run_id), spec) for row, spec in runs])
+    started = []
+    for row, spec in runs:
+        run = active_run(row, spec, views[RunKey(row.dag_id, row.run_id)])
+        batch.move_run(run.key, RunState(row.state), RunState.RUNNING, now, start_date=now, state_reason=None)
+        run.state = RunState.RUNNING
+        started.append(run)
+    return started
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,16 @@ def spec_for_version(session: Session, dag_id: str, version_hash: str) -> DagSpe
     return DagSpec.model_validate(row.spec)
 
 
+def specs_for_versions(session: Session, versions: set[tuple[str, str]]) -> dict[tuple[str, str], DagSpec]:
+    """The DagSpecs of these (dag_id, version_hash) pairs that are stored, in one query."""
+    rows = session.scalars(
+        select(DagVersion).where(
+            DagVersion.dag_id.in_({d for d, _ in versions}), DagVersion.version_hash.in_({h for _, h in versions})
+        )
+    )
+    return {(r.dag_id, r.version_hash): DagSpec.model_validate(r.spec) for r in rows if (r.dag_id, r.version_hash) in versions}
+
+
 @dataclass(frozen=True)
 class NewRun:
     """A run to queue: what `create_run` and `queue_runs` insert."""
@@ -285,42 +295,56 @@ def queue_runs(session: Session, runs: list[NewRun], now: datetime, actor: str) 
     return fresh
 
 
-def insert_task_instances(session: Session, run: RunKey, spec: DagSpec) -> dict[str, TaskView]:
-    """Create the run's task instances (all pending) and return their views.
+def insert_task_instances(session: Session, runs: list[tuple[RunKey, DagSpec]]) -> dict[RunKey, dict[str, TaskView]]:
+    """Create the runs' task instances (all pending) and return their views, run by run.
 
     A run that was cleared after it ended keeps its task instances: those are returned instead.
+    One query and one insert however many runs start.
     """
-    existing = load_task_views(session, run)
-    if existing:
-        return existing
-    views = {t.task_id: TaskView(max_tries=t.retries + 1) for t in spec.tasks}
-    session.execute(
-        insert(TaskInstance),
-        [
-            {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": tid, "map_index": -1, **_ti_values(v)}
-            for tid, v in views.items()
-        ],
-    )
+    views = _task_views(session, [key for key, _ in runs])
+    fresh: list[dict[str, Any]] = []
+    for key, spec in runs:
+        if key not in views:
+            views[key] = {t.task_id: TaskView(max_tries=t.retries + 1) for t in spec.tasks}
+            fresh.extend(
+                {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": tid, "map_index": -1, **_ti_values(v)}
+                for tid, v in views[key].items()
+            )
+    if fresh:
+        session.execute(insert(TaskInstance), fresh)
     return views
 
 
 def load_task_views(session: Session, run: RunKey) -> dict[str, TaskView]:
+    """The views of one run's task instances."""
+    return _task_views(session, [run]).get(run, {})
+
+
+def _task_views(session: Session, runs: list[RunKey]) -> dict[RunKey, dict[str, TaskView]]:
+    """The task instance views of the runs that have any, run by run."""
+    if not runs:
+        return {}
+    wanted = set(runs)
     rows = session.scalars(
-        select(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
-    )
-    return {
-        r.task_id: TaskView(
-            state=TaskState(r.state),
-            try_number=r.try_number,
-            max_tries=r.max_tries,
-            start_date=r.start_date,
-            end_date=r.end_date,
-            next_retry_at=r.next_retry_at,
-            worker=r.worker,
-            result=r.result,
+        select(TaskInstance).where(
+            TaskInstance.dag_id.in_({k.dag_id for k in wanted}), TaskInstance.run_id.in_({k.run_id for k in wanted})
         )
-        for r in rows
-    }
+    )
+    views: dict[RunKey, dict[str, TaskView]] = {}
+    for r in rows:
+        key = RunKey(r.dag_id, r.run_id)
+        if key in wanted:
+            views.setdefault(key, {})[r.task_id] = TaskView(
+                state=TaskState(r.state),
+                try_number=r.try_number,
+                max_tries=r.max_tries,
+                start_date=r.start_date,
+                end_date=r.end_date,
+                next_retry_at=r.next_retry_at,
+                worker=r.worker,
+                result=r.result,
+            )
+    return views
 
 
 def try_row(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def test_rerun_failed_clears_the_failed_tasks_of_a_failed_interval(store: tuple[
         run = s.scalars(select(DagRun).where(DagRun.run_type == "backfill")).one()
         # the run failed: recorded as the scheduler would
         key = RunKey("daily", run.run_id)
-        views = run_store.insert_task_instances(s, key, run_store.spec_for_version(s, "daily", run.version_hash))
+        views = run_store.insert_task_instances(s, [(key, run_store.spec_for_version(s, "daily", run.version_hash))])[key]
         batch = Batch()
         batch.move_run(key, RunState.QUEUED, RunState.RUNNING, NOW)
         batch.move_task(key, "work", views["work"], TaskState.QUEUED, NOW)
