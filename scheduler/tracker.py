@@ -304,6 +304,9 @@ class RunTracker:
         """Decide for every run touched since the last plan; returns the work to submit after commit."""
         dispatches: list[Dispatch] = []
         dirty, self._dirty = self._dirty, {}
+        # counted once per pass and kept up to date by each admission: with a thousand runs
+        # starting together, counting the tasks in flight for every run would be quadratic
+        loads = self._loads() if dirty else (Counter(), Counter())
         for key, candidates in dirty.items():
             run = self.runs.get(key)
             if run is None:
@@ -311,7 +314,7 @@ class RunTracker:
             held = self._held.pop(key, set())
             if candidates is not None:
                 candidates = candidates | held
-            admit = self._admission(run, batch, now)
+            admit = self._admission(run, loads, batch, now)
             # trigger tasks run here, not on a worker: nothing can be chained to them, and one chained to
             # its upstreams waits as it is (each is looked at again once its upstreams end)
             unchained: set[str] = set()
@@ -558,9 +561,12 @@ class RunTracker:
                 by_pool[pool] += 1
         return by_pool, by_dag
 
-    def _admission(self, run: ActiveRun, batch: Batch, now: datetime) -> Any:
-        """The planner's `admit` for one run: DAG limit, pool slots, then the task's breaker."""
-        by_pool, by_dag = self._loads()
+    def _admission(self, run: ActiveRun, loads: tuple[Counter[str], Counter[str]], batch: Batch, now: datetime) -> Any:
+        """The planner's `admit` for one run: DAG limit, pool slots, then the task's breaker.
+
+        `loads` (tasks in flight by pool and by DAG) counts each task it admits.
+        """
+        by_pool, by_dag = loads
         limit = run.spec.max_active_tasks
 
         def admit(task: Any) -> tuple[TaskState, str] | None:
