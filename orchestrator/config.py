@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -33,6 +33,10 @@ class Config(BaseSettings):
     dask_address: str | None = Field(default=None, description="tcp://host:8786 of an existing Dask scheduler")
     dask_workers: int = Field(default=2, ge=1, description="worker processes of the LocalCluster")
     dask_threads_per_worker: int = Field(default=1, ge=1)
+    ship_code: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="send the DAG folder to the workers with the work (a code bundle): auto does so for an outside cluster (dask_address)",
+    )
     dag_file_timeout_s: float = Field(default=30.0, gt=0, description="time limit for importing one DAG file")
     parsing_processes: int = Field(default=2, ge=1)
     dag_dir_scan_interval_s: float = Field(default=5.0, gt=0, description="how often the DAG folder is re-scanned")
@@ -72,6 +76,11 @@ class Config(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def ships_code(self) -> bool:
+        """Whether the workers get the DAG folder with the work instead of reading it from disk."""
+        return self.ship_code == "always" or (self.ship_code == "auto" and self.dask_address is not None)
 
     @property
     def resolved_dags_folder(self) -> Path:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dask
 from distributed import Client, Future, LocalCluster
 
+from orchestrator.code_bundle import BundleCache
 from orchestrator.executor import Completed, EventSink, LogChunk, Started, WorkerInfo
 from orchestrator.runtime import DONE_TOPIC, LOG_TOPIC, START_TOPIC, WorkItem, outcome_from_wire, run_task
 
@@ -29,8 +32,14 @@ class DaskExecutor:
 
     chains = True
 
-    def __init__(self, address: str | None = None, *, workers: int = 2, threads_per_worker: int = 1) -> None:
+    def __init__(
+        self, address: str | None = None, *, workers: int = 2, threads_per_worker: int = 1, ship_code_from: Path | None = None
+    ) -> None:
+        """`ship_code_from`: the DAG folder to send to the workers with the work (orchestrator.code_bundle),
+        for workers that do not have it."""
         self.address = address
+        self._bundles = BundleCache(ship_code_from) if ship_code_from is not None else None
+        self._bundle_future: tuple[str, Future] | None = None
         self.n_workers = workers
         self.threads_per_worker = threads_per_worker
         self._cluster: LocalCluster | None = None
@@ -105,13 +114,27 @@ class DaskExecutor:
         self._sink(Completed(key, None, error=f"{type(exc).__name__}: {exc}"))
 
     def submit(self, work: WorkItem, after: Sequence[str] = ()) -> None:
+        extra: dict[str, Any] = {}
+        if self._bundles is not None and work.dags_root is not None:
+            name, bundle = self._bundle()
+            work, extra = replace(work, code_bundle=name), {"bundle": bundle}
         with self._lock:
             deps = [self._futures[k] for k in after]
             self._futures[work.key] = None  # known before its outcome can possibly arrive
-        future = self.client.submit(run_task, work, *deps, key=work.key, pure=False)
+        future = self.client.submit(run_task, work, *deps, key=work.key, pure=False, **extra)
         with self._lock:
             self._futures[work.key] = future
         future.add_done_callback(self._on_done)
+
+    def _bundle(self) -> tuple[str, Future]:
+        """The current code bundle's name and its future, scattered to every worker once per version.
+
+        Tries still holding an older bundle keep it alive in Dask until they end."""
+        assert self._bundles is not None
+        bundle = self._bundles.current()
+        if self._bundle_future is None or self._bundle_future[0] != bundle.name:
+            self._bundle_future = (bundle.name, self.client.scatter(bundle.data, broadcast=True, hash=False))
+        return self._bundle_future
 
     def release(self, key: str) -> None:
         with self._lock:

@@ -64,6 +64,9 @@ class WorkItem:
     """The task instance's max_tries: a failed try below it runs on_retry, otherwise on_failure."""
     dag_callback: Literal["success", "failed"] | None = None
     """Set on a run-end callback item (task_id DAG_CALLBACK_TASK_ID): which DAG callback to call."""
+    code_bundle: str | None = None
+    """The name of the code bundle holding the DAG folder, when the worker gets the code with the work
+    (orchestrator.code_bundle); `fileloc` is then read relative to `dags_root` inside the bundle."""
 
 
 DAG_CALLBACK_TASK_ID = "__dag_callback__"
@@ -248,6 +251,16 @@ def load_dag(fileloc: str, dag_id: str, dags_root: str | None) -> DAG:
     return dags[dag_id]
 
 
+def _from_bundle(work: WorkItem, bundle: bytes) -> WorkItem:
+    """The work item with its DAG file and folder inside the unpacked code bundle."""
+    from orchestrator.code_bundle import unpacked
+
+    assert work.code_bundle is not None and work.dags_root is not None
+    folder = unpacked(work.code_bundle, bundle)
+    relative = Path(work.fileloc).relative_to(work.dags_root)
+    return replace(work, fileloc=str(folder / relative), dags_root=str(folder))
+
+
 def _interrupt(thread: threading.Thread) -> None:
     """Best effort: raise TaskTimeoutError in a thread that ran past its deadline."""
     if thread.ident is not None:
@@ -280,9 +293,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_task(work: WorkItem, *chained: Outcome) -> Outcome:
-    """Run one try and describe how it ended. `chained` are the outcomes of chained upstreams."""
+def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None) -> Outcome:
+    """Run one try and describe how it ended. `chained` are the outcomes of chained upstreams;
+    `bundle` is the zipped DAG folder named by `work.code_bundle`, for workers without the folder."""
     worker = _HOSTNAME
+    if work.code_bundle is not None and bundle is not None:
+        work = _from_bundle(work, bundle)
     if work.dag_callback is not None:
         return _run_dag_callback(work)
     for up in chained:

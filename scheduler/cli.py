@@ -20,7 +20,10 @@ def _make_scheduler(config: Config, sessions: sessionmaker[Session]) -> Any:
     from orchestrator.dask_executor import DaskExecutor
     from scheduler.service import Scheduler
 
-    executor = DaskExecutor(config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker)
+    executor = DaskExecutor(
+        config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker,
+        ship_code_from=config.resolved_dags_folder if config.ships_code else None,
+    )
     return Scheduler(config, sessions, executor, exclusive=True)
 
 
