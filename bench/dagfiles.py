@@ -48,6 +48,15 @@ def unlimited_chain_dag(dag_id: str, length: int) -> str:
     )
 
 
+def sleeping_chain_dag(dag_id: str, length: int, sleep_s: float) -> str:
+    """A chain of tasks that each sleep `sleep_s` (ADOPT: runs still busy when a scheduler dies)."""
+    return (
+        "import time\n" + _HEADER
+        + f'with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1), max_active_runs=None):\n'
+        + f'    chain(*[PythonTask(task_id=f"t{{i}}", python_callable=time.sleep, op_args=[{sleep_s}]) for i in range({length})])\n'
+    )
+
+
 def minutely_dags(prefix: str, count: int) -> str:
     """`count` one-task DAGs in one file, each due every minute (L1)."""
     return _HEADER + (

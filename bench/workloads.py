@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 
 from bench import dagfiles, floor
 from bench.lateness import l1_lateness
+from bench.scaleout import adoption, scaleout
+from bench.waiting import wait_workload
 from bench.webui import ui
 from bench.env import Env, fresh_env, now, running_scheduler, trigger, wait_runs
 from orchestrator.folder_sync import sync_dag_folder
@@ -144,4 +146,9 @@ WORKLOADS: dict[str, Callable[[Options], Figures]] = {
     "W4": w4_many_runs,
     "UI": ui,
     "L1": l1_lateness,
+    "WAIT": wait_workload,
+    "SCALE": scaleout,
+    "ADOPT": adoption,
 }
+
+POSTGRES_ONLY = frozenset({"SCALE", "ADOPT"})

@@ -3,36 +3,46 @@
 The public authoring API is what this module exports.
 """
 
+from orchestrator.approvals import Escalate
 from orchestrator.assets import AnyOf, Asset
 from orchestrator.context import TaskContext, get_context
 from orchestrator.dag import DAG, chain
 from orchestrator.dependencies import DagDependency
+from orchestrator.loops import LoopGroup
 from orchestrator.plugins import get_step_type
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState, TriggerRule
-from orchestrator.steps import HttpTask, NotifyTask, ShellTask, SqlTask, TriggerDagRunTask
-from orchestrator.tasks import BaseTask, PythonTask, XComArg, task
+from orchestrator.steps import ApprovalTask, HttpTask, NotifyTask, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent
+from orchestrator.task_group import TaskGroup
+from orchestrator.tasks import BaseTask, BranchPythonTask, PythonTask, XComArg, task
 from orchestrator.triggers import EventTrigger
 
 __all__ = [
     "DAG",
     "AnyOf",
+    "ApprovalTask",
     "Asset",
     "BaseTask",
+    "BranchPythonTask",
     "DagDependency",
     "DagSpec",
+    "Escalate",
     "EventTrigger",
     "HttpTask",
+    "LoopGroup",
     "NotifyTask",
     "PythonTask",
     "RunState",
     "ShellTask",
     "SqlTask",
+    "SubDagTask",
     "TaskContext",
+    "TaskGroup",
     "TaskSpec",
     "TaskState",
     "TriggerDagRunTask",
     "TriggerRule",
+    "WaitForEvent",
     "XComArg",
     "chain",
     "get_context",

@@ -23,8 +23,13 @@ class TaskContext:
     data_interval_start: datetime | None
     data_interval_end: datetime | None
     params: dict[str, Any] = field(default_factory=dict)
+    map_index: int = -1
+    """For one instance of a mapped task: its index (0..n-1). -1 elsewhere."""
     exception: BaseException | None = None
     """In an on_failure / on_retry callback: what the try raised. None elsewhere."""
+    routed_error: dict[str, Any] | None = None
+    """In an error handler (another task's on_failure routed here): {"task_id", "error", "error_type"}
+    of the failure it handles. None elsewhere."""
     run_state: str | None = None
     """In a DAG's run callback: how the run ended ("success" or "failed"). None elsewhere."""
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("orchestrator.task"))

@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.assets import AnyOf, Asset, asset_condition
 from orchestrator.dependencies import DagDependency, dependency_specs
 from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
+from orchestrator.inputs import check_schema, input_problems
 from orchestrator.schedule import cron_expression, zone
-from orchestrator.spec import DagSpec
+from orchestrator.error_routing import wire_error_handlers
+from orchestrator.spec import DagSpec, error_flow_problem
 from orchestrator.triggers import EventTrigger
 
 if TYPE_CHECKING:
     from orchestrator.context import TaskContext
+    from orchestrator.task_group import TaskGroup
     from orchestrator.tasks import BaseTask, XComArg
 
 _local = threading.local()
@@ -71,6 +74,7 @@ class DAG:
         on_failure_callback: Callable[[TaskContext], Any] | None = None,
         triggers: Sequence[EventTrigger] | None = None,
         depends_on: Sequence[DagDependency] | None = None,
+        input_schema: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
@@ -102,12 +106,23 @@ class DAG:
         self.max_active_tasks = max_active_tasks
         self.description = description
         self.params = dict(params or {})
+        # the JSON Schema a run's input must match: checked here, and against params when runs need no conf
+        self.input_schema = None if input_schema is None else check_schema(input_schema, f"DAG {dag_id!r}: input_schema")
+        if self.input_schema is not None and (self.schedule or self.asset_schedule):
+            problems = input_problems(self.input_schema, self.params)
+            if problems:
+                raise DagDefinitionError(
+                    f"DAG {dag_id!r} is scheduled, so its params must match its input_schema: "
+                    + "; ".join(f"{p['path']}: {p['message']}" for p in problems)
+                )
         for name, fn in (("on_success_callback", on_success_callback), ("on_failure_callback", on_failure_callback)):
             if fn is not None and not callable(fn):
                 raise DagDefinitionError(f"DAG {dag_id!r}: {name} must be callable, not {fn!r}")
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
         self.tasks: dict[str, BaseTask] = {}
+        self.task_groups: dict[str, TaskGroup] = {}
+        self._open_groups: list[TaskGroup] = []
         self.fileloc: str = ""
         collector = getattr(_local, "collector", None)
         if collector is not None:
@@ -123,16 +138,45 @@ class DAG:
     def add_task(self, t: BaseTask) -> None:
         if t.task_id in self.tasks:
             raise DuplicateTaskIdError(f"DAG {self.dag_id!r} already has a task with id {t.task_id!r}")
+        if t.task_id in self.task_groups:
+            raise DuplicateTaskIdError(f"DAG {self.dag_id!r} has a task group with id {t.task_id!r}: a task cannot share it")
         self.tasks[t.task_id] = t
 
     def unique_task_id(self, base: str) -> str:
-        """`base`, or `base__1`, `base__2`, ... when taken (as repeated @task calls get)."""
-        if base not in self.tasks:
+        """`base`, or `base__1`, `base__2`, ... when taken (as repeated @task calls get).
+
+        Inside a task group the id is checked with the group's prefix, which the task adds itself.
+        """
+        group = self.current_group()
+        taken = (lambda tid: group.child_id(tid) in self.tasks) if group else (lambda tid: tid in self.tasks)
+        if not taken(base):
             return base
         n = 1
-        while f"{base}__{n}" in self.tasks:
+        while taken(f"{base}__{n}"):
             n += 1
         return f"{base}__{n}"
+
+    # -- task groups (see orchestrator.task_group)
+    def add_group(self, group: TaskGroup) -> None:
+        if group.group_id in self.task_groups:
+            raise DuplicateTaskIdError(f"DAG {self.dag_id!r} already has a task group with id {group.group_id!r}")
+        if group.group_id in self.tasks:
+            raise DuplicateTaskIdError(f"DAG {self.dag_id!r} has a task with id {group.group_id!r}: a task group cannot share it")
+        self.task_groups[group.group_id] = group
+
+    def current_group(self) -> TaskGroup | None:
+        """The innermost task group whose `with` block is open, which new tasks join."""
+        return self._open_groups[-1] if self._open_groups else None
+
+    def open_group(self, group: TaskGroup) -> None:
+        if group.parent is not self.current_group():
+            raise DagDefinitionError(
+                f"task group {group.group_id!r} must be opened (with ...:) inside the group it was created in"
+            )
+        self._open_groups.append(group)
+
+    def close_group(self, group: TaskGroup) -> None:
+        self._open_groups.remove(group)
 
     def get_task(self, task_id: str) -> BaseTask:
         return self.tasks[task_id]
@@ -160,7 +204,12 @@ class DAG:
 
     def to_spec(self) -> DagSpec:
         """The code-free DagSpec; validates the graph (cycles) and every task's settings."""
+        wire_error_handlers(self)
         order = self.topological_order()
+        tasks = tuple(self.tasks[tid].to_spec() for tid in order)
+        problem = error_flow_problem(tasks)
+        if problem is not None:
+            raise DagDefinitionError(f"DAG {self.dag_id!r}: {problem}")
         return DagSpec(
             dag_id=self.dag_id,
             fileloc=self.fileloc,
@@ -177,10 +226,12 @@ class DAG:
             # only the references: the scheduler needs to know a callback exists, the worker runs it
             on_success_callback=_callable_ref(self.on_success_callback),
             on_failure_callback=_callable_ref(self.on_failure_callback),
-            tasks=tuple(self.tasks[tid].to_spec() for tid in order),
+            tasks=tasks,
             asset_schedule=self.asset_schedule,
             triggers=tuple(t.to_spec() for t in self.triggers),
             depends_on=self.depends_on,
+            input_schema=self.input_schema,
+            task_groups=tuple(g.to_spec() for g in self.task_groups.values()),
         )
 
     def __repr__(self) -> str:

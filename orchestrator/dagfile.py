@@ -1,4 +1,5 @@
-"""Importing one DAG file as a module and finding the DAGs it defines.
+"""Importing one DAG file as a module and finding the DAGs it defines; a workflow file
+(YAML or JSON, orchestrator.declarative) is read into its DAG instead.
 
 Used by the loader's child processes and by the runtime on a worker; never by the scheduler
 or the web UI, which only see DagSpecs.
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 from orchestrator.dag import DAG, collect_dags
+from orchestrator.declarative import is_workflow_file, load_workflow_file
 from orchestrator.errors import DagImportError
 
 
@@ -23,13 +25,16 @@ def module_name_for(path: Path) -> str:
 def import_dag_file(path: Path, dags_root: Path | None = None) -> list[DAG]:
     """Import `path` and return the DAGs created while it ran, each with `fileloc` set.
 
-    The DAG folder goes on `sys.path` so DAG files can import helper modules beside them.
+    The DAG folder goes on `sys.path` so DAG files (and workflow files' `module:function` steps)
+    can import helper modules beside them.
     Exceptions from the file propagate: the caller decides how to report them.
     """
     path = path.resolve()
     root = str((dags_root or path.parent).resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
+    if is_workflow_file(path):
+        return [load_workflow_file(path)]
     name = module_name_for(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

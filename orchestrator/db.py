@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -117,3 +118,16 @@ def check_schema(engine: Engine) -> None:
         raise SchemaNotReadyError(
             f"the database at {engine.url.render_as_string()} {state}: run `orchestrator db upgrade`"
         )
+
+
+def try_decision_lock(session: Session, name: str) -> bool:
+    """Take the lock on one decision that must have a single writer at a time (creating the due cron
+    runs, say) for the rest of the session's transaction; False when another scheduler holds it.
+
+    PostgreSQL: a transaction-level advisory lock, released at commit or rollback. SQLite: always
+    True, as SQLite allows a single scheduler.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.sha256(f"orchestrator:{name}".encode()).digest()[:8], "big", signed=True)
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())

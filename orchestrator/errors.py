@@ -61,3 +61,7 @@ class SchedulerAlreadyRunningError(OrchestratorError):
 
 class ConflictError(OrchestratorError):
     """The action does not fit the current state (cancel a finished run, clear a running task)."""
+
+
+class BranchError(OrchestratorError):
+    """A branch task chose something other than its direct downstream tasks."""

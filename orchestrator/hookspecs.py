@@ -138,3 +138,17 @@ def orchestrator_retry_decision(task: Any, try_number: int, error_type: str | No
     policy); or None to leave the decision to the next plugin and then the task's policy. The
     first non-None answer wins. Called on the scheduler's loop: keep it quick, no I/O.
     """
+
+
+# -- human approvals (issue 6) -------------------------------------------------------------------------
+@hookspec
+def orchestrator_on_approval(event: StateEvent) -> None:
+    """Called after an approval request changed and the change was committed: kind
+    "approval.requested" (the task began to wait; payload: request_id, approvers, min_approvals),
+    "approval.<decision>" (a user decided; actor, comment and delegate_to in the payload),
+    "approval.escalated" (an escalation step applied; payload: step, action, to, channel) or
+    "approval.decided" (the request's outcome, in to_state, and why, in reason).
+
+    Same thread and isolation as `orchestrator_on_task_state`: a plugin tells people here (an
+    e-mail to the approvers, a chat message on escalation). Returns nothing.
+    """

@@ -1,4 +1,5 @@
-"""The loader: scans the DAG folder and turns each Python file into DagSpecs or an import error.
+"""The loader: scans the DAG folder and turns each DAG file (Python, or a YAML/JSON workflow)
+into DagSpecs or an import error.
 
 Each file is imported in a child process (forked from a preloaded fork server, so a start
 costs milliseconds) with a time limit: a file that hangs, crashes the interpreter or raises
@@ -21,6 +22,8 @@ from typing import Any
 from orchestrator.spec import DagSpec
 
 _IGNORED_DIRS = {"__pycache__", "node_modules"}
+DAG_FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
+"""Python DAG files and declarative workflows (orchestrator.declarative)."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,14 @@ class FileStat:
 
 
 def find_dag_files(folder: Path) -> list[FileStat]:
-    """Every `.py` file below `folder` (recursively), skipping hidden and cache folders."""
+    """Every DAG file (DAG_FILE_SUFFIXES) below `folder` (recursively), skipping hidden files and cache folders."""
     found: list[FileStat] = []
     if not folder.is_dir():
         return found
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
         for name in sorted(filenames):
-            if name.endswith(".py") and not name.startswith("."):
+            if name.lower().endswith(DAG_FILE_SUFFIXES) and not name.startswith("."):
                 full = os.path.join(dirpath, name)
                 try:
                     st = os.stat(full)

@@ -4,6 +4,29 @@ The scheduler keeps a `TaskView` per task of each active run. `plan_run` says wh
 submit (and which in-flight upstreams they can be chained to), which to settle as skipped or
 upstream_failed, and whether the run is over. `settle_outcome` turns the end of a try into the
 task's next state. Neither reads a clock or a database.
+
+Decisions and conditional edges: a successful task whose `TaskView.follow` is a tuple of task
+ids (None: follow all) is seen as *skipped* by each of its direct downstream tasks not listed
+there, and as succeeded by those listed; trigger rules (or `min_success`) do the rest, so what
+only the unfollowed tasks lead to is skipped too, and a join with `none_failed_min_one_success`
+runs after whichever path was taken. `@task.branch` fills `follow` from the callable's return
+value; anything else that decides edges (a declarative step's conditions) may fill it the same
+way when it records the task's success. A task whose spec says `decides_downstream` is never
+chained to, since what follows it is known only once it ended.
+
+Mapped tasks (`TaskSpec.mapped`): once its upstreams allow it to run, the task is expanded
+(`Expand`: its instances are made, it becomes running) and each instance is submitted on its
+own (`Submit.map_index`); when every instance ended, `Gather` gives the task its final state and
+its result (the instances' results in map_index order). An empty input skips it; an input that
+is not a list, or longer than `orchestrator.mapping.MAX_MAP_LENGTH`, fails it.
+
+Error transitions, compensation and loop-back (orchestrator.error_routing, orchestrator.compensation,
+orchestrator.loops): a failed task whose `on_failure` is "continue" is seen as succeeded by its
+downstream and by the run's outcome; one that is "stop" cancels every unfinished task; an error
+handler runs only when a failure was routed to it (the failed task's result names it). Compensation
+tasks stay outside the flow: once every other task ended, `_finish` skips them (the run succeeded)
+or submits them one at a time, newest completed step first, before the run ends failed. A loop
+controller's success either ends its loop or asks for the next iteration (`Settlement.repeat`).
 """
 
 from __future__ import annotations
@@ -14,8 +37,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from orchestrator.compensation import plan_compensation
+from orchestrator.error_routing import failure_record, handler_verdict, seen_as, stop_cause
+from orchestrator.mapping import MappingError, gather_state, map_length
 from orchestrator.retry import may_retry, retry_delay, retryable
-from orchestrator.spec import DagSpec, TaskSpec
+from orchestrator.spec import DagSpec, LoopSpec, TaskSpec
 from orchestrator.states import (
     TASK_IN_FLIGHT,
     TASK_TERMINAL,
@@ -24,7 +50,9 @@ from orchestrator.states import (
     TriggerRule,
     UpstreamSummary,
     Verdict,
+    evaluate_min_success,
     evaluate_trigger_rule,
+    required_successes,
     run_outcome,
 )
 
@@ -43,6 +71,10 @@ class TaskView:
     result: Any = None
     key: str | None = None
     history: list[str] = field(default_factory=list)
+    follow: tuple[str, ...] | None = None
+    """After a success: the direct downstream tasks to follow (None: all of them)."""
+    instances: list[TaskView] = field(default_factory=list)
+    """A mapped task's instances, by map_index (empty until it is expanded)."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +84,13 @@ class Submit:
     task_id: str
     after: tuple[str, ...] = ()
     reason: str | None = None
+    map_index: int = -1
 
 
 @dataclass(frozen=True)
 class Settle:
-    """The task will not run: it becomes `state` (skipped or upstream_failed)."""
+    """The task will not run: it becomes `state` (skipped or upstream_failed; failed for a mapped
+    task whose input cannot be mapped)."""
 
     task_id: str
     state: TaskState
@@ -76,27 +110,125 @@ class Hold:
     task_id: str
     state: TaskState
     reason: str
+    map_index: int = -1
 
 
-Command = Submit | Settle | FinishRun | Hold
+@dataclass(frozen=True)
+class Expand:
+    """Make the mapped task's `count` instances (map_index 0..count-1); the task becomes running.
+    The instances' submits follow this command."""
+
+    task_id: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Gather:
+    """Every instance of the mapped task ended: the task becomes `state`, its result the list of theirs."""
+
+    task_id: str
+    state: TaskState
+    reason: str
+
+
+Command = Submit | Settle | FinishRun | Hold | Expand | Gather
 
 Admit = Callable[[TaskSpec], tuple[TaskState, str] | None]
 """Asked for each task about to be submitted, highest priority first: None lets it go, else the
 state to hold it in and why. The tracker's admission counts what it lets go (pool slots, probes)."""
 
 
-def _chainable(task: TaskSpec, state_of: Callable[[str], TaskState]) -> tuple[str, ...] | None:
-    """In-flight upstreams to chain to, if every upstream is either done-successfully or in flight."""
-    if task.trigger_rule is not TriggerRule.ALL_SUCCESS:
+def _chainable(spec: DagSpec, task: TaskSpec, state_of: Callable[[str], TaskState]) -> tuple[str, ...] | None:
+    """In-flight upstreams to chain to, if every upstream is either done-successfully or in flight.
+
+    Never for a task that must see its upstreams' outcomes first: a mapped one (its input), a
+    wait strategy, or an upstream that decides its downstream or is mapped.
+    """
+    if task.trigger_rule is not TriggerRule.ALL_SUCCESS or task.min_success is not None or task.mapped:
         return None
     after = []
     for up in task.upstream:
         s = state_of(up)
         if s in TASK_IN_FLIGHT:
+            upstream = spec.task_map[up]
+            if upstream.decides_downstream or upstream.mapped:
+                return None
             after.append(up)
         elif s is not TaskState.SUCCESS:
             return None
     return tuple(after)
+
+
+def _verdict(
+    spec: DagSpec, task: TaskSpec, tasks: Mapping[str, TaskView], state_of: Callable[[str], TaskState]
+) -> tuple[Verdict, str]:
+    """What the task's upstreams say (its wait strategy or trigger rule), and why, for a settle.
+
+    An upstream whose `follow` leaves this task out counts as skipped on this edge.
+    """
+    unfollowed: list[str] = []
+
+    def edge(up: str) -> TaskState:
+        s = seen_as(spec, up, state_of(up))  # a failed upstream that continues counts as succeeded
+        follow = tasks[up].follow
+        if s is TaskState.SUCCESS and follow is not None and task.task_id not in follow:
+            unfollowed.append(up)
+            return TaskState.SKIPPED
+        return s
+
+    summary = UpstreamSummary.of(edge(u) for u in task.upstream)
+    if task.min_success is not None:
+        required = required_successes(task.min_success, summary.total)
+        verdict = evaluate_min_success(required, summary)
+        why = f"fewer than {required} of its {summary.total} upstreams can succeed (min_success={task.min_success})"
+    else:
+        verdict = evaluate_trigger_rule(task.trigger_rule, summary)
+        why = f"trigger rule {task.trigger_rule.value}"
+    if unfollowed:
+        why += f"; {', '.join(unfollowed)} did not follow it"
+    return verdict, why
+
+
+def _expand(task: TaskSpec, tasks: Mapping[str, TaskView], commands: list[Command]) -> TaskState:
+    """Expand a mapped task whose upstreams allow it to run; returns its new state."""
+    results = {s.task_id: tasks[s.task_id].result for s in task.mapped if s.task_id is not None}
+    try:
+        count = map_length(task.mapped, results)
+    except MappingError as exc:
+        commands.append(Settle(task.task_id, TaskState.FAILED, str(exc)))
+        return TaskState.FAILED
+    if count == 0:
+        commands.append(Settle(task.task_id, TaskState.SKIPPED, "mapped over an empty list: no instance to run"))
+        return TaskState.SKIPPED
+    commands.append(Expand(task.task_id, count))
+    commands.extend(Submit(task.task_id, map_index=i) for i in range(count))
+    return TaskState.RUNNING
+
+
+def _plan_instances(
+    tid: str, view: TaskView, now: datetime, look: Iterable[int] | None, commands: list[Command]
+) -> TaskState | None:
+    """Submit the expanded task's instances that are ready (`look`: only those indexes); once all
+    ended, gather them. Returns the task's new state, if it has one."""
+    submitted = False
+    for i in range(len(view.instances)) if look is None else sorted(look):
+        instance = view.instances[i]
+        if instance.state is TaskState.UP_FOR_RETRY:
+            if instance.next_retry_at is not None and instance.next_retry_at <= now:
+                commands.append(Submit(tid, reason=f"retry {instance.try_number + 1} of {instance.max_tries}", map_index=i))
+                submitted = True
+        elif instance.state in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.WAITING):
+            commands.append(Submit(tid, map_index=i))
+            submitted = True
+    if submitted:
+        return None
+    state = gather_state(i.state for i in reversed(view.instances))
+    if state is None:
+        return None
+    failed = sum(1 for i in view.instances if i.state is not TaskState.SUCCESS)
+    why = f"{failed} of {len(view.instances)} mapped instances did not succeed" if failed else f"all {len(view.instances)} mapped instances succeeded"
+    commands.append(Gather(tid, state, why))
+    return state
 
 
 def plan_run(
@@ -107,8 +239,11 @@ def plan_run(
     chains: bool,
     candidates: Iterable[str] | None = None,
     admit: Admit | None = None,
+    instances: Mapping[str, Iterable[int]] | None = None,
 ) -> list[Command]:
-    """Commands for one run. `candidates` limits the look to those tasks (None: all).
+    """Commands for one run. `candidates` limits the look to those tasks (None: all), and
+    `instances` the look at an expanded candidate's instances to those map indexes (a mapped
+    candidate not listed there has all its instances looked at).
 
     Decisions cascade within one call: a task settled as upstream_failed lets its downstream
     settle too, and with `chains` a whole ready chain is submitted at once. Tasks are looked at
@@ -125,8 +260,18 @@ def plan_run(
     heapq.heapify(heap)
     queued = {tid for _, tid in heap}
     commands: list[Command] = []
+    stopper = stop_cause(spec, [tid for _, tid in heap], state_of)
+    if stopper is not None:
+        heap = []
+        why = f"the run stopped: {stopper} failed (on_failure=stop)"
+        for t in spec.tasks:
+            if t.task_id not in spec.compensations and state_of(t.task_id) not in TASK_TERMINAL:
+                commands.append(Settle(t.task_id, TaskState.CANCELLED, why))
+                decided[t.task_id] = TaskState.CANCELLED
     while heap:
         _, tid = heapq.heappop(heap)
+        if tid in spec.compensations:
+            continue  # outside the flow: see orchestrator.compensation
         task = spec.task_map[tid]
         view = tasks[tid]
         state = state_of(tid)
@@ -135,21 +280,26 @@ def plan_run(
             if view.next_retry_at is not None and view.next_retry_at <= now:
                 commands.append(Submit(tid, reason=f"retry {view.try_number + 1} of {view.max_tries}"))
                 new = TaskState.QUEUED
+        elif state is TaskState.RUNNING and task.mapped:
+            new = _plan_instances(tid, view, now, None if instances is None else instances.get(tid), commands)
         elif state in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.WAITING):
-            verdict = evaluate_trigger_rule(task.trigger_rule, UpstreamSummary.of(state_of(u) for u in task.upstream))
-            if verdict is Verdict.RUN:
+            if tid in spec.error_handlers:
+                verdict, why = handler_verdict(spec, tid, tasks, state_of)
+            else:
+                verdict, why = _verdict(spec, task, tasks, state_of)
+            if verdict is Verdict.RUN and task.mapped:
+                new = _expand(task, tasks, commands)
+            elif verdict is Verdict.RUN:
                 commands.append(Submit(tid))
                 new = TaskState.QUEUED
             elif verdict is Verdict.SKIP:
-                commands.append(Settle(tid, TaskState.SKIPPED, f"trigger rule {task.trigger_rule.value} skipped it"))
+                commands.append(Settle(tid, TaskState.SKIPPED, f"skipped: {why}"))
                 new = TaskState.SKIPPED
             elif verdict is Verdict.UPSTREAM_FAILED:
-                commands.append(
-                    Settle(tid, TaskState.UPSTREAM_FAILED, f"an upstream did not succeed ({task.trigger_rule.value})")
-                )
+                commands.append(Settle(tid, TaskState.UPSTREAM_FAILED, f"an upstream did not succeed ({why})"))
                 new = TaskState.UPSTREAM_FAILED
-            elif chains and task.upstream:
-                after = _chainable(task, state_of)
+            elif chains and task.upstream and tid not in spec.error_handlers:
+                after = _chainable(spec, task, state_of)
                 if after:
                     commands.append(Submit(tid, after=after))
                     new = TaskState.QUEUED
@@ -160,9 +310,30 @@ def plan_run(
                     queued.add(down)
                     heapq.heappush(heap, (index[down], down))
     # leaves come last in topological order: an unfinished run usually stops this at once
-    if all(state_of(t.task_id) in TASK_TERMINAL for t in reversed(spec.tasks)):
-        commands.append(FinishRun(run_outcome(state_of(leaf) for leaf in spec.leaves)))
+    if all(state_of(t.task_id) in TASK_TERMINAL for t in reversed(spec.tasks) if t.task_id not in spec.compensations):
+        outcome = run_outcome(seen_as(spec, leaf, state_of(leaf)) for leaf in spec.flow_leaves)
+        commands.extend(_finish(spec, tasks, state_of, outcome, now))
     return admit_submits(spec, commands, admit)
+
+
+def _finish(
+    spec: DagSpec, tasks: Mapping[str, TaskView], state_of: Callable[[str], TaskState], outcome: RunState, now: datetime
+) -> list[Command]:
+    """The run's flow ended as `outcome`: finish it, after compensating if it failed."""
+    if not spec.compensations:
+        return [FinishRun(outcome)]
+    plan = plan_compensation(spec, tasks, state_of, outcome, now)
+    done: list[Command] = [
+        Settle(c, TaskState.SKIPPED, "nothing to compensate: " + (
+            "the run succeeded" if outcome is RunState.SUCCESS else f"{spec.compensations[c]} did not succeed"
+        ))
+        for c in plan.skip
+    ]
+    if plan.run is not None:
+        done.append(Submit(plan.run, reason=plan.reason))
+    if plan.finished:
+        done.append(FinishRun(outcome))
+    return done
 
 
 def admit_submits(spec: DagSpec, commands: list[Command], admit: Admit | None) -> list[Command]:
@@ -189,7 +360,7 @@ def admit_submits(spec: DagSpec, commands: list[Command], admit: Admit | None) -
             decided.append(c)
         else:
             stopped.add(c.task_id)
-            decided.append(Hold(c.task_id, verdict[0], verdict[1]))
+            decided.append(Hold(c.task_id, verdict[0], verdict[1], c.map_index))
     # the other commands keep their places; the decided submits fill the submits' places in order
     it = iter(decided)
     out = [c if not isinstance(c, Submit) else next(it, None) for c in commands]
@@ -203,6 +374,10 @@ class Settlement:
     state: TaskState
     next_retry_at: datetime | None = None
     reason: str | None = None
+    result: Any = None
+    """The task instance's result: what a success returned, the error a failure continues with or routes."""
+    repeat: bool = False
+    """A loop-back group's controller said "not done": the group's tasks run again (orchestrator.loops)."""
 
 
 RetryDecision = tuple[bool, float | None]
@@ -219,23 +394,30 @@ def settle_outcome(
     error_types: tuple[str, ...] = (),
     seed: str | None = None,
     decision: RetryDecision | None = None,
+    result: Any = None,
 ) -> Settlement:
     """Success, a retry (when the policy allows), failure, or back to waiting for `not_run`.
 
     `error_types` are the failed try's exception class and base class names (for `retry_on` /
-    `no_retry_on`), `seed` the jitter's seed, `decision` a plugin's verdict that overrides both
-    the filters and the delay (never the number of tries).
+    `no_retry_on`, and `on_failure` routes), `seed` the jitter's seed, `decision` a plugin's
+    verdict that overrides both the filters and the delay (never the number of tries), `result`
+    what a successful try returned.
     """
     if status == "success":
-        return Settlement(TaskState.SUCCESS)
+        return Settlement(TaskState.SUCCESS, result=result) if task.loop is None else _loop_settlement(task.loop, view, result)
     if status == "not_run":
         return Settlement(TaskState.PENDING, reason="a chained upstream did not succeed; waiting again")
+
+    def failed(reason: str | None) -> Settlement:
+        kept = view.result if task.loop is not None else failure_record(task, error, error_types)
+        return Settlement(TaskState.FAILED, reason=reason, result=kept)
+
     if not may_retry(view.try_number, view.max_tries):
-        return Settlement(TaskState.FAILED, reason=error)
+        return failed(error)
     if decision is not None and not decision[0]:
-        return Settlement(TaskState.FAILED, reason=f"{error} (a plugin decided not to retry)")
+        return failed(f"{error} (a plugin decided not to retry)")
     if decision is None and error_types and not retryable(task, error_types):
-        return Settlement(TaskState.FAILED, reason=f"{error} ({error_types[0]} is not retried by the task's retry_on/no_retry_on)")
+        return failed(f"{error} ({error_types[0]} is not retried by the task's retry_on/no_retry_on)")
     delay: timedelta = retry_delay(task, view.try_number, seed)
     if decision is not None and decision[1] is not None:
         delay = timedelta(seconds=max(decision[1], 0.0))
@@ -243,6 +425,35 @@ def settle_outcome(
         TaskState.UP_FOR_RETRY,
         next_retry_at=ended + delay,
         reason=f"try {view.try_number} of {view.max_tries} failed ({error}); retrying in {delay.total_seconds():g} s",
+        result=view.result if task.loop is not None else None,
     )
+
+
+def _loop_settlement(loop: LoopSpec, view: TaskView, done: Any) -> Settlement:
+    """A loop controller's try returned `done`: the loop ends, repeats, or fails at max_iterations.
+
+    Its result records the iteration ({"done", "iteration"}); a controller about to run again
+    keeps {"iteration": n} from the repeat (`next_iteration`), so the count survives restarts.
+    """
+    iteration = loop_iteration(view.result)
+    record = {"done": bool(done), "iteration": iteration}
+    if done:
+        return Settlement(TaskState.SUCCESS, reason=f"loop {loop.group_id} done after {iteration} iteration(s)", result=record)
+    if iteration >= loop.max_iterations:
+        return Settlement(
+            TaskState.FAILED, result=record,
+            reason=f"loop {loop.group_id} reached max_iterations={loop.max_iterations} without its repeat_until condition being met",
+        )
+    return Settlement(
+        TaskState.SUCCESS, result=record, repeat=True,
+        reason=f"loop {loop.group_id}: iteration {iteration} of at most {loop.max_iterations} is not done; repeating",
+    )
+
+
+def loop_iteration(controller_result: Any) -> int:
+    """The iteration a loop controller's task instance is in (1 until the group repeats)."""
+    if isinstance(controller_result, dict) and isinstance(controller_result.get("iteration"), int):
+        return controller_result["iteration"]
+    return 1
 
 

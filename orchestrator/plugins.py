@@ -53,6 +53,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.sql",
     "orchestrator.steps.notify",
     "orchestrator.steps.trigger",
+    "orchestrator.steps.subdag",
+    "orchestrator.steps.approval",
+    "orchestrator.steps.wait_event",
     "orchestrator.connectors",
 )
 Source = Literal["builtin", "entry point", "plugins folder"]
@@ -212,7 +215,10 @@ class Plugins:
 
 
 # event kind prefix -> the listener hook that hears it
-_LISTENER_HOOKS = {"task": "orchestrator_on_task_state", "run": "orchestrator_on_run_state", "dag": "orchestrator_on_dag_state"}
+_LISTENER_HOOKS = {
+    "task": "orchestrator_on_task_state", "run": "orchestrator_on_run_state", "dag": "orchestrator_on_dag_state",
+    "approval": "orchestrator_on_approval",
+}
 
 
 # -- loading -----------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class WorkItem:
     fileloc: str
     dags_root: str | None
     map_index: int = -1
+    map_items: dict[str, Any] = field(default_factory=dict)
+    """For one instance of a mapped task: its items, by argument name (orchestrator.mapping.map_items)."""
     logical_date: datetime | None = None
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
@@ -62,6 +64,8 @@ class WorkItem:
     """Why the task's connection could not be resolved: the try fails with it before running."""
     max_tries: int = 1
     """The task instance's max_tries: a failed try below it runs on_retry, otherwise on_failure."""
+    routed_error: dict[str, Any] | None = None
+    """For an error handler: the failure routed to it (TaskContext.routed_error)."""
     dag_callback: Literal["success", "failed"] | None = None
     """Set on a run-end callback item (task_id DAG_CALLBACK_TASK_ID): which DAG callback to call."""
     code_bundle: str | None = None
@@ -92,6 +96,8 @@ class Outcome:
     """The exception's class name, for retry_on / no_retry_on and the retry-decision hook."""
     error_bases: tuple[str, ...] = ()
     """The class names of the exception's bases (so `retry_on=[OSError]` matches a ConnectionError)."""
+    follow: tuple[str, ...] | None = None
+    """After a success: the direct downstream tasks to follow (a branch's decision); None: all."""
 
 
 _HOSTNAME = socket.gethostname()
@@ -320,18 +326,22 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None) -> 
         tb: str | None = None
         error_type: str | None = None
         error_bases: tuple[str, ...] = ()
+        follow: tuple[str, ...] | None = None
         ctx_token = None
         try:
             task = context = failure = None
             try:
                 dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
                 task = dag.get_task(work.task_id)
+                if work.map_index >= 0:
+                    task = task.for_map_items(work.map_items)
                 context = _context(work)
                 ctx_token = set_context(context)
                 if work.connection_error is not None:
                     raise ConnectionNotFoundError(work.connection_error)
                 value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
                 result = _check_result(value, work.max_result_bytes)
+                follow = task.follow(result)
                 status = "success"
             except BaseException as exc:  # noqa: BLE001 - user code may raise anything
                 failure = exc
@@ -350,7 +360,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None) -> 
     outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
         masker.mask(error), masker.mask(tb), masker.mask(buf.getvalue()) or "",
-        error_type=error_type, error_bases=error_bases,
+        error_type=error_type, error_bases=error_bases, follow=follow,
     )
     _announce_done(outcome)
     return outcome
@@ -377,10 +387,12 @@ def _context(work: WorkItem, **extra: Any) -> TaskContext:
         task_id=work.task_id,
         run_id=work.run_id,
         try_number=work.try_number,
+        map_index=work.map_index,
         logical_date=work.logical_date,
         data_interval_start=work.data_interval_start,
         data_interval_end=work.data_interval_end,
         params=dict(work.params),
+        routed_error=work.routed_error,
         **extra,
     )
 
@@ -483,6 +495,7 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "log": outcome.log,
         "error_type": outcome.error_type,
         "error_bases": list(outcome.error_bases),
+        "follow": None if outcome.follow is None else list(outcome.follow),
     }
 
 
@@ -494,6 +507,7 @@ def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
         msg["key"], msg["task_id"], msg["try_number"], msg["status"], when(msg["start"]), when(msg["end"]),
         msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
         error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
+        follow=None if msg.get("follow") is None else tuple(msg["follow"]),
     )
 
 

@@ -4,17 +4,61 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator.approvals import ApprovalSpec
 from orchestrator.assets import AssetCondition
 from orchestrator.dependencies import DependencySpec, TriggerSpec
+from orchestrator.event_waits import EventWaitSpec
 from orchestrator.states import TriggerRule
 from orchestrator.triggers import EventTriggerSpec
+
+
+class MapSource(BaseModel):
+    """One argument a mapped task is expanded over: an upstream's result (or an item of it) or a literal list."""
+
+    model_config = ConfigDict(frozen=True)
+
+    arg: str = Field(description="the keyword argument that receives one item per instance")
+    task_id: str | None = Field(default=None, description="the upstream whose result is the list")
+    key: str | int | None = Field(default=None, description="the item of the upstream's result that is the list, if not all of it")
+    values: tuple[Any, ...] | None = Field(default=None, description="a literal list (JSON values) given at authoring time")
+
+
+class LoopSpec(BaseModel):
+    """The controller task of a loop-back group (orchestrator.loops.LoopGroup): while its callable
+    says the group is not done, the group's tasks run again, up to `max_iterations` times."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_id: str = Field(description="the task group that repeats")
+    tasks: tuple[str, ...] = Field(description="the group's tasks, cleared for each new iteration")
+    max_iterations: int = Field(ge=1, description="the group fails once this many iterations did not satisfy the condition")
+
+
+class ResultRef(BaseModel):
+    """The result of an upstream task (or one item of it), resolved by the scheduler."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    key: str | int | None = None
+
+
+class SubDagSpec(BaseModel):
+    """What a SubDagTask adds to its trigger: the child's input, the output it picks, what a failed child does."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input: dict[str, Any] = Field(default_factory=dict, description="child conf key -> a JSON value or a template (orchestrator.templating)")
+    input_from: dict[str, ResultRef] = Field(default_factory=dict, description="child conf key -> an upstream task's result")
+    output: dict[str, str] = Field(default_factory=dict, description="result key -> JMESPath over the child run's task results by task_id")
+    on_child_failure: Literal["fail_parent", "continue", "retry"] = "fail_parent"
 
 
 class TaskSpec(BaseModel):
@@ -47,7 +91,64 @@ class TaskSpec(BaseModel):
     # TriggerDagRunTask: the run of another DAG that the scheduler starts for this task
     trigger: TriggerSpec | None = Field(default=None, description="for TriggerDagRunTask: the DAG it starts (the scheduler runs it)")
 
-    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = ("outlets", "trigger")
+    # task groups (issue 6): the innermost group the task was made in (its id starts with the group's)
+    task_group: str | None = Field(default=None, description="full id of the innermost task group holding the task")
+
+    # declarative workflows (issue 6): `next` edges with a condition, judged when the task succeeds
+    next_conditions: dict[str, str] = Field(
+        default_factory=dict, description="downstream task_id -> the condition (orchestrator.expressions) under which it is followed"
+    )
+
+    # decisions, wait strategies and dynamic mapping (issue 6)
+    branch: bool = Field(default=False, description="the task's outcome names the direct downstream tasks to follow (@task.branch)")
+    min_success: int | Literal["all", "any", "majority"] | None = Field(
+        default=None, description="run once this many direct upstreams succeeded (N, all, any or majority), instead of a trigger rule"
+    )
+    mapped: tuple[MapSource, ...] = Field(
+        default=(), description="the arguments the task is mapped over: one instance per item (per combination) at run time"
+    )
+
+    # error transitions, compensation, idempotency, loop-back, sub-workflows (issue 6)
+    on_failure: Literal["continue", "stop"] | dict[str, str] | None = Field(
+        default=None,
+        description="after the last try failed: None fails as usual, continue lets the downstream run, stop fails the run at "
+        "once, or {error type name or '*': handler task_id} routes the error to that task",
+    )
+    compensate: str | None = Field(default=None, description="the task that undoes this one when the run fails after it succeeded")
+    idempotency_key: str | None = Field(default=None, description="a template: a try whose rendered key already succeeded is not run again")
+    loop: LoopSpec | None = Field(default=None, description="set on a loop-back group's controller task")
+    subdag: SubDagSpec | None = Field(default=None, description="for SubDagTask: input and output mapping, what a failed child does")
+
+    # human approvals and waits for events (issue 6): the scheduler settles the task, no worker runs it
+    wait: Annotated[ApprovalSpec | EventWaitSpec, Field(discriminator="kind")] | None = Field(
+        default=None, description="for ApprovalTask and WaitForEvent: the decision or the outside event the task waits for"
+    )
+
+    @field_validator("on_failure", mode="before")
+    @classmethod
+    def _fail_is_the_default(cls, value: Any) -> Any:
+        return None if value == "fail" else value
+
+    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
+        "outlets", "trigger", "task_group", "next_conditions", "branch", "min_success", "mapped",
+        "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait",
+    )
+
+    @property
+    def decides_downstream(self) -> bool:
+        """Whether the task's outcome may skip some of its direct downstream (a branch, conditional edges):
+        nothing is chained to it, since what follows it is known only once it ended."""
+        return self.branch or bool(self.next_conditions)
+
+
+class TaskGroupSpec(BaseModel):
+    """A task group: drawn as one collapsible box around its tasks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_id: str = Field(description="full id, the enclosing groups' ids joined with '.'")
+    parent: str | None = Field(default=None, description="full id of the enclosing group, if any")
+    tooltip: str | None = None
 
 
 class DagSpec(BaseModel):
@@ -74,6 +175,11 @@ class DagSpec(BaseModel):
     asset_schedule: AssetCondition | None = Field(default=None, description="run when all (or any) of these assets were updated")
     triggers: tuple[EventTriggerSpec, ...] = Field(default=(), description="outside events that start a run")
     depends_on: tuple[DependencySpec, ...] = Field(default=(), description="runs of other DAGs that each run waits for")
+    task_groups: tuple[TaskGroupSpec, ...] = Field(default=(), description="task groups, each listed after its parent")
+    # declarative workflows and versions (issue 6)
+    input_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema that a run's input (params, then conf) must match")
+    title: str | None = Field(default=None, description="a human-readable name (a workflow file's `name`)")
+    version_label: str | None = Field(default=None, description="the author's version of the DAG (a workflow file's `version`)")
 
     @model_validator(mode="after")
     def _tasks_in_topological_order(self) -> DagSpec:
@@ -86,10 +192,26 @@ class DagSpec(BaseModel):
             if missing:
                 raise ValueError(f"task {t.task_id!r} lists upstream {missing[0]!r}, which is not a task listed before it")
             seen.add(t.task_id)
+        groups: set[str] = set()
+        for g in self.task_groups:
+            if g.parent is not None and g.parent not in groups:
+                raise ValueError(f"task group {g.group_id!r} lists parent {g.parent!r}, which is not a group listed before it")
+            groups.add(g.group_id)
+        strays = [t.task_id for t in self.tasks if t.task_group is not None and t.task_group not in groups]
+        if strays:
+            raise ValueError(f"task {strays[0]!r} is in a task group that the DAG does not list")
+        problem = error_flow_problem(self.tasks)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
-    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = ("on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on")
-    _CACHED: ClassVar[tuple[str, ...]] = ("version_hash", "task_map", "topo_index", "downstream", "leaves")
+    _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
+        "on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on", "task_groups",
+        "input_schema", "title", "version_label",
+    )
+    _CACHED: ClassVar[tuple[str, ...]] = (
+        "version_hash", "task_map", "topo_index", "downstream", "leaves", "error_handlers", "compensations", "flow_leaves",
+    )
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> DagSpec:
         """A copy whose derived values are recomputed: cached ones would describe the original."""
@@ -131,9 +253,73 @@ class DagSpec(BaseModel):
     def leaves(self) -> tuple[str, ...]:
         return tuple(tid for tid, down in self.downstream.items() if not down)
 
+    @cached_property
+    def error_handlers(self) -> dict[str, tuple[str, ...]]:
+        """handler task_id -> the tasks whose `on_failure` routes errors to it (they are its upstreams)."""
+        handlers: dict[str, list[str]] = {}
+        for t in self.tasks:
+            if isinstance(t.on_failure, dict):
+                for handler in dict.fromkeys(t.on_failure.values()):
+                    handlers.setdefault(handler, []).append(t.task_id)
+        return {k: tuple(v) for k, v in handlers.items()}
+
+    @cached_property
+    def compensations(self) -> dict[str, str]:
+        """compensation task_id -> the task it undoes. Compensation tasks run only when a run fails."""
+        return {t.compensate: t.task_id for t in self.tasks if t.compensate is not None}
+
+    @cached_property
+    def flow_leaves(self) -> tuple[str, ...]:
+        """The leaves that judge a run's outcome: tasks with no downstream but compensation tasks."""
+        comps = self.compensations
+        return tuple(
+            tid for tid, down in self.downstream.items() if tid not in comps and all(d in comps for d in down)
+        )
+
 
 def _drop_unset(dumped: dict[str, Any], names: tuple[str, ...]) -> None:
-    """Remove the fields among `names` left at None or empty."""
+    """Remove the fields among `names` left at None, empty or False."""
     for name in names:
-        if dumped.get(name) in (None, [], {}):
+        if dumped.get(name) in (None, [], {}, False):
             dumped.pop(name, None)
+
+
+def error_flow_problem(tasks: Sequence[TaskSpec]) -> str | None:
+    """What is wrong with the tasks' error handlers, compensations and loops, if anything.
+
+    A handler runs only when an error is routed to it, so its upstreams are exactly the tasks
+    routing to it; a compensation task runs only after the run failed, so nothing waits for it.
+    """
+    by_id = {t.task_id: t for t in tasks}
+    handlers: dict[str, list[str]] = {}
+    for t in tasks:
+        for handler in dict.fromkeys(t.on_failure.values()) if isinstance(t.on_failure, dict) else ():
+            if handler not in by_id or handler == t.task_id:
+                return f"task {t.task_id!r}: on_failure routes to {handler!r}, which is not another task of the DAG"
+            if t.task_id not in by_id[handler].upstream:
+                return f"task {t.task_id!r}: its error handler {handler!r} must list it as an upstream"
+            handlers.setdefault(handler, []).append(t.task_id)
+        for tid in t.loop.tasks if t.loop is not None else ():
+            if tid not in by_id:
+                return f"loop group {t.loop.group_id!r} lists task {tid!r}, which is not a task of the DAG"
+    for handler, sources in handlers.items():
+        others = [u for u in by_id[handler].upstream if u not in sources]
+        if others:
+            return f"error handler {handler!r} runs only when an error is routed to it: it cannot also wait for {others[0]!r}"
+    compensated: dict[str, str] = {}
+    for t in tasks:
+        comp = t.compensate
+        if comp is None:
+            continue
+        if comp not in by_id or comp == t.task_id:
+            return f"task {t.task_id!r}: compensate names {comp!r}, which is not another task of the DAG"
+        if comp in compensated:
+            return f"task {comp!r} compensates both {compensated[comp]!r} and {t.task_id!r}: give each its own"
+        if comp in handlers:
+            return f"task {comp!r} cannot be both an error handler and a compensation task"
+        compensated[comp] = t.task_id
+    for t in tasks:
+        waits_for = [u for u in t.upstream if u in compensated]
+        if waits_for:
+            return f"compensation task {waits_for[0]!r} runs only when the run fails: no task may wait for it ({t.task_id!r} does)"
+    return None

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from orchestrator.errors import IllegalTransitionError
 
@@ -59,6 +60,8 @@ class TriggerRule(str, Enum):
     ONE_FAILED = "one_failed"
     NONE_FAILED = "none_failed"
     NONE_SKIPPED = "none_skipped"
+    NONE_FAILED_MIN_ONE_SUCCESS = "none_failed_min_one_success"
+    """The join after a branch: none failed and at least one (the branch followed) succeeded."""
     ALWAYS = "always"
 
     def __str__(self) -> str:
@@ -246,9 +249,45 @@ def evaluate_trigger_rule(rule: TriggerRule, up: UpstreamSummary) -> Verdict:
         if up.skipped:
             return Verdict.SKIP
         return Verdict.RUN if up.all_done else Verdict.WAIT
+    if rule is TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS:
+        if failed or up.cancelled:
+            return Verdict.UPSTREAM_FAILED
+        if not up.all_done:
+            return Verdict.WAIT
+        return Verdict.RUN if up.success else Verdict.SKIP
     if rule is TriggerRule.ALL_DONE:
         return Verdict.RUN if up.all_done else Verdict.WAIT
     raise ValueError(f"unknown trigger rule {rule!r}")  # pragma: no cover - enum is closed
+
+
+WaitStrategy = int | Literal["all", "any", "majority"]
+"""A task's `min_success`: how many of its direct upstreams must succeed (seed 004's wait strategies)."""
+
+
+def required_successes(strategy: WaitStrategy, total: int) -> int:
+    """How many of `total` upstreams must succeed: all of them, any one, more than half, or N."""
+    if strategy == "all":
+        return total
+    if strategy == "any":
+        return min(1, total)
+    if strategy == "majority":
+        return total // 2 + 1 if total else 0
+    if isinstance(strategy, bool) or not isinstance(strategy, int):
+        raise ValueError(f"min_success must be a whole number, 'all', 'any' or 'majority', not {strategy!r}")
+    return strategy
+
+
+def evaluate_min_success(required: int, up: UpstreamSummary) -> Verdict:
+    """N of M: run as soon as `required` upstreams succeeded, without waiting for the others.
+
+    When that can no longer happen (too few are left to succeed), the task is upstream_failed if
+    an upstream failed or was cancelled, and skipped if the rest were only skipped.
+    """
+    if up.success >= required:
+        return Verdict.RUN
+    if up.success + (up.total - up.done) >= required:
+        return Verdict.WAIT
+    return Verdict.UPSTREAM_FAILED if up.failed + up.upstream_failed + up.cancelled else Verdict.SKIP
 
 
 def run_outcome(leaf_states: Iterable[TaskState]) -> RunState:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.assets import Asset, outlet_uris
-from orchestrator.errors import DagDefinitionError
-from orchestrator.spec import TaskSpec
+from orchestrator.compensation import compensation_task_id
+from orchestrator.error_routing import is_error_mode, on_failure_spec
+from orchestrator.errors import BranchError, DagDefinitionError
+from orchestrator.linking import Linkable
+from orchestrator.spec import MapSource, TaskSpec
 from orchestrator.states import TriggerRule
+from orchestrator.templating import check_template
+from orchestrator.task_group import TaskGroup
 
 if TYPE_CHECKING:
     from orchestrator.context import TaskContext
@@ -71,10 +78,12 @@ def _seconds(value: timedelta | float | int | str | None, name: str) -> float | 
     return seconds
 
 
-class BaseTask:
+class BaseTask(Linkable):
     """One step of a DAG. Subclasses implement `execute(context, upstream_results)`."""
 
     step_type = "base"
+    branch = False
+    """Whether the task's result names the direct downstream tasks to follow (see `follow`)."""
 
     def __init__(
         self,
@@ -95,22 +104,49 @@ class BaseTask:
         pool: str | None = _UNSET,
         priority_weight: int = _UNSET,
         on_success: Callable[[TaskContext], Any] | None = _UNSET,
-        on_failure: Callable[[TaskContext], Any] | None = _UNSET,
+        on_failure: Callable[[TaskContext], Any] | str | dict[Any, Any] | None = _UNSET,
         on_retry: Callable[[TaskContext], Any] | None = _UNSET,
         outlets: Sequence[Asset] | None = None,
+        min_success: int | Literal["all", "any", "majority"] | None = None,
+        compensate: BaseTask | XComArg | str | Callable[..., Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
+        """`on_failure` is either the failure callback (a callable) or the error transition after
+        the last try ("fail", "continue", "stop" or {error type: handler task}, see
+        orchestrator.error_routing). `compensate` names the task that undoes this one if the run
+        fails (orchestrator.compensation); `idempotency_key` is a template whose rendered key runs
+        at most once (orchestrator.idempotency)."""
         from orchestrator.dag import current_dag
 
         if not _valid_task_id(task_id):
             raise DagDefinitionError(
                 f"task_id {task_id!r} is not valid: use 1-{_MAX_ID_LEN} letters, digits, '_', '-' and '.'"
             )
+        self.dag = dag or current_dag()
+        # made inside `with TaskGroup(...)`: the id carries the group's prefix
+        self.task_group = self.dag.current_group() if self.dag is not None else None
+        if self.task_group is not None:
+            task_id = self.task_group.child_id(task_id)
+            if len(task_id) > _MAX_ID_LEN:
+                raise DagDefinitionError(f"task_id {task_id!r} is longer than {_MAX_ID_LEN} characters with its group's prefix")
         self.task_id = task_id
         self.doc = doc
         if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
             raise DagDefinitionError(f"task {task_id!r}: conn_id must be a non-empty string, not {conn_id!r}")
         self.conn_id = conn_id
         self.outlets = outlet_uris(task_id, outlets or [])
+        self._error_transition: Any = _UNSET
+        if on_failure is not _UNSET and is_error_mode(on_failure):
+            self._error_transition = on_failure_spec(task_id, on_failure)
+            on_failure = _UNSET
+        if idempotency_key is not None:
+            if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+                raise DagDefinitionError(f"task {task_id!r}: idempotency_key must be a non-empty template string, not {idempotency_key!r}")
+            check_template(idempotency_key, f"task {task_id!r}: idempotency_key")
+        self.idempotency_key = idempotency_key
+        self.min_success = min_success
+        # set by PythonTask.expand/map: the arguments the task is mapped over
+        self.mapped: tuple[MapSource, ...] = ()
         self._explicit: dict[str, Any] = {
             k: v
             for k, v in {
@@ -135,12 +171,14 @@ class BaseTask:
             if self._explicit.get(name) is not None and not callable(self._explicit[name]):
                 raise DagDefinitionError(f"task {task_id!r}: {name} must be callable, not {self._explicit[name]!r}")
         self.upstream_ids: list[str] = []
-        self.dag = dag or current_dag()
         if self.dag is None:
             raise DagDefinitionError(
                 f"task {task_id!r} was created outside a DAG: create it inside `with DAG(...):` or pass dag="
             )
         self.dag.add_task(self)
+        if self.task_group is not None:
+            self.task_group.add(self)
+        self.compensate = None if compensate is None else compensation_task_id(self, compensate)
 
     # -- policy, with the DAG's default_args filling what the task leaves unset
     def policy(self, name: str) -> Any:
@@ -152,41 +190,36 @@ class BaseTask:
     def callback(self, name: str) -> Callable[[TaskContext], Any] | None:
         """The task's `on_success`, `on_failure` or `on_retry` callback (its own or default_args'), if any."""
         fn = self.policy(name)
+        if name == "on_failure" and is_error_mode(fn):
+            return None  # default_args' on_failure is an error transition, not a callback
         if fn is not None and not callable(fn):
             raise DagDefinitionError(f"task {self.task_id!r}: {name} must be callable, not {fn!r}")
         return fn
 
     # -- dependencies
-    def set_upstream(self, other: BaseTask | XComArg | Sequence[BaseTask | XComArg]) -> None:
-        for t in _as_tasks(other):
+    def set_upstream(self, other: BaseTask | XComArg | TaskGroup | Sequence[BaseTask | XComArg | TaskGroup]) -> None:
+        for t in _as_tasks(other, "leaves"):
             if t.dag is not self.dag:
                 raise DagDefinitionError(f"cannot link {t.task_id!r} and {self.task_id!r}: they are in different DAGs")
             if t.task_id not in self.upstream_ids:
                 self.upstream_ids.append(t.task_id)
 
-    def set_downstream(self, other: BaseTask | XComArg | Sequence[BaseTask | XComArg]) -> None:
-        for t in _as_tasks(other):
+    def set_downstream(self, other: BaseTask | XComArg | TaskGroup | Sequence[BaseTask | XComArg | TaskGroup]) -> None:
+        for t in _as_tasks(other, "roots"):
             t.set_upstream(self)
-
-    def __rshift__(self, other: Any) -> Any:
-        self.set_downstream(other)
-        return other
-
-    def __lshift__(self, other: Any) -> Any:
-        self.set_upstream(other)
-        return other
-
-    def __rrshift__(self, other: Any) -> BaseTask:
-        self.set_upstream(other)
-        return self
-
-    def __rlshift__(self, other: Any) -> BaseTask:
-        self.set_downstream(other)
-        return self
 
     # -- execution and serialization
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement execute()")
+
+    def follow(self, result: Any) -> tuple[str, ...] | None:
+        """The direct downstream tasks to follow after a success with `result` (None: all)."""
+        return None
+
+    def downstream_ids(self) -> list[str]:
+        """The ids of the tasks that list this one as an upstream."""
+        assert self.dag is not None
+        return [t.task_id for t in self.dag.tasks.values() if self.task_id in t.upstream_ids]
 
     def callable_ref(self) -> str | None:
         return None
@@ -225,8 +258,40 @@ class BaseTask:
             doc=self.doc,
             conn_id=self.conn_id,
             outlets=self.outlets,
+            on_failure=self.error_transition(),
+            compensate=self.compensate,
+            idempotency_key=self.idempotency_key,
+            task_group=self.task_group.group_id if self.task_group else None,
+            branch=self.branch,
+            min_success=self._min_success(rule),
+            mapped=self.mapped,
             **self._resilience_fields(),
         )
+
+    def _min_success(self, rule: TriggerRule) -> int | str | None:
+        """The wait strategy, checked against the task's upstreams; it replaces the trigger rule."""
+        value = self.min_success
+        if value is None:
+            return None
+        if rule is not TriggerRule.ALL_SUCCESS:
+            raise DagDefinitionError(f"task {self.task_id!r}: min_success replaces trigger_rule; set one of them, not both")
+        total = len(self.upstream_ids)
+        if value in ("all", "any", "majority"):
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= max(total, 1):
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: min_success must be 'all', 'any', 'majority' or a number from 1 to its "
+                f"{total} upstreams, not {value!r}"
+            )
+        return value
+
+    def error_transition(self) -> str | dict[str, str] | None:
+        """The task's `on_failure` mode or routes (its own or default_args'); None: fail as usual."""
+        if self._error_transition is not _UNSET:
+            return self._error_transition
+        assert self.dag is not None
+        default = self.dag.default_args.get("on_failure")
+        return on_failure_spec(self.task_id, default) if is_error_mode(default) else None
 
     def _resilience_fields(self) -> dict[str, Any]:
         """Retry jitter and filters, pool and priority, checked; exception types become their names."""
@@ -297,15 +362,18 @@ class XComArg:
         return f"<result of {self.task.task_id}{suffix}>"
 
 
-def _as_tasks(obj: Any) -> list[BaseTask]:
+def _as_tasks(obj: Any, group_side: Literal["roots", "leaves"]) -> list[BaseTask]:
+    """The tasks `obj` stands for; a task group stands for its roots or its leaves (the side linked)."""
     if isinstance(obj, BaseTask):
         return [obj]
     if isinstance(obj, XComArg):
         return [obj.task]
+    if isinstance(obj, TaskGroup):
+        return obj.roots if group_side == "roots" else obj.leaves
     if isinstance(obj, Iterable) and not isinstance(obj, (str, bytes)):
         out: list[BaseTask] = []
         for item in obj:
-            out.extend(_as_tasks(item))
+            out.extend(_as_tasks(item, group_side))
         return out
     raise DagDefinitionError(f"expected a task or a list of tasks, got {obj!r}")
 
@@ -371,6 +439,76 @@ class PythonTask(BaseTask):
             kwargs["context"] = context
         return self.python_callable(*args, **kwargs)
 
+    # -- dynamic mapping: one instance per item, made by the scheduler once the items are known
+    def expand(self, **mapped: XComArg | Sequence[Any]) -> PythonTask:
+        """Map the task over lists: `expand(x=numbers())` runs it once per item of `numbers`'
+        result, each instance with `x` set to its item (several arguments: every combination).
+
+        A value is another task's result (or an item of it, `result["rows"]`) or a literal list
+        of JSON values. Returns the task, whose result downstream is the list of the instances'.
+        """
+        if self.mapped:
+            raise DagDefinitionError(f"task {self.task_id!r} is already mapped: give every mapped argument in one expand()")
+        if not mapped:
+            raise DagDefinitionError(f"task {self.task_id!r}: expand() needs at least one argument to map over")
+        sources = []
+        for name, value in mapped.items():
+            self._check_mapped_arg(name)
+            if isinstance(value, XComArg):
+                self.set_upstream(value.task)
+                sources.append(MapSource(arg=name, task_id=value.task.task_id, key=value.key))
+            elif isinstance(value, (list, tuple)):
+                sources.append(MapSource(arg=name, values=tuple(_json_values(self.task_id, name, value))))
+            else:
+                raise DagDefinitionError(
+                    f"task {self.task_id!r}: expand({name}=...) takes another task's result or a list, not {type(value).__name__}"
+                )
+        from orchestrator.mapping import MappingError, map_length
+
+        try:
+            map_length([src for src in sources if src.values is not None], {})
+        except MappingError as exc:
+            raise DagDefinitionError(f"task {self.task_id!r}: {exc}") from None
+        fixed = {ref.task.task_id for ref in _xcom_refs([self.op_args, self.op_kwargs])}
+        both = sorted(fixed.intersection(src.task_id for src in sources if src.task_id))
+        if both:
+            raise DagDefinitionError(
+                f"task {self.task_id!r} maps over the result of {both[0]!r} and also takes it as a fixed argument: "
+                "each instance gets only its item, so pass the fixed value from another task"
+            )
+        self.mapped = tuple(sources)
+        return self
+
+    def map(self, items: XComArg | Sequence[Any]) -> PythonTask:
+        """Map the task's first free positional parameter over `items` (see `expand`)."""
+        try:
+            params = [
+                p.name for p in inspect.signature(self.python_callable).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "context"
+            ]
+        except (TypeError, ValueError):
+            params = []
+        free = [name for name in params[len(self.op_args):] if name not in self.op_kwargs]
+        if not free:
+            raise DagDefinitionError(f"task {self.task_id!r}: map() found no free positional parameter to map over; use expand(name=...)")
+        return self.expand(**{free[0]: items})
+
+    def _check_mapped_arg(self, name: str) -> None:
+        if name in self.op_kwargs:
+            raise DagDefinitionError(f"task {self.task_id!r}: {name!r} is both a fixed and a mapped argument")
+        try:
+            params = inspect.signature(self.python_callable).parameters
+        except (TypeError, ValueError):
+            return
+        if name not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise DagDefinitionError(f"task {self.task_id!r}: {_callable_ref(self.python_callable)} has no parameter {name!r} to map over")
+
+    def for_map_items(self, items: dict[str, Any]) -> PythonTask:
+        """This task as one instance of its mapping: the mapped arguments set to `items`."""
+        instance = copy.copy(self)
+        instance.op_kwargs = {**self.op_kwargs, **items}
+        return instance
+
     def callable_ref(self) -> str:
         return _callable_ref(self.python_callable)
 
@@ -380,15 +518,52 @@ class PythonTask(BaseTask):
         return repr((self.op_args, self.op_kwargs))[:2000]
 
 
+class BranchPythonTask(PythonTask):
+    """A decision: the callable returns the id (or a list of ids) of the direct downstream tasks
+    to follow; the others are skipped, and what only they lead to, as their trigger rules say.
+
+    A task group's id stands for the group's tasks among the direct downstream; None or an
+    empty list follows none. Anything else fails the task.
+    """
+
+    branch = True
+
+    def expand(self, **mapped: XComArg | Sequence[Any]) -> PythonTask:
+        raise DagDefinitionError(f"branch task {self.task_id!r} cannot be mapped: a decision is taken once")
+
+    def follow(self, result: Any) -> tuple[str, ...]:
+        chosen = [] if result is None else [result] if isinstance(result, str) else result
+        if not isinstance(chosen, (list, tuple)) or not all(isinstance(c, str) for c in chosen):
+            raise BranchError(f"branch task {self.task_id!r} must return a task id, a list of task ids or None, not {result!r}")
+        downstream = self.downstream_ids()
+        followed: list[str] = []
+        for choice in chosen:
+            in_group = [d for d in downstream if d.startswith(f"{choice}.")] if self.dag and choice in self.dag.task_groups else []
+            if choice in downstream:
+                followed.append(choice)
+            elif in_group:
+                followed.extend(in_group)
+            else:
+                raise BranchError(
+                    f"branch task {self.task_id!r} returned {choice!r}, which is not one of its direct downstream tasks "
+                    f"({', '.join(sorted(downstream)) or 'it has none'})"
+                )
+        return tuple(dict.fromkeys(followed))
+
+
 class TaskDecorator:
     """What `@task` returns: call it inside a DAG to add a PythonTask and get its result."""
 
-    def __init__(self, fn: Callable[..., Any], task_kwargs: dict[str, Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], task_kwargs: dict[str, Any], task_class: type[PythonTask] = PythonTask) -> None:
         self.fn = fn
         self.task_kwargs = task_kwargs
+        self.task_class = task_class
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
+        return XComArg(self._make(args, kwargs))
+
+    def _make(self, args: Sequence[Any], kwargs: dict[str, Any]) -> PythonTask:
         from orchestrator.dag import current_dag
 
         dag = self.task_kwargs.get("dag") or current_dag()
@@ -398,12 +573,38 @@ class TaskDecorator:
             )
         options = {k: v for k, v in self.task_kwargs.items() if k not in ("task_id", "dag")}
         task_id = dag.unique_task_id(self.task_kwargs.get("task_id") or self.fn.__name__)
-        t = PythonTask(task_id=task_id, python_callable=self.fn, op_args=args, op_kwargs=kwargs, dag=dag, **options)
-        return XComArg(t)
+        return self.task_class(task_id=task_id, python_callable=self.fn, op_args=args, op_kwargs=kwargs, dag=dag, **options)
+
+    def expand(self, **mapped: XComArg | Sequence[Any]) -> XComArg:
+        """Add the task mapped over lists (see `PythonTask.expand`); its result is the list of the instances'."""
+        return self.partial().expand(**mapped)
+
+    def map(self, items: XComArg | Sequence[Any]) -> XComArg:
+        """Add the task mapped over `items` by its first parameter: `process.map(numbers())`."""
+        return self.partial().map(items)
+
+    def partial(self, *args: Any, **kwargs: Any) -> PartialTask:
+        """Fix some arguments of every instance of a mapped task: `process.partial(y=1).expand(x=items)`."""
+        return PartialTask(self, args, kwargs)
 
     def override(self, **task_kwargs: Any) -> TaskDecorator:
         """A copy with some task arguments changed, e.g. `extract.override(task_id="e2")()`."""
-        return TaskDecorator(self.fn, {**self.task_kwargs, **task_kwargs})
+        return TaskDecorator(self.fn, {**self.task_kwargs, **task_kwargs}, self.task_class)
+
+
+class PartialTask:
+    """`@task`'s `partial(...)`: the fixed arguments of a task still to be mapped."""
+
+    def __init__(self, decorator: TaskDecorator, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        self.decorator = decorator
+        self.args = args
+        self.kwargs = kwargs
+
+    def expand(self, **mapped: XComArg | Sequence[Any]) -> XComArg:
+        return XComArg(self.decorator._make(self.args, self.kwargs).expand(**mapped))
+
+    def map(self, items: XComArg | Sequence[Any]) -> XComArg:
+        return XComArg(self.decorator._make(self.args, self.kwargs).map(items))
 
 
 def task(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
@@ -411,3 +612,23 @@ def task(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
     if fn is not None:
         return TaskDecorator(fn, task_kwargs)
     return lambda f: TaskDecorator(f, task_kwargs)
+
+
+def _branch(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
+    """`@task.branch`: the function returns the id(s) of the direct downstream tasks to follow."""
+    if fn is not None:
+        return TaskDecorator(fn, task_kwargs, BranchPythonTask)
+    return lambda f: TaskDecorator(f, task_kwargs, BranchPythonTask)
+
+
+task.branch = _branch  # type: ignore[attr-defined]
+
+
+def _json_values(task_id: str, name: str, values: Sequence[Any]) -> list[Any]:
+    """A literal list to map over, checked: it is kept in the DagSpec, so its items must be JSON values."""
+    try:
+        return list(json.loads(json.dumps(list(values))))
+    except (TypeError, ValueError):
+        raise DagDefinitionError(
+            f"task {task_id!r}: the list given to expand({name}=...) must hold JSON values; compute other values in an upstream task"
+        ) from None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.cli.common import CliState, dags_option, handle_errors, parse_conf, pass_state
 from orchestrator.config import Config
+from orchestrator.db import is_sqlite
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.hookspecs import hookimpl
 from orchestrator.store import queries
@@ -24,7 +25,8 @@ def _make_scheduler(config: Config, sessions: sessionmaker[Session]) -> Any:
         config.dask_address, workers=config.dask_workers, threads_per_worker=config.dask_threads_per_worker,
         ship_code_from=config.resolved_dags_folder if config.ships_code else None,
     )
-    return Scheduler(config, sessions, executor, exclusive=True)
+    # SQLite allows one scheduler; on PostgreSQL any number share the work
+    return Scheduler(config, sessions, executor, exclusive=is_sqlite(config.resolved_database_url))
 
 
 def _run_scheduler(state: CliState) -> None:

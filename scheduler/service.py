@@ -18,11 +18,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
+from orchestrator.db import try_decision_lock
 from orchestrator.executor import Executor, ExecutorEvent
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import Dag, DagRun
@@ -30,6 +31,8 @@ from orchestrator.plugins import ListenerThread, load_plugins
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE, RunState
 from orchestrator.store import circuits as circuit_store
+from orchestrator.store import events as event_store
+from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
@@ -39,6 +42,7 @@ from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.tracker import Dispatch, RunTracker, active_run, start_runs
 from scheduler.triggering import create_asset_runs, create_event_runs
+from scheduler.waits import WaitBook
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,8 @@ class Scheduler:
         self.tracker = RunTracker(config, executor, resolve)
         # breaker thresholds per connection come from its extras
         self.tracker.connection_extra = lambda conn_id: (resolve(conn_id) or {}).get("extra")
+        self.tracker.idempotency_lookup = idempotency_store.lookup_in(sessions)
+        self.waits = WaitBook()  # ApprovalTask and WaitForEvent: registered and settled at each poll
         self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
         self._stopping = threading.Event()
         self._specs: dict[tuple[str, str], DagSpec] = {}
@@ -101,7 +107,8 @@ class Scheduler:
             task=task, try_number=try_number, error_type=error_type, error=error
         )
         self.listeners = ListenerThread(self.plugins)
-        self._busy: tuple[float, int] = (0.0, 0)  # seconds spent deciding, passes, since the last heartbeat
+        self._busy: tuple[float, int] = (0.0, 0)
+        self._next_adoption_check = 0.0  # seconds spent deciding, passes, since the last heartbeat
         self.ready = threading.Event()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -176,20 +183,42 @@ class Scheduler:
                 log.exception("scanning the DAG folder failed")
 
     def _recover(self) -> None:
-        """Adopt runs left running by a scheduler that stopped; their in-flight tasks start again."""
+        """Adopt the running runs that no live scheduler drives: after a restart, the runs this
+        database's previous scheduler left; with several schedulers, those of one that stopped."""
         now = self.clock()
         batch = Batch()
         with self.sessions.begin() as session:
-            rows = session.scalars(select(DagRun).where(DagRun.state == RunState.RUNNING.value)).all()
             self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
-            for row in rows:
-                run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, RunKey(row.dag_id, row.run_id)))
-                self.tracker.reset_orphans(run, batch, now, reason="orphaned: the scheduler that ran it stopped")
-                self.tracker.track(run)
+            adopted = self._adopt(session, batch, now, self._alive(session, now))
             batch.write(session)
         self._publish([batch])
-        if rows:
-            log.info("adopted %d running runs", len(rows))
+        if adopted:
+            log.info("adopted %d running runs", len(adopted))
+
+    def _alive(self, session: Session, now: datetime) -> set[int]:
+        """The ids of the schedulers that heartbeat (this one included)."""
+        return job_store.alive_job_ids(session, now, timedelta(seconds=self.config.scheduler_health_threshold_s)) | {self.job_id}
+
+    def _adopt(self, session: Session, batch: Batch, now: datetime, alive: set[int]) -> list[RunKey]:
+        """Take over the running runs whose scheduler stopped heartbeating: claimed row by row
+        (FOR UPDATE SKIP LOCKED, so two schedulers never adopt the same run); their in-flight
+        tries go back to be scheduled. Returns the runs adopted."""
+        rows = session.scalars(
+            select(DagRun)
+            .where(DagRun.state == RunState.RUNNING.value, or_(DagRun.owner_job_id.is_(None), DagRun.owner_job_id.not_in(alive)))
+            .where(DagRun.run_type != "test")  # driven by `orchestrator dags test` in its own process
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            key = RunKey(row.dag_id, row.run_id)
+            run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key))
+            self.tracker.reset_orphans(run, batch, now, reason="orphaned: the scheduler that ran it stopped")
+            batch.update_run(key, RunState.RUNNING, owner_job_id=self.job_id)
+            batch.events.append(
+                event_store.event("run.adopted", now, dag_id=key.dag_id, run_id=key.run_id, reason=f"its scheduler {row.owner_job_id} stopped heartbeating", payload={"from_job": row.owner_job_id, "to_job": self.job_id})
+            )
+            self.tracker.track(run)
+        return [RunKey(row.dag_id, row.run_id) for row in rows]
 
     def _shutdown(self) -> None:
         """Cancel in-flight work and put it back to be scheduled, so a restart resumes it."""
@@ -298,32 +327,44 @@ class Scheduler:
 
     # -- what the database says ------------------------------------------------------------------
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
-        create_due_runs(session, now, spec_of=self._dag_spec)
-        create_named_schedule_runs(session, now)
-        create_asset_runs(session, now)
-        create_event_runs(session, now)
+        # one scheduler at a time creates runs (several would create the same cron run twice)
+        if try_decision_lock(session, "create-runs"):
+            create_due_runs(session, now, spec_of=self._dag_spec)
+            create_named_schedule_runs(session, now)
+            create_asset_runs(session, now)
+            create_event_runs(session, now)
         # breakers and pools are shared with other schedulers and the UI: the store's copy wins
         self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
         rows = session.execute(
-            select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.ext_change, DagRun.logical_date)
+            select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.ext_change, DagRun.logical_date, DagRun.owner_job_id)
             .where(DagRun.state.in_([s.value for s in RUN_ACTIVE]))
             .order_by(DagRun.logical_date)
         ).all()
         db_active = {RunKey(r.dag_id, r.run_id): r for r in rows}
         for key, run in list(self.tracker.runs.items()):
             row = db_active.get(key)
-            if row is None or row.ext_change != run.ext_change:
+            if row is None or row.ext_change != run.ext_change or row.owner_job_id != self.job_id:
                 self._reload(session, key)
+        # after the reloads, which would take an adopted run's row (still its old owner's) for a loss
+        alive = self._alive(session, now)
+        if time.monotonic() >= self._next_adoption_check:
+            self._next_adoption_check = time.monotonic() + self.config.heartbeat_interval_s
+            # like runs started in this pass, adopted ones are forgotten if the pass is rolled back
+            self._started.extend(self._adopt(session, batch, now, alive))
         # after the reloads, so that a run a user cancelled meanwhile triggers nothing
         settle_trigger_tasks(session, self.tracker, batch, now)
+        self.waits.poll(session, self.tracker, batch, now)
         queued = [r for r in rows if r.state != RunState.RUNNING.value and RunKey(r.dag_id, r.run_id) not in self.tracker.runs]
-        if queued:
-            self._start_queued(session, queued, batch, now)
+        # one scheduler at a time starts runs (max_active_runs counts across all of them), taking
+        # its share of what is queued, so the others take the rest at their next poll
+        if queued and try_decision_lock(session, "start-runs"):
+            self._start_queued(session, queued, batch, now, share=-(-len(queued) // len(alive)))
 
     def _reload(self, session: Session, key: RunKey) -> None:
         """A user changed the run (clear, cancel): take the store's copy, keeping work still in flight."""
         row = session.get(DagRun, (key.dag_id, key.run_id))
-        if row is None or row.state != RunState.RUNNING.value:
+        if row is None or row.state != RunState.RUNNING.value or row.owner_job_id != self.job_id:
+            # ended, or adopted by another scheduler that took this one for dead
             stale = self.tracker.forget(key)
         else:
             views = run_store.load_task_views(session, key)
@@ -331,11 +372,12 @@ class Scheduler:
         for flight_key in stale:
             self.executor.cancel(flight_key)
 
-    def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime) -> None:
+    def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime, share: int) -> None:
         """Start queued and waiting runs, oldest first, within max_active_runs; those whose
         depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE).
 
-        A few statements however many runs start: 1,000 cron runs fall due together.
+        A few statements however many runs start: 1,000 cron runs fall due together. At most
+        `share` runs start; this scheduler then drives them (dag_run.owner_job_id).
         """
         dag_ids = {r.dag_id for r in queued}
         dags = {d.dag_id: d for d in session.scalars(select(Dag).where(Dag.dag_id.in_(dag_ids)))}
@@ -365,7 +407,7 @@ class Scheduler:
                 running[r.dag_id] -= 1
             elif not holds_slot:
                 running[r.dag_id] = running.get(r.dag_id, 0) + 1
-        for run in start_runs(session, starting, batch, now):
+        for run in start_runs(session, starting[:share], batch, now, owner=self.job_id):
             self.tracker.track(run)
             self._started.append(run.key)
 

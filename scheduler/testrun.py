@@ -12,10 +12,12 @@ from orchestrator.config import Config
 from orchestrator.executor import ExecutorEvent, InProcessExecutor
 from orchestrator.models import DagRun
 from orchestrator.plugins import ListenerThread, load_plugins, publishing
+from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.tracker import RunTracker, start_runs
+from scheduler.waits import WaitBook
 
 
 def _now() -> datetime:
@@ -30,6 +32,9 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
     from scheduler.service import connection_resolver
 
     tracker = RunTracker(config, executor, connection_resolver(config, sessions))
+    # a test run's tries really run: they honour (and record) idempotency keys like the scheduler's
+    tracker.idempotency_lookup = idempotency_store.lookup_in(sessions)
+    waits = WaitBook()
     # the plugins' listeners hear this run's committed changes, as they hear the scheduler's
     listeners = ListenerThread(load_plugins(config))
     now = _now()
@@ -37,7 +42,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
         with publishing(sessions, listeners) as session:
             row: DagRun = run_store.create_run(
                 session, dag_id, run_id=f"test__{now.isoformat()}", run_type="test", logical_date=now,
-                data_interval=None, conf=conf, now=now, actor="cli",
+                data_interval=None, conf=conf, now=now, actor="cli", check_input=True,
             )
             batch = Batch()
             (run,) = start_runs(session, [(row, run_store.spec_for_version(session, dag_id, row.version_hash))], batch, now)
@@ -57,13 +62,16 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
                 if tracker.triggering:  # TriggerDagRunTask: its child run is created (and watched) here
                     settle_trigger_tasks(session, tracker, batch, now)
                     dispatches += tracker.plan(batch, now)
+                if tracker.waiting:  # ApprovalTask, WaitForEvent: decided through the API or CLI, matched by a scheduler
+                    waits.poll(session, tracker, batch, now)
+                    dispatches += tracker.plan(batch, now)
                 batch.write(session)
             tracker.take_finished()
             if not dispatches and tracker.runs and events.empty():
                 wake = tracker.next_wakeup()
                 if wake is not None:
                     time.sleep(max(0.0, (wake - _now()).total_seconds()))
-                elif tracker.triggering:  # a child run that a scheduler runs: look again after a poll interval
+                elif tracker.triggering or tracker.waiting:  # others decide: look again after a poll interval
                     time.sleep(config.poll_interval_s)
     finally:
         executor.close()

@@ -18,6 +18,7 @@ from orchestrator.assets import AssetCondition, due_updates
 from orchestrator.models import AssetEvent, Dag
 from orchestrator.store import assets as asset_store
 from orchestrator.store import dags as dag_store
+from orchestrator.store import event_waits as wait_store
 from orchestrator.store import external_events as event_store
 from orchestrator.store import runs as run_store
 from orchestrator.triggers import EventTriggerSpec, first_match
@@ -84,6 +85,8 @@ def _event_conf(event: AssetEvent) -> dict[str, Any]:
 def create_event_runs(session: Session, now: datetime) -> int:
     """Match the outside events not yet processed, oldest first, against the triggers of every
     active, unpaused DAG; queue a run (run_type "event", conf from the trigger) for each match.
+    The same events are matched against the tasks waiting for one (WaitForEvent), which the
+    schedulers driving their runs then settle (scheduler/waits.py).
 
     Each event is linked to its runs and marked processed in this transaction. A trigger whose
     expression fails is recorded in the event log for its DAG, which does not start; the other
@@ -93,6 +96,7 @@ def create_event_runs(session: Session, now: datetime) -> int:
     pending = event_store.unprocessed(session, EVENTS_PER_POLL)
     if not pending:
         return 0
+    wait_store.match(session, pending, now)
     rows = session.execute(
         select(Dag.dag_id, Dag.spec["triggers"]).where(Dag.is_active.is_(True), Dag.is_paused.is_(False)).order_by(Dag.dag_id)
     ).all()

@@ -134,3 +134,123 @@ def fail_when_asked() -> str:
     if _get_context().params.get("fail"):
         raise RuntimeError("failing because the run's conf asked for it")
     return "ok"
+
+
+# -- used by tests/integration/test_several_schedulers.py -------------------------------------------
+def record_execution(path: str, sleep_s: float = 0.0) -> str:
+    """Append "dag/run/task" of this try to `path` as it starts (executions are counted), then sleep."""
+    ctx = _get_context()
+    line = f"{ctx.dag_id}/{ctx.run_id}/{ctx.task_id}"
+    append_line(path, line, sleep_s)
+    return line
+
+
+# -- used by tests/integration/test_branches_mapping_groups.py ------------------------------------
+def square(x: int) -> int:
+    return x * x
+
+
+def label(letter: str, number: int) -> str:
+    """One combination of a task mapped over two lists."""
+    return f"{letter}{number}"
+
+
+def square_flaky_on(x: int, flaky: int) -> int:
+    """Like square, but the instance whose item is `flaky` fails its first try."""
+    ctx = _get_context()
+    if x == flaky and ctx.try_number == 1:
+        raise RuntimeError(f"instance {ctx.map_index} fails its first try on purpose")
+    return x * x
+
+
+def square_failing_on(x: int, bad: int) -> int:
+    if x == bad:
+        raise ValueError(f"cannot square {x}")
+    return x * x
+
+
+def choose(which: object) -> object:
+    """A branch's callable: returns what it is given (task ids to follow)."""
+    return which
+
+
+def choose_by_param() -> object:
+    """A branch's callable: follows the task ids in the run's conf "follow"."""
+    return _get_context().params.get("follow")
+
+
+# -- used by tests/integration/test_declarative_workflows.py (runs pinned to their version) -------
+def hold_until_file_exists(started: str, release: str, timeout_s: float = 60.0) -> str:
+    """Create `started`, then wait (up to `timeout_s`) until a test creates `release`: the test
+    changes things while this try runs."""
+    with open(started, "w", encoding="utf-8"):
+        pass
+    deadline = _time.monotonic() + timeout_s
+    while not _os.path.exists(release):
+        if _time.monotonic() > deadline:
+            raise TimeoutError(f"{release} did not appear within {timeout_s:g} s")
+        _time.sleep(0.02)
+    return "released"
+
+
+# -- used by tests/integration/test_error_transitions.py and test_idempotency_keys.py -----------------
+def raise_error(kind: str | None = None) -> None:
+    """Fails with the named built-in exception (TimeoutError, ValueError...; default: the run's
+    conf "error"), for error routing."""
+    kind = kind or _get_context().params["error"]
+    raise {"TimeoutError": TimeoutError, "ValueError": ValueError, "KeyError": KeyError}[kind](f"{kind} raised on purpose")
+
+
+def routed_error_seen() -> dict | None:
+    """The error a handler handles, as its context gives it."""
+    return _get_context().routed_error
+
+
+def upstream_value(value: object) -> object:
+    """Returns what it is given (an upstream's result, to see what a downstream received)."""
+    return value
+
+
+def review(path: str, approve_on: int) -> str:
+    """Record this try in `path`; "approved" once it is the `approve_on`-th, "rejected" before."""
+    record_execution(path)
+    with open(path, encoding="utf-8") as fh:
+        seen = sum(1 for _ in fh)
+    return "approved" if seen >= approve_on else "rejected"
+
+
+def is_approved(results: dict) -> bool:
+    """A loop group's repeat_until: done once any task of the group said "approved"."""
+    return "approved" in results.values()
+
+
+def charge_order(path: str) -> dict:
+    """A side effect counted in `path`; returns a charge id made of the run's order_id."""
+    record_execution(path)
+    return {"charge_id": f"ch_{_get_context().params['order_id']}"}
+
+
+# -- used by tests/integration/test_sub_workflows.py ----------------------------------------------------
+def quote_price() -> dict:
+    """A child run's task: prices the conf's sku and qty; fails when the conf says "fail"."""
+    params = _get_context().params
+    if params.get("fail"):
+        raise RuntimeError("pricing failed because the conf asked for it")
+    return {"sku": params["sku"], "amount": params["qty"] * 2.5}
+
+
+def fail_once(path: str) -> str:
+    """Fails the first time (creating `path`), succeeds every time after."""
+    if not _os.path.exists(path):
+        with open(path, "w", encoding="utf-8"):
+            pass
+        raise RuntimeError("failing once on purpose")
+    return "ok"
+
+
+def fail_once_file_exists(path: str, timeout_s: float = 60.0) -> None:
+    """Wait until a test (or another task) creates `path`, then fail."""
+    deadline = _time.monotonic() + timeout_s
+    while not _os.path.exists(path) and _time.monotonic() < deadline:
+        _time.sleep(0.02)
+    raise ValueError(f"failing now that {path} exists")

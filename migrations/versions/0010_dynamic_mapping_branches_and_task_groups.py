@@ -7,8 +7,8 @@ Create Date: 2026-11-23 01:00:00.000000
 
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401 - used once the schema changes land
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 
 revision = '0010'
@@ -18,8 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # mapped instances use task_instance.map_index (in the key since 0001); branches need their decision kept
+    with op.batch_alter_table('task_instance') as batch:
+        batch.add_column(sa.Column(
+            'follow', sa.JSON(), nullable=True,
+            comment="after a success: the direct downstream task ids to follow (a branch's decision); null: all",
+        ))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('task_instance') as batch:
+        batch.drop_column('follow')

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from orchestrator.cli import admin, connections
+from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
@@ -112,7 +113,8 @@ def dags_trigger(state: CliState, dag_id: str, conf_raw: str | None, run_id: str
     with sessions.begin() as session:
         dag = queries.get_dag(session, dag_id)
         run = run_store.create_run(
-            session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now, actor="cli"
+            session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now, actor="cli",
+            check_input=True,
         )
         paused = dag.is_paused
         new_run_id = run.run_id
@@ -268,10 +270,13 @@ def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None
     """List the task instances of one run."""
     with state.sessions(readonly=True)() as session:
         rows = [
-            {"task_id": t.task_id, "state": t.state, "try_number": t.try_number, "start_date": iso(t.start_date), "end_date": iso(t.end_date)}
+            {
+                "task_id": t.task_id, "map_index": t.map_index, "state": t.state, "try_number": t.try_number,
+                "start_date": iso(t.start_date), "end_date": iso(t.end_date),
+            }
             for t in queries.list_task_instances(session, dag_id, run_id)
         ]
-    emit_rows(rows, ["task_id", "state", "try_number", "start_date", "end_date"], as_json)
+    emit_rows(rows, ["task_id", "map_index", "state", "try_number", "start_date", "end_date"], as_json)
 
 
 @tasks.command("logs")
@@ -279,13 +284,15 @@ def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None
 @click.argument("run_id")
 @click.argument("task_id")
 @click.option("--try", "try_number", type=click.IntRange(min=1), help="Which try (default: the latest).")
+@click.option("--map-index", type=click.IntRange(min=-1), default=-1, show_default=True, help="One instance of a mapped task.")
 @pass_state
 @handle_errors
-def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> None:
-    """Print the log of one try of a task."""
+def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_number: int | None, map_index: int) -> None:
+    """Print the log of one try of a task (or of one instance of a mapped task)."""
     with state.sessions(readonly=True)() as session:
-        row = queries.get_try(session, dag_id, run_id, task_id, try_number)
-    click.echo(f"--- {dag_id} / {run_id} / {task_id} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
+        row = queries.get_try(session, dag_id, run_id, task_id, try_number, map_index=map_index)
+    where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
+    click.echo(f"--- {dag_id} / {run_id} / {where} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
     click.echo(row.log, nl=not row.log.endswith("\n"))
     if row.error and row.state != "success":
         click.echo(f"--- error: {row.error}", err=True)
@@ -319,6 +326,7 @@ cli.add_command(plugins_cli.plugins)
 cli.add_command(connections.connections)
 cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
+cli.add_command(approvals_cli.approvals)
 
 
 def build_cli() -> click.Group:

@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+from orchestrator.steps.approval import ApprovalTask
 from orchestrator.steps.http import HttpTask
 from orchestrator.steps.notify import NotifyTask
 from orchestrator.steps.shell import ShellTask
 from orchestrator.steps.sql import SqlTask
+from orchestrator.steps.subdag import SubDagTask
 from orchestrator.steps.trigger import TriggerDagRunTask
+from orchestrator.steps.wait_event import WaitForEvent
 
-__all__ = ["HttpTask", "NotifyTask", "ShellTask", "SqlTask", "TriggerDagRunTask"]
+__all__ = ["ApprovalTask", "HttpTask", "NotifyTask", "ShellTask", "SqlTask", "SubDagTask", "TriggerDagRunTask", "WaitForEvent"]

@@ -146,10 +146,14 @@ def refuse_dags(session: Session, messages: dict[str, str], now: datetime) -> di
 
 
 def upsert_dag(session: Session, spec: DagSpec, now: datetime, *, paused_default: bool) -> None:
-    """Insert or update the dag row and remember the spec version."""
+    """Insert or update the dag row and remember the spec version (numbered when first seen; a spec
+    that returns to an earlier version's hash is that version again)."""
     payload = spec.model_dump(mode="json")
     if session.get(DagVersion, (spec.dag_id, spec.version_hash)) is None:
-        session.add(DagVersion(dag_id=spec.dag_id, version_hash=spec.version_hash, spec=payload, created_at=now))
+        newest = session.scalar(select(func.max(DagVersion.version_number)).where(DagVersion.dag_id == spec.dag_id))
+        session.add(DagVersion(
+            dag_id=spec.dag_id, version_hash=spec.version_hash, spec=payload, created_at=now, version_number=(newest or 0) + 1,
+        ))
     row = session.get(Dag, spec.dag_id)
     if row is None:
         row = Dag(dag_id=spec.dag_id, is_paused=paused_default)
@@ -194,3 +198,61 @@ def set_paused(session: Session, dag_id: str, paused: bool, now: datetime, actor
 
 def set_next_run(session: Session, dag_id: str, next_run_at: datetime | None) -> None:
     session.execute(update(Dag).where(Dag.dag_id == dag_id).values(next_run_at=next_run_at))
+
+
+# -- versions (read) ---------------------------------------------------------------------------
+def version_summaries(session: Session, dag_id: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """The DAG's versions, newest first (number, hash, when first parsed, whether current, the author's
+    label, how many tasks and how many runs are pinned to it), and how many there are."""
+    dag = session.get(Dag, dag_id)
+    if dag is None:
+        raise NotFoundError(f"no DAG with id {dag_id!r}")
+    total = session.scalar(select(func.count()).select_from(DagVersion).where(DagVersion.dag_id == dag_id)) or 0
+    rows = session.scalars(
+        select(DagVersion).where(DagVersion.dag_id == dag_id).order_by(DagVersion.version_number.desc()).limit(limit).offset(offset)
+    ).all()
+    runs = dict(
+        session.execute(
+            select(DagRun.version_hash, func.count())
+            .where(DagRun.dag_id == dag_id, DagRun.version_hash.in_([r.version_hash for r in rows]))
+            .group_by(DagRun.version_hash)
+        ).all()
+    )
+    return [version_summary(r, dag.version_hash, runs.get(r.version_hash, 0)) for r in rows], total
+
+
+def version_summary(row: DagVersion, current_hash: str, runs: int) -> dict[str, Any]:
+    return {
+        "number": row.version_number, "version_hash": row.version_hash, "created_at": row.created_at,
+        "current": row.version_hash == current_hash, "version_label": row.spec.get("version_label"),
+        "tasks": len(row.spec.get("tasks") or ()), "runs": runs,
+    }
+
+
+def get_version(session: Session, dag_id: str, number: int) -> DagVersion:
+    """Version `number` of the DAG; NotFoundError naming the versions there are."""
+    row = session.scalar(select(DagVersion).where(DagVersion.dag_id == dag_id, DagVersion.version_number == number))
+    if row is None:
+        newest = session.scalar(select(func.max(DagVersion.version_number)).where(DagVersion.dag_id == dag_id))
+        there = f"it has versions 1 to {newest}" if newest else "it has no versions"
+        raise NotFoundError(f"DAG {dag_id!r} has no version {number}: {there}")
+    return row
+
+
+def runs_of_version(session: Session, dag_id: str, version_hash: str) -> int:
+    return session.scalar(select(func.count()).select_from(DagRun).where(DagRun.dag_id == dag_id, DagRun.version_hash == version_hash)) or 0
+
+
+def versions_to_compare(session: Session, dag_id: str, older: int | None, newer: int | None) -> tuple[DagVersion, DagVersion]:
+    """Versions `older` and `newer` of the DAG; by default the current one and the one before it."""
+    if newer is not None:
+        new = get_version(session, dag_id, newer)
+    else:
+        dag = session.get(Dag, dag_id)
+        if dag is None:
+            raise NotFoundError(f"no DAG with id {dag_id!r}")
+        found = session.get(DagVersion, (dag_id, dag.version_hash))
+        if found is None:
+            raise NotFoundError(f"the current version of DAG {dag_id!r} is not stored")
+        new = found
+    return get_version(session, dag_id, older if older is not None else max(new.version_number - 1, 1)), new

@@ -23,10 +23,28 @@ def alive_schedulers(session: Session, now: datetime, threshold: timedelta) -> l
     )
 
 
+_registered_here: set[int] = set()  # scheduler jobs of this process (schedulers in threads, as tests and bench run them)
+
+
+def alive_job_ids(session: Session, now: datetime, threshold: timedelta) -> set[int]:
+    """The ids of the schedulers that say they run and heartbeated within `threshold`."""
+    return set(
+        session.scalars(
+            select(SchedulerJob.id).where(SchedulerJob.state == "running", SchedulerJob.last_heartbeat >= now - threshold)
+        )
+    )
+
+
 def _died_here(job: SchedulerJob) -> bool:
-    """A job of this host whose process is gone (killed) is dead whatever its last heartbeat says."""
+    """A job of this host whose process is gone (killed) is dead whatever its last heartbeat says.
+
+    So is one with this very process's pid that this process did not register: a container
+    restarted in its pod keeps the hostname and often the pid.
+    """
     if job.hostname != socket.gethostname():
         return False
+    if job.pid == os.getpid():
+        return job.id not in _registered_here
     try:
         os.kill(job.pid, 0)
     except ProcessLookupError:
@@ -59,6 +77,7 @@ def register(session: Session, now: datetime, threshold: timedelta, *, exclusive
     job = SchedulerJob(hostname=socket.gethostname(), pid=os.getpid(), state="running", started_at=now, last_heartbeat=now)
     session.add(job)
     session.flush()
+    _registered_here.add(job.id)
     return job.id
 
 

@@ -47,20 +47,19 @@ def get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
 
 
 def list_task_instances(session: Session, dag_id: str, run_id: str) -> Sequence[TaskInstance]:
-    """Task instances of a run, in the DAG's task order."""
+    """Task instances of a run, in the DAG's task order; a mapped task's instances follow it by map_index."""
     run = get_run(session, dag_id, run_id)
-    rows = {
-        ti.task_id: ti
-        for ti in session.scalars(select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id))
-    }
-    order = [t.task_id for t in spec_for_version(session, dag_id, run.version_hash).tasks]
-    return [rows[t] for t in order if t in rows] + [ti for t, ti in rows.items() if t not in order]
+    rows = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)).all()
+    order = {t.task_id: i for i, t in enumerate(spec_for_version(session, dag_id, run.version_hash).tasks)}
+    return sorted(rows, key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id, ti.map_index))
 
 
-def get_try(session: Session, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> TaskTry:
-    """One try of a task (the latest when `try_number` is None)."""
+def get_try(session: Session, dag_id: str, run_id: str, task_id: str, try_number: int | None, *, map_index: int = -1) -> TaskTry:
+    """One try of a task, or of one instance of a mapped task (the latest when `try_number` is None)."""
     get_run(session, dag_id, run_id)
-    stmt = select(TaskTry).where(TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id)
+    stmt = select(TaskTry).where(
+        TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.map_index == map_index
+    )
     if try_number is not None:
         stmt = stmt.where(TaskTry.try_number == try_number)
     row = session.scalars(stmt.order_by(TaskTry.try_number.desc()).limit(1)).first()
@@ -137,11 +136,23 @@ def grid_runs(session: Session, dag_id: str, limit: int) -> list[Row[Any]]:
 
 
 def grid_cells(session: Session, dag_id: str, run_ids: Sequence[str]) -> list[Row[Any]]:
-    """(run_id, task_id, state, try_number) of the task instances of these runs."""
+    """(run_id, task_id, state, try_number) of the task instances of these runs (a mapped task's own, not its instances')."""
     if not run_ids:
         return []
     stmt = select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state, TaskInstance.try_number).where(
-        TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(list(run_ids))
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(list(run_ids)), TaskInstance.map_index == -1
+    )
+    return list(session.execute(stmt).all())
+
+
+def mapped_state_counts(session: Session, dag_id: str, run_ids: Sequence[str]) -> list[Row[Any]]:
+    """(run_id, task_id, state, n): how many instances of each mapped task of these runs are in each state."""
+    if not run_ids:
+        return []
+    stmt = (
+        select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state, func.count())
+        .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id.in_(list(run_ids)), TaskInstance.map_index >= 0)
+        .group_by(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state)
     )
     return list(session.execute(stmt).all())
 
@@ -166,23 +177,36 @@ def run_events(session: Session, dag_id: str, run_id: str, *, after_id: int = 0,
     return list(session.scalars(stmt))
 
 
-def task_try_summaries(session: Session, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
-    """Every try of a task without its log: try_number, state, start, end, worker, error."""
+def task_try_summaries(session: Session, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> list[Row[Any]]:
+    """Every try of a task (or of one mapped instance) without its log: try_number, state, start, end, worker, error."""
     stmt = (
         select(TaskTry.try_number, TaskTry.state, TaskTry.start_date, TaskTry.end_date, TaskTry.worker, TaskTry.error)
-        .where(TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id)
+        .where(TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.map_index == map_index)
         .order_by(TaskTry.try_number)
     )
     return list(session.execute(stmt).all())
 
 
-def get_task_instance(session: Session, dag_id: str, run_id: str, task_id: str) -> TaskInstance:
-    row = session.scalars(
-        select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id)
-    ).first()
+def get_task_instance(session: Session, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> TaskInstance:
+    """A task instance: the task's own, or instance `map_index` of a mapped task."""
+    row = session.get(TaskInstance, (dag_id, run_id, task_id, map_index))
     if row is None:
-        raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
+        which = f"task {task_id!r}" if map_index < 0 else f"mapped instance {map_index} of task {task_id!r}"
+        raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no {which}")
     return row
+
+
+def mapped_instances(session: Session, dag_id: str, run_id: str, task_id: str) -> list[Row[Any]]:
+    """The instances of a mapped task in map_index order, without their results (as `run_task_rows`)."""
+    stmt = (
+        select(
+            TaskInstance.task_id, TaskInstance.map_index, TaskInstance.state, TaskInstance.try_number, TaskInstance.max_tries,
+            TaskInstance.start_date, TaskInstance.end_date, TaskInstance.next_retry_at, TaskInstance.worker,
+        )
+        .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == task_id, TaskInstance.map_index >= 0)
+        .order_by(TaskInstance.map_index)
+    )
+    return list(session.execute(stmt).all())
 
 
 def audit_entries(
@@ -291,7 +315,7 @@ def audit_page(
 
 
 def try_log_slice(
-    session: Session, dag_id: str, run_id: str, task_id: str, try_number: int, *, offset: int, limit: int
+    session: Session, dag_id: str, run_id: str, task_id: str, try_number: int, *, offset: int, limit: int, map_index: int = -1
 ) -> tuple[str, int, str]:
     """(characters [offset, offset+limit) of a try's log, the log's length, the try's state).
 
@@ -299,7 +323,8 @@ def try_log_slice(
     """
     row = session.execute(
         select(func.substr(TaskTry.log, offset + 1, limit), func.length(TaskTry.log), TaskTry.state).where(
-            TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.try_number == try_number
+            TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.try_number == try_number,
+            TaskTry.map_index == map_index,
         )
     ).first()
     if row is None:
@@ -330,10 +355,10 @@ def try_duration_histogram(session: Session, bounds: Sequence[float]) -> tuple[l
     return [int(n) for n in row[2:]], int(row[0]), float(row[1])
 
 
-def try_log_lengths(session: Session, dag_id: str, run_id: str, task_id: str) -> dict[int, int]:
+def try_log_lengths(session: Session, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[int, int]:
     """try_number -> how many characters its log has, without reading the logs."""
     stmt = select(TaskTry.try_number, func.length(TaskTry.log)).where(
-        TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id
+        TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.map_index == map_index
     )
     return {int(n): int(length or 0) for n, length in session.execute(stmt)}
 

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
+from orchestrator.inputs import check_run_input
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry
 from orchestrator.planner import TaskView
 from orchestrator.spec import DagSpec
@@ -28,6 +29,7 @@ from orchestrator.states import (
     check_task_transition,
 )
 from orchestrator.store import assets as asset_store
+from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import events
 
 
@@ -46,15 +48,18 @@ _TRY_KEYS = (*_TASK_KEYS, "try_number")
 
 
 def _key_clauses(table: Any, keys: tuple[str, ...]) -> list[Any]:
-    """`column = :k_column` for each key column; map_index is always -1 until mapped tasks exist."""
-    return [table.c.map_index == -1 if k == "map_index" else table.c[k] == bindparam(f"k_{k}") for k in keys]
+    """`column = :k_column` for each key column."""
+    return [table.c[k] == bindparam(f"k_{k}") for k in keys]
 
 
 def _update_each(session: Session, table: Any, rows: list[dict[str, Any]], keys: tuple[str, ...], *, state_guard: bool = False) -> None:
     """UPDATE one row per dict (keys as `k_<column>`, new values by name), one executemany per set
-    of columns; with `state_guard`, only where the row is still in state `k_from`."""
+    of columns; with `state_guard`, only where the row is still in state `k_from`. A row without
+    `k_map_index` is the task's own (-1), not one of its mapped instances."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
+        if "map_index" in keys:
+            row.setdefault("k_map_index", -1)
         groups.setdefault(tuple(sorted(k for k in row if not k.startswith("k_"))), []).append(row)
     guard = [table.c.state == bindparam("k_from")] if state_guard else []
     for names, group in groups.items():
@@ -74,6 +79,7 @@ def _ti_values(view: TaskView) -> dict[str, Any]:
         "next_retry_at": view.next_retry_at,
         "worker": view.worker,
         "result": view.result,
+        "follow": None if view.follow is None else list(view.follow),
     }
 
 
@@ -81,7 +87,10 @@ def _ti_values(view: TaskView) -> dict[str, Any]:
 class Batch:
     """State changes to write in one transaction."""
 
-    _ti: dict[tuple[str, str, str], tuple[str, TaskView]] = field(default_factory=dict)
+    _ti: dict[tuple[str, str, str, int], tuple[str, TaskView]] = field(default_factory=dict)
+    # mapped instances made (rows to insert) and dropped (dag_id, run_id, task_id, from map_index) by `expand`
+    ti_inserts: list[dict[str, Any]] = field(default_factory=list)
+    ti_drops: list[tuple[str, str, str, int]] = field(default_factory=list)
     _runs: dict[RunKey, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     try_inserts: list[dict[str, Any]] = field(default_factory=list)
     try_updates: list[dict[str, Any]] = field(default_factory=list)
@@ -92,11 +101,13 @@ class Batch:
     circuits_at: datetime | None = None
     # asset updates by the tasks that succeeded in this batch (orchestrator.store.assets.outlet_events)
     asset_events: list[dict[str, Any]] = field(default_factory=list)
+    # idempotency keys of the tasks that succeeded in this batch (orchestrator.store.idempotency.key_row)
+    idempotency_keys: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
-            self._ti or self._runs or self.try_inserts or self.try_updates or self.log_appends or self.events or self.circuits
-            or self.asset_events
+            self._ti or self.ti_inserts or self._runs or self.try_inserts or self.try_updates or self.log_appends or self.events or self.circuits
+            or self.asset_events or self.idempotency_keys
         )
 
     def move_task(
@@ -109,11 +120,14 @@ class Batch:
         *,
         reason: str | None = None,
         actor: str = "scheduler",
+        map_index: int = -1,
         **changes: Any,
     ) -> None:
-        """Change a task's state (checked), apply `changes` to its view, record row and event."""
-        check_task_transition(view.state, to, what=f"task {run.dag_id}/{run.run_id}/{task_id}", history=view.history)
-        pk = (run.dag_id, run.run_id, task_id)
+        """Change a task's state (checked), apply `changes` to its view, record row and event.
+        `map_index` names one instance of a mapped task (its view is that instance's)."""
+        where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
+        check_task_transition(view.state, to, what=f"task {run.dag_id}/{run.run_id}/{where}", history=view.history)
+        pk = (run.dag_id, run.run_id, task_id, map_index)
         before = self._ti[pk][0] if pk in self._ti else view.state.value
         self.events.append(
             events.event(
@@ -122,7 +136,7 @@ class Batch:
                 dag_id=run.dag_id,
                 run_id=run.run_id,
                 task_id=task_id,
-                map_index=-1,
+                map_index=map_index,
                 try_number=changes.get("try_number", view.try_number),
                 from_state=view.state.value,
                 to_state=to.value,
@@ -136,6 +150,24 @@ class Batch:
         view.history.append(to.value)
         del view.history[:-8]
         self._ti[pk] = (before, view)
+
+    def expand(self, run: RunKey, task_id: str, view: TaskView, count: int, max_tries: int, at: datetime) -> None:
+        """Give a mapped task `count` instances and make it running.
+
+        Instances a clear left (pending) are kept with their tries; missing ones are made and
+        those past `count` (the input got shorter) are dropped with their tries.
+        """
+        for i in range(len(view.instances), count):
+            view.instances.append(TaskView(max_tries=max_tries))
+            self.ti_inserts.append(
+                {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": task_id, "map_index": i, **_ti_values(view.instances[i])}
+            )
+        if len(view.instances) > count:
+            del view.instances[count:]
+            self.ti_drops.append((run.dag_id, run.run_id, task_id, count))
+        # queued (to be expanded) then running (its instances run), as the state machine has every task go
+        self.move_task(run, task_id, view, TaskState.QUEUED, at, reason="its input is known: expanding it")
+        self.move_task(run, task_id, view, TaskState.RUNNING, at, reason=f"expanded into {count} mapped instances", start_date=at, end_date=None)
 
     def move_run(
         self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler", **changes: Any
@@ -162,10 +194,19 @@ class Batch:
 
     def write(self, session: Session) -> None:
         """Write everything in the caller's transaction: one executemany per kind of row."""
+        for dag_id, run_id, task_id, first in self.ti_drops:
+            for table in (TaskInstance.__table__, TaskTry.__table__):
+                session.execute(
+                    delete(table).where(
+                        table.c.dag_id == dag_id, table.c.run_id == run_id, table.c.task_id == task_id, table.c.map_index >= first
+                    )
+                )
+        if self.ti_inserts:
+            session.execute(insert(TaskInstance), self.ti_inserts)
         if self._ti:
             rows = [
-                {"k_dag_id": d, "k_run_id": r, "k_task_id": t, "k_from": before, **_ti_values(view)}
-                for (d, r, t), (before, view) in self._ti.items()
+                {"k_dag_id": d, "k_run_id": r, "k_task_id": t, "k_map_index": m, "k_from": before, **_ti_values(view)}
+                for (d, r, t, m), (before, view) in self._ti.items()
             ]
             # a user may have cleared or cancelled the task meanwhile: `k_from` lets their write win
             _update_each(session, TaskInstance.__table__, rows, _TASK_KEYS, state_guard=True)
@@ -180,6 +221,8 @@ class Batch:
         if self.try_updates:
             _update_each(session, TaskTry.__table__, self.try_updates, _TRY_KEYS)
         if self.log_appends:
+            for row in self.log_appends:
+                row.setdefault("k_map_index", -1)
             tt = TaskTry.__table__
             stmt = (
                 update(tt)
@@ -193,6 +236,7 @@ class Batch:
             assert self.circuits_at is not None
             circuit_store.save(session, self.circuits.values(), self.circuits_at)
         asset_store.record(session, self.asset_events)
+        idempotency_store.record(session, self.idempotency_keys)
         events.append(session, self.events)
 
 
@@ -253,12 +297,17 @@ def create_run(
     now: datetime,
     actor: str,
     parent: tuple[str, str, str] | None = None,
+    check_input: bool = False,
 ) -> DagRun:
     """Queue a new run of the DAG's current version; the scheduler starts it. `parent` is
-    (dag_id, run_id, task_id) of the task that started it (TriggerDagRunTask)."""
+    (dag_id, run_id, task_id) of the task that started it (TriggerDagRunTask). With `check_input`
+    (a person asked for the run) a conf that does not match the DAG's input schema raises
+    InvalidRunInputError."""
     dag = session.get(Dag, dag_id)
     if dag is None or not dag.is_active:
         raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
+    if check_input:
+        check_run_input(dag_id, dag.spec, conf)
     new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {})
     run = DagRun(**new.row(now))
     if parent is not None:
@@ -326,33 +375,42 @@ def _task_views(session: Session, runs: list[RunKey]) -> dict[RunKey, dict[str, 
         return {}
     wanted = set(runs)
     rows = session.scalars(
-        select(TaskInstance).where(
-            TaskInstance.dag_id.in_({k.dag_id for k in wanted}), TaskInstance.run_id.in_({k.run_id for k in wanted})
-        )
+        select(TaskInstance)
+        .where(TaskInstance.dag_id.in_({k.dag_id for k in wanted}), TaskInstance.run_id.in_({k.run_id for k in wanted}))
+        .order_by(TaskInstance.map_index)  # a task's own row (-1) before its mapped instances, in order
     )
     views: dict[RunKey, dict[str, TaskView]] = {}
     for r in rows:
         key = RunKey(r.dag_id, r.run_id)
-        if key in wanted:
-            views.setdefault(key, {})[r.task_id] = TaskView(
-                state=TaskState(r.state),
-                try_number=r.try_number,
-                max_tries=r.max_tries,
-                start_date=r.start_date,
-                end_date=r.end_date,
-                next_retry_at=r.next_retry_at,
-                worker=r.worker,
-                result=r.result,
-            )
+        if key not in wanted:
+            continue
+        view = TaskView(
+            state=TaskState(r.state),
+            try_number=r.try_number,
+            max_tries=r.max_tries,
+            start_date=r.start_date,
+            end_date=r.end_date,
+            next_retry_at=r.next_retry_at,
+            worker=r.worker,
+            result=r.result,
+            follow=None if r.follow is None else tuple(r.follow),
+        )
+        if r.map_index < 0:
+            views.setdefault(key, {})[r.task_id] = view
+        else:
+            views[key][r.task_id].instances.append(view)
     return views
 
 
-def try_row(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[str, Any]:
-    return {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": task_id, "map_index": -1, "try_number": try_number, **values}
+def try_row(run: RunKey, task_id: str, try_number: int, *, map_index: int = -1, **values: Any) -> dict[str, Any]:
+    return {"dag_id": run.dag_id, "run_id": run.run_id, "task_id": task_id, "map_index": map_index, "try_number": try_number, **values}
 
 
-def try_update(run: RunKey, task_id: str, try_number: int, **values: Any) -> dict[str, Any]:
-    return {"k_dag_id": run.dag_id, "k_run_id": run.run_id, "k_task_id": task_id, "k_try_number": try_number, **values}
+def try_update(run: RunKey, task_id: str, try_number: int, *, map_index: int = -1, **values: Any) -> dict[str, Any]:
+    return {
+        "k_dag_id": run.dag_id, "k_run_id": run.run_id, "k_task_id": task_id, "k_map_index": map_index,
+        "k_try_number": try_number, **values,
+    }
 
 
 def _get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
@@ -373,6 +431,11 @@ def cancel_run(session: Session, dag_id: str, run_id: str, now: datetime, actor:
     for task_id, view in load_task_views(session, key).items():
         if view.state not in TASK_TERMINAL:
             batch.move_task(key, task_id, view, TaskState.CANCELLED, now, reason=f"run cancelled by {actor}", actor=actor, key=None)
+        for i, instance in enumerate(view.instances):
+            if instance.state not in TASK_TERMINAL:
+                batch.move_task(
+                    key, task_id, instance, TaskState.CANCELLED, now, reason=f"run cancelled by {actor}", actor=actor, key=None, map_index=i
+                )
     batch.move_run(key, current, RunState.CANCELLED, now, reason=f"cancelled by {actor}", actor=actor, end_date=now)
     batch.write(session)
     row.ext_change += 1
@@ -418,6 +481,25 @@ def rerun_failed_tasks(session: Session, dag_id: str, run_id: str, *, now: datet
     return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"failed tasks re-run by {actor}")
 
 
+def reset_task(
+    batch: Batch, key: RunKey, task_id: str, view: TaskView, retries: int, at: datetime, *, reason: str, actor: str = "scheduler",
+    result: Any = None,
+) -> None:
+    """Send a finished task back to pending with fresh retries (a clear, a loop's next iteration);
+    `result` is what its task instance keeps meanwhile."""
+    # a mapped task's instances wait too: it is expanded again from its upstreams' results
+    for i, instance in enumerate(view.instances):
+        if instance.state in TASK_TERMINAL:
+            batch.move_task(
+                key, task_id, instance, TaskState.PENDING, at, reason=reason, actor=actor, map_index=i,
+                max_tries=instance.try_number + retries + 1, end_date=None, result=None, next_retry_at=None, key=None,
+            )
+    batch.move_task(
+        key, task_id, view, TaskState.PENDING, at, reason=reason, actor=actor,
+        max_tries=view.try_number + retries + 1, end_date=None, result=result, next_retry_at=None, key=None, follow=None,
+    )
+
+
 def _clear(
     session: Session, row: DagRun, spec: DagSpec, views: dict[str, TaskView], targets: list[str], *, now: datetime, actor: str, why: str
 ) -> list[str]:
@@ -428,10 +510,7 @@ def _clear(
     for tid in targets:
         view = views[tid]
         if view.state in TASK_TERMINAL:
-            batch.move_task(
-                key, tid, view, TaskState.PENDING, now, reason=f"cleared by {actor}", actor=actor,
-                max_tries=view.try_number + spec.task_map[tid].retries + 1, end_date=None, result=None, next_retry_at=None, key=None,
-            )
+            reset_task(batch, key, tid, view, spec.task_map[tid].retries, now, reason=f"cleared by {actor}", actor=actor)
             cleared.append(tid)
     current = RunState(row.state)
     if current in RUN_TERMINAL:

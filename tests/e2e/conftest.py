@@ -55,12 +55,24 @@ DAG_FILES = {
             slow = PythonTask(task_id="slow", python_callable=print_slowly, op_args=[16, 0.5])
             slow >> PythonTask(task_id="done", python_callable=total, op_args=[[1, 2]])
     ''',
+    "e2e_patterns.py": '''
+        from orchestrator import DAG, PythonTask, TaskGroup, task
+        from tests.fixtures import numbers, square, total
+
+        with DAG("e2e_patterns", schedule=None, tags=["e2e"], description="A task group and a mapped task") as patterns:
+            with TaskGroup("extract", tooltip="where the numbers come from") as extract:
+                items = task(numbers)(3)
+                with TaskGroup("check"):
+                    task(total)(items)
+            squares = task(square).expand(x=items)
+            task(total)(squares)
+    ''',
     "e2e_broken.py": '''
         raise RuntimeError("this DAG file is broken on purpose")
     ''',
 }
-DAG_COUNT = 5
-"""How many DAGs e2e_dags.py defines: the server is ready once all of them are parsed."""
+DAG_COUNT = 6
+"""How many DAGs the files define: the server is ready once all of them are parsed."""
 
 
 def _free_port() -> int:

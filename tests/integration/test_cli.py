@@ -60,7 +60,7 @@ DAGS = {
 FIELDS = {
     "dags": {"dag_id", "is_paused", "schedule", "fileloc", "next_run"},
     "runs": {"run_id", "state", "logical_date", "start_date", "end_date"},
-    "tasks": {"task_id", "state", "try_number", "start_date", "end_date"},
+    "tasks": {"task_id", "map_index", "state", "try_number", "start_date", "end_date"},
     "import-errors": {"filename", "message"},
 }
 

@@ -37,3 +37,98 @@ def test_ordering_a_column_untangles_crossed_edges() -> None:
     picture = layout(_spec({"a1": (), "a2": (), "c1": ("a2",), "c2": ("a1",)}))
     y = {n.task_id: n.y for n in picture.nodes}
     assert (y["a1"] < y["a2"]) == (y["c2"] < y["c1"])
+
+
+# -- task groups and mapped tasks ------------------------------------------------------------------
+def _grouped() -> DagSpec:
+    from orchestrator import DAG, PythonTask, TaskGroup
+
+    with DAG("g") as dag:
+        start = PythonTask(task_id="start", python_callable=print)
+        with TaskGroup("extract") as extract:
+            fetch = PythonTask(task_id="fetch", python_callable=print)
+            with TaskGroup("parse"):
+                fetch >> PythonTask(task_id="rows", python_callable=print)
+        loose = PythonTask(task_id="loose", python_callable=print)
+        start >> [extract, loose]
+        [extract, loose] >> PythonTask(task_id="load", python_callable=print)
+    return dag.to_spec()
+
+
+def test_a_collapsed_group_is_one_node_with_the_edges_of_its_tasks() -> None:
+    picture = layout(_grouped(), collapsed={"extract"})
+    assert {(n.task_id, n.kind) for n in picture.nodes} == {("start", "task"), ("extract", "group"), ("loose", "task"), ("load", "task")}
+    assert {(e.source, e.target) for e in picture.edges} == {("start", "extract"), ("start", "loose"), ("extract", "load"), ("loose", "load")}
+    assert picture.groups == []
+
+
+def test_a_collapsed_inner_group_leaves_its_parent_drawn_as_a_box() -> None:
+    picture = layout(_grouped(), collapsed={"extract.parse"})
+    assert [n.task_id for n in picture.nodes if n.kind == "group"] == ["extract.parse"]
+    assert [b.group_id for b in picture.groups] == ["extract"]
+
+
+def test_an_expanded_group_is_a_box_around_its_tasks_and_its_inner_groups() -> None:
+    picture = layout(_grouped())
+    nodes = {n.task_id: n for n in picture.nodes}
+    boxes = {b.group_id: b for b in picture.groups}
+
+    def inside(n: object, b: object) -> bool:
+        return b.x < n.x and n.x + NODE_W < b.x + b.width and b.y < n.y and n.y + NODE_H < b.y + b.height  # type: ignore[attr-defined]
+
+    assert inside(nodes["extract.fetch"], boxes["extract"]) and inside(nodes["extract.parse.rows"], boxes["extract.parse"])
+    outer, inner = boxes["extract"], boxes["extract.parse"]
+    assert outer.x < inner.x and inner.x + inner.width < outer.x + outer.width and outer.y < inner.y
+    assert not inside(nodes["loose"], boxes["extract"])
+
+
+def _group_spanning_a_column_with_an_outsider() -> DagSpec:
+    # extract spans two columns; square shares the second column without being in it
+    from orchestrator import DAG, PythonTask, TaskGroup
+
+    with DAG("g") as dag:
+        with TaskGroup("extract"):
+            numbers = PythonTask(task_id="numbers", python_callable=print)
+            with TaskGroup("check"):
+                numbers >> PythonTask(task_id="total", python_callable=print)
+        numbers >> PythonTask(task_id="square", python_callable=print) >> PythonTask(task_id="total", python_callable=print)
+    return dag.to_spec()
+
+
+def test_no_box_covers_a_node_outside_its_group() -> None:
+    for spec in (_grouped(), _group_spanning_a_column_with_an_outsider()):
+        picture = layout(spec)
+        for box in picture.groups:
+            for n in picture.nodes:
+                overlaps = n.x < box.x + box.width and box.x < n.x + NODE_W and n.y < box.y + box.height and box.y < n.y + NODE_H
+                assert overlaps == n.task_id.startswith(box.group_id + "."), (box.group_id, n.task_id)
+
+
+def test_a_task_in_a_group_is_labelled_by_its_own_part_of_the_id() -> None:
+    labels = {n.task_id: n.label for n in layout(_grouped()).nodes}
+    assert (labels["extract.fetch"], labels["extract.parse.rows"], labels["start"]) == ("fetch", "rows", "start")
+
+
+def test_the_members_of_a_group_stay_together_in_a_column() -> None:
+    # b and c are in a group, a and d are not: whatever the sweeps do, b and c are neighbours
+    from orchestrator import DAG, PythonTask, TaskGroup
+
+    with DAG("g") as dag:
+        root = PythonTask(task_id="root", python_callable=print)
+        a = PythonTask(task_id="a", python_callable=print)
+        with TaskGroup("grp"):
+            b = PythonTask(task_id="b", python_callable=print)
+            c = PythonTask(task_id="c", python_callable=print)
+        d = PythonTask(task_id="d", python_callable=print)
+        root >> [a, b, d, c]
+    column = sorted((n for n in layout(dag.to_spec()).nodes if n.layer == 1), key=lambda n: n.y)
+    ids = [n.task_id for n in column]
+    assert abs(ids.index("grp.b") - ids.index("grp.c")) == 1
+
+
+def test_a_mapped_task_is_marked_as_one_node() -> None:
+    spec = DagSpec(
+        dag_id="d", fileloc="/x.py",
+        tasks=(TaskSpec(task_id="items"), TaskSpec(task_id="each", upstream=("items",), mapped=({"arg": "x", "task_id": "items"},))),  # type: ignore[arg-type]
+    )
+    assert {n.task_id: n.mapped for n in layout(spec).nodes} == {"items": False, "each": True}

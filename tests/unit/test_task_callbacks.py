@@ -123,7 +123,7 @@ def test_a_failing_dag_callback_fails_its_item_with_the_error_in_the_log(dag_fil
 
 def test_a_callback_must_be_callable() -> None:
     with DAG("bad_cb"), pytest.raises(DagDefinitionError, match="on_failure must be callable"):
-        PythonTask(task_id="t", python_callable=print, on_failure="not a function")
+        PythonTask(task_id="t", python_callable=print, on_failure=42)  # a string is an error transition (error_routing)
 
 
 def test_a_non_callable_callback_in_default_args_fails_when_the_dag_is_parsed() -> None:

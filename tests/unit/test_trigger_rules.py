@@ -57,6 +57,10 @@ CASES = [
     (TR.NONE_SKIPPED, [T.SUCCESS, T.SKIPPED], V.SKIP, "an upstream was skipped"),
     (TR.NONE_SKIPPED, [T.SUCCESS, T.RUNNING], V.WAIT, "an upstream is still running"),
     (TR.NONE_SKIPPED, [T.SKIPPED, T.RUNNING], V.SKIP, "a skip settles it at once"),
+    (TR.NONE_FAILED_MIN_ONE_SUCCESS, [T.SUCCESS, T.SKIPPED], V.RUN, "the branch taken succeeded, the other was skipped"),
+    (TR.NONE_FAILED_MIN_ONE_SUCCESS, [T.SKIPPED, T.SKIPPED], V.SKIP, "no path was taken"),
+    (TR.NONE_FAILED_MIN_ONE_SUCCESS, [T.SUCCESS, T.FAILED], V.UPSTREAM_FAILED, "an upstream failed"),
+    (TR.NONE_FAILED_MIN_ONE_SUCCESS, [T.SUCCESS, T.RUNNING], V.WAIT, "an upstream is still running"),
     (TR.ALWAYS, [T.PENDING, T.RUNNING], V.RUN, "runs at once whatever the upstreams do"),
     (TR.ALWAYS, [T.FAILED, T.SKIPPED], V.RUN, "runs after failures and skips"),
 ]

@@ -14,3 +14,5 @@ from webui.api import circuits  # noqa: E402,F401
 from webui.api import backfills  # noqa: E402,F401
 from webui.api import schedules  # noqa: E402,F401
 from webui.api import assets, events  # noqa: E402,F401
+from webui.api import versions  # noqa: E402,F401
+from webui.api import approvals  # noqa: E402,F401

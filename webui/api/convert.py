@@ -83,8 +83,9 @@ def result_preview(result: Any) -> tuple[str | None, bool]:
     return text[:RESULT_PREVIEW_CHARS], len(text) > RESULT_PREVIEW_CHARS
 
 
-def task_detail(spec: TaskSpec, instance: Any | None, tries: list[TryOut]) -> TaskDetail:
-    """A task of a run; `instance` is None while the run has not created its task instances."""
+def task_detail(spec: TaskSpec, instance: Any | None, tries: list[TryOut], instances: list[TaskInstanceOut] | None = None) -> TaskDetail:
+    """A task of a run (or one instance of a mapped task); `instance` is None while the run has not
+    created its task instances; `instances` are a mapped task's."""
     if instance is None:
         base: dict[str, Any] = dict(
             task_id=spec.task_id, map_index=-1, state=None, try_number=0, max_tries=spec.retries + 1, start_date=None,
@@ -94,4 +95,4 @@ def task_detail(spec: TaskSpec, instance: Any | None, tries: list[TryOut]) -> Ta
     else:
         base = task_out(instance).model_dump()
         preview, cut = result_preview(instance.result)
-    return TaskDetail(**base, spec=spec, tries=tries, result_preview=preview, result_truncated=cut)
+    return TaskDetail(**base, spec=spec, tries=tries, result_preview=preview, result_truncated=cut, instances=instances or [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from orchestrator.inputs import InvalidRunInputError
 from orchestrator.store import queries
 from orchestrator.store import runs as run_store
 from orchestrator.store.users import Role
@@ -15,6 +16,7 @@ from webui.api.convert import run_out
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import DagPath, EventOut, Page, PageQuery, RunListQuery, RunOut, RunPath, TriggerRun
 from webui.auth import audit
+from webui.errors import ApiError
 from webui.state import publishing_session, web_state
 
 
@@ -23,13 +25,18 @@ from webui.state import publishing_session, web_state
     body=TriggerRun, response=RunOut, status=201, conflicts=True,
 )
 def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
-    """Queue a manual run of the DAG's current version; the scheduler starts it. 409 if the run_id is taken."""
+    """Queue a manual run of the DAG's current version; the scheduler starts it. 409 if the run_id is
+    taken; 422 if the conf (over the DAG's params) does not match the DAG's input schema."""
     now = datetime.now(UTC)
     with web_state().sessions.begin() as s:
-        row = run_store.create_run(
-            s, path.dag_id, run_id=body.run_id, run_type="manual", logical_date=body.logical_date or now,
-            data_interval=None, conf=body.conf, now=now, actor=actor_name(),
-        )
+        try:
+            row = run_store.create_run(
+                s, path.dag_id, run_id=body.run_id, run_type="manual", logical_date=body.logical_date or now,
+                data_interval=None, conf=body.conf, now=now, actor=actor_name(), check_input=True,
+            )
+        except InvalidRunInputError as exc:
+            details = [{"loc": ["body", "conf", p["path"]], "msg": p["message"], "type": "input_schema"} for p in exc.problems]
+            raise ApiError(422, "invalid_input", str(exc), details) from None
         audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf})
         return run_out(row)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
+from orchestrator.mapping import MAX_MAP_LENGTH
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState
 
@@ -107,12 +108,20 @@ class TaskListQuery(PageQuery):
     state: list[TaskState] = Field(default_factory=list, max_length=20, description="tasks in any of these states")
 
 
+MapIndex = Annotated[int, Field(ge=-1, le=MAX_MAP_LENGTH - 1)]
+
+
+class TaskQuery(Input):
+    map_index: MapIndex = Field(default=-1, description="one instance of a mapped task (0..n-1); -1: the task itself")
+
+
 class AuditQuery(PageQuery):
     actor: Text | SkipJsonSchema[None] = Field(default=None, description="entries of this user")
     action: Text | SkipJsonSchema[None] = Field(default=None, description="entries of this action, e.g. run.trigger")
 
 
 class LogQuery(Input):
+    map_index: MapIndex = Field(default=-1, description="a try of one instance of a mapped task (0..n-1); -1: of the task itself")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="first character to return (for tailing)")
     limit: int = Field(default=1_000_000, ge=1, le=1_000_000, description="at most this many characters")
 
@@ -200,7 +209,7 @@ class RunOut(BaseModel):
 
 class TaskInstanceOut(BaseModel):
     task_id: str
-    map_index: int
+    map_index: int = Field(description="-1 for a task, 0..n-1 for the instances of a mapped task (whose own row has -1)")
     state: TaskState | None = Field(description="null while the run has not created its tasks yet")
     try_number: int
     max_tries: int
@@ -227,6 +236,9 @@ class TaskDetail(TaskInstanceOut):
     tries: list[TryOut]
     result_preview: str | None = Field(description="the result as JSON, cut to a few thousand characters")
     result_truncated: bool
+    instances: list[TaskInstanceOut] = Field(
+        default_factory=list, description="a mapped task's instances by map_index (ask ?map_index= for one with its tries)"
+    )
 
 
 class ClearResult(BaseModel):
@@ -240,6 +252,7 @@ class EventOut(BaseModel):
     at: datetime
     kind: str
     task_id: str | None
+    map_index: int | None = Field(default=None, description="the mapped instance the event is about (0..n-1); -1 or null: the task")
     try_number: int | None
     from_state: str | None
     to_state: str | None

@@ -15,7 +15,9 @@ from orchestrator.store import runs as run_store
 from orchestrator.store.users import Role
 from webui.api.convert import task_detail, task_out, try_out
 from webui.api.endpoint import actor_name, endpoint
-from webui.api.schemas import ClearResult, ClearTask, LogQuery, Page, RunPath, TaskDetail, TaskInstanceOut, TaskListQuery, TaskPath, TryPath
+from webui.api.schemas import (
+    ClearResult, ClearTask, LogQuery, Page, RunPath, TaskDetail, TaskInstanceOut, TaskListQuery, TaskPath, TaskQuery, TryPath,
+)
 from webui.auth import audit
 from webui.state import publishing_session, web_state
 
@@ -28,7 +30,8 @@ TRY_STATE = "X-Try-State"
     path_model=RunPath, query=TaskListQuery, response=Page[TaskInstanceOut],
 )
 def list_tasks(path: RunPath, query: TaskListQuery) -> Page[TaskInstanceOut]:
-    """The run's task instances in the DAG's order (none until the scheduler starts the run)."""
+    """The run's task instances in the DAG's order (none until the scheduler starts the run); a mapped
+    task's instances follow its own row, by map_index."""
     wanted = {st.value for st in query.state}
     with web_state().read_sessions() as s:
         run = queries.get_run(s, path.dag_id, path.run_id)
@@ -36,7 +39,7 @@ def list_tasks(path: RunPath, query: TaskListQuery) -> Page[TaskInstanceOut]:
         # run_task_rows leaves out the results, which may be large
         rows = sorted(
             (ti for ti in queries.run_task_rows(s, path.dag_id, path.run_id) if not wanted or ti.state in wanted),
-            key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id),
+            key=lambda ti: (order.get(ti.task_id, len(order)), ti.task_id, ti.map_index),
         )
     page = rows[query.offset : query.offset + query.limit]
     return Page[TaskInstanceOut](items=[task_out(r) for r in page], total=len(rows))
@@ -61,15 +64,23 @@ def _instance(s: Session, path: TaskPath) -> TaskInstance | None:
 
 @endpoint(
     "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", summary="Get a task of a run", tag="tasks",
-    role=Role.VIEWER, path_model=TaskPath, response=TaskDetail,
+    role=Role.VIEWER, path_model=TaskPath, query=TaskQuery, response=TaskDetail,
 )
-def get_task(path: TaskPath) -> TaskDetail:
-    """The task's state, its spec, every try (without logs) and a preview of its result."""
+def get_task(path: TaskPath, query: TaskQuery) -> TaskDetail:
+    """The task's state, its spec, every try (without logs) and a preview of its result; a mapped
+    task also lists its instances, and `?map_index=` gives one instance with its own tries."""
+    index = query.map_index
     with web_state().read_sessions() as s:
         spec = _task_spec(s, path)
-        lengths = queries.try_log_lengths(s, path.dag_id, path.run_id, path.task_id)
-        tries = [try_out(t, lengths.get(t.try_number, 0)) for t in queries.task_try_summaries(s, path.dag_id, path.run_id, path.task_id)]
-        return task_detail(spec, _instance(s, path), tries)
+        if index >= 0:
+            instance: TaskInstance | None = queries.get_task_instance(s, path.dag_id, path.run_id, path.task_id, map_index=index)
+        else:
+            instance = _instance(s, path)
+        lengths = queries.try_log_lengths(s, path.dag_id, path.run_id, path.task_id, map_index=index)
+        summaries = queries.task_try_summaries(s, path.dag_id, path.run_id, path.task_id, map_index=index)
+        tries = [try_out(t, lengths.get(t.try_number, 0)) for t in summaries]
+        mapped = queries.mapped_instances(s, path.dag_id, path.run_id, path.task_id) if spec.mapped and index < 0 else []
+        return task_detail(spec, instance, tries, [task_out(r) for r in mapped])
 
 
 @endpoint(
@@ -101,7 +112,8 @@ def get_log(path: TryPath, query: LogQuery) -> Response:
     """Plain text from character `offset` on; follow a running try by asking again from X-Next-Offset."""
     with web_state().read_sessions() as s:
         chunk, _, state = queries.try_log_slice(
-            s, path.dag_id, path.run_id, path.task_id, path.try_number, offset=query.offset, limit=query.limit
+            s, path.dag_id, path.run_id, path.task_id, path.try_number, offset=query.offset, limit=query.limit,
+            map_index=query.map_index,
         )
     response = Response(chunk, mimetype="text/plain")
     response.headers[NEXT_OFFSET] = str(query.offset + len(chunk))

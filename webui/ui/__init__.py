@@ -27,3 +27,4 @@ from webui.ui import connections  # noqa: E402,F401
 from webui.ui import circuits  # noqa: E402,F401
 from webui.ui import schedules  # noqa: E402,F401
 from webui.ui import assets, events  # noqa: E402,F401
+from webui.ui import approvals  # noqa: E402,F401

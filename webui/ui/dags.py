@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from flask import jsonify, render_template, request
 
+from orchestrator.errors import NotFoundError
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE
+from orchestrator.versions import diff_specs
+from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
 from orchestrator.store.users import Role
 from webui.auth import requires
@@ -22,6 +27,7 @@ PAGE_SIZE = 100
 SQUARES = 12
 GRID_SIZES = (25, 50, 100)
 SOURCE_MAX_BYTES = 512 * 1024
+VERSIONS_SHOWN = 50
 _ACTIVE = {s.value for s in RUN_ACTIVE}
 
 
@@ -70,9 +76,13 @@ def dag_runs_data() -> Any:
 
 
 def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
-    """Runs (oldest first) × tasks with each cell's state and try: the grid, graph and chart all draw from it."""
+    """Runs (oldest first) × tasks with each cell's state and try (and a mapped task's instances
+    by state): the grid, graph and chart all draw from it."""
     runs = list(reversed(queries.grid_runs(s, spec.dag_id, limit)))
     cells = queries.grid_cells(s, spec.dag_id, [r.run_id for r in runs])
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for run_id, task_id, state, n in queries.mapped_state_counts(s, spec.dag_id, [r.run_id for r in runs]):
+        counts.setdefault((run_id, task_id), {})[state] = n
     tasks = [t.task_id for t in spec.tasks]
     known = set(tasks)
     # tasks of older versions of the DAG still show, below the current ones
@@ -80,14 +90,22 @@ def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
     index = {t: i for i, t in enumerate(tasks)}
     by_run: dict[str, list[Any]] = {r.run_id: [None] * len(tasks) for r in runs}
     for c in cells:
-        by_run[c.run_id][index[c.task_id]] = [c.state, c.try_number]
+        by_run[c.run_id][index[c.task_id]] = [c.state, c.try_number, counts.get((c.run_id, c.task_id))]
     return {
         "dag_id": spec.dag_id,
         "tasks": tasks,
         "runs": [run_dict(r) for r in runs],
         "cells": [by_run[r.run_id] for r in runs],
         "active": any(r.state in _ACTIVE for r in runs),
+        # for the graph: a collapsed group takes its colour from these
+        "groups": {t.task_id: t.task_group for t in spec.tasks if t.task_group},
     }
+
+
+def graph_data(spec: DagSpec, collapsed: Collection[str]) -> dict[str, Any]:
+    """The graph's layout as JSON, with the `collapsed` task groups drawn as one node each."""
+    picture = layout(spec, collapsed)
+    return {**asdict(picture), "node_w": NODE_W, "node_h": NODE_H, "collapsed": sorted(set(collapsed))}
 
 
 def _grid_size() -> int:
@@ -111,6 +129,27 @@ def dag_source(fileloc: str) -> tuple[str | None, str]:
         return None, f"{fileloc} cannot be read: {exc.strerror or exc}"
 
 
+def versions_data(s: Any, dag_id: str) -> dict[str, Any]:
+    """The Versions tab: the newest versions, and the difference between ?from= and ?to= (by
+    default the current version and the one before it)."""
+    versions, total = dag_store.version_summaries(s, dag_id, limit=VERSIONS_SHOWN, offset=0)
+    note = None
+    try:
+        older, newer = dag_store.versions_to_compare(s, dag_id, _version_arg("from"), _version_arg("to"))
+    except NotFoundError as exc:  # a stale link: show the default comparison and say why
+        note = str(exc)
+        older, newer = dag_store.versions_to_compare(s, dag_id, None, None)
+    return {
+        "versions": versions, "total": total, "from": older.version_number, "to": newer.version_number,
+        "diff": diff_specs(older.spec, newer.spec), "note": note,
+    }
+
+
+def _version_arg(name: str) -> int | None:
+    value = request.args.get(name, type=int)
+    return value if value is not None and value >= 1 else None
+
+
 @ui_blueprint.get("/dags/<dag_id>")
 @requires(Role.VIEWER)
 def dag(dag_id: str) -> Any:
@@ -119,12 +158,23 @@ def dag(dag_id: str) -> Any:
         row = queries.get_dag(s, dag_id)
         spec = DagSpec.model_validate(row.spec)
         grid = grid_data(s, spec, size)
+        versions = versions_data(s, dag_id)
     source, source_note = dag_source(spec.fileloc)
     return render_template(
-        "dag.html", dag=row, spec=spec, grid=grid, graph=layout(spec), node_w=NODE_W, node_h=NODE_H,
+        "dag.html", dag=row, spec=spec, grid=grid, graph=graph_data(spec, ()),
         sizes=GRID_SIZES, size=size, source=source, source_note=source_note,
-        next_run_at=row.next_run_at, selected=request.args.get("run_id", ""),
+        next_run_at=row.next_run_at, selected=request.args.get("run_id", ""), versions=versions,
     )
+
+
+@ui_blueprint.get("/data/dags/<dag_id>/graph")
+@requires(Role.VIEWER)
+def graph_json(dag_id: str) -> Any:
+    """The layout with the task groups in ?collapsed= (comma-separated) folded into one node each."""
+    collapsed = [g for g in request.args.get("collapsed", "").split(",") if g]
+    with web_state().read_sessions() as s:
+        spec = DagSpec.model_validate(queries.get_dag(s, dag_id).spec)
+    return jsonify(graph_data(spec, collapsed))
 
 
 @ui_blueprint.get("/data/dags/<dag_id>/grid")

@@ -20,12 +20,22 @@ from webui.ui.present import iso, now, preview, run_dict, seconds_between
 
 _ACTIVE = {s.value for s in RUN_ACTIVE}
 _TERMINAL = {s.value for s in TASK_TERMINAL}
+LISTED_INSTANCES = 1000
+"""The run page lists this many instances of a mapped task (the API has them all)."""
 
 
 def _event_dict(e: Event) -> dict[str, Any]:
     return {
-        "id": e.id, "at": iso(e.at), "kind": e.kind, "task_id": e.task_id, "try_number": e.try_number,
+        "id": e.id, "at": iso(e.at), "kind": e.kind, "task_id": e.task_id, "map_index": e.map_index, "try_number": e.try_number,
         "from_state": e.from_state, "to_state": e.to_state, "actor": e.actor, "reason": e.reason,
+    }
+
+
+def _instance_dict(r: Any) -> dict[str, Any]:
+    return {
+        "map_index": r.map_index, "state": r.state, "try_number": r.try_number, "max_tries": r.max_tries,
+        "start_date": iso(r.start_date), "end_date": iso(r.end_date), "next_retry_at": iso(r.next_retry_at),
+        "duration_s": seconds_between(r.start_date, r.end_date), "worker": r.worker,
     }
 
 
@@ -33,16 +43,22 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
     """The run, its tasks in DAG order and its events after `after_id`: what the run page draws."""
     run = queries.get_run(s, dag_id, run_id)
     spec = spec_for_version(s, dag_id, run.version_hash)
-    rows = {r.task_id: r for r in queries.run_task_rows(s, dag_id, run_id)}
+    rows: dict[str, Any] = {}
+    instances: dict[str, list[Any]] = {}
+    for r in queries.run_task_rows(s, dag_id, run_id):
+        if r.map_index < 0:
+            rows[r.task_id] = r
+        else:
+            instances.setdefault(r.task_id, []).append(r)
     order = [t.task_id for t in spec.tasks if t.task_id in rows] + sorted(set(rows) - set(spec.task_map))
     tasks = []
     for tid in order:
         r = rows[tid]
+        mapped = sorted(instances.get(tid, []), key=lambda i: i.map_index)
         tasks.append({
-            "task_id": tid, "state": r.state, "try_number": r.try_number, "max_tries": r.max_tries,
-            "start_date": iso(r.start_date), "end_date": iso(r.end_date), "next_retry_at": iso(r.next_retry_at),
-            "duration_s": seconds_between(r.start_date, r.end_date), "worker": r.worker,
-            "clearable": r.state in _TERMINAL, "has_downstream": bool(spec.downstream.get(tid)),
+            **_instance_dict(r), "task_id": tid, "clearable": r.state in _TERMINAL, "has_downstream": bool(spec.downstream.get(tid)),
+            # a mapped task's instances, listed under it
+            "instances": [_instance_dict(i) for i in mapped[:LISTED_INSTANCES]], "instance_count": len(mapped),
         })
     parent = None
     if run.parent_dag_id is not None:
@@ -79,10 +95,11 @@ def run_json(dag_id: str, run_id: str) -> Any:
         return jsonify(run_data(s, dag_id, run_id, request.args.get("after", 0, type=int) or 0))
 
 
-def try_data(s: Any, dag_id: str, run_id: str, task_id: str, try_number: int | None) -> dict[str, Any]:
-    """One try of a task (the latest by default): state, times, error; the result once the task succeeded."""
-    ti = queries.get_task_instance(s, dag_id, run_id, task_id)
-    tries = queries.task_try_summaries(s, dag_id, run_id, task_id)
+def try_data(s: Any, dag_id: str, run_id: str, task_id: str, try_number: int | None, map_index: int = -1) -> dict[str, Any]:
+    """One try of a task or of one instance of a mapped task (the latest by default): state, times,
+    error; the result once the task succeeded; a mapped task's instances."""
+    ti = queries.get_task_instance(s, dag_id, run_id, task_id, map_index=map_index)
+    tries = queries.task_try_summaries(s, dag_id, run_id, task_id, map_index=map_index)
     number = ti.try_number if try_number is None else try_number
     row = next((t for t in tries if t.try_number == number), None)
     if row is None and try_number is not None:
@@ -105,6 +122,11 @@ def try_data(s: Any, dag_id: str, run_id: str, task_id: str, try_number: int | N
         "finished": ti.state in _TERMINAL if latest else True,
         "clearable": ti.state in _TERMINAL,
         "tries": [{"try_number": t.try_number, "state": t.state} for t in tries],
+        "map_index": map_index,
+        "instances": [
+            {"map_index": i.map_index, "state": i.state}
+            for i in (queries.mapped_instances(s, dag_id, run_id, task_id)[:LISTED_INSTANCES] if map_index < 0 else [])
+        ],
     }
 
 
@@ -114,8 +136,9 @@ def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
     with web_state().read_sessions() as s:
         run = queries.get_run(s, dag_id, run_id)
         spec = spec_for_version(s, dag_id, run.version_hash)
-        data = try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int))
-        log = queries.get_try(s, dag_id, run_id, task_id, data["try_number"]).log if data["state"] else ""
+        map_index = request.args.get("map_index", -1, type=int)
+        data = try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int), map_index)
+        log = queries.get_try(s, dag_id, run_id, task_id, data["try_number"], map_index=map_index).log if data["state"] else ""
     return render_template(
         "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), data=data,
         log=log, dag_params=spec.params, conf=run.conf or {}, params={**spec.params, **(run.conf or {})},
@@ -126,4 +149,4 @@ def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
 @requires(Role.VIEWER)
 def task_try_json(dag_id: str, run_id: str, task_id: str) -> Any:
     with web_state().read_sessions() as s:
-        return jsonify(try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int)))
+        return jsonify(try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int), request.args.get("map_index", -1, type=int)))

@@ -81,23 +81,27 @@ class Seed:
     finished: dict[str, str]  # dag_id -> run_id of its finished `test` run
 
 
-def seed_store(home: Path, database_url: str) -> Seed:
-    """Seed the (empty) database at `database_url` with DAGs from files in home/dags, runs, users and tokens."""
+def seed_store(
+    home: Path, database_url: str, files: dict[str, str] = DAG_FILES, test_runs: tuple[str, ...] = ("etl", "flaky", "failing")
+) -> Seed:
+    """Seed the (empty) database at `database_url` with DAGs from `files` in home/dags, a finished run
+    of each of `test_runs`, users and tokens; with the default files, also a paused DAG and queued runs."""
     config = make_config(home, database_url, secret_key="seed")
-    for name, source in DAG_FILES.items():
+    for name, source in files.items():
         write_dag(config.resolved_dags_folder, name, source)
     sessions = upgraded_sessions(config.resolved_database_url)
     sync_dag_folder(sessions, config)
     now = datetime.now(UTC)
-    finished = {dag_id: testrun.test_run(sessions, config, dag_id, {}).run_id for dag_id in ("etl", "flaky", "failing")}
+    finished = {dag_id: testrun.test_run(sessions, config, dag_id, {}).run_id for dag_id in test_runs}
     tokens = {}
     with sessions.begin() as s:
-        dag_store.set_paused(s, "quiet", True, now, actor="seed")
-        for run_id, logical_date in QUEUED_ETL_RUNS.items():
-            run_store.create_run(
-                s, "etl", run_id=run_id, run_type="manual", logical_date=logical_date, data_interval=None,
-                conf={"month": run_id}, now=now, actor="seed",
-            )
+        if files is DAG_FILES:
+            dag_store.set_paused(s, "quiet", True, now, actor="seed")
+            for run_id, logical_date in QUEUED_ETL_RUNS.items():
+                run_store.create_run(
+                    s, "etl", run_id=run_id, run_type="manual", logical_date=logical_date, data_interval=None,
+                    conf={"month": run_id}, now=now, actor="seed",
+                )
         for role in ROLES:
             user = user_store.create_user(s, role, Role(role), None, now)
             tokens[role] = user_store.create_token(s, user, now)[1]

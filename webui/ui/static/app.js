@@ -93,7 +93,11 @@ const orch = (() => {
   const urls = {
     dag: (d) => `${root}/dags/${enc(d)}`,
     run: (d, r) => `${root}/dags/${enc(d)}/runs/${enc(r)}`,
-    task: (d, r, t, n) => `${root}/dags/${enc(d)}/runs/${enc(r)}/tasks/${enc(t)}` + (n ? `?try=${n}` : ""),
+    // `n`: a try; `m`: one instance (map_index) of a mapped task
+    task: (d, r, t, n, m) => {
+      const q = [n ? `try=${n}` : "", m !== undefined && m >= 0 ? `map_index=${m}` : ""].filter(Boolean).join("&");
+      return `${root}/dags/${enc(d)}/runs/${enc(r)}/tasks/${enc(t)}` + (q ? `?${q}` : "");
+    },
   };
 
   /** Ask before an action: resolves with {option} when confirmed, null otherwise. */

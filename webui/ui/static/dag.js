@@ -39,15 +39,50 @@
         const cell = cells[j][i];
         const sel = r.run_id === selected ? ' class="sel"' : "";
         if (!cell) return `<td${sel}><span class="empty-cell"></span></td>`;
-        const [state, tryNumber] = cell;
-        return `<td${sel}><a class="cell s-${orch.esc(state)}" href="${orch.urls.task(grid.dag_id, r.run_id, task)}" data-state="${orch.esc(state)}" title="${orch.esc(task)} · ${orch.esc(r.run_id)}\n${orch.esc(orch.label(state))}${tryNumber ? " · try " + tryNumber : ""}"></a></td>`;
+        const [state, tryNumber, counts] = cell;
+        const mapped = counts ? "\n" + Object.entries(counts).map(([s, n]) => `${n} ${orch.label(s)}`).join(", ") : "";
+        return `<td${sel}><a class="cell s-${orch.esc(state)}${counts ? " mapped" : ""}" href="${orch.urls.task(grid.dag_id, r.run_id, task)}" data-state="${orch.esc(state)}" title="${orch.esc(task)} · ${orch.esc(r.run_id)}\n${orch.esc(orch.label(state))}${tryNumber ? " · try " + tryNumber : ""}${orch.esc(mapped)}"></a></td>`;
       }).join("");
       return `<tr data-task="${orch.esc(task)}"><th class="task" title="${orch.esc(task)}">${orch.esc(task)}</th>${tds}</tr>`;
     }).join("");
     gridEl.innerHTML = `<table><thead><tr><th class="corner">runs &rarr;</th>${head}</tr></thead><tbody>${rows}</tbody></table>`;
   }
 
-  /* -- graph: the server laid it out; here it only takes the chosen run's colours ---------- */
+  /* -- graph: the server lays it out (task groups collapsed or not); here it is drawn and takes
+     the chosen run's colours. A collapsed group shows its most urgent task state, a mapped task
+     how many of its instances are done. */
+  let graph = page.graph;
+  const svg = document.getElementById("graph");
+  const TERMINAL = ["success", "failed", "upstream_failed", "skipped", "cancelled"];
+  const URGENCY = ["failed", "upstream_failed", "running", "queued", "up_for_retry", "waiting", "scheduled", "pending", "cancelled", "skipped", "success"];
+  function renderGraph() {
+    const { nodes, edges, groups, width, height, node_w: W, node_h: H } = graph;
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", height);
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    const defs = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>';
+    const boxes = groups.map((b) => `<g class="group" data-group="${orch.esc(b.group_id)}">
+      <title>${orch.esc(b.tooltip || b.group_id)}</title>
+      <rect class="group-box" x="${b.x}" y="${b.y}" width="${b.width}" height="${b.height}" rx="8"/>
+      <text class="group-label" x="${b.x + 8}" y="${b.y + 13}" data-toggle="${orch.esc(b.group_id)}" tabindex="0">&#9662; ${orch.esc(b.label)}</text></g>`).join("");
+    const paths = edges.map((e) => `<path class="edge" d="${e.path}" marker-end="url(#arrow)" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"/>`).join("");
+    const shapes = nodes.map((n) => `<g class="node s-none${n.mapped ? " mapped" : ""}" data-task="${orch.esc(n.task_id)}" data-kind="${n.kind}" transform="translate(${n.x},${n.y})" tabindex="0">
+      <title>${orch.esc(n.task_id)}</title>
+      ${n.mapped ? `<rect class="stack" x="4" y="-4" width="${W}" height="${H}" rx="6"/>` : ""}
+      <rect class="box" width="${W}" height="${H}" rx="6"/>
+      <rect class="stripe" width="6" height="${H}" rx="3"/>
+      <text x="14" y="${H / 2 + 4}">${n.kind === "group" ? "&#9656; " : ""}${orch.esc(n.label)}</text>
+      <text class="map-count" x="${W - 8}" y="${H / 2 + 4}" text-anchor="end"></text></g>`).join("");
+    svg.innerHTML = defs + boxes + paths + shapes;
+  }
+  async function toggleGroup(groupId, collapse) {
+    const collapsed = new Set(graph.collapsed);
+    if (collapse) collapsed.add(groupId); else collapsed.delete(groupId);
+    graph = await orch.getJSON(`/data/dags/${orch.enc(grid.dag_id)}/graph?collapsed=${[...collapsed].map(encodeURIComponent).join(",")}`);
+    renderGraph();
+    drawGraph();
+  }
+
   function drawGraph() {
     const { runs, tasks, cells } = grid;
     const options = runs.slice().reverse().map((r) => `<option value="${orch.esc(r.run_id)}">${orch.esc(r.run_id)} (${orch.esc(orch.label(r.state))})</option>`).join("");
@@ -59,20 +94,37 @@
     const link = document.getElementById("graph-run-link");
     link.hidden = !run;
     if (run) link.href = orch.urls.run(grid.dag_id, run.run_id);
-    const states = new Map(tasks.map((t, i) => [t, run && cells[index][i] ? cells[index][i][0] : "none"]));
+    const cellOf = new Map(tasks.map((t, i) => [t, run ? cells[index][i] : null]));
+    const inGroup = (task, group) => { const g = grid.groups[task]; return !!g && (g === group || g.startsWith(group + ".")); };
     document.querySelectorAll("#graph .node").forEach((g) => {
-      const state = states.get(g.dataset.task) || "none";
-      g.setAttribute("class", `node s-${state}`);
+      const id = g.dataset.task;
+      let state = "none", counts = null, what = "";
+      if (g.dataset.kind === "group") {
+        const states = tasks.filter((t) => inGroup(t, id)).map((t) => (cellOf.get(t) || [])[0]).filter(Boolean);
+        state = URGENCY.find((s) => states.includes(s)) || "none";
+        what = `task group, ${states.length} task(s) started`;
+      } else if (cellOf.get(id)) {
+        [state, , counts] = cellOf.get(id);
+      }
+      g.setAttribute("class", `node s-${state}${g.classList.contains("mapped") ? " mapped" : ""}`);
       g.dataset.state = state;
-      g.querySelector("title").textContent = `${g.dataset.task}: ${orch.label(state === "none" ? null : state)}`;
+      const total = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;
+      const done = counts ? TERMINAL.reduce((a, s) => a + (counts[s] || 0), 0) : 0;
+      g.querySelector("text.map-count").textContent = counts ? `${done}/${total}` : "";
+      const byState = counts ? " · " + Object.entries(counts).map(([s, n]) => `${n} ${orch.label(s)}`).join(", ") : "";
+      g.querySelector("title").textContent = `${id}: ${orch.label(state === "none" ? null : state)}${what ? " (" + what + ")" : ""}${byState}`;
     });
   }
   runSelect.addEventListener("change", () => { selected = runSelect.value; drawGrid(); drawGraph(); });
-  document.getElementById("graph").addEventListener("click", (ev) => {
+  svg.addEventListener("click", (ev) => {
+    const toggle = ev.target.closest("[data-toggle]");
+    if (toggle) { toggleGroup(toggle.dataset.toggle, true); return; }
     const node = ev.target.closest(".node");
+    if (node && node.dataset.kind === "group") { toggleGroup(node.dataset.task, false); return; }
     const run = grid.runs.find((r) => r.run_id === runSelect.value);
     if (node && run) location.href = orch.urls.task(grid.dag_id, run.run_id, node.dataset.task);
   });
+  renderGraph();
 
   /* -- run durations chart ---------------------------------------------------------------- */
   function drawDurations() {

@@ -40,20 +40,25 @@
     const key = JSON.stringify(data.tasks);
     if (key === shownTasks) return;
     shownTasks = key;
-    document.querySelector("#task-table tbody").innerHTML = data.tasks.map((t) => {
+    const row = (t, i) => {
       const d = orch.seconds(t.start_date, t.end_date || (t.start_date && t.state === "running" ? data.now : null));
-      const action = canOperate
-        ? `<td class="nowrap">${t.clearable ? `<button type="button" class="btn btn-small" data-clear="${orch.esc(t.task_id)}" data-downstream="${t.has_downstream ? 1 : 0}">Clear</button>` : ""}</td>`
-        : "";
-      return `<tr data-task="${orch.esc(t.task_id)}" data-state="${orch.esc(t.state)}">
-        <td><a href="${orch.urls.task(dagId, runId, t.task_id)}">${orch.esc(t.task_id)}</a></td>
+      const action = !canOperate ? "" : i
+        ? "<td></td>"
+        : `<td class="nowrap">${t.clearable ? `<button type="button" class="btn btn-small" data-clear="${orch.esc(t.task_id)}" data-downstream="${t.has_downstream ? 1 : 0}">Clear</button>` : ""}</td>`;
+      // a mapped task's instances follow it, indented
+      const name = i ? `<td class="instance"><a href="${orch.urls.task(dagId, runId, i.task_id, null, t.map_index)}">[${t.map_index}]</a></td>`
+        : `<td><a href="${orch.urls.task(dagId, runId, t.task_id)}">${orch.esc(t.task_id)}</a>${t.instance_count ? ` <span class="muted small">${t.instance_count} mapped</span>` : ""}</td>`;
+      return `<tr data-task="${orch.esc(i ? i.task_id : t.task_id)}" data-map-index="${t.map_index}" data-state="${orch.esc(t.state)}">
+        ${name}
         <td>${orch.badge(t.state)}</td>
         <td>${t.try_number} / ${t.max_tries}</td>
         <td class="nowrap">${orch.fmtTime(t.start_date)}</td>
         <td class="nowrap">${orch.fmtTime(t.end_date)}</td>
         <td class="nowrap">${orch.fmtDuration(d)}</td>
         <td>${orch.esc(t.worker || "")}</td>${action}</tr>`;
-    }).join("");
+    };
+    document.querySelector("#task-table tbody").innerHTML = data.tasks.map((t) =>
+      row(t, null) + t.instances.map((i) => row(i, t)).join("")).join("");
   }
 
   function drawGantt() {
@@ -91,7 +96,7 @@
     lastEvent = events[events.length - 1].id;
     const html = events.map((e) => `<tr>
       <td class="nowrap">${orch.fmtTime(e.at)}</td><td><code>${orch.esc(e.kind)}</code></td>
-      <td>${e.task_id ? `<a href="${orch.urls.task(dagId, runId, e.task_id)}">${orch.esc(e.task_id)}</a>` : ""}</td>
+      <td>${e.task_id ? `<a href="${orch.urls.task(dagId, runId, e.task_id, null, e.map_index)}">${orch.esc(e.task_id)}${e.map_index >= 0 ? `[${e.map_index}]` : ""}</a>` : ""}</td>
       <td>${e.try_number ?? ""}</td>
       <td class="nowrap">${e.from_state ? orch.esc(orch.label(e.from_state)) + " &rarr; " : ""}${e.to_state ? orch.esc(orch.label(e.to_state)) : ""}</td>
       <td>${orch.esc(e.actor)}</td><td class="wrap">${orch.esc(e.reason || "")}</td></tr>`).join("");

@@ -11,6 +11,8 @@
   const follow = document.getElementById("follow");
   const clearBtn = document.getElementById("clear-task");
   const base = `/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}/tasks/${orch.enc(taskId)}`;
+  const mapIndex = data.map_index;  // one instance of a mapped task, or -1
+  const instanceQuery = mapIndex >= 0 ? `map_index=${mapIndex}` : "";
 
   function drawFacts() {
     document.getElementById("try-state").innerHTML = orch.badge(data.state || data.task_state);
@@ -23,17 +25,20 @@
     };
     for (const [k, v] of Object.entries(facts)) document.querySelector(`#try-facts [data-fact="${k}"]`).textContent = v;
     document.getElementById("tries").innerHTML = data.tries.map((t) =>
-      `<a href="${orch.urls.task(dagId, runId, taskId, t.try_number)}" class="${t.try_number === data.try_number ? "on" : ""}" data-try="${t.try_number}"><i class="sq s-${orch.esc(t.state)}"></i>try ${t.try_number}</a>`).join("");
+      `<a href="${orch.urls.task(dagId, runId, taskId, t.try_number, mapIndex)}" class="${t.try_number === data.try_number ? "on" : ""}" data-try="${t.try_number}"><i class="sq s-${orch.esc(t.state)}"></i>try ${t.try_number}</a>`).join("");
     document.getElementById("error-section").hidden = !data.error;
     document.getElementById("error").textContent = data.error || "";
     document.getElementById("result-section").hidden = data.result === null;
     document.getElementById("result").textContent = data.result || "";
     document.getElementById("log-live").hidden = data.finished || !data.state;
     if (clearBtn) clearBtn.hidden = !data.clearable;
+    const instances = document.getElementById("instances");
+    if (instances) instances.innerHTML = data.instances.map((i) =>
+      `<a href="${orch.urls.task(dagId, runId, taskId, null, i.map_index)}" data-map-index="${i.map_index}" title="${orch.esc(orch.label(i.state))}"><i class="sq s-${orch.esc(i.state)}"></i>[${i.map_index}]</a>`).join("");
   }
 
   async function readLog() {
-    const res = await fetch(`${orch.root}/api/v1${base}/logs/${following}?offset=${offset}`, { credentials: "same-origin" });
+    const res = await fetch(`${orch.root}/api/v1${base}/logs/${following}?offset=${offset}${instanceQuery ? "&" + instanceQuery : ""}`, { credentials: "same-origin" });
     if (!res.ok) return;
     const text = await res.text();
     const next = Number(res.headers.get("X-Next-Offset"));
@@ -47,13 +52,14 @@
   drawFacts();
   if (follow.checked) logEl.scrollTop = logEl.scrollHeight;
   const refresh = orch.poll(async () => {
-    data = await orch.getJSON(`/data${base}` + (pinned ? `?try=${following}` : ""));
+    const query = [pinned ? `try=${following}` : "", instanceQuery].filter(Boolean).join("&");
+    data = await orch.getJSON(`/data${base}` + (query ? `?${query}` : ""));
     if (!pinned && data.try_number !== following) {
       // a new try started (a retry, or the task was cleared): follow that one from its start
       following = data.try_number;
       offset = 0;
       logEl.textContent = "";
-      history.replaceState(null, "", location.pathname);
+      history.replaceState(null, "", location.pathname + (instanceQuery ? `?${instanceQuery}` : ""));
     }
     if (data.state) await readLog();
     drawFacts();

@@ -1,0 +1,663 @@
+"""Declarative workflows: YAML and JSON files in the DAG folder, in the shape of seed 002.
+
+A workflow file becomes a `DAG` with real tasks, so the loader, the store, the scheduler and the
+runtime treat it exactly like a Python DAG file (the runtime rebuilds it from the file to run a
+step). The file's shape::
+
+    workflowId: order_approval          # the dag_id
+    name: Order approval                # shown as the DAG's title
+    version: "1.2.0"                    # the author's version label
+    description: ...
+    tags: [orders]
+    inputSchema: {type: object, ...}    # JSON Schema of the run's input; property defaults are its params
+    triggers:
+      - schedule: "0 6 * * *"           # at most one cron trigger (timezone, startDate, catchup)
+        timezone: Europe/Paris
+      - eventPattern: "order.*"         # outside events (POST /api/v1/events), as EventTrigger
+        condition: "payload.amount > `0`"   # JMESPath, optional
+        transform: {type: jmespath, expression: payload}
+    steps:
+      - stepId: check
+        taskId: shell                   # a step type (python, shell, http, sql, notify, trigger_dag_run,
+                                        #   a plugin's...) or module:function from the DAG folder
+        input: {command: "echo 1"}      # the step type's arguments (or the function's keyword arguments)
+        next:
+          - stepId: approve             # (or nextStepId, as in seed 002)
+            condition: data.amount > 1000   # orchestrator.expressions; no condition: always followed
+        retryPolicy: {maxAttempts: 3, delay: PT5M, strategy: exponential, maxDelay: PT1H}
+        timeout: PT1H
+        triggerRule: all_success        # optional; a step that several steps lead to defaults to
+                                        #   none_failed_min_one_success (it runs after whichever path ran)
+        onFailure:                      # stop the run | continue | retry (needs retryPolicy), and/or route
+          action: continue              #   errors by type to handler steps (errorCode is not supported)
+          nextStepId: cleanup
+          errorHandler: {conditions: [{errorType: ValueError, nextStepId: fix_input}]}
+      - stepId: fan_out
+        parallelBranches:               # each branch is a task group; its steps link with `next`
+          - branchId: billing
+            steps: [...]
+        next: [{stepId: done}]          # after every branch ends
+
+A step with `parallelBranches` and a `taskId` runs its task, then the branches; without `taskId` it
+is only the fork and join of its branches. A function step gets its `input` as keyword arguments,
+plus `data` (its upstream step's result; a dict by step when there are several), `params` (the run's
+input) and `context`, for those of them it names as parameters.
+
+Conditions are judged by the scheduler once the step succeeded (`follow_edges`), over `data` (the
+step's result), `params` / `input` (the run's input) and `steps.<id>.result` / `.state`; one that
+cannot be judged (a missing key...) counts as false and says why in the step's log. The graph and
+the conditions are pinned to the run's version; the step's code and `input` are read from the file
+when the step runs, as a Python DAG's code is.
+
+Every problem is an import error naming the path to the bad field, e.g.
+`steps[2].retryPolicy.delay: 'PT5X' is not an ISO 8601 duration ...`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.dag import DAG
+from orchestrator.durations import parse_duration
+from orchestrator.errors import DagDefinitionError
+from orchestrator.expressions import EvaluationError, ExpressionError, compile_expression
+from orchestrator.inputs import check_schema, schema_defaults
+from orchestrator.schedule import cron_expression, zone
+from orchestrator.spec import DagSpec
+from orchestrator.states import TriggerRule
+from orchestrator.task_group import TaskGroup
+from orchestrator.tasks import BaseTask
+from orchestrator.triggers import EventTrigger
+
+WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
+CONDITION_NAMES = ("data", "params", "input", "steps")
+"""What an edge condition may read: the step's result, the run's input (twice named), every step."""
+DEFAULT_START = datetime(2000, 1, 1, tzinfo=UTC)
+"""The start of a cron trigger without startDate (without catchup only the newest interval runs)."""
+MAX_REPORTED = 10
+
+
+class WorkflowFileError(DagDefinitionError):
+    """A workflow file does not have the expected shape; the message names the path to each bad field."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        shown = [f"{path}: {message}" if path else message for path, message in problems[:MAX_REPORTED]]
+        more = len(problems) - MAX_REPORTED
+        super().__init__("; ".join(shown) + (f"; and {more} more" if more > 0 else ""))
+
+
+# -- the file's shape ----------------------------------------------------------------------------
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be an ISO 8601 duration such as 'PT5M' or a number of seconds, not {value!r}")
+    return value
+
+
+Duration = Annotated[float, Field(ge=0), BeforeValidator(_duration)]
+"""An ISO 8601 duration ("PT5M") or a number of seconds, as seconds."""
+StepId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transition(_Shape):
+    """An edge of `next`: go to `stepId` when `condition` holds (always without one)."""
+
+    step_id: StepId = Field(validation_alias=AliasChoices("nextStepId", "stepId"))
+    condition: str | None = None
+
+    @field_validator("condition")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_expression(value, CONDITION_NAMES)
+            except ExpressionError as exc:  # reported at this field's path
+                raise ValueError(str(exc)) from None
+        return value
+
+
+class RetryPolicy(_Shape):
+    """`maxAttempts` counts every try (3: the first and two retries)."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100, alias="maxAttempts")
+    delay: Duration | None = Field(default=None, validation_alias=AliasChoices("delay", "initialDelay"))
+    strategy: Literal["fixed", "exponential"] = "fixed"
+    max_delay: Duration | None = Field(default=None, alias="maxDelay")
+    retry_on: list[str] = Field(default_factory=list, alias="retryOn")
+
+
+class ErrorCondition(_Shape):
+    error_type: str | None = Field(default=None, alias="errorType")
+    error_code: str | None = Field(default=None, alias="errorCode")
+    next_step_id: StepId = Field(alias="nextStepId")
+
+
+class ErrorHandler(_Shape):
+    conditions: list[ErrorCondition] = Field(min_length=1)
+
+
+class OnFailure(_Shape):
+    """What the step's last failed try does: `stop` the run at once, `continue` as if it succeeded,
+    `retry` (the retryPolicy's tries), or route errors by type (`errorHandler`, `nextStepId` for any
+    other type) to handler steps, which then run. Without onFailure the step fails as usual."""
+
+    action: Literal["continue", "stop", "retry"] = "stop"
+    next_step_id: StepId | None = Field(default=None, alias="nextStepId")
+    error_handler: ErrorHandler | None = Field(default=None, alias="errorHandler")
+
+
+class Branch(_Shape):
+    branch_id: StepId = Field(alias="branchId")
+    description: str | None = None
+    steps: list[Step] = Field(min_length=1)
+
+
+class Step(_Shape):
+    step_id: StepId = Field(alias="stepId")
+    task_id: str | None = Field(default=None, alias="taskId", min_length=1)
+    name: str | None = None
+    description: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    next: list[Transition] = Field(default_factory=list)
+    parallel_branches: list[Branch] = Field(default_factory=list, alias="parallelBranches")
+    retry_policy: RetryPolicy | None = Field(default=None, alias="retryPolicy")
+    timeout: Duration | None = None
+    on_failure: OnFailure | None = Field(default=None, alias="onFailure")
+    trigger_rule: TriggerRule | None = Field(default=None, alias="triggerRule")
+
+
+class Transform(_Shape):
+    type: Literal["jmespath"] = Field(description="JMESPath over {type, payload, id}; jsonata is not supported")
+    expression: str
+
+
+class Trigger(_Shape):
+    """Either `eventPattern` (an outside event type glob) or `schedule` (a cron expression)."""
+
+    event_pattern: str | None = Field(default=None, alias="eventPattern")
+    condition: str | None = None
+    transform: Transform | None = None
+    description: str | None = None
+    schedule: str | None = None
+    timezone: str = "UTC"
+    start_date: datetime | None = Field(default=None, alias="startDate")
+    catchup: bool = False
+
+
+class Workflow(_Shape):
+    workflow_id: str = Field(alias="workflowId", pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
+    name: str | None = None
+    version: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    input_schema: dict[str, Any] | None = Field(default=None, alias="inputSchema")
+    triggers: list[Trigger] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f'write the version in quotes ("{value}"): YAML reads an unquoted 1.10 as the number 1.1')
+        return value
+
+
+# -- reading a file ------------------------------------------------------------------------------
+def is_workflow_file(path: Path) -> bool:
+    return path.suffix.lower() in WORKFLOW_SUFFIXES
+
+
+def read_document(path: Path) -> Any:
+    """The file's content as data: YAML (safe_load: no Python objects) or JSON."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise WorkflowFileError([("", f"not valid JSON: {exc}")]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WorkflowFileError([("", f"not valid YAML: {' '.join(str(exc).split())}")]) from None
+
+
+def parse_workflow(document: Any) -> Workflow:
+    """The document as a Workflow; WorkflowFileError naming every bad field's path."""
+    if not isinstance(document, dict):
+        kind = "empty" if document is None else f"a {type(document).__name__}"
+        raise WorkflowFileError([("", f"a workflow file must hold one object (workflowId, steps, ...), but it is {kind}")])
+    try:
+        return Workflow.model_validate(document)
+    except ValidationError as exc:
+        raise WorkflowFileError([(_path(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]) from None
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "json-or-python")):  # pydantic's validator frames
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required"
+    return re.sub(r"^(Value|Assertion) error, ", "", str(error["msg"]))
+
+
+def load_workflow_file(path: Path) -> DAG:
+    """The DAG a workflow file describes, with `fileloc` set; WorkflowFileError when it is not valid.
+
+    `module:function` steps import their module as it is found on sys.path: the loader
+    (orchestrator.dagfile) puts the DAG folder there first, so helper modules beside the file work.
+    """
+    dag = build_dag(parse_workflow(read_document(path)))
+    dag.fileloc = str(path)
+    return dag
+
+
+# -- building the DAG ----------------------------------------------------------------------------
+class WorkflowDag(DAG):
+    """A DAG from a workflow file. Its spec also carries what only a workflow file says: the name and
+    version, the conditions on edges, and the join rule of steps that several steps lead to."""
+
+    def __init__(self, dag_id: str, *, title: str | None, version_label: str | None, **kwargs: Any) -> None:
+        super().__init__(dag_id, **kwargs)
+        self.title = title
+        self.version_label = version_label
+        self.conditions: dict[str, dict[str, str]] = {}  # task_id -> {downstream task_id: condition}
+        self.joins: set[str] = set()  # tasks that several steps lead to, without their own triggerRule
+
+    def to_spec(self) -> DagSpec:
+        spec = super().to_spec()
+        tasks = [
+            t.model_dump()
+            | ({"next_conditions": self.conditions[t.task_id]} if t.task_id in self.conditions else {})
+            # the join after a decision or parallel branches: it runs after whichever paths were taken
+            | ({"trigger_rule": TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS} if t.task_id in self.joins else {})
+            for t in spec.tasks
+        ]
+        return DagSpec.model_validate(spec.model_dump() | {"tasks": tasks, "title": self.title, "version_label": self.version_label})
+
+
+class FunctionStep(BaseTask):
+    """A step that calls `module:function` with the step's `input` as keyword arguments, and
+    `data`, `params`, `context` for those the function names."""
+
+    step_type = "python"
+
+    def __init__(self, *, task_id: str, ref: str, function: Callable[..., Any], arguments: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(task_id=task_id, **kwargs)
+        self.ref = ref
+        self.function = function
+        self.arguments = dict(arguments)
+        try:
+            self._wants = frozenset(inspect.signature(function).parameters) & {"data", "params", "context"}
+        except (TypeError, ValueError):
+            self._wants = frozenset()
+
+    def execute(self, context: Any, upstream_results: dict[str, Any]) -> Any:
+        extra: dict[str, Any] = {}
+        if "data" in self._wants:
+            extra["data"] = next(iter(upstream_results.values())) if len(upstream_results) == 1 else (upstream_results or None)
+        if "params" in self._wants:
+            extra["params"] = context.params
+        if "context" in self._wants:
+            extra["context"] = context
+        return self.function(**{**self.arguments, **extra})
+
+    def callable_ref(self) -> str:
+        return self.ref
+
+    def args_repr(self) -> str:
+        return repr(self.arguments)[:2000] if self.arguments else ""
+
+
+@dataclass
+class _Node:
+    """One step in the DAG: its own task (if it has a taskId), where it starts (entries) and ends (exits)."""
+
+    path: str
+    step: Step
+    own: BaseTask | None = None
+    entries: list[BaseTask] = field(default_factory=list)
+    exits: list[BaseTask] = field(default_factory=list)
+
+
+class _Builder:
+    def __init__(self, dag: WorkflowDag, workflow: Workflow) -> None:
+        self.dag = dag
+        self.problems: list[tuple[str, str]] = []
+        # stepId -> the task id of its own task (None without taskId), known before any task is made
+        self.task_ids: dict[str, str | None] = {}
+        for prefix, step in _walk(workflow.steps, ""):
+            self.task_ids.setdefault(step.step_id, prefix + step.step_id if step.task_id is not None else None)
+        self.nodes: dict[str, _Node] = {}  # stepId -> its node: step ids are unique across the workflow
+        self.incoming: dict[str, int] = {}  # task_id -> how many `next` edges lead to it
+        self.dangling: list[tuple[str, str]] = []  # (path of a `next` edge, the stepId it names that its list lacks)
+
+    def check_dangling(self) -> None:
+        """Report each `next` to a step its list does not have (saying where it is, if anywhere)."""
+        for where, step_id in self.dangling:
+            elsewhere = self.nodes.get(step_id)
+            hint = f" (it is {elsewhere.path}: a step links only to steps of its own list)" if elsewhere else ""
+            self.problems.append((where, f"there is no step {step_id!r} in this list of steps{hint}"))
+
+    def steps(self, steps: list[Step], path: str) -> tuple[list[BaseTask], list[BaseTask]]:
+        """Make the tasks of one list of steps and link them; returns the list's entries and exits."""
+        nodes: dict[str, _Node] = {}
+        for i, step in enumerate(steps):
+            here = f"{path}[{i}]"
+            if step.step_id in self.nodes:
+                self.problems.append((f"{here}.stepId", f"{step.step_id!r} is also the stepId of {self.nodes[step.step_id].path}"))
+                continue
+            nodes[step.step_id] = self.nodes[step.step_id] = self.node(step, here)
+        targets: set[str] = set()
+        for node in nodes.values():
+            for j, edge in enumerate(node.step.next):
+                target = nodes.get(edge.step_id)
+                if target is None:
+                    self.dangling.append((f"{node.path}.next[{j}]", edge.step_id))
+                    continue
+                targets.add(edge.step_id)
+                self.link(node.exits, target.entries, edge.condition)
+        entries = [t for sid, n in nodes.items() if sid not in targets for t in n.entries]
+        exits = [t for n in nodes.values() if not n.step.next for t in n.exits]
+        return entries, exits
+
+    def node(self, step: Step, here: str) -> _Node:
+        node = _Node(here, step)
+        if step.task_id is None and not step.parallel_branches:
+            self.problems.append((f"{here}.taskId", "required (only a step with parallelBranches may leave it out)"))
+            return node
+        if step.task_id is None and step.on_failure is not None:
+            self.problems.append((f"{here}.onFailure", "a step without taskId cannot fail by itself: put onFailure on its branches' steps"))
+        node.own = self.task(step, here) if step.task_id is not None else None
+        entries: list[BaseTask] = []
+        exits: list[BaseTask] = []
+        for b, branch in enumerate(step.parallel_branches):
+            where = f"{here}.parallelBranches[{b}]"
+            try:
+                group = TaskGroup(branch.branch_id, tooltip=branch.description, dag=self.dag)
+            except DagDefinitionError as exc:
+                self.problems.append((f"{where}.branchId", str(exc)))
+                continue
+            with group:
+                first, last = self.steps(branch.steps, f"{where}.steps")
+            entries += first
+            exits += last
+        if node.own is not None:
+            self.link([node.own], entries, None)
+            node.entries, node.exits = [node.own], exits or [node.own]
+        else:
+            node.entries, node.exits = entries, exits
+        return node
+
+    def link(self, ups: list[BaseTask], downs: list[BaseTask], condition: str | None) -> None:
+        for down in downs:
+            for up in ups:
+                down.set_upstream(up)
+                self.incoming[down.task_id] = self.incoming.get(down.task_id, 0) + 1
+                if condition is not None:
+                    self.dag.conditions.setdefault(up.task_id, {})[down.task_id] = condition
+
+    def task(self, step: Step, here: str) -> BaseTask | None:
+        """The step's own task; None (with the problem recorded) when it cannot be made."""
+        assert step.task_id is not None
+        reserved = sorted(set(step.input) & _RESERVED)
+        if reserved:
+            self.problems.append((f"{here}.input.{reserved[0]}", "set through the step's own fields (retryPolicy, timeout, ...), not input"))
+            return None
+        options = _task_options(step)
+        if step.on_failure is not None:
+            on_failure = self.on_failure(step.on_failure, step, f"{here}.onFailure")
+            if on_failure is not None:
+                options["on_failure"] = on_failure
+        try:
+            if ":" in step.task_id:
+                return FunctionStep(
+                    task_id=step.step_id, ref=step.task_id, function=_import_function(step.task_id), arguments=step.input,
+                    dag=self.dag, **options,
+                )
+            return _step_type(step.task_id)(task_id=step.step_id, dag=self.dag, **step.input, **options)
+        except _TaskIdError as exc:
+            self.problems.append((f"{here}.taskId", str(exc)))
+        except TypeError as exc:
+            self.problems.append((f"{here}.input", _type_error(exc)))
+        except DagDefinitionError as exc:
+            self.problems.append((here, str(exc)))
+        return None
+
+    def on_failure(self, on_failure: OnFailure, step: Step, here: str) -> str | dict[str, str] | None:
+        """The step's onFailure as its task's `on_failure` (orchestrator.error_routing): stop, continue,
+        or routes by error type to handler steps; None for the default (and for retry, which the
+        retryPolicy does)."""
+        if on_failure.action == "retry":
+            if step.retry_policy is None or step.retry_policy.max_attempts < 2:
+                self.problems.append((f"{here}.action", "retry needs a retryPolicy with maxAttempts of 2 or more"))
+            return None
+        wanted: dict[str, tuple[str, str]] = {}  # error type -> (handler stepId, where it is named)
+        for i, condition in enumerate(on_failure.error_handler.conditions if on_failure.error_handler else ()):
+            where = f"{here}.errorHandler.conditions[{i}]"
+            if condition.error_code is not None:
+                self.problems.append((f"{where}.errorCode", "not supported: route by errorType (the exception's class name)"))
+            wanted.setdefault(condition.error_type or "*", (condition.next_step_id, f"{where}.nextStepId"))
+        if on_failure.next_step_id is not None:
+            wanted.setdefault("*", (on_failure.next_step_id, f"{here}.nextStepId"))
+        routes: dict[str, str] = {}
+        for error_type, (step_id, where) in wanted.items():
+            handler = self.task_ids.get(step_id)
+            if handler is None:
+                self.problems.append((where, f"there is no step {step_id!r} with a taskId to handle the error"))
+            else:
+                routes[error_type] = handler
+        # routes win over the action: an error no route matches fails the step
+        return routes or on_failure.action
+
+
+class _TaskIdError(Exception):
+    """A step's taskId names no step type or no importable function."""
+
+
+_RESERVED = frozenset(p for p in inspect.signature(BaseTask.__init__).parameters if p not in ("self", "conn_id", "kwargs"))
+
+
+def _task_options(step: Step) -> dict[str, Any]:
+    """BaseTask arguments from the step's own fields."""
+    options: dict[str, Any] = {}
+    doc = " — ".join(x for x in (step.name, step.description) if x)
+    if doc:
+        options["doc"] = doc
+    policy = step.retry_policy
+    if policy is not None:
+        options["retries"] = policy.max_attempts - 1
+        options["retry_backoff"] = policy.strategy
+        if policy.delay is not None:
+            options["retry_delay"] = policy.delay
+        if policy.max_delay is not None:
+            options["max_retry_delay"] = policy.max_delay
+        if policy.retry_on:
+            options["retry_on"] = policy.retry_on
+    if step.timeout is not None:
+        options["execution_timeout"] = step.timeout
+    if step.trigger_rule is not None:
+        options["trigger_rule"] = step.trigger_rule
+    return options
+
+
+def _import_function(ref: str) -> Callable[..., Any]:
+    module_name, _, qualname = ref.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any failure to import is the file's problem
+        raise _TaskIdError(f"cannot import module {module_name!r} (from the DAG folder or installed): {type(exc).__name__}: {exc}") from None
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            raise _TaskIdError(f"module {module_name!r} has no {qualname!r}")
+    if not callable(target):
+        raise _TaskIdError(f"{ref!r} is not a function")
+    return target  # type: ignore[no-any-return]
+
+
+def _step_type(name: str) -> type[BaseTask]:
+    from orchestrator.plugins import PluginError, get_step_type
+
+    try:
+        return get_step_type(name)
+    except PluginError as exc:
+        raise _TaskIdError(f"{exc}, and it is not module:function") from None
+
+
+def _type_error(exc: TypeError) -> str:
+    text = str(exc)
+    # "HttpTask.__init__() got an unexpected keyword argument 'x'" -> which argument, for which step type
+    return re.sub(r"^\S*?__init__\(\) ", "", text)
+
+
+def _schedule(workflow: Workflow, problems: list[tuple[str, str]]) -> dict[str, Any]:
+    """DAG arguments from the triggers: the cron schedule (one at most) and the EventTriggers."""
+    out: dict[str, Any] = {"triggers": []}
+    for i, trigger in enumerate(workflow.triggers):
+        here = f"triggers[{i}]"
+        if (trigger.event_pattern is None) == (trigger.schedule is None):
+            problems.append((here, "give either eventPattern (an outside event) or schedule (a cron expression)"))
+            continue
+        if trigger.schedule is not None:
+            if "schedule" in out:
+                problems.append((f"{here}.schedule", "a workflow has at most one cron schedule"))
+                continue
+            if trigger.catchup and trigger.start_date is None:
+                problems.append((f"{here}.startDate", "required with catchup: the first interval to run"))
+                continue
+            checks = ((f"{here}.schedule", lambda: cron_expression(str(trigger.schedule))), (f"{here}.timezone", lambda: zone(trigger.timezone)))
+            if not all(_recorded(problems, where, check) for where, check in checks):
+                continue
+            start = trigger.start_date or DEFAULT_START
+            out.update(schedule=trigger.schedule, timezone=trigger.timezone, catchup=trigger.catchup,
+                       start_date=start if start.tzinfo else start.replace(tzinfo=UTC))
+            continue
+        try:
+            out["triggers"].append(
+                EventTrigger(str(trigger.event_pattern), condition=trigger.condition,
+                             transform=trigger.transform.expression if trigger.transform else None)
+            )
+        except DagDefinitionError as exc:
+            problems.append((here, str(exc)))
+    return out
+
+
+def _recorded(problems: list[tuple[str, str]], where: str, check: Callable[[], Any]) -> bool:
+    """Run `check`; a DagDefinitionError becomes a problem at `where`. Returns whether it passed."""
+    try:
+        check()
+    except DagDefinitionError as exc:
+        problems.append((where, str(exc)))
+        return False
+    return True
+
+
+def build_dag(workflow: Workflow) -> WorkflowDag:
+    """The DAG of a parsed workflow; WorkflowFileError listing what does not fit together."""
+    problems: list[tuple[str, str]] = []
+    input_schema = None
+    if workflow.input_schema is not None:
+        try:
+            input_schema = check_schema(workflow.input_schema, "inputSchema")
+        except DagDefinitionError as exc:
+            problems.append(("", str(exc)))
+    arguments = _schedule(workflow, problems)
+    try:
+        dag = WorkflowDag(
+            workflow.workflow_id, title=workflow.name, version_label=workflow.version, description=workflow.description,
+            tags=workflow.tags, input_schema=input_schema, params=schema_defaults(input_schema or {}), **arguments,
+        )
+    except DagDefinitionError as exc:
+        raise WorkflowFileError([*problems, ("", str(exc))]) from None
+    builder = _Builder(dag, workflow)
+    builder.steps(workflow.steps, "steps")
+    builder.check_dangling()
+    problems += builder.problems
+    if problems:
+        raise WorkflowFileError(problems)
+    explicit = {n.own.task_id for n in builder.nodes.values() if n.own is not None and n.step.trigger_rule is not None}
+    dag.joins = {tid for tid, n in builder.incoming.items() if n > 1} - explicit
+    try:
+        dag.to_spec()  # the graph as a whole: cycles, failure routes that do not fit it
+    except DagDefinitionError as exc:
+        raise WorkflowFileError([("steps", str(exc))]) from None
+    except ValidationError as exc:
+        raise WorkflowFileError([("steps", re.sub(r"^Value error, ", "", e["msg"])) for e in exc.errors(include_url=False)]) from None
+    return dag
+
+
+# -- conditions on edges, judged by the scheduler when a step succeeds ---------------------------
+def follow_edges(
+    spec: DagSpec, task_id: str, result: Any, params: Mapping[str, Any], states: Mapping[str, tuple[str, Any]]
+) -> tuple[tuple[str, ...] | None, list[str]]:
+    """Which direct downstream tasks a succeeded step's `next` conditions let through (None: all,
+    when it has no conditions), and a note for each condition that could not be judged (it counts
+    as false). `states` is task_id -> (state, result) of every task of the run.
+
+    A condition reads `data` (the step's result), `params` / `input` (the run's input) and `steps`
+    (`steps.<id>.result` / `.state`; a step in a parallel branch is `steps.<branch>.<id>`).
+    """
+    conditions = spec.task_map[task_id].next_conditions
+    if not conditions:
+        return None, []
+    scope = {"data": result, "params": params, "input": params, "steps": _steps_scope(states)}
+    follow: list[str] = []
+    notes: list[str] = []
+    for down in spec.downstream[task_id]:
+        condition = conditions.get(down)
+        if condition is None:
+            follow.append(down)
+            continue
+        try:
+            if compile_expression(condition, CONDITION_NAMES).holds(scope):
+                follow.append(down)
+        except (ExpressionError, EvaluationError) as exc:
+            notes.append(f"the condition of the edge to {down} could not be judged, so it is not followed: {exc}")
+    return tuple(follow), notes
+
+
+def _steps_scope(states: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
+    """{"a": {"state", "result"}, "branch": {"b": {...}}}: dotted task ids (task groups) nest."""
+    scope: dict[str, Any] = {}
+    for task_id, (state, result) in states.items():
+        *groups, name = task_id.split(".")
+        level = scope
+        for group in groups:
+            level = level.setdefault(group, {})
+        level[name] = {"state": state, "result": result}
+    return scope
+
+
+def _walk(steps: list[Step], prefix: str) -> Iterator[tuple[str, Step]]:
+    """Every step (branches' too) with the task id prefix of its branch ("billing." inside billing)."""
+    for step in steps:
+        yield prefix, step
+        for branch in step.parallel_branches:
+            yield from _walk(branch.steps, f"{prefix}{branch.branch_id}.")
