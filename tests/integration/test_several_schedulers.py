@@ -22,8 +22,10 @@ from .harness import SchedulerProcess, cli_env, trigger, upgraded_sessions, wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-FAN_WIDTH = 40
-CHAIN_RUNS = 16
+# W2 (start >> 500 >> join) and W4 (a 3-task DAG run 200 times) of the benchmark; the kill test
+# uses fewer, slower tasks, so that runs are in flight when the scheduler dies
+W2_W4 = (500, 200)
+SLOW = (40, 16)
 DAGS = """
     from orchestrator import DAG, PythonTask, chain
     from tests.fixtures import record_execution
@@ -56,8 +58,8 @@ def _start(n: int, home: Path, url: str, dask_address: str, sessions: sessionmak
     return schedulers
 
 
-def _expected(sessions: sessionmaker[Session], run_ids: dict[str, list[str]]) -> Counter[str]:
-    tasks = {"fan": ["start", *[f"m{i}" for i in range(FAN_WIDTH)], "join"], "three": ["t0", "t1", "t2"]}
+def _expected(run_ids: dict[str, list[str]], width: int) -> Counter[str]:
+    tasks = {"fan": ["start", *[f"m{i}" for i in range(width)], "join"], "three": ["t0", "t1", "t2"]}
     return Counter(f"{dag}/{run}/{task}" for dag, runs in run_ids.items() for run in runs for task in tasks[dag])
 
 
@@ -66,11 +68,12 @@ def _all_ended(sessions: sessionmaker[Session], total: int) -> bool:
         return s.scalar(select(func.count()).select_from(DagRun).where(DagRun.state.in_(("success", "failed")))) == total
 
 
-def _workload(home: Path, sessions: sessionmaker[Session], sleep_s: float) -> tuple[Path, dict[str, list[str]]]:
+def _workload(home: Path, sessions: sessionmaker[Session], size: tuple[int, int], sleep_s: float) -> tuple[Path, dict[str, list[str]]]:
+    width, chain_runs = size
     side = home / "executions.txt"
-    write_dag(home / "dags", "work.py", DAGS.format(side=str(side), width=FAN_WIDTH, sleep=sleep_s))
+    write_dag(home / "dags", "work.py", DAGS.format(side=str(side), width=width, sleep=sleep_s))
     wait_until(lambda: _dags_loaded(sessions), timeout=60, what="the DAGs to be parsed")
-    runs = {"fan": [trigger(sessions, "fan")], "three": [trigger(sessions, "three") for _ in range(CHAIN_RUNS)]}
+    runs = {"fan": [trigger(sessions, "fan")], "three": [trigger(sessions, "three") for _ in range(chain_runs)]}
     return side, runs
 
 
@@ -84,8 +87,8 @@ def test_every_task_runs_exactly_once_with_several_schedulers(replicas: int, pg_
     sessions = upgraded_sessions(pg_url)
     schedulers = _start(replicas, tmp_path, pg_url, dask_address, sessions)
     try:
-        side, runs = _workload(tmp_path, sessions, sleep_s=0.0)
-        wait_until(lambda: _all_ended(sessions, 1 + CHAIN_RUNS), timeout=180, what="every run to end")
+        side, runs = _workload(tmp_path, sessions, W2_W4, sleep_s=0.0)
+        wait_until(lambda: _all_ended(sessions, 1 + W2_W4[1]), timeout=180, what="every run to end")
         with sessions() as s:
             states = Counter(s.scalars(select(DagRun.state)))
             owners = set(s.scalars(select(DagRun.owner_job_id)))
@@ -93,9 +96,9 @@ def test_every_task_runs_exactly_once_with_several_schedulers(replicas: int, pg_
         for sched in schedulers:
             sched.cleanup()
         sessions.kw["bind"].dispose()
-    assert states == {"success": 1 + CHAIN_RUNS}
+    assert states == {"success": 1 + W2_W4[1]}
     executions = Counter(side.read_text().split())
-    assert executions == _expected(sessions, runs)
+    assert executions == _expected(runs, W2_W4[0])
     assert len(owners) >= 2, "the runs were all started by one scheduler"
 
 
@@ -103,7 +106,7 @@ def test_the_runs_of_a_killed_scheduler_are_finished_by_the_others(pg_url: str, 
     sessions = upgraded_sessions(pg_url)
     schedulers = _start(2, tmp_path, pg_url, dask_address, sessions, scheduler_health_threshold_s=3)
     try:
-        side, runs = _workload(tmp_path, sessions, sleep_s=0.4)
+        side, runs = _workload(tmp_path, sessions, SLOW, sleep_s=0.4)
         victim = schedulers[0]
 
         def victim_drives_a_run() -> bool:
@@ -115,7 +118,7 @@ def test_the_runs_of_a_killed_scheduler_are_finished_by_the_others(pg_url: str, 
 
         wait_until(victim_drives_a_run, timeout=60, what="the first scheduler to drive a run")
         victim.kill9()
-        wait_until(lambda: _all_ended(sessions, 1 + CHAIN_RUNS), timeout=180, what="every run to end")
+        wait_until(lambda: _all_ended(sessions, 1 + SLOW[1]), timeout=180, what="every run to end")
         with sessions() as s:
             states = Counter(s.scalars(select(DagRun.state)))
             # tries the killed scheduler had handed to Dask (queued or running) are put back to be scheduled
@@ -126,9 +129,9 @@ def test_the_runs_of_a_killed_scheduler_are_finished_by_the_others(pg_url: str, 
         for sched in schedulers:
             sched.cleanup()
         sessions.kw["bind"].dispose()
-    assert states == {"success": 1 + CHAIN_RUNS}
+    assert states == {"success": 1 + SLOW[1]}
     executions = Counter(side.read_text().split())
-    expected = _expected(sessions, runs)
+    expected = _expected(runs, SLOW[0])
     assert set(executions) == set(expected)
     # a task runs again only when the killed scheduler had it in flight
     assert sum(executions.values()) - sum(expected.values()) <= put_back
