@@ -93,7 +93,7 @@ def wait_workload(opts: Options) -> Figures:
     if failed:
         raise RuntimeError(f"WAIT: {len(failed)} runs did not succeed, e.g. {failed[0]}")
     return {
-        "runs": RUNS,
+        "waiting_runs": RUNS,
         "all_waiting_s": all_waiting_s,
         "rss_before_mb": rss_before,
         "rss_waiting_mb": rss_waiting,

@@ -32,11 +32,20 @@ step). The file's shape::
           action: continue              #   errors by type to handler steps (errorCode is not supported)
           nextStepId: cleanup
           errorHandler: {conditions: [{errorType: ValueError, nextStepId: fix_input}]}
+        idempotencyKey: "check-{{ params.order_id }}"   # runs at most once per rendered key, across runs
+        compensate: undo_check          # the step that undoes this one if the run fails after it succeeded
       - stepId: fan_out
         parallelBranches:               # each branch is a task group; its steps link with `next`
           - branchId: billing
             steps: [...]
+          - branchId: review
+            loop: {repeatUntil: "results.decide == 'approved'", maxIterations: 3}
+            steps: [{stepId: decide, ...}]
         next: [{stepId: done}]          # after every branch ends
+      - stepId: done
+        taskId: orders:total            # only a module:function step has foreach
+        foreach: {items: "data.lines", as: line}   # once per item; `line=<item>` in each instance
+        minSuccess: majority            # all | any | majority | N of the steps leading here (not with triggerRule)
 
 A step with `parallelBranches` and a `taskId` runs its task, then the branches; without `taskId` it
 is only the fork and join of its branches. A function step gets its `input` as keyword arguments,
@@ -49,12 +58,33 @@ cannot be judged (a missing key...) counts as false and says why in the step's l
 the conditions are pinned to the run's version; the step's code and `input` are read from the file
 when the step runs, as a Python DAG's code is.
 
+Workflow patterns, each an existing Python feature:
+
+- `foreach` maps the step (`PythonTask.expand`, orchestrator.mapping): `items` is a list, or an
+  expression over `data` / `params` / `input` that a task `<stepId>__items` evaluates before the
+  step (the step's upstreams, triggerRule and minSuccess are that task's); the step runs once per
+  item with the item as the keyword argument `as` (default `item`), and the step after it gets
+  the list of the instances' results, in order.
+- `minSuccess` is the step's wait strategy (`min_success`, orchestrator.states): how many of the
+  steps leading to it must succeed. It replaces the join default and cannot go with triggerRule.
+- `loop` on a branch makes it a `LoopGroup` (orchestrator.loops): after each iteration its
+  controller (`<branchId>.repeat_until`) judges `repeatUntil` over `results.<stepId>` (the
+  iteration's results) and `params` / `input`; false runs the branch again, up to
+  `maxIterations`, after which the controller fails (so do the steps after the fork). One that
+  cannot be judged fails the controller too. What follows the fork waits for the controller.
+- `compensate: <stepId>` (orchestrator.compensation): that step runs only if the run fails after
+  this one succeeded; it stays outside the flow (nothing may lead to it, and it leads nowhere).
+- `idempotencyKey` (orchestrator.idempotency): a template over the run's params, conf and date.
+- A sub-workflow is the `sub_dag` step type: `input: {dag_id: child, input: {...}, output: {...}}`.
+  Approvals are the `approval` step type.
+
 Every problem is an import error naming the path to the bad field, e.g.
 `steps[2].retryPolicy.delay: 'PT5X' is not an ISO 8601 duration ...`.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import json
@@ -66,23 +96,32 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, field_validator,
+)
 
 from orchestrator.dag import DAG
 from orchestrator.durations import parse_duration
 from orchestrator.errors import DagDefinitionError
 from orchestrator.expressions import EvaluationError, ExpressionError, compile_expression
 from orchestrator.inputs import check_schema, schema_defaults
+from orchestrator.loops import LoopGroup
+from orchestrator.mapping import MappingError, map_length
 from orchestrator.schedule import cron_expression, zone
-from orchestrator.spec import DagSpec
+from orchestrator.spec import DagSpec, MapSource
 from orchestrator.states import TriggerRule
 from orchestrator.task_group import TaskGroup
 from orchestrator.tasks import BaseTask
+from orchestrator.templating import check_template
 from orchestrator.triggers import EventTrigger
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
 CONDITION_NAMES = ("data", "params", "input", "steps")
 """What an edge condition may read: the step's result, the run's input (twice named), every step."""
+ITEM_NAMES = ("data", "params", "input")
+"""What a foreach's items expression may read: the upstream step's result and the run's input."""
+LOOP_NAMES = ("results", "params", "input")
+"""What a loop's repeatUntil may read: the iteration's results by stepId and the run's input."""
 DEFAULT_START = datetime(2000, 1, 1, tzinfo=UTC)
 """The start of a cron trigger without startDate (without catchup only the newest interval runs)."""
 MAX_REPORTED = 10
@@ -116,21 +155,24 @@ class _Shape(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _compiled(names: tuple[str, ...]) -> Callable[[str], str]:
+    """A validator: the value compiles as an expression over `names` (reported at its field's path)."""
+
+    def check(value: str) -> str:
+        try:
+            compile_expression(value, names)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return check
+
+
 class Transition(_Shape):
     """An edge of `next`: go to `stepId` when `condition` holds (always without one)."""
 
     step_id: StepId = Field(validation_alias=AliasChoices("nextStepId", "stepId"))
-    condition: str | None = None
-
-    @field_validator("condition")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                compile_expression(value, CONDITION_NAMES)
-            except ExpressionError as exc:  # reported at this field's path
-                raise ValueError(str(exc)) from None
-        return value
+    condition: Annotated[str, AfterValidator(_compiled(CONDITION_NAMES))] | None = None
 
 
 class RetryPolicy(_Shape):
@@ -163,9 +205,40 @@ class OnFailure(_Shape):
     error_handler: ErrorHandler | None = Field(default=None, alias="errorHandler")
 
 
+def _items(value: Any) -> Any:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return _compiled(ITEM_NAMES)(value)
+    raise ValueError(f"must be a list, or an expression over data, params and input that gives one, not {value!r}")
+
+
+def _min_success(value: Any) -> Any:
+    if value in ("all", "any", "majority") or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise ValueError(f"must be all, any, majority or a number of steps (1 or more), not {value!r}")
+
+
+class Foreach(_Shape):
+    """Run the step once per item: `items` is a list, or an expression over `data` / `params` /
+    `input` that gives one; each instance gets its item as the keyword argument `as`."""
+
+    items: Annotated[list[Any] | str, PlainValidator(_items)]
+    as_: str = Field(default="item", alias="as", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+class Loop(_Shape):
+    """Repeat a branch until `repeatUntil` (over `results.<stepId>` of the iteration, and `params`)
+    holds, at most `maxIterations` times."""
+
+    repeat_until: Annotated[str, AfterValidator(_compiled(LOOP_NAMES))] = Field(alias="repeatUntil")
+    max_iterations: int = Field(alias="maxIterations", ge=1, le=1000)
+
+
 class Branch(_Shape):
     branch_id: StepId = Field(alias="branchId")
     description: str | None = None
+    loop: Loop | None = None
     steps: list[Step] = Field(min_length=1)
 
 
@@ -181,6 +254,22 @@ class Step(_Shape):
     timeout: Duration | None = None
     on_failure: OnFailure | None = Field(default=None, alias="onFailure")
     trigger_rule: TriggerRule | None = Field(default=None, alias="triggerRule")
+    foreach: Foreach | None = None
+    min_success: Annotated[Literal["all", "any", "majority"] | int, PlainValidator(_min_success)] | None = Field(
+        default=None, alias="minSuccess"
+    )
+    compensate: StepId | None = None
+    idempotency_key: str | None = Field(default=None, alias="idempotencyKey", min_length=1)
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_template(value, "the idempotency key")
+            except DagDefinitionError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 class Transform(_Shape):
@@ -321,7 +410,7 @@ class FunctionStep(BaseTask):
     def execute(self, context: Any, upstream_results: dict[str, Any]) -> Any:
         extra: dict[str, Any] = {}
         if "data" in self._wants:
-            extra["data"] = next(iter(upstream_results.values())) if len(upstream_results) == 1 else (upstream_results or None)
+            extra["data"] = _data(upstream_results)
         if "params" in self._wants:
             extra["params"] = context.params
         if "context" in self._wants:
@@ -333,6 +422,58 @@ class FunctionStep(BaseTask):
 
     def args_repr(self) -> str:
         return repr(self.arguments)[:2000] if self.arguments else ""
+
+    def accepts(self, name: str) -> bool:
+        """Whether the function takes `name` as a keyword argument (a foreach's item)."""
+        try:
+            params = inspect.signature(self.function).parameters
+        except (TypeError, ValueError):
+            return True
+        return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    def for_map_items(self, items: dict[str, Any]) -> FunctionStep:
+        """This step as one instance of its foreach: its item added to the keyword arguments."""
+        instance = copy.copy(self)
+        instance.arguments = {**self.arguments, **items}
+        return instance
+
+
+class ForeachItems(BaseTask):
+    """The task before a foreach step whose items are an expression: its result is the list the
+    step is mapped over, the expression evaluated over `data`, `params` and `input`."""
+
+    step_type = "python"
+
+    def __init__(self, *, task_id: str, expression: str, **kwargs: Any) -> None:
+        super().__init__(task_id=task_id, **kwargs)
+        self.expression = expression
+
+    def execute(self, context: Any, upstream_results: dict[str, Any]) -> Any:
+        scope = {"data": _data(upstream_results), "params": context.params, "input": context.params}
+        return compile_expression(self.expression, ITEM_NAMES).evaluate(scope)
+
+    def args_repr(self) -> str:
+        return self.expression
+
+
+@dataclass(frozen=True)
+class RepeatUntil:
+    """A loop branch's `repeat_until`: its repeatUntil expression over `results` (the iteration's
+    results by stepId), `params` and `input`. A plain object, so the controller's callable can be
+    pickled; an expression that cannot be judged fails the controller, which ends the loop."""
+
+    expression: str
+
+    def __call__(self, results: dict[str, Any], context: Any) -> bool:
+        # full task ids are "<branch>.<stepId>"; stepIds are unique across the workflow
+        by_step = {task_id.rsplit(".", 1)[-1]: result for task_id, result in results.items()}
+        scope = {"results": by_step, "params": context.params, "input": context.params}
+        return compile_expression(self.expression, LOOP_NAMES).holds(scope)
+
+
+def _data(upstream_results: dict[str, Any]) -> Any:
+    """A step's `data`: its upstream step's result; a dict by task id when there are several."""
+    return next(iter(upstream_results.values())) if len(upstream_results) == 1 else (upstream_results or None)
 
 
 @dataclass
@@ -354,9 +495,32 @@ class _Builder:
         self.task_ids: dict[str, str | None] = {}
         for prefix, step in _walk(workflow.steps, ""):
             self.task_ids.setdefault(step.step_id, prefix + step.step_id if step.task_id is not None else None)
+        # steps that compensate another: outside the flow, so never an entry or exit of their list
+        self.compensators = {step.compensate for _, step in _walk(workflow.steps, "") if step.compensate is not None}
         self.nodes: dict[str, _Node] = {}  # stepId -> its node: step ids are unique across the workflow
         self.incoming: dict[str, int] = {}  # task_id -> how many `next` edges lead to it
         self.dangling: list[tuple[str, str]] = []  # (path of a `next` edge, the stepId it names that its list lacks)
+
+    def check_min_success(self) -> None:
+        """Report each minSuccess that its step's upstreams cannot meet, or that a triggerRule contradicts."""
+        for node in self.nodes.values():
+            wanted = node.step.min_success
+            if wanted is None or node.own is None:
+                continue
+            if node.step.trigger_rule is not None:
+                self.problems.append((f"{node.path}.minSuccess", "replaces triggerRule: set one of them, not both"))
+            ups = len(node.entries[0].upstream_ids)
+            if isinstance(wanted, int) and wanted > max(ups, 1):
+                self.problems.append((f"{node.path}.minSuccess", f"{wanted} is more than the {ups} steps that lead to this one"))
+
+    def check_compensators(self) -> None:
+        """Report each `next` from or to a compensation step: it runs only when the run fails."""
+        for node in self.nodes.values():
+            for j, edge in enumerate(node.step.next):
+                if node.step.step_id in self.compensators or edge.step_id in self.compensators:
+                    undo = node.step.step_id if node.step.step_id in self.compensators else edge.step_id
+                    self.problems.append((f"{node.path}.next[{j}]", f"{undo!r} is a compensation step: it runs only when "
+                                                                    "the run fails, so no step leads to it and it leads nowhere"))
 
     def check_dangling(self) -> None:
         """Report each `next` to a step its list does not have (saying where it is, if anywhere)."""
@@ -383,8 +547,9 @@ class _Builder:
                     continue
                 targets.add(edge.step_id)
                 self.link(node.exits, target.entries, edge.condition)
-        entries = [t for sid, n in nodes.items() if sid not in targets for t in n.entries]
-        exits = [t for n in nodes.values() if not n.step.next for t in n.exits]
+        flow = {sid: n for sid, n in nodes.items() if sid not in self.compensators}
+        entries = [t for sid, n in flow.items() if sid not in targets for t in n.entries]
+        exits = [t for n in flow.values() if not n.step.next for t in n.exits]
         return entries, exits
 
     def node(self, step: Step, here: str) -> _Node:
@@ -394,23 +559,36 @@ class _Builder:
             return node
         if step.task_id is None and step.on_failure is not None:
             self.problems.append((f"{here}.onFailure", "a step without taskId cannot fail by itself: put onFailure on its branches' steps"))
-        node.own = self.task(step, here) if step.task_id is not None else None
+        for name, value in (("foreach", step.foreach), ("minSuccess", step.min_success), ("compensate", step.compensate),
+                            ("idempotencyKey", step.idempotency_key)):
+            if step.task_id is None and value is not None:
+                self.problems.append((f"{here}.{name}", "needs the step's own task: put it on a step with a taskId"))
+        node.own, feeder = self.task(step, here) if step.task_id is not None else (None, None)
         entries: list[BaseTask] = []
         exits: list[BaseTask] = []
         for b, branch in enumerate(step.parallel_branches):
             where = f"{here}.parallelBranches[{b}]"
             try:
-                group = TaskGroup(branch.branch_id, tooltip=branch.description, dag=self.dag)
+                if branch.loop is None:
+                    group: TaskGroup = TaskGroup(branch.branch_id, tooltip=branch.description, dag=self.dag)
+                else:
+                    group = LoopGroup(branch.branch_id, repeat_until=RepeatUntil(branch.loop.repeat_until),
+                                      max_iterations=branch.loop.max_iterations, tooltip=branch.description, dag=self.dag)
             except DagDefinitionError as exc:
                 self.problems.append((f"{where}.branchId", str(exc)))
                 continue
-            with group:
-                first, last = self.steps(branch.steps, f"{where}.steps")
+            try:
+                with group:
+                    first, last = self.steps(branch.steps, f"{where}.steps")
+            except DagDefinitionError as exc:  # a loop branch none of whose steps could be made
+                self.problems.append((f"{where}.steps", str(exc)))
+                continue
             entries += first
-            exits += last
+            # what follows a loop waits for its controller: the loop's last iteration
+            exits += [group.controller] if isinstance(group, LoopGroup) and group.controller is not None else last
         if node.own is not None:
             self.link([node.own], entries, None)
-            node.entries, node.exits = [node.own], exits or [node.own]
+            node.entries, node.exits = [feeder or node.own], exits or [node.own]
         else:
             node.entries, node.exits = entries, exits
         return node
@@ -423,32 +601,73 @@ class _Builder:
                 if condition is not None:
                     self.dag.conditions.setdefault(up.task_id, {})[down.task_id] = condition
 
-    def task(self, step: Step, here: str) -> BaseTask | None:
-        """The step's own task; None (with the problem recorded) when it cannot be made."""
+    def task(self, step: Step, here: str) -> tuple[BaseTask | None, BaseTask | None]:
+        """The step's own task, and the task computing its foreach items if it has one; (None, None)
+        (with the problem recorded) when they cannot be made."""
         assert step.task_id is not None
         reserved = sorted(set(step.input) & _RESERVED)
         if reserved:
             self.problems.append((f"{here}.input.{reserved[0]}", "set through the step's own fields (retryPolicy, timeout, ...), not input"))
-            return None
+            return None, None
         options = _task_options(step)
         if step.on_failure is not None:
             on_failure = self.on_failure(step.on_failure, step, f"{here}.onFailure")
             if on_failure is not None:
                 options["on_failure"] = on_failure
+        if step.compensate is not None:
+            compensator = self.task_ids.get(step.compensate)
+            if compensator is None:
+                self.problems.append((f"{here}.compensate", f"there is no step {step.compensate!r} with a taskId to undo this one"))
+            else:
+                options["compensate"] = compensator
+        if step.foreach is not None and ":" not in step.task_id:
+            self.problems.append((f"{here}.foreach", "only a module:function step can run once per item"))
+            return None, None
+        feeder = None
         try:
+            if step.foreach is not None and isinstance(step.foreach.items, str):
+                # the step's upstreams, trigger rule and wait strategy go to the task that computes its items
+                moved = {k: options.pop(k) for k in ("trigger_rule", "min_success") if k in options}
+                feeder = ForeachItems(task_id=f"{step.step_id}__items", expression=step.foreach.items, dag=self.dag, **moved)
             if ":" in step.task_id:
-                return FunctionStep(
+                own: BaseTask = FunctionStep(
                     task_id=step.step_id, ref=step.task_id, function=_import_function(step.task_id), arguments=step.input,
                     dag=self.dag, **options,
                 )
-            return _step_type(step.task_id)(task_id=step.step_id, dag=self.dag, **step.input, **options)
+            else:
+                own = _step_type(step.task_id)(task_id=step.step_id, dag=self.dag, **step.input, **options)
         except _TaskIdError as exc:
             self.problems.append((f"{here}.taskId", str(exc)))
+            return None, None
         except TypeError as exc:
             self.problems.append((f"{here}.input", _type_error(exc)))
+            return None, None
         except DagDefinitionError as exc:
             self.problems.append((here, str(exc)))
-        return None
+            return None, None
+        if step.foreach is not None and isinstance(own, FunctionStep):
+            self.foreach(own, feeder, step.foreach, f"{here}.foreach")
+        return own, feeder
+
+    def foreach(self, own: FunctionStep, feeder: BaseTask | None, foreach: Foreach, here: str) -> None:
+        """Map the step over its items: a literal list, or the result of the task computing them."""
+        name = foreach.as_
+        if name in own.arguments or name in ("data", "params", "context") or not own.accepts(name):
+            self.problems.append((f"{here}.as", f"{own.ref} must take {name!r} as a keyword argument that input does not set "
+                                                "(and not data, params or context): each instance gets its item there"))
+            return
+        if feeder is not None:
+            own.set_upstream(feeder)
+            own.mapped = (MapSource(arg=name, task_id=feeder.task_id),)
+            return
+        assert isinstance(foreach.items, list)
+        source = MapSource(arg=name, values=tuple(foreach.items))
+        try:
+            map_length([source], {})
+        except MappingError as exc:
+            self.problems.append((f"{here}.items", str(exc)))
+            return
+        own.mapped = (source,)
 
     def on_failure(self, on_failure: OnFailure, step: Step, here: str) -> str | dict[str, str] | None:
         """The step's onFailure as its task's `on_failure` (orchestrator.error_routing): stop, continue,
@@ -504,6 +723,10 @@ def _task_options(step: Step) -> dict[str, Any]:
         options["execution_timeout"] = step.timeout
     if step.trigger_rule is not None:
         options["trigger_rule"] = step.trigger_rule
+    if step.min_success is not None:
+        options["min_success"] = step.min_success
+    if step.idempotency_key is not None:
+        options["idempotency_key"] = step.idempotency_key
     return options
 
 
@@ -599,10 +822,16 @@ def build_dag(workflow: Workflow) -> WorkflowDag:
     builder = _Builder(dag, workflow)
     builder.steps(workflow.steps, "steps")
     builder.check_dangling()
+    builder.check_min_success()
+    builder.check_compensators()
     problems += builder.problems
     if problems:
         raise WorkflowFileError(problems)
-    explicit = {n.own.task_id for n in builder.nodes.values() if n.own is not None and n.step.trigger_rule is not None}
+    # a step's own join rule (triggerRule or minSuccess) is on its entry task
+    explicit = {
+        n.entries[0].task_id for n in builder.nodes.values()
+        if n.own is not None and (n.step.trigger_rule is not None or n.step.min_success is not None)
+    }
     dag.joins = {tid for tid, n in builder.incoming.items() if n > 1} - explicit
     try:
         dag.to_spec()  # the graph as a whole: cycles, failure routes that do not fit it

@@ -354,3 +354,156 @@ def test_an_unquoted_version_number_is_refused_with_a_hint() -> None:
     assert 'version: write the version in quotes ("1.1")' in problems_of(
         with_steps("- {stepId: a, taskId: 'tests.fixtures:succeed'}", "version: 1.10\n")
     )
+
+
+# -- workflow patterns: foreach, minSuccess, loop, compensate, idempotencyKey ------------------------
+def test_a_foreach_over_an_expression_maps_the_step_over_the_result_of_a_task_that_computes_the_items() -> None:
+    tasks = spec_of(with_steps("""
+        - {stepId: count, taskId: 'tests.fixtures:numbers', next: [{stepId: square}]}
+        - {stepId: square, taskId: 'tests.fixtures:square', foreach: {items: "data", as: x}}
+    """)).task_map
+    assert tasks["square__items"].upstream == ("count",) and tasks["square__items"].args_repr == "data"
+    assert tasks["square"].upstream == ("square__items",)
+    assert [(m.arg, m.task_id) for m in tasks["square"].mapped] == [("x", "square__items")]
+
+
+def test_a_foreach_over_a_list_maps_the_step_over_the_literal_items() -> None:
+    square = spec_of(with_steps("""
+        - {stepId: square, taskId: 'tests.fixtures:square', foreach: {items: [2, 3], as: x}}
+    """)).task_map["square"]
+    assert [(m.arg, m.values) for m in square.mapped] == [("x", (2, 3))]
+
+
+def test_the_items_task_computes_the_list_from_data_and_params() -> None:
+    dag = build_dag(parse_workflow(yaml.safe_load(with_steps("""
+        - {stepId: square, taskId: 'tests.fixtures:square', foreach: {items: "data[params.which]", as: x}}
+    """))))
+    context = type("Context", (), {"params": {"which": "odd"}})()
+    assert dag.get_task("square__items").execute(context, {"count": {"odd": [1, 3]}}) == [1, 3]
+
+
+def test_a_foreach_item_the_function_does_not_take_names_the_as_field() -> None:
+    assert "steps[0].foreach.as: tests.fixtures:square must take 'item'" in problems_of(with_steps("""
+        - {stepId: square, taskId: 'tests.fixtures:square', foreach: {items: [1]}}
+    """))
+
+
+def test_a_foreach_on_a_step_type_is_refused_at_its_path() -> None:
+    assert "steps[0].foreach: only a module:function step can run once per item" in problems_of(with_steps("""
+        - {stepId: s, taskId: shell, input: {command: "echo"}, foreach: {items: [1]}}
+    """))
+
+
+def test_an_unsafe_foreach_expression_names_its_path() -> None:
+    assert "steps[0].foreach.items" in problems_of(with_steps("""
+        - {stepId: square, taskId: 'tests.fixtures:square', foreach: {items: "__import__('os')", as: x}}
+    """))
+
+
+def test_min_success_becomes_the_wait_strategy_instead_of_the_join_default() -> None:
+    join = spec_of(with_steps("""
+        - {stepId: a, taskId: 'tests.fixtures:succeed', next: [{stepId: c}]}
+        - {stepId: b, taskId: 'tests.fixtures:succeed', next: [{stepId: c}]}
+        - {stepId: c, taskId: 'tests.fixtures:succeed', minSuccess: 1}
+    """)).task_map["c"]
+    assert (join.min_success, join.trigger_rule) == (1, TriggerRule.ALL_SUCCESS)
+
+
+def test_min_success_over_the_number_of_upstream_steps_names_its_path() -> None:
+    assert "steps[1].minSuccess: 2 is more than the 1 steps that lead to this one" in problems_of(with_steps("""
+        - {stepId: a, taskId: 'tests.fixtures:succeed', next: [{stepId: b}]}
+        - {stepId: b, taskId: 'tests.fixtures:succeed', minSuccess: 2}
+    """))
+
+
+def test_min_success_with_a_trigger_rule_names_its_path() -> None:
+    assert "steps[0].minSuccess: replaces triggerRule" in problems_of(with_steps("""
+        - {stepId: a, taskId: 'tests.fixtures:succeed', minSuccess: any, triggerRule: all_done}
+    """))
+
+
+def test_an_unknown_min_success_names_its_path() -> None:
+    assert "steps[0].minSuccess" in problems_of(with_steps("""
+        - {stepId: a, taskId: 'tests.fixtures:succeed', minSuccess: most}
+    """))
+
+
+LOOPING = """
+    - stepId: reviewing
+      parallelBranches:
+        - branchId: review
+          loop: {repeatUntil: "results.decide == params.wanted", maxIterations: 3}
+          steps: [{stepId: decide, taskId: 'tests.fixtures:succeed'}]
+      next: [{stepId: publish}]
+    - {stepId: publish, taskId: 'tests.fixtures:succeed'}
+"""
+
+
+def test_a_loop_branch_is_a_loop_group_whose_controller_the_next_step_waits_for() -> None:
+    tasks = spec_of(with_steps(LOOPING)).task_map
+    loop = tasks["review.repeat_until"].loop
+    assert loop is not None and (loop.tasks, loop.max_iterations) == (("review.decide",), 3)
+    assert tasks["publish"].upstream == ("review.repeat_until",)
+
+
+def test_the_loop_condition_reads_the_iterations_results_by_step_id_and_survives_pickling() -> None:
+    import pickle
+
+    dag = build_dag(parse_workflow(yaml.safe_load(with_steps(LOOPING))))
+    repeat_until = pickle.loads(pickle.dumps(dag.get_task("review.repeat_until").python_callable))
+    context = type("Context", (), {"params": {"wanted": "approved"}})()
+    assert repeat_until({"review.decide": "approved"}, context) is True
+    assert repeat_until({"review.decide": "rejected"}, context) is False
+
+
+def test_an_unsafe_loop_condition_names_its_path() -> None:
+    assert "steps[0].parallelBranches[0].loop.repeatUntil" in problems_of(with_steps(LOOPING.replace("results.decide", "results.__class__")))
+
+
+def test_compensate_names_the_undoing_step_which_stays_outside_the_flow() -> None:
+    tasks = spec_of(with_steps("""
+        - stepId: fulfil
+          parallelBranches:
+            - branchId: pay
+              steps:
+                - {stepId: charge, taskId: 'tests.fixtures:succeed', compensate: refund}
+                - {stepId: refund, taskId: 'tests.fixtures:succeed'}
+          next: [{stepId: done}]
+        - {stepId: done, taskId: 'tests.fixtures:succeed'}
+    """)).task_map
+    assert tasks["pay.charge"].compensate == "pay.refund"
+    assert tasks["done"].upstream == ("pay.charge",) and tasks["pay.refund"].upstream == ()
+
+
+def test_compensate_with_an_unknown_step_names_its_path() -> None:
+    assert "steps[0].compensate: there is no step 'refund'" in problems_of(with_steps("""
+        - {stepId: charge, taskId: 'tests.fixtures:succeed', compensate: refund}
+    """))
+
+
+def test_an_idempotency_key_becomes_the_tasks_key_template() -> None:
+    charge = spec_of(with_steps("""
+        - {stepId: charge, taskId: 'tests.fixtures:succeed', idempotencyKey: "charge-{{ params.order_id }}"}
+    """)).task_map["charge"]
+    assert charge.idempotency_key == "charge-{{ params.order_id }}"
+
+
+def test_an_idempotency_key_that_is_not_a_template_names_its_path() -> None:
+    assert "steps[0].idempotencyKey" in problems_of(with_steps("""
+        - {stepId: charge, taskId: 'tests.fixtures:succeed', idempotencyKey: "charge-{{ params.order_id"}
+    """))
+
+
+def test_a_pattern_field_on_a_step_without_a_task_names_its_path() -> None:
+    assert "steps[0].idempotencyKey: needs the step's own task" in problems_of(with_steps("""
+        - stepId: fork
+          idempotencyKey: k
+          parallelBranches: [{branchId: a, steps: [{stepId: x, taskId: 'tests.fixtures:succeed'}]}]
+    """))
+
+
+def test_a_next_to_a_compensation_step_names_the_edge() -> None:
+    assert "steps[0].next[0]: 'refund' is a compensation step" in problems_of(with_steps("""
+        - {stepId: charge, taskId: 'tests.fixtures:succeed', compensate: refund, next: [{stepId: refund}]}
+        - {stepId: refund, taskId: 'tests.fixtures:succeed'}
+    """))
