@@ -75,7 +75,7 @@ def test_a_task_upstream_of_a_group_links_to_its_roots() -> None:
 def test_a_group_upstream_of_a_task_links_from_its_leaves() -> None:
     with DAG("g"):
         with TaskGroup("etl") as group:
-            a, b = make("a"), make("b")
+            make("a"), make("b")
         end = make("end")
         group >> end
     assert end.upstream_ids == ["etl.a", "etl.b"]
