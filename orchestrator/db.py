@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,30 @@ def check_schema(engine: Engine) -> None:
         )
 
 
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"orchestrator:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def exclusive_section(engine: Engine, name: str) -> Iterator[None]:
+    """Run the block while no other process runs a block of the same name against this database.
+
+    PostgreSQL: a session-level advisory lock on a connection of its own, waited for. SQLite:
+    nothing to do, since writers already take turns (and SQLite allows a single scheduler).
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _lock_key(name)})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _lock_key(name)})
+            conn.commit()
+
+
 def try_decision_lock(session: Session, name: str) -> bool:
     """Take the lock on one decision that must have a single writer at a time (creating the due cron
     runs, say) for the rest of the session's transaction; False when another scheduler holds it.
@@ -129,5 +155,4 @@ def try_decision_lock(session: Session, name: str) -> bool:
     """
     if session.get_bind().dialect.name != "postgresql":
         return True
-    key = int.from_bytes(hashlib.sha256(f"orchestrator:{name}".encode()).digest()[:8], "big", signed=True)
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _lock_key(name)}).scalar())

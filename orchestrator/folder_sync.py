@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
+from orchestrator.db import exclusive_section
 from orchestrator.dependencies import find_cycles
 from orchestrator.loader import FileResult, content_hash, find_dag_files, parse_files
 from orchestrator.models import DagFile
@@ -35,7 +36,16 @@ class SyncReport:
 def sync_dag_folder(
     sessions: sessionmaker[Session], config: Config, now: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> SyncReport:
-    """Parse new and changed files in the DAG folder and store their DAGs or import errors."""
+    """Parse new and changed files in the DAG folder and store their DAGs or import errors.
+
+    Several schedulers may share the folder and the database: one of them syncs at a time (the
+    next one then finds the files it parsed unchanged).
+    """
+    with exclusive_section(sessions.kw["bind"], "dag-folder-sync"):
+        return _sync(sessions, config, now)
+
+
+def _sync(sessions: sessionmaker[Session], config: Config, now: Callable[[], datetime]) -> SyncReport:
     folder = config.resolved_dags_folder
     on_disk = {s.path: s for s in find_dag_files(folder)}
     with sessions() as session:

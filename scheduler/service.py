@@ -135,7 +135,7 @@ class Scheduler:
         try:
             self.executor.start(self.events.put)
             if self.sync_folder:
-                sync_dag_folder(self.sessions, self.config, self.clock)
+                self._sync_folder()
                 folder_thread = threading.Thread(target=self._folder_loop, name="dag-folder-sync", daemon=True)
                 folder_thread.start()
             self._recover()
@@ -177,10 +177,13 @@ class Scheduler:
 
     def _folder_loop(self) -> None:
         while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
-            try:
-                sync_dag_folder(self.sessions, self.config, self.clock)
-            except Exception:  # noqa: BLE001 - a bad pass is logged and retried next interval
-                log.exception("scanning the DAG folder failed")
+            self._sync_folder()
+
+    def _sync_folder(self) -> None:
+        try:
+            sync_dag_folder(self.sessions, self.config, self.clock)
+        except Exception:  # noqa: BLE001 - a bad pass is logged and retried next interval
+            log.exception("scanning the DAG folder failed; trying again in %g s", self.config.dag_dir_scan_interval_s)
 
     def _recover(self) -> None:
         """Adopt the running runs that no live scheduler drives: after a restart, the runs this

@@ -187,3 +187,38 @@ def test_dag_id_freed_by_a_renamed_dag_loads_from_the_other_file(tmp_path: Path)
         loaded = {d.dag_id: Path(d.fileloc).name for d in queries.list_dags(session)}
     assert loaded == {"renamed": "a.py", "shared": "b.py"}
     assert _import_errors(synced) == {}
+
+
+@pytest.mark.postgres
+def test_schedulers_syncing_one_folder_at_once_store_each_dag_once(postgres_server: str, tmp_path: Path) -> None:
+    import threading
+
+    from sqlalchemy import func, select
+
+    from orchestrator.models import DagFile
+    from tests.conftest import temporary_postgres_database
+
+    for i in range(4):
+        write_dag(tmp_path / "dags", f"dag_{i}.py", GOOD.format(dag_id=f"good_{i}"))
+    with temporary_postgres_database("orch_sync") as url:
+        sessions = upgraded_sessions(url)
+        config = make_config(tmp_path, url)
+        failures: list[BaseException] = []
+
+        def sync() -> None:
+            try:
+                sync_dag_folder(sessions, config)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=sync) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        with sessions() as s:
+            files = s.scalar(select(func.count()).select_from(DagFile))
+            dags = s.scalar(select(func.count()).select_from(Dag))
+        sessions.kw["bind"].dispose()
+    assert failures == []
+    assert (files, dags) == (4, 4)
