@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import functools
 import json
 import sys
@@ -55,6 +56,9 @@ def dags_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     def remember(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
         if value is not None:
             ctx.ensure_object(CliState).dags = value
+            # the processes this command starts (DAG file parsers, local Dask workers) read their
+            # configuration from the environment: they must see the same folder, and its plugins
+            os.environ["ORCH_DAGS_FOLDER"] = str(value.resolve())
         return value
 
     return click.option(

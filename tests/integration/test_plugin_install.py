@@ -127,3 +127,13 @@ def test_the_example_plugin_in_the_plugins_folder_runs_its_step_type_and_hears_t
     ran = orch(python, ["dags", "test", "plugin_example"], env)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert [line.split()[:2] for line in ran.stdout.splitlines()[:2]] == [["greet", "success"], ["echo", "success"]]
+
+
+def test_dags_given_with_the_dags_option_find_the_plugins_folder_beside_them(tmp_path: Path) -> None:
+    # as the README's one-command start does: no ORCH_DAGS_FOLDER, only --dags
+    env = env_for(tmp_path)
+    python = Path(sys.executable)
+    assert orch(python, ["db", "upgrade"], env).returncode == 0
+    ran = orch(python, ["dags", "test", "plugin_example", "--dags", str(REPO_ROOT / "dags")], env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.splitlines()[0].split()[:2] == ["greet", "success"]
