@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.db import make_sessionmaker
 from orchestrator.idempotency import KeyRecord
+from orchestrator.errors import DatabaseError
 from orchestrator.models import IdempotencyKey
 
 Lookup = Callable[[Collection[str]], dict[str, KeyRecord]]
@@ -38,7 +39,7 @@ def record(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     elif dialect == "sqlite":
         stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
     else:  # pragma: no cover - the store supports SQLite and PostgreSQL
-        raise NotImplementedError(f"idempotency keys need SQLite or PostgreSQL, not {dialect}")
+        raise DatabaseError(f"idempotency keys need SQLite or PostgreSQL, not {dialect}")
     first = {r["key"]: r for r in reversed(rows)}  # two successes of one key in a batch: the first wins
     session.execute(stmt, list(first.values()))
 
