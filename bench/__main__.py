@@ -1,4 +1,4 @@
-"""`python -m bench W1|W2|W3|W4|UI|L1|WAIT|SCALE|ADOPT|all [--db sqlite|postgres] [--repeat N] [--workers N]`.
+"""`python -m bench W1|W2|W3|W4|W5|KILLW|UI|L1|WAIT|SCALE|ADOPT|all [--db sqlite|postgres] [--repeat N] [--workers N] [--width N]`.
 
 Prints one JSON object per workload on stdout: the median of each figure over the repeats,
 and every repeat's figures under "runs". Progress goes to stderr.
@@ -27,18 +27,19 @@ def summarize(workload: str, db: str, runs: list[Figures]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("workloads", nargs="+", choices=[*WORKLOADS, "all"], metavar="W1|W2|W3|W4|UI|L1|WAIT|SCALE|ADOPT|all")
+    parser.add_argument("workloads", nargs="+", choices=[*WORKLOADS, "all"], metavar="W1|W2|W3|W4|W5|KILLW|UI|L1|WAIT|SCALE|ADOPT|all")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--width", type=int, default=500, help="W2's fan-out width (500, 5000, 50000...)")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.workers < 1:
-        parser.error("--repeat and --workers must be at least 1")
+    if args.repeat < 1 or args.workers < 1 or args.width < 1:
+        parser.error("--repeat, --workers and --width must be at least 1")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # "all" leaves out what needs several schedulers, hence PostgreSQL, when the database is SQLite
     every = [w for w in WORKLOADS if args.db == "postgres" or w not in POSTGRES_ONLY]
     names = every if "all" in args.workloads else list(dict.fromkeys(args.workloads))
-    opts = Options(db=args.db, workers=args.workers)
+    opts = Options(db=args.db, workers=args.workers, width=args.width)
     failed = False
     for name in names:
         runs: list[Figures] = []

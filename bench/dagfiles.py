@@ -28,7 +28,7 @@ def chain_dag(dag_id: str, length: int) -> str:
     return _dag(dag_id, f'    chain(*[PythonTask(task_id=f"t{{i}}", python_callable=noop) for i in range({length})])\n')
 
 
-def fanout_dag(dag_id: str, width: int) -> str:
+def fanout_dag(dag_id: str, width: int, *, max_active_runs: str = "16") -> str:
     """start >> [width parallel tasks] >> join."""
     return _dag(
         dag_id,
@@ -36,6 +36,7 @@ def fanout_dag(dag_id: str, width: int) -> str:
         f'    middle = [PythonTask(task_id=f"m{{i}}", python_callable=noop) for i in range({width})]\n'
         '    join = PythonTask(task_id="join", python_callable=noop)\n'
         "    chain(start, middle, join)\n",
+        max_active_runs=max_active_runs,
     )
 
 

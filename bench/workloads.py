@@ -14,6 +14,8 @@ from bench import dagfiles, floor
 from bench.lateness import l1_lateness
 from bench.scaleout import adoption, scaleout
 from bench.waiting import wait_workload
+from bench.killw import kill_workers
+from bench.throughput import w5_tiny_tasks
 from bench.webui import ui
 from bench.env import Env, fresh_env, now, running_scheduler, trigger, wait_runs
 from orchestrator.folder_sync import sync_dag_folder
@@ -26,6 +28,8 @@ Figures = dict[str, float]
 class Options:
     db: str
     workers: int
+    width: int = 500
+    """W2's fan-out width."""
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
@@ -72,8 +76,9 @@ def w1_chain(opts: Options, length: int = 50) -> Figures:
     }
 
 
-def w2_fanout(opts: Options, width: int = 500, floor_tasks: int = 10_000) -> Figures:
-    """start >> [500] >> join: tasks/s = 502 / wall, against raw Dask's independent no-op throughput."""
+def w2_fanout(opts: Options, floor_tasks: int = 10_000) -> Figures:
+    """start >> [width] >> join: tasks/s = (width + 2) / wall, against raw Dask's independent no-op throughput."""
+    width = opts.width
     with floor.raw_cluster(opts.workers) as client:
         floor_rate = floor.throughput(client, floor_tasks)
     with fresh_env(opts.db, opts.workers) as env:
@@ -81,7 +86,7 @@ def w2_fanout(opts: Options, width: int = 500, floor_tasks: int = 10_000) -> Fig
         with running_scheduler(env, opts.workers):
             t0 = now()
             run_id = trigger(env, "w2_fanout")
-            runs = wait_runs(env, "w2_fanout", [run_id], timeout_s=180)
+            runs = wait_runs(env, "w2_fanout", [run_id], timeout_s=180 + width / 50)
         _check_success(runs, "W2")
         times = _task_times(env, "w2_fanout", run_id)
     wall = _seconds(runs[0].end_date, t0)
@@ -144,6 +149,8 @@ WORKLOADS: dict[str, Callable[[Options], Figures]] = {
     "W2": w2_fanout,
     "W3": w3_parse,
     "W4": w4_many_runs,
+    "W5": w5_tiny_tasks,
+    "KILLW": kill_workers,
     "UI": ui,
     "L1": l1_lateness,
     "WAIT": wait_workload,

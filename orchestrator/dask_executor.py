@@ -1,18 +1,21 @@
 """The Dask executor: a LocalCluster it starts, or an existing cluster by address.
 
-Chained work is submitted with the upstream futures as arguments, so Dask starts a downstream
-on the worker as soon as its upstream ends. Starts and (small) outcomes reach the scheduler
-through Dask's event stream, which delivers them before the future's own completion, so no
-result is fetched per task; a future that completes without its outcome event (a large
-outcome, or one the worker could not send) is fetched, and one that errs is reported lost.
+Each pack (orchestrator.packs) is one Dask task; no Dask task depends on another, so Dask never
+recomputes our work: upstream results travel in the work items, from the store. Starts and
+outcomes reach the scheduler through Dask's event stream (orchestrator.wire), which delivers
+them before the Dask task's own completion, so nothing is fetched per try. Once a pack ended,
+the items it never reported are reported lost (their worker died, or Dask ran the pack again
+and the claim stopped it).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,14 +24,29 @@ import dask
 from distributed import Client, Future, LocalCluster
 
 from orchestrator.code_bundle import BundleCache
-from orchestrator.executor import Completed, EventSink, LogChunk, Started, WorkerInfo
-from orchestrator.runtime import DONE_TOPIC, LOG_TOPIC, START_TOPIC, WorkItem, outcome_from_wire, run_task
+from orchestrator.executor import WORKER_LOST, Completed, EventSink, LogChunk, Started, WorkerInfo
+from orchestrator.packs import DUPLICATE, ClaimBook, run_pack
+from orchestrator.runtime import Outcome, WorkItem
+from orchestrator.wire import DONE_TOPIC, LOG_TOPIC, START_TOPIC, OutcomeParts
 
 log = logging.getLogger(__name__)
 
+@dataclass
+class _Pack:
+    waiting: set[str]
+    """Item keys not yet reported."""
+    future: Future | None = None
+    cancelled: set[str] = field(default_factory=set)
+
+
+def _warm() -> None:
+    """Import what tries need on a worker before the first one arrives."""
+    importlib.import_module("orchestrator.packs")
+    importlib.import_module("orchestrator.dagfile")
+
 
 class DaskExecutor:
-    """Submits tries to Dask; `address=None` starts a LocalCluster with `workers` processes."""
+    """Submits packs to Dask; `address=None` starts a LocalCluster with `workers` processes."""
 
     chains = True
 
@@ -44,11 +62,13 @@ class DaskExecutor:
         self.threads_per_worker = threads_per_worker
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
-        self._futures: dict[str, Future | None] = {}
-        self._delivered: set[str] = set()
+        self._packs: dict[str, _Pack] = {}
+        self._pack_of: dict[str, str] = {}  # item key -> pack key
+        self._parts = OutcomeParts()
         self._lock = threading.Lock()
         self._sink: EventSink | None = None
         self._closing = False
+        self._slots: tuple[float, int] = (0.0, 1)
 
     @property
     def client(self) -> Client:
@@ -70,13 +90,30 @@ class DaskExecutor:
                     silence_logs=logging.WARNING,
                 )
             self._client = Client(self._cluster)
+        try:
+            self._client.register_plugin(ClaimBook(), name=ClaimBook.name)
+        except Exception:  # noqa: BLE001 - a scheduler that refuses plugins: Dask may then run a pack twice
+            log.exception("cannot install the pack claims on the Dask scheduler; a pack Dask re-runs may run twice")
         self._client.subscribe_topic(START_TOPIC, self._on_start)
         self._client.subscribe_topic(DONE_TOPIC, self._on_outcome)
         self._client.subscribe_topic(LOG_TOPIC, self._on_log)
+        self._client.run(_warm)
+
+    @property
+    def slots(self) -> int:
+        """Worker threads in the cluster, looked up at most every 5 s."""
+        at, count = self._slots
+        if time.monotonic() - at > 5.0:
+            try:
+                count = max(1, sum(self.client.nthreads().values()))
+            except Exception:  # noqa: BLE001 - a cluster restarting: keep the last count
+                pass
+            self._slots = (time.monotonic(), count)
+        return count
 
     def _on_start(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
-        if self._sink is not None and not self._closing:
+        if self._sink is not None and not self._closing and msg["key"] in self._pack_of:
             self._sink(Started(msg["key"], datetime.fromtimestamp(msg["start"], UTC), msg.get("worker")))
 
     def _on_log(self, event: tuple[float, dict[str, Any]]) -> None:
@@ -86,44 +123,66 @@ class DaskExecutor:
 
     def _on_outcome(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
+        for outcome in self._parts.take(msg):
+            self._report(outcome.key, outcome)
+
+    def _report(self, key: str, outcome: Outcome | None, error: str | None = None) -> None:
+        """Hand one item's end to the scheduler, once; a pack whose items all ended is let go."""
         with self._lock:
-            if msg["key"] not in self._futures:
+            pack_key = self._pack_of.pop(key, None)
+            pack = self._packs.get(pack_key) if pack_key is not None else None
+            if pack is None or key not in pack.waiting:
                 return
-            self._delivered.add(msg["key"])
-        if self._sink is not None and not self._closing:
-            self._sink(Completed(msg["key"], outcome_from_wire(msg)))
+            pack.waiting.discard(key)
+            cancelled = key in pack.cancelled
+            if not pack.waiting:
+                del self._packs[pack_key]  # type: ignore[arg-type]
+        if not cancelled and self._sink is not None and not self._closing:
+            self._sink(Completed(key, outcome, error=error))
 
     def _on_done(self, future: Future) -> None:
-        """Runs in Dask's callback thread once the future ends."""
-        key = future.key
+        """Runs in Dask's callback thread once the pack's Dask task ended: every event it sent
+        was handled before, so the items it did not report are lost."""
         with self._lock:
-            if key in self._delivered:
-                self._delivered.discard(key)
-                return
-            if key not in self._futures:
-                return  # released or cancelled meanwhile
-        if self._sink is None or self._closing or future.status == "cancelled":
+            pack = self._packs.get(future.key)
+            left = sorted(pack.waiting) if pack is not None else []
+        if not left or self._closing:
             return
+        why = f"{WORKER_LOST}: the pack ended without reporting it"
         if future.status == "finished":
-            self._sink(Completed(key, future.result()))
-            return
-        try:
-            exc = future.exception()
-        except Exception as err:  # noqa: BLE001 - the future's own failure to report
-            exc = err
-        self._sink(Completed(key, None, error=f"{type(exc).__name__}: {exc}"))
+            result = future.result()
+            if result == DUPLICATE:
+                why = f"{WORKER_LOST}: its worker died while it ran"
+            else:
+                for outcome in result:
+                    if outcome.key in left:
+                        self._report(outcome.key, outcome)
+        elif future.status == "error":
+            try:
+                exc = future.exception()
+            except Exception as err:  # noqa: BLE001 - the future's own failure to report
+                exc = err
+            why = f"{WORKER_LOST}: {type(exc).__name__}: {exc}"
+        for key in left:
+            self._parts.drop(key)
+            self._report(key, None, error=why)
 
-    def submit(self, work: WorkItem, after: Sequence[str] = ()) -> None:
+    def submit(self, pack: Sequence[WorkItem], *, tiny: bool = False) -> None:
         extra: dict[str, Any] = {}
-        if self._bundles is not None and work.dags_root is not None:
+        items = list(pack)
+        if self._bundles is not None and items[0].dags_root is not None:
             name, bundle = self._bundle()
-            work, extra = replace(work, code_bundle=name), {"bundle": bundle}
+            items, extra = [replace(w, code_bundle=name) for w in items], {"bundle": bundle}
+        pack_key = f"pack:{items[0].key}"
         with self._lock:
-            deps = [self._futures[k] for k in after]
-            self._futures[work.key] = None  # known before its outcome can possibly arrive
-        future = self.client.submit(run_task, work, *deps, key=work.key, pure=False, **extra)
+            # known before any outcome can possibly arrive
+            self._packs[pack_key] = _Pack(waiting={w.key for w in items})
+            self._pack_of.update((w.key, pack_key) for w in items)
+        future = self.client.submit(run_pack, pack_key, items, tiny=tiny, key=pack_key, pure=False, **extra)
         with self._lock:
-            self._futures[work.key] = future
+            state = self._packs.get(pack_key)
+            if state is not None:
+                state.future = future
         future.add_done_callback(self._on_done)
 
     def _bundle(self) -> tuple[str, Future]:
@@ -136,15 +195,21 @@ class DaskExecutor:
             self._bundle_future = (bundle.name, self.client.scatter(bundle.data, broadcast=True, hash=False))
         return self._bundle_future
 
-    def release(self, key: str) -> None:
-        with self._lock:
-            self._futures.pop(key, None)
-            self._delivered.discard(key)
-
     def cancel(self, key: str) -> None:
+        """No completion is reported for `key`; its pack's Dask task is cancelled once every item of
+        it is (a try already running cannot be stopped: its outcome is ignored)."""
         with self._lock:
-            future = self._futures.pop(key, None)
-            self._delivered.discard(key)
+            pack_key = self._pack_of.get(key)
+            pack = self._packs.get(pack_key) if pack_key is not None else None
+            if pack is None:
+                return
+            pack.cancelled.add(key)
+            future = None
+            if pack.waiting <= pack.cancelled:
+                del self._packs[pack_key]  # type: ignore[arg-type]
+                for k in pack.waiting:
+                    self._pack_of.pop(k, None)
+                future = pack.future
         if future is not None:
             future.cancel()
 
@@ -166,8 +231,9 @@ class DaskExecutor:
     def close(self) -> None:
         self._closing = True
         with self._lock:
-            futures = [f for f in self._futures.values() if f is not None]
-            self._futures.clear()
+            futures = [p.future for p in self._packs.values() if p.future is not None]
+            self._packs.clear()
+            self._pack_of.clear()
         if self._client is not None:
             if futures:
                 self._client.cancel(futures)

@@ -1,9 +1,10 @@
 """The Executor interface and the in-process executor (used by `dags test` and unit tests).
 
-An executor takes `WorkItem`s and reports back through a callback: `Started` when a try
-begins (when the executor can tell) and `Completed` when it ends. Executors that can chain
-work (`chains` is True) accept `after=` keys of in-flight work whose outcomes feed a new item,
-so the downstream starts the moment its upstream ends, without a round trip to the scheduler.
+An executor takes packs of `WorkItem`s (orchestrator.packs): the items of a pack run one after
+another in one place, an item taking the outcomes of the earlier items it names (`WorkItem.after`)
+when the executor `chains`, so a downstream starts the moment its upstream ends, without a round
+trip to the scheduler. It reports back through a callback: `Started` when a try begins (when the
+executor can tell) and `Completed` when it ends or is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ class Started:
     key: str
     start: datetime
     worker: str | None
+
+
+WORKER_LOST = "worker lost"
+"""How the error of a try the executor lost with its worker begins."""
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,15 @@ class Executor(Protocol):
 
     chains: bool
 
+    @property
+    def slots(self) -> int:
+        """How many tries can run at once (worker threads); packs of tiny tries are cut to fit."""
+
     def start(self, sink: EventSink) -> None:
         """Begin; every later event goes to `sink` (which must be thread-safe)."""
 
-    def submit(self, work: WorkItem, after: Sequence[str] = ()) -> None:
-        """Run `work`; with `after`, once the in-flight items with those keys have ended."""
-
-    def release(self, key: str) -> None:
-        """The scheduler has handled the completion of `key`: drop what is held for it."""
+    def submit(self, pack: Sequence[WorkItem], *, tiny: bool = False) -> None:
+        """Run the pack's items in order in one place; `tiny`: they are short, report them together."""
 
     def cancel(self, key: str) -> None:
         """Stop `key` if it has not ended; no completion is reported for it."""
@@ -82,6 +88,7 @@ class InProcessExecutor:
     """Runs each try synchronously in the calling thread. No chaining; for `dags test`."""
 
     chains = False
+    slots = 1
 
     def __init__(self) -> None:
         self._sink: EventSink | None = None
@@ -89,15 +96,12 @@ class InProcessExecutor:
     def start(self, sink: EventSink) -> None:
         self._sink = sink
 
-    def submit(self, work: WorkItem, after: Sequence[str] = ()) -> None:
-        if after:
-            raise ValueError("InProcessExecutor cannot chain work")
+    def submit(self, pack: Sequence[WorkItem], *, tiny: bool = False) -> None:
         assert self._sink is not None, "start() the executor first"
-        outcome = run_task(work)
-        self._sink(Completed(work.key, outcome))
-
-    def release(self, key: str) -> None:
-        return None
+        for work in pack:
+            if work.after:
+                raise ValueError("InProcessExecutor cannot chain work")
+            self._sink(Completed(work.key, run_task(work)))
 
     def cancel(self, key: str) -> None:
         return None

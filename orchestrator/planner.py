@@ -43,7 +43,6 @@ from orchestrator.mapping import MappingError, gather_state, map_length
 from orchestrator.retry import may_retry, retry_delay, retryable
 from orchestrator.spec import DagSpec, LoopSpec, TaskSpec
 from orchestrator.states import (
-    TASK_IN_FLIGHT,
     TASK_TERMINAL,
     RunState,
     TaskState,
@@ -138,25 +137,26 @@ Admit = Callable[[TaskSpec], tuple[TaskState, str] | None]
 state to hold it in and why. The tracker's admission counts what it lets go (pool slots, probes)."""
 
 
-def _chainable(spec: DagSpec, task: TaskSpec, state_of: Callable[[str], TaskState]) -> tuple[str, ...] | None:
-    """In-flight upstreams to chain to, if every upstream is either done-successfully or in flight.
+def _chainable(spec: DagSpec, task: TaskSpec, state_of: Callable[[str], TaskState], submitted: set[str]) -> tuple[str, ...] | None:
+    """The upstream whose try this task's try can continue on the same worker, if any.
 
-    Never for a task that must see its upstreams' outcomes first: a mapped one (its input), a
-    wait strategy, or an upstream that decides its downstream or is mapped.
+    Only a linear step: the upstream is submitted in this same plan, this task is its only
+    downstream, and every other upstream already succeeded. So chaining never takes parallelism
+    away (a fan-out's tasks go out on their own once their upstream ended) and never waits on
+    work already running elsewhere. Never for a task that must see its upstream's outcome first:
+    a mapped one (its input), a wait strategy, or an upstream that decides its downstream or is mapped.
     """
     if task.trigger_rule is not TriggerRule.ALL_SUCCESS or task.min_success is not None or task.mapped:
         return None
     after = []
     for up in task.upstream:
-        s = state_of(up)
-        if s in TASK_IN_FLIGHT:
-            upstream = spec.task_map[up]
-            if upstream.decides_downstream or upstream.mapped:
-                return None
-            after.append(up)
-        elif s is not TaskState.SUCCESS:
+        if state_of(up) is TaskState.SUCCESS:
+            continue
+        upstream = spec.task_map[up]
+        if up not in submitted or spec.downstream[up] != (task.task_id,) or upstream.decides_downstream or upstream.mapped:
             return None
-    return tuple(after)
+        after.append(up)
+    return tuple(after) if len(after) == 1 else None
 
 
 def _verdict(
@@ -246,11 +246,12 @@ def plan_run(
     candidate not listed there has all its instances looked at).
 
     Decisions cascade within one call: a task settled as upstream_failed lets its downstream
-    settle too, and with `chains` a whole ready chain is submitted at once. Tasks are looked at
+    settle too, and with `chains` a whole ready linear chain is submitted at once (see `_chainable`). Tasks are looked at
     in topological order, so each is judged after every decision about its upstreams. The tasks
     to submit then go out highest `priority_weight` first, each past `admit` (see `admit_submits`).
     """
     decided: dict[str, TaskState] = {}
+    submitted: set[str] = set()  # tasks (not mapped instances) submitted by this plan, to chain to
 
     def state_of(tid: str) -> TaskState:
         return decided.get(tid) or tasks[tid].state
@@ -279,6 +280,7 @@ def plan_run(
         if state is TaskState.UP_FOR_RETRY:
             if view.next_retry_at is not None and view.next_retry_at <= now:
                 commands.append(Submit(tid, reason=f"retry {view.try_number + 1} of {view.max_tries}"))
+                submitted.add(tid)
                 new = TaskState.QUEUED
         elif state is TaskState.RUNNING and task.mapped:
             new = _plan_instances(tid, view, now, None if instances is None else instances.get(tid), commands)
@@ -291,6 +293,7 @@ def plan_run(
                 new = _expand(task, tasks, commands)
             elif verdict is Verdict.RUN:
                 commands.append(Submit(tid))
+                submitted.add(tid)
                 new = TaskState.QUEUED
             elif verdict is Verdict.SKIP:
                 commands.append(Settle(tid, TaskState.SKIPPED, f"skipped: {why}"))
@@ -299,9 +302,10 @@ def plan_run(
                 commands.append(Settle(tid, TaskState.UPSTREAM_FAILED, f"an upstream did not succeed ({why})"))
                 new = TaskState.UPSTREAM_FAILED
             elif chains and task.upstream and tid not in spec.error_handlers:
-                after = _chainable(spec, task, state_of)
+                after = _chainable(spec, task, state_of, submitted)
                 if after:
                     commands.append(Submit(tid, after=after))
+                    submitted.add(tid)
                     new = TaskState.QUEUED
         if new is not None:
             decided[tid] = new

@@ -23,9 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-import msgpack
+from typing import Any, Literal, Protocol
 
 from orchestrator.connections import ConnectionNotFoundError, Masker, masker_for, reset_connections, set_connections
 from orchestrator.context import TaskContext, reset_context, set_context
@@ -56,6 +54,9 @@ class WorkItem:
     params: dict[str, Any] = field(default_factory=dict)
     upstream_results: dict[str, Any] = field(default_factory=dict)
     chained_upstreams: tuple[str, ...] = ()
+    """Upstream task ids whose results come from tries run just before this one, in the same pack."""
+    after: tuple[str, ...] = ()
+    """The keys of those tries (one per `chained_upstreams` entry): earlier items of the same pack."""
     execution_timeout_s: float | None = None
     max_result_bytes: int = 1_000_000
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -98,6 +99,8 @@ class Outcome:
     """The class names of the exception's bases (so `retry_on=[OSError]` matches a ConnectionError)."""
     follow: tuple[str, ...] | None = None
     """After a success: the direct downstream tasks to follow (a branch's decision); None: all."""
+    busy_s: float | None = None
+    """How long the task's own code ran (without loading its DAG file): what tells a tiny task."""
 
 
 _HOSTNAME = socket.gethostname()
@@ -125,51 +128,6 @@ class LogBuffer:
 _buffer: contextvars.ContextVar[LogBuffer | None] = contextvars.ContextVar("orchestrator_log_buffer", default=None)
 
 
-class _LogPump:
-    """One thread per worker process that sends the new log lines of running tries each second,
-    so a try's log can be followed while it runs."""
-
-    interval_s = 1.0
-
-    def __init__(self) -> None:
-        self._running: dict[str, tuple[LogBuffer, Any, Masker]] = {}
-        self._sent: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, key: str, buf: LogBuffer, worker: Any, masker: Masker) -> None:
-        with self._lock:
-            self._running[key] = (buf, worker, masker)
-            self._sent[key] = 0
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="orchestrator-log-pump", daemon=True)
-                self._thread.start()
-
-    def unwatch(self, key: str) -> None:
-        with self._lock:
-            self._running.pop(key, None)
-            self._sent.pop(key, None)
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self.interval_s)
-            with self._lock:
-                items = list(self._running.items())
-            for key, (buf, worker, masker) in items:
-                text = buf.getvalue()
-                # with secrets to mask, only whole lines go: a secret may be half written yet
-                end = text.rfind("\n") + 1 if masker else len(text)
-                with self._lock:
-                    if key not in self._sent:
-                        continue
-                    offset = self._sent[key]
-                    if end > offset:
-                        self._sent[key] = end
-                if end > offset:
-                    worker.log_event(LOG_TOPIC, {"key": key, "text": masker.mask(text[offset:end])})
-
-
-_pump = _LogPump()
 
 
 class _RoutedStream(io.TextIOBase):
@@ -299,28 +257,43 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None) -> Outcome:
+class Reporter(Protocol):
+    """Where a try says it started and how it ended (orchestrator.wire on a Dask worker)."""
+
+    def started(self, key: str, start: datetime, worker: str, log: LogBuffer, masker: Masker) -> None:
+        """The try began; `log` fills as it runs (a reporter may send it on while it does)."""
+
+    def done(self, outcome: Outcome) -> None:
+        """The try ended (or was not run)."""
+
+
+def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, reporter: Reporter | None = None) -> Outcome:
     """Run one try and describe how it ended. `chained` are the outcomes of chained upstreams;
-    `bundle` is the zipped DAG folder named by `work.code_bundle`, for workers without the folder."""
+    `bundle` is the zipped DAG folder named by `work.code_bundle`, for workers without the folder;
+    `reporter` hears the start and the outcome as they happen."""
     worker = _HOSTNAME
     if work.code_bundle is not None and bundle is not None:
         work = _from_bundle(work, bundle)
     if work.dag_callback is not None:
-        return _run_dag_callback(work)
+        outcome = _run_dag_callback(work)
+        if reporter is not None:
+            reporter.done(outcome)
+        return outcome
     for up in chained:
         if up.status != "success":
             skipped = Outcome(work.key, work.task_id, work.try_number, "not_run", worker=worker)
-            _announce_done(skipped)
+            if reporter is not None:
+                reporter.done(skipped)
             return skipped
     upstream_results = dict(work.upstream_results)
     for name, up in zip(work.chained_upstreams, chained):
         upstream_results[name] = up.result
     with _capture(work) as (buf, masker):
         start = _now()
-        dask_worker = _announce_start(work, start, worker)
-        if dask_worker is not None:
-            _pump.watch(work.key, buf, dask_worker, masker)
+        if reporter is not None:
+            reporter.started(work.key, start, worker, buf, masker)
         status: OutcomeStatus = "failed"
+        busy_s: float | None = None
         result: Any = None
         error: str | None = None
         tb: str | None = None
@@ -339,7 +312,11 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None) -> 
                 ctx_token = set_context(context)
                 if work.connection_error is not None:
                     raise ConnectionNotFoundError(work.connection_error)
-                value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
+                called = time.perf_counter()
+                try:
+                    value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
+                finally:
+                    busy_s = time.perf_counter() - called
                 result = _check_result(value, work.max_result_bytes)
                 follow = task.follow(result)
                 status = "success"
@@ -355,14 +332,14 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None) -> 
         finally:
             if ctx_token is not None:
                 reset_context(ctx_token)
-            _pump.unwatch(work.key)
     # secrets of the task's connections never leave the worker, whatever the task printed or raised
     outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
         masker.mask(error), masker.mask(tb), masker.mask(buf.getvalue()) or "",
-        error_type=error_type, error_bases=error_bases, follow=follow,
+        error_type=error_type, error_bases=error_bases, follow=follow, busy_s=busy_s,
     )
-    _announce_done(outcome)
+    if reporter is not None:
+        reporter.done(outcome)
     return outcome
 
 
@@ -470,78 +447,3 @@ def _check_result(value: Any, max_bytes: int) -> Any:
     if len(encoded) > max_bytes:
         raise ValueError(f"the task's result is {len(encoded)} bytes as JSON, over the {max_bytes} byte limit")
     return value
-
-
-START_TOPIC = "orchestrator.started"
-DONE_TOPIC = "orchestrator.done"
-LOG_TOPIC = "orchestrator.log"
-INLINE_OUTCOME_BYTES = 16_384
-"""Outcomes up to this size travel with Dask's event stream; larger ones are fetched."""
-
-
-def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
-    """The outcome as plain msgpack-able values (Dask's event stream carries nothing else)."""
-    return {
-        "key": outcome.key,
-        "task_id": outcome.task_id,
-        "try_number": outcome.try_number,
-        "status": outcome.status,
-        "start": outcome.start.timestamp() if outcome.start else None,
-        "end": outcome.end.timestamp() if outcome.end else None,
-        "worker": outcome.worker,
-        "result": outcome.result,
-        "error": outcome.error,
-        "traceback": outcome.traceback,
-        "log": outcome.log,
-        "error_type": outcome.error_type,
-        "error_bases": list(outcome.error_bases),
-        "follow": None if outcome.follow is None else list(outcome.follow),
-    }
-
-
-def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
-    def when(ts: float | None) -> datetime | None:
-        return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-    return Outcome(
-        msg["key"], msg["task_id"], msg["try_number"], msg["status"], when(msg["start"]), when(msg["end"]),
-        msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
-        error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
-        follow=None if msg.get("follow") is None else tuple(msg["follow"]),
-    )
-
-
-def _dask_worker() -> Any:
-    try:
-        from distributed import get_worker
-
-        return get_worker()
-    except (ImportError, ValueError):
-        return None
-
-
-def _announce_start(work: WorkItem, start: datetime, worker: str) -> Any:
-    """Tell the scheduler the try started (through Dask's event log when on a Dask worker);
-    returns that worker, or None elsewhere."""
-    w = _dask_worker()
-    if w is not None:
-        w.log_event(START_TOPIC, {"key": work.key, "start": start.timestamp(), "worker": worker})
-    return w
-
-
-def _announce_done(outcome: Outcome) -> None:
-    """Send a small outcome with the event stream, which reaches the scheduler before the
-    future's own completion: no per-task result fetch. Large ones are left to be fetched."""
-    w = _dask_worker()
-    if w is None:
-        return
-    wire = outcome_to_wire(outcome)
-    try:
-        # checked here because a message Dask cannot pack would break the worker's stream
-        if len(msgpack.packb(wire)) > INLINE_OUTCOME_BYTES:
-            return
-    except (TypeError, ValueError, OverflowError):
-        return
-    w.log_event(DONE_TOPIC, wire)
-
-

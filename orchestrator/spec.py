@@ -85,6 +85,9 @@ class TaskSpec(BaseModel):
     no_retry_on: tuple[str, ...] = Field(default=(), description="exception type names that are never retried")
     pool: str | None = Field(default=None, description="the pool whose slots limit how many such tasks run at once")
     priority_weight: int = Field(default=1, description="higher runs first among the ready tasks")
+    tiny: bool | None = Field(
+        default=None, description="its tries take milliseconds: they go to Dask in batches (None: learned from their durations)"
+    )
     # workflow dependencies (issue 5): the assets a success of the task updates
     outlets: tuple[str, ...] = Field(default=(), description="URIs of the assets each success of the task updates")
 
@@ -131,7 +134,7 @@ class TaskSpec(BaseModel):
 
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "outlets", "trigger", "task_group", "next_conditions", "branch", "min_success", "mapped",
-        "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait",
+        "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait", "tiny",
     )
 
     @property

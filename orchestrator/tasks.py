@@ -39,6 +39,8 @@ _POLICY_DEFAULTS: dict[str, Any] = {
     "no_retry_on": (),
     "pool": None,
     "priority_weight": 1,
+    # engine at scale (issue 11): a tiny task's tries go to Dask in batches (None: learned from its durations)
+    "tiny": None,
     # callbacks (issue 4): called on the worker with the TaskContext once a try's outcome is known
     "on_success": None,
     "on_failure": None,
@@ -103,6 +105,7 @@ class BaseTask(Linkable):
         no_retry_on: Sequence[type[BaseException] | str] = _UNSET,
         pool: str | None = _UNSET,
         priority_weight: int = _UNSET,
+        tiny: bool | None = _UNSET,
         on_success: Callable[[TaskContext], Any] | None = _UNSET,
         on_failure: Callable[[TaskContext], Any] | str | dict[Any, Any] | None = _UNSET,
         on_retry: Callable[[TaskContext], Any] | None = _UNSET,
@@ -161,6 +164,7 @@ class BaseTask(Linkable):
                 "no_retry_on": no_retry_on,
                 "pool": pool,
                 "priority_weight": priority_weight,
+                "tiny": tiny,
                 "on_success": on_success,
                 "on_failure": on_failure,
                 "on_retry": on_retry,
@@ -171,6 +175,7 @@ class BaseTask(Linkable):
             if self._explicit.get(name) is not None and not callable(self._explicit[name]):
                 raise DagDefinitionError(f"task {task_id!r}: {name} must be callable, not {self._explicit[name]!r}")
         self.upstream_ids: list[str] = []
+        self._upstream_seen: set[str] = set()
         if self.dag is None:
             raise DagDefinitionError(
                 f"task {task_id!r} was created outside a DAG: create it inside `with DAG(...):` or pass dag="
@@ -201,7 +206,8 @@ class BaseTask(Linkable):
         for t in _as_tasks(other, "leaves"):
             if t.dag is not self.dag:
                 raise DagDefinitionError(f"cannot link {t.task_id!r} and {self.task_id!r}: they are in different DAGs")
-            if t.task_id not in self.upstream_ids:
+            if t.task_id not in self._upstream_seen:  # a set: a join of thousands stays linear
+                self._upstream_seen.add(t.task_id)
                 self.upstream_ids.append(t.task_id)
 
     def set_downstream(self, other: BaseTask | XComArg | TaskGroup | Sequence[BaseTask | XComArg | TaskGroup]) -> None:
@@ -304,7 +310,11 @@ class BaseTask(Linkable):
         pool = self.policy("pool")
         if pool is not None and (not isinstance(pool, str) or not pool):
             raise DagDefinitionError(f"task {self.task_id!r}: pool must be a pool's name, not {pool!r}")
+        tiny = self.policy("tiny")
+        if tiny is not None and not isinstance(tiny, bool):
+            raise DagDefinitionError(f"task {self.task_id!r}: tiny must be True, False or None (learned), not {tiny!r}")
         return {
+            "tiny": tiny,
             "retry_jitter": float(jitter),
             "retry_on": _error_names(self.task_id, "retry_on", self.policy("retry_on")),
             "no_retry_on": _error_names(self.task_id, "no_retry_on", self.policy("no_retry_on")),

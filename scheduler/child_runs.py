@@ -91,7 +91,7 @@ def _child_conf(run: ActiveRun, task: TaskSpec) -> dict[str, Any]:
     if task.subdag is None:
         return task.trigger.conf
     scope = run_scope(
-        dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=task.task_id, params={**run.spec.params, **run.conf},
+        dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=task.task_id, params=run.params,
         conf=run.conf, logical_date=run.logical_date,
     )
     return child_conf(task.trigger.conf, task.subdag, scope, {up: run.tasks[up].result for up in task.upstream})

@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from orchestrator.config import Config
 from orchestrator.connections import env_var_name
 from orchestrator.models import DagRun
-from orchestrator.executor import Completed, Executor, ExecutorEvent, LogChunk, Started
+from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.circuit import Breaker, BreakerPolicy, breaker_key
 from orchestrator import circuit
 from orchestrator.retry import may_retry
@@ -40,6 +41,8 @@ from orchestrator.store import events as event_store
 from orchestrator.store.circuits import change_event
 from orchestrator.store.idempotency import Lookup, key_row
 from orchestrator.store.runs import Batch, RunKey, try_row, try_update
+from orchestrator.packing import DurationBook, make_packs
+from scheduler.flights import Flight, FlightBook
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,11 @@ class ActiveRun:
     conf: dict[str, Any]
     tasks: dict[str, TaskView]
     ext_change: int = 0
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        """The DAG's params with the run's conf over them, as its tasks see them."""
+        return {**self.spec.params, **self.conf}
 
 
 def active_run(row: DagRun, spec: DagSpec, views: dict[str, TaskView]) -> ActiveRun:
@@ -92,18 +100,16 @@ def start_runs(
     return started
 
 
+def _kind(run: RunKey, task: Any) -> tuple[str, ...]:
+    """What tells tasks with alike durations: the callable they run, else the task itself."""
+    return (task.step_type, task.callable) if task.callable else (run.dag_id, task.task_id)
+
+
 @dataclass(frozen=True)
 class Dispatch:
+    """Work to hand to the executor once the batch that queued it is committed."""
+
     work: WorkItem
-    after: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _InFlight:
-    run: RunKey
-    task_id: str
-    try_number: int
-    map_index: int = -1
 
 
 def _view(run: ActiveRun, task_id: str, map_index: int) -> TaskView:
@@ -120,10 +126,13 @@ class RunTracker:
     ) -> None:
         self.config = config
         self.executor = executor
+        self._dags_root = str(config.resolved_dags_folder)
         # conn_id -> the connection as a dict (None: unknown); shipped to the worker in the WorkItem
         self.resolve_connection = resolve_connection
         self.runs: dict[RunKey, ActiveRun] = {}
-        self._inflight: dict[str, _InFlight] = {}
+        self.flights = FlightBook()
+        self.durations = DurationBook()
+        self._lost: Counter[tuple[RunKey, str, int]] = Counter()  # tries lost with their worker, by task
         self._seq = itertools.count(1)
         self._dirty: dict[RunKey, set[str] | None] = {}
         # mapped instances to look at, by run and task (their task is in `_dirty` too)
@@ -182,17 +191,19 @@ class RunTracker:
             for tid in run.tasks:
                 self.triggering.discard((key, tid))
                 self._forget_wait((key, tid))
-        keys = [k for k, f in self._inflight.items() if f.run == key]
+        keys = self.flights.of_run(key)
         for k in keys:
-            del self._inflight[k]
+            self.flights.pop(k)
+        for lost in [k for k in self._lost if k[0] == key] if self._lost else ():
+            del self._lost[lost]
         return keys
 
     def replace(self, run: ActiveRun) -> list[str]:
         """Swap in a fresh copy of a tracked run; returns in-flight keys it no longer wants."""
         stale = []
-        for k, f in list(self._inflight.items()):
-            if f.run != run.key:
-                continue
+        for k in self.flights.of_run(run.key):
+            f = self.flights.get(k)
+            assert f is not None
             view = run.tasks.get(f.task_id)
             if view is not None and f.map_index >= 0:
                 view = view.instances[f.map_index] if f.map_index < len(view.instances) else None
@@ -204,7 +215,7 @@ class RunTracker:
                 assert view is not None
                 view.key = k
             else:
-                del self._inflight[k]
+                self.flights.pop(k)
                 stale.append(k)
         self._drop_retries(run.key)
         self.track(run)
@@ -215,7 +226,7 @@ class RunTracker:
             del self._retries[entry]
 
     def inflight_keys(self) -> list[str]:
-        return list(self._inflight)
+        return list(self.flights)
 
     def reset_orphans(self, run: ActiveRun, batch: Batch, now: datetime, reason: str) -> None:
         """Tasks left queued or running by a scheduler that stopped go back to be scheduled."""
@@ -253,7 +264,7 @@ class RunTracker:
             if isinstance(event, Completed):
                 self._callback_done(self._callbacks.pop(event.key), event, batch, now)
             return
-        flight = self._inflight.get(event.key)
+        flight = self.flights.get(event.key)
         if flight is None:
             return  # a start reported after its completion, or work of a forgotten run
         run = self.runs[flight.run]
@@ -270,8 +281,7 @@ class RunTracker:
                 )
             return
         assert isinstance(event, Completed)
-        del self._inflight[event.key]
-        self.executor.release(event.key)
+        self.flights.pop(event.key)
         self._complete(run, flight, view, event, batch, now)
         self._note_retry(run.key, flight.task_id, view, flight.map_index)
         self._mark_dirty(run.key, flight.task_id, flight.map_index)
@@ -284,7 +294,7 @@ class RunTracker:
         else:
             self._retries.pop((key, task_id, map_index), None)
 
-    def _mark_running(self, run: ActiveRun, flight: _InFlight, view: TaskView, start: datetime, worker: str | None, batch: Batch) -> None:
+    def _mark_running(self, run: ActiveRun, flight: Flight, view: TaskView, start: datetime, worker: str | None, batch: Batch) -> None:
         batch.move_task(
             run.key, flight.task_id, view, TaskState.RUNNING, start, map_index=flight.map_index,
             try_number=flight.try_number, start_date=start, end_date=None, worker=worker,
@@ -296,7 +306,7 @@ class RunTracker:
             )
         )
 
-    def _complete(self, run: ActiveRun, flight: _InFlight, view: TaskView, event: Completed, batch: Batch, now: datetime) -> None:
+    def _complete(self, run: ActiveRun, flight: Flight, view: TaskView, event: Completed, batch: Batch, now: datetime) -> None:
         task = run.spec.task_map[flight.task_id]
         outcome = event.outcome
         never_started = view.state is TaskState.QUEUED
@@ -307,32 +317,31 @@ class RunTracker:
                 key=None, map_index=flight.map_index,
             )
             return
-        if outcome is None and never_started and task.upstream:
-            # a chained upstream was lost with its worker: this one never started either
-            self._release_probe(task, run.key, flight.task_id, batch, now)
-            batch.move_task(run.key, flight.task_id, view, TaskState.PENDING, now, reason=event.error, key=None, map_index=flight.map_index)
+        if outcome is None:
+            self._lose(run, flight, view, event.error or WORKER_LOST, batch, now)
             return
-        start = outcome.start if outcome and outcome.start else now
-        end = outcome.end if outcome and outcome.end else start
-        worker = outcome.worker if outcome else view.worker
+        start = outcome.start or now
+        end = outcome.end or start
+        worker = outcome.worker
         if never_started:
             self._mark_running(run, flight, view, start, worker, batch)
-        status = outcome.status if outcome else "failed"
-        error = outcome.error if outcome else f"the executor lost the task: {event.error}"
-        if outcome is not None and status in ("success", "failed") and outcome.worker != SCHEDULER:
+        status = outcome.status
+        error = outcome.error
+        if status in ("success", "failed") and outcome.worker != SCHEDULER:
             self._record_breaker(task, run.key, flight.task_id, status == "success", end, batch)
+            self.durations.record(_kind(run.key, task), outcome.busy_s if outcome.busy_s is not None else (end - start).total_seconds())
         else:
             self._release_probe(task, run.key, flight.task_id, batch, now)
-        error_types = (outcome.error_type, *outcome.error_bases) if outcome is not None and outcome.error_type else ()
+        error_types = (outcome.error_type, *outcome.error_bases) if outcome.error_type else ()
         decision = None
         if status == "failed" and may_retry(view.try_number, view.max_tries):
-            decision = self._retry_decision(task, view.try_number, outcome.error_type if outcome else None, error)
+            decision = self._retry_decision(task, view.try_number, outcome.error_type, error)
         settlement = settle_outcome(
             task, view, status, end, error, error_types=error_types,
             seed=f"{run.key.dag_id}/{run.key.run_id}/{flight.task_id}" + (f"[{flight.map_index}]" if flight.map_index >= 0 else ""),
-            decision=decision, result=outcome.result if outcome is not None else None,
+            decision=decision, result=outcome.result,
         )
-        succeeded = outcome is not None and status == "success"
+        succeeded = status == "success"
         follow = outcome.follow if succeeded else None
         if succeeded and task.next_conditions and flight.map_index < 0:
             follow, outcome = self._judge_edges(run, flight.task_id, outcome)
@@ -355,11 +364,39 @@ class RunTracker:
         if flight.map_index < 0:
             self._after_settlement(run, flight, view, settlement, batch, end)
 
+    MAX_LOSSES = 3
+    """A task whose tries were lost with their worker this many times fails (it may be what kills it)."""
+
+    def _lose(self, run: ActiveRun, flight: Flight, view: TaskView, error: str, batch: Batch, now: datetime) -> None:
+        """A try the executor lost with its worker. One that never started goes back to be
+        scheduled, using no try; one cut short ends failed with `error` and the task gets a new
+        try, which is not one of its retries (MAX_LOSSES of them fail it)."""
+        tid, index = flight.task_id, flight.map_index
+        self._release_probe(run.spec.task_map[tid], run.key, tid, batch, now)
+        if view.state is TaskState.QUEUED:
+            batch.move_task(run.key, tid, view, TaskState.SCHEDULED, now, reason=f"{error}; it had not started", key=None, map_index=index)
+            return
+        batch.try_updates.append(
+            try_update(run.key, tid, view.try_number, map_index=index, state=TaskState.FAILED.value, end_date=now, error=error)
+        )
+        lost = (run.key, tid, index)
+        self._lost[lost] += 1
+        if self._lost[lost] >= self.MAX_LOSSES:
+            batch.move_task(
+                run.key, tid, view, TaskState.FAILED, now, map_index=index, end_date=now, key=None,
+                reason=f"{error}; its tries were lost {self._lost[lost]} times, so the task itself may be what kills its worker",
+            )
+            return
+        batch.move_task(
+            run.key, tid, view, TaskState.SCHEDULED, now, reason=f"{error}; it gets a new try", max_tries=view.max_tries + 1,
+            key=None, map_index=index,
+        )
+
     def _judge_edges(self, run: ActiveRun, task_id: str, outcome: Outcome) -> tuple[tuple[str, ...] | None, Outcome]:
         """The downstream tasks a declarative step's `next` conditions follow after its success, and
         the outcome with a line in its log for each condition that could not be judged."""
         follow, notes = follow_edges(
-            run.spec, task_id, outcome.result, {**run.spec.params, **run.conf},
+            run.spec, task_id, outcome.result, run.params,
             {tid: (v.state.value, v.result) for tid, v in run.tasks.items()},
         )
         return follow, replace(outcome, log=outcome.log + "".join(f"{note}\n" for note in notes)) if notes else outcome
@@ -474,6 +511,7 @@ class RunTracker:
         upstream_results = {
             up: run.tasks[up].result for up in task.upstream if up not in command.after
         }
+        after_keys = tuple(run.tasks[up].key or "" for up in command.after)
         items: dict[str, Any] = {}
         if index >= 0:
             items = map_items(task.mapped, upstream_results, index)
@@ -489,13 +527,14 @@ class RunTracker:
             map_index=index,
             map_items=items,
             fileloc=run.spec.fileloc,
-            dags_root=str(self.config.resolved_dags_folder),
+            dags_root=self._dags_root,
             logical_date=run.logical_date,
             data_interval_start=run.data_interval_start,
             data_interval_end=run.data_interval_end,
-            params={**run.spec.params, **run.conf},
+            params=run.params,
             upstream_results=upstream_results,
             chained_upstreams=command.after,
+            after=after_keys,
             execution_timeout_s=task.execution_timeout_s,
             max_result_bytes=self.config.max_result_bytes,
             max_tries=view.max_tries,
@@ -507,11 +546,10 @@ class RunTracker:
                 "compensation", now, dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=tid, try_number=try_number,
                 reason=command.reason, payload=compensation_event_payload(run.spec, run.tasks, tid),
             ))
-        after_keys = tuple(run.tasks[up].key for up in command.after)
         batch.move_task(run.key, tid, view, TaskState.QUEUED, now, reason=command.reason, key=key, next_retry_at=None, map_index=index)
         self._retries.pop((run.key, tid, index), None)
-        self._inflight[key] = _InFlight(run.key, tid, try_number, index)
-        return Dispatch(work, tuple(k for k in after_keys if k is not None))
+        self.flights.add(key, Flight(run.key, tid, try_number, index, task.pool))
+        return Dispatch(work)
 
     # -- TriggerDagRunTask: run by the scheduler, never on a worker ------------------------------
     def _start_trigger(self, run: ActiveRun, command: Submit, batch: Batch, now: datetime) -> None:
@@ -525,7 +563,7 @@ class RunTracker:
         view = run.tasks[tid]
         batch.move_task(run.key, tid, view, TaskState.QUEUED, now, reason=command.reason, next_retry_at=None)
         self._retries.pop((run.key, tid, -1), None)
-        self._mark_running(run, _InFlight(run.key, tid, view.try_number + 1), view, now, SCHEDULER, batch)
+        self._mark_running(run, Flight(run.key, tid, view.try_number + 1), view, now, SCHEDULER, batch)
 
     def settle_trigger(self, key: RunKey, task_id: str, outcome: Outcome, batch: Batch, now: datetime) -> None:
         """A try the scheduler runs itself (a trigger task's, or one settled by its idempotency key)
@@ -533,7 +571,7 @@ class RunTracker:
         self.triggering.discard((key, task_id))
         run = self.runs[key]
         view = run.tasks[task_id]
-        self._complete(run, _InFlight(key, task_id, view.try_number), view, Completed(outcome.key, outcome), batch, now)
+        self._complete(run, Flight(key, task_id, view.try_number), view, Completed(outcome.key, outcome), batch, now)
         self._note_retry(key, task_id, view)
         self._mark_dirty(key, task_id)
 
@@ -562,7 +600,7 @@ class RunTracker:
             status="success" if error is None else "failed", end=now, worker=SCHEDULER, result=result, error=error, log=log,
             error_type=error_type,
         )
-        self._complete(run, _InFlight(key, task_id, view.try_number), view, Completed(outcome.key, outcome), batch, now)
+        self._complete(run, Flight(key, task_id, view.try_number), view, Completed(outcome.key, outcome), batch, now)
         if view.state is TaskState.FAILED and isinstance(result, dict):
             # what was decided stays on record, beside the failure record that on_failure routing reads
             # (the batch writes the view as it is at commit)
@@ -629,7 +667,7 @@ class RunTracker:
         template = run.spec.task_map[task_id].idempotency_key
         assert template is not None
         scope = run_scope(
-            dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=task_id, params={**run.spec.params, **run.conf},
+            dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=task_id, params=run.params,
             conf=run.conf, logical_date=run.logical_date,
         )
         return render_key(template, scope)
@@ -645,7 +683,7 @@ class RunTracker:
         )
         self.settle_trigger(run.key, command.task_id, outcome, batch, now)
 
-    def _after_settlement(self, run: ActiveRun, flight: _InFlight, view: TaskView, settlement: Any, batch: Batch, at: datetime) -> None:
+    def _after_settlement(self, run: ActiveRun, flight: Flight, view: TaskView, settlement: Any, batch: Batch, at: datetime) -> None:
         """What a try's end does beyond the task's own state: a succeeded key is recorded, and a loop
         controller's decision is recorded (and the loop's next iteration starts)."""
         task = run.spec.task_map[flight.task_id]
@@ -684,7 +722,7 @@ class RunTracker:
 
     def _drop_work(self, run: ActiveRun, task_id: str, view: TaskView, batch: Batch, now: datetime, reason: str) -> None:
         """Stop the work of a task that is cancelled while in flight, and close its running try."""
-        if view.key is not None and self._inflight.pop(view.key, None) is not None:
+        if view.key is not None and self.flights.pop(view.key) is not None:
             self.executor.cancel(view.key)
         self.triggering.discard((run.key, task_id))
         self._forget_wait((run.key, task_id))
@@ -704,16 +742,15 @@ class RunTracker:
         key = f"{run.key.dag_id}/{run.key.run_id}/{DAG_CALLBACK_TASK_ID}/{run.state.value}/{next(self._seq)}"
         work = WorkItem(
             key=key, dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=DAG_CALLBACK_TASK_ID, try_number=1,
-            fileloc=run.spec.fileloc, dags_root=str(self.config.resolved_dags_folder), logical_date=run.logical_date,
+            fileloc=run.spec.fileloc, dags_root=self._dags_root, logical_date=run.logical_date,
             data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
-            params={**run.spec.params, **run.conf}, dag_callback="success" if run.state is RunState.SUCCESS else "failed",
+            params=run.params, dag_callback="success" if run.state is RunState.SUCCESS else "failed",
         )
         self._callbacks[key] = (run.key, "on_success_callback" if run.state is RunState.SUCCESS else "on_failure_callback")
-        return [Dispatch(work, ())]
+        return [Dispatch(work)]
 
     def _callback_done(self, origin: tuple[RunKey, str], event: Completed, batch: Batch, now: datetime) -> None:
         """Record how a DAG callback went as an event of its run (its output in the payload)."""
-        self.executor.release(event.key)
         run, name = origin
         outcome = event.outcome
         ok = outcome is not None and outcome.status == "success"
@@ -743,9 +780,20 @@ class RunTracker:
         return {"connections": {conn_id: found}}
 
     def dispatch(self, dispatches: Iterable[Dispatch]) -> None:
-        """Hand committed work to the executor, upstreams first."""
-        for d in dispatches:
-            self.executor.submit(d.work, after=d.after)
+        """Hand committed work to the executor in packs (orchestrator.packing): chained tries
+        with their upstream's, tiny ones in batches."""
+        items = [d.work for d in dispatches]
+        if not items:
+            return
+        for pack in make_packs(items, self._tiny, self.executor.slots):
+            self.executor.submit(pack.items, tiny=pack.tiny)
+
+    def _tiny(self, work: WorkItem) -> bool:
+        run = self.runs.get(RunKey(work.dag_id, work.run_id))
+        if run is None or work.task_id not in run.spec.task_map:
+            return False  # a DAG callback
+        task = run.spec.task_map[work.task_id]
+        return self.durations.tiny(_kind(run.key, task), task.tiny)
 
     def take_finished(self) -> list[RunKey]:
         """Runs that ended in the last plan; the tracker forgets them."""
@@ -850,18 +898,9 @@ class RunTracker:
         return min(times, default=None)
 
     def _loads(self) -> tuple[Counter[str], Counter[str]]:
-        """Tasks in flight by pool and by DAG (queued or running, in this scheduler's runs)."""
-        by_pool: Counter[str] = Counter()
-        by_dag: Counter[str] = Counter()
-        for f in self._inflight.values():
-            run = self.runs.get(f.run)
-            if run is None:
-                continue
-            by_dag[f.run.dag_id] += 1
-            pool = run.spec.task_map[f.task_id].pool
-            if pool:
-                by_pool[pool] += 1
-        return by_pool, by_dag
+        """Tasks in flight by pool and by DAG (queued or running, in this scheduler's runs): a
+        copy of the kept counts, which this pass's admissions add to."""
+        return Counter(self.flights.by_pool), Counter(self.flights.by_dag)
 
     def _admission(self, run: ActiveRun, loads: tuple[Counter[str], Counter[str]], batch: Batch, now: datetime) -> Any:
         """The planner's `admit` for one run: DAG limit, pool slots, then the task's breaker.

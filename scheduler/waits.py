@@ -77,7 +77,7 @@ class WaitBook:
             if isinstance(wait, ApprovalSpec):
                 requests.append(approval_store.NewRequest(key.dag_id, key.run_id, tid, view.try_number, wait))
             elif isinstance(wait, EventWaitSpec):
-                waits.append(wait_store.NewWait(key.dag_id, key.run_id, tid, view.try_number, wait, {**run.spec.params, **run.conf}))
+                waits.append(wait_store.NewWait(key.dag_id, key.run_id, tid, view.try_number, wait, run.params))
         for row in approval_store.open_requests(session, requests, now):
             spec = approval_store.spec_of(row)
             batch.events.append(approval_store.requested_event(row))

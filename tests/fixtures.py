@@ -254,3 +254,18 @@ def fail_once_file_exists(path: str, timeout_s: float = 60.0) -> None:
     while not _os.path.exists(path) and _time.monotonic() < deadline:
         _time.sleep(0.02)
     raise ValueError(f"failing now that {path} exists")
+
+
+# -- used by tests/integration/test_engine_packs.py ------------------------------------------------
+def record_try(path: str, sleep_s: float = 0.0) -> int:
+    """Append "task_id try_number pid" to `path` as this try starts (side effects are counted
+    against recorded tries), then sleep; returns the pid of the worker it ran in."""
+    ctx = _get_context()
+    append_line(path, f"{ctx.task_id} {ctx.try_number} {_os.getpid()}", sleep_s)
+    return _os.getpid()
+
+
+def say_and_return(index: int) -> int:
+    """Print a line naming `index` (each try's own log) and return it (each try's own result)."""
+    print(f"tiny task {index} ran")
+    return index

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from orchestrator.models import Event
@@ -52,7 +51,7 @@ def append(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     them so they can be published to listeners once it commits (`take_appended`)."""
     if rows:
         rows = list(rows)
-        session.execute(insert(Event), rows)
+        session.execute(Event.__table__.insert(), rows)  # Core: no ORM bookkeeping per row
         session.info.setdefault(_APPENDED, []).extend(rows)
 
 

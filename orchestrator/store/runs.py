@@ -69,6 +69,31 @@ def _update_each(session: Session, table: Any, rows: list[dict[str, Any]], keys:
 
 
 
+def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT the rows with Core (no ORM bookkeeping), one executemany per set of columns."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for group in groups.values():
+        session.execute(table.insert(), group)
+
+
+def _merge_try_rows(inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A try started and ended in the same batch is inserted once with its end (a tiny try's usual
+    case): the inserts with those updates folded in, and the updates left."""
+    if not inserts or not updates:
+        return inserts, updates
+    pending = {tuple(row[k] for k in _TRY_KEYS): row for row in inserts}
+    left = []
+    for change in updates:
+        row = pending.get(tuple(change[f"k_{k}"] for k in _TRY_KEYS))
+        if row is None:
+            left.append(change)
+        else:
+            row.update((k, v) for k, v in change.items() if not k.startswith("k_"))
+    return inserts, left
+
+
 def _ti_values(view: TaskView) -> dict[str, Any]:
     return {
         "state": view.state.value,
@@ -202,7 +227,7 @@ class Batch:
                     )
                 )
         if self.ti_inserts:
-            session.execute(insert(TaskInstance), self.ti_inserts)
+            insert_rows(session, TaskInstance.__table__, self.ti_inserts)
         if self._ti:
             rows = [
                 {"k_dag_id": d, "k_run_id": r, "k_task_id": t, "k_map_index": m, "k_from": before, **_ti_values(view)}
@@ -216,10 +241,11 @@ class Batch:
                 for key, (before, values) in self._runs.items()
             ]
             _update_each(session, DagRun.__table__, rows, ("dag_id", "run_id"), state_guard=True)
-        if self.try_inserts:
-            session.execute(insert(TaskTry), self.try_inserts)
-        if self.try_updates:
-            _update_each(session, TaskTry.__table__, self.try_updates, _TRY_KEYS)
+        try_inserts, try_updates = _merge_try_rows(self.try_inserts, self.try_updates)
+        if try_inserts:
+            insert_rows(session, TaskTry.__table__, try_inserts)
+        if try_updates:
+            _update_each(session, TaskTry.__table__, try_updates, _TRY_KEYS)
         if self.log_appends:
             for row in self.log_appends:
                 row.setdefault("k_map_index", -1)
@@ -360,7 +386,7 @@ def insert_task_instances(session: Session, runs: list[tuple[RunKey, DagSpec]]) 
                 for tid, v in views[key].items()
             )
     if fresh:
-        session.execute(insert(TaskInstance), fresh)
+        insert_rows(session, TaskInstance.__table__, fresh)
     return views
 
 

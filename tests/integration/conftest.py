@@ -1,11 +1,19 @@
-"""Fixtures of the integration tests: one Dask LocalCluster shared by the in-process scheduler tests."""
+"""Fixtures of the integration tests: one Dask LocalCluster shared by the in-process scheduler tests, and
+a cluster of `dask scheduler` / `dask worker` processes per module for the tests about the cluster."""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+
+from .harness import DASK, REPO_ROOT, free_port
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +38,55 @@ def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield cluster.scheduler_address
     finally:
         cluster.close()
+
+
+@dataclass
+class DaskProcesses:
+    address: str
+    worker_pids: set[int]
+    log: Path
+    """The scheduler's and the workers' output, to print when a test fails."""
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]:
+    """`dask scheduler` and two single-threaded `dask worker` processes (no nanny: one pid per worker)."""
+    from distributed import Client
+
+    workdir = tmp_path_factory.mktemp("dask_cluster")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    address = f"tcp://127.0.0.1:{free_port()}"
+    log = (workdir / "cluster.log").open("ab")
+    procs = [
+        subprocess.Popen(
+            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    ]
+    try:
+        for i in (1, 2):
+            procs.append(
+                subprocess.Popen(
+                    [str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard", "--no-nanny", "--host", "127.0.0.1",
+                     "--name", f"worker-{i}", "--local-directory", str(workdir / f"worker-{i}")],
+                    cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                )
+            )
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield DaskProcesses(address, {p.pid for p in procs[1:]}, workdir / "cluster.log")
+    finally:
+        _stop(procs[::-1])
+        log.close()

@@ -56,17 +56,26 @@ def test_with_chains_a_whole_ready_line_is_submitted_each_after_its_upstream() -
     ]
 
 
-def test_with_chains_downstream_is_chained_to_a_running_upstream() -> None:
-    assert plan_run(LINE, views(a=T.RUNNING, b=T.PENDING, c=T.PENDING), NOW, chains=True) == [
-        Submit("b", after=("a",)),
-        Submit("c", after=("b",)),
-    ]
+def test_with_chains_nothing_is_chained_to_an_upstream_already_in_flight() -> None:
+    # its try runs elsewhere already: the downstream goes out once it ended
+    assert plan_run(LINE, views(a=T.RUNNING, b=T.PENDING, c=T.PENDING), NOW, chains=True) == []
 
 
-def test_join_is_chained_only_to_its_in_flight_upstreams_when_the_others_succeeded() -> None:
+def test_join_is_chained_to_its_one_upstream_submitted_now_when_the_others_succeeded() -> None:
     spec = dag(t("a"), t("b"), t("c", "a", "b"))
-    commands = plan_run(spec, views(a=T.SUCCESS, b=T.QUEUED, c=T.PENDING), NOW, chains=True)
-    assert commands == [Submit("c", after=("b",))]
+    commands = plan_run(spec, views(a=T.SUCCESS, b=T.PENDING, c=T.PENDING), NOW, chains=True)
+    assert commands == [Submit("b"), Submit("c", after=("b",))]
+
+
+def test_a_join_of_two_upstreams_submitted_together_is_not_chained() -> None:
+    # they run in different places: the join waits for both to end
+    spec = dag(t("a"), t("b"), t("c", "a", "b"))
+    assert plan_run(spec, views(a=T.PENDING, b=T.PENDING, c=T.PENDING), NOW, chains=True) == [Submit("a"), Submit("b")]
+
+
+def test_a_fan_out_is_not_chained_so_its_tasks_run_in_parallel() -> None:
+    spec = dag(t("start"), t("x", "start"), t("y", "start"))
+    assert plan_run(spec, views(start=T.PENDING, x=T.PENDING, y=T.PENDING), NOW, chains=True) == [Submit("start")]
 
 
 def test_join_is_not_chained_while_an_upstream_is_neither_in_flight_nor_successful() -> None:

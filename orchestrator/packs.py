@@ -1,0 +1,90 @@
+"""Packs: the unit of work handed to Dask. One Dask task runs a pack's tries one after another.
+
+A pack is a chain of tries (each continues from the one before it on the same worker, with no
+round trip through any scheduler) or a batch of tiny tries (many of ours in one Dask task).
+Each try is still reported and recorded on its own (orchestrator.wire).
+
+Exactly once: a pack claims its key on the Dask scheduler (`ClaimBook`) before it runs anything.
+Dask runs a task again when the worker holding it died, or recomputes a finished one whose result
+was lost with its worker; that second run finds its key claimed and runs nothing (`DUPLICATE`),
+so no try the scheduler recorded is ever executed twice. The executor reports the tries the pack
+never reported as lost with their worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from orchestrator.runtime import Outcome, WorkItem, run_task
+from orchestrator.wire import BatchReporter, EachReporter, dask_worker
+
+log = logging.getLogger(__name__)
+
+DUPLICATE = "orchestrator:duplicate-run"
+"""What a pack returns when Dask ran it a second time: nothing was executed."""
+CLAIM_HANDLER = "orchestrator_claim"
+
+
+def run_pack(key: str, items: Sequence[WorkItem], *, tiny: bool = False, bundle: bytes | None = None) -> list[Outcome] | str:
+    """Run the pack `key`'s tries in order; a try whose chained upstream (an earlier item) did not
+    succeed is not run. Returns the outcomes, or DUPLICATE when this pack already ran."""
+    worker = dask_worker()
+    if worker is not None and not _claim(worker, key):
+        log.warning("Dask ran pack %s again (its first run's worker died?); nothing is run twice", key)
+        return DUPLICATE
+    reporter: Any = None
+    if worker is not None:
+        reporter = BatchReporter(worker) if tiny else EachReporter(worker)
+    done: dict[str, Outcome] = {}
+    for item in items:
+        done[item.key] = run_task(item, *(done[k] for k in item.after), bundle=bundle, reporter=reporter)
+    if isinstance(reporter, BatchReporter):
+        reporter.flush()
+    return list(done.values())
+
+
+def _claim(worker: Any, key: str) -> bool:
+    """Whether this is the pack's first run (True too when the cluster has no ClaimBook: a
+    scheduler without the handler answers None)."""
+    from distributed.utils import sync
+
+    try:
+        return sync(worker.loop, getattr(worker.scheduler, CLAIM_HANDLER), key=key) is not False
+    except Exception as exc:  # noqa: BLE001 - a cluster without the plugin: runs as Dask decides
+        log.warning("cannot claim pack %s on the Dask scheduler (%s); running it", key, exc)
+        return True
+
+
+class ClaimBook(SchedulerPlugin):
+    """On the Dask scheduler: the pack keys that started running, so none runs twice.
+
+    A key is forgotten once Dask forgets its task (it can run no more), and the book keeps at most
+    `limit` keys, oldest dropped first.
+    """
+
+    name = "orchestrator-claims"
+    idempotent = True  # a scheduler that has the book keeps it: its claims must survive a new client
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.limit = limit
+        self.claimed: OrderedDict[str, None] = OrderedDict()
+
+    async def start(self, scheduler: Any) -> None:
+        scheduler.handlers[CLAIM_HANDLER] = self.claim
+
+    def claim(self, key: str) -> bool:
+        if key in self.claimed:
+            return False
+        self.claimed[key] = None
+        if len(self.claimed) > self.limit:
+            self.claimed.popitem(last=False)
+        return True
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if finish == "forgotten":
+            self.claimed.pop(key, None)

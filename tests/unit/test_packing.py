@@ -1,0 +1,77 @@
+"""Which tries go to Dask together (orchestrator.packing): chains whole, tiny tries in batches."""
+
+from __future__ import annotations
+
+from orchestrator.packing import MAX_BATCH, TINY_S, DurationBook, make_packs
+from orchestrator.runtime import WorkItem
+
+
+def item(key: str, *after: str) -> WorkItem:
+    return WorkItem(key=key, dag_id="d", run_id="r", task_id=key, try_number=1, fileloc="f.py", dags_root=None,
+                    chained_upstreams=after, after=after)
+
+
+def never(_: WorkItem) -> bool:
+    return False
+
+
+def always(_: WorkItem) -> bool:
+    return True
+
+
+def test_a_chained_item_runs_in_its_upstreams_pack_right_after_it() -> None:
+    packs = make_packs([item("a"), item("b", "a"), item("c", "b"), item("x")], never, slots=2)
+    assert [[i.key for i in p.items] for p in packs] == [["a", "b", "c"], ["x"]]
+
+
+def test_items_that_are_not_tiny_get_a_pack_each() -> None:
+    packs = make_packs([item(f"t{i}") for i in range(5)], never, slots=2)
+    assert [len(p.items) for p in packs] == [1, 1, 1, 1, 1]
+    assert not any(p.tiny for p in packs)
+
+
+def test_tiny_items_are_batched_one_batch_per_worker_thread() -> None:
+    packs = make_packs([item(f"t{i}") for i in range(500)], always, slots=2)
+    assert [len(p.items) for p in packs] == [250, 250]
+    assert all(p.tiny for p in packs)
+
+
+def test_a_few_tiny_items_stay_in_one_batch() -> None:
+    packs = make_packs([item(f"t{i}") for i in range(5)], always, slots=4)
+    assert [len(p.items) for p in packs] == [5]
+
+
+def test_no_batch_holds_more_than_max_batch_items() -> None:
+    packs = make_packs([item(f"t{i}") for i in range(3 * MAX_BATCH + 1)], always, slots=2)
+    assert max(len(p.items) for p in packs) <= MAX_BATCH
+    assert sum(len(p.items) for p in packs) == 3 * MAX_BATCH + 1
+
+
+def test_a_tiny_chain_stays_whole_inside_a_batch() -> None:
+    items = [item(f"t{i}") for i in range(40)] + [item("a"), item("b", "a")]
+    packs = make_packs(items, always, slots=2)
+    holding = [p for p in packs if any(i.key == "a" for i in p.items)]
+    keys = [i.key for i in holding[0].items]
+    assert keys.index("b") == keys.index("a") + 1
+
+
+def test_a_chain_with_one_long_item_is_not_batched() -> None:
+    packs = make_packs([item("a"), item("b", "a")], lambda w: w.key != "b", slots=2)
+    assert [([i.key for i in p.items], p.tiny) for p in packs] == [(["a", "b"], False)]
+
+
+def test_a_kind_is_tiny_once_its_recent_tries_were_all_short() -> None:
+    book = DurationBook()
+    assert not book.tiny("noop")
+    book.record("noop", TINY_S / 10)
+    assert book.tiny("noop")
+    book.record("noop", TINY_S * 10)
+    assert not book.tiny("noop")
+
+
+def test_a_declared_size_wins_over_what_was_learned() -> None:
+    book = DurationBook()
+    book.record("slow", 5.0)
+    assert book.tiny("slow", declared=True)
+    book.record("fast", 0.0)
+    assert not book.tiny("fast", declared=False)
