@@ -75,7 +75,7 @@ def kill_workers(opts: Options) -> Figures:
         with env.sessions() as session:
             tries = session.execute(select(TaskTry.task_id, TaskTry.try_number, TaskTry.state, TaskTry.error)).all()
             states = dict(session.execute(select(TaskInstance.task_id, TaskInstance.state)).all())
-    written = Counter(tuple(line.split()) for line in lines.read_text().splitlines())
+        written = Counter(tuple(line.split()) for line in lines.read_text().splitlines())
     recorded = Counter((t.task_id, str(t.try_number)) for t in tries)
     succeeded_try = {t.task_id: t.try_number for t in tries if t.state == "success"}
     reruns = sum(n for (tid, tr), n in written.items() if tid in succeeded_try and int(tr) > succeeded_try[tid])

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from orchestrator.models import Event
+from orchestrator.store.bulk import insert_many
 
 
 def event(
@@ -51,7 +52,7 @@ def append(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     them so they can be published to listeners once it commits (`take_appended`)."""
     if rows:
         rows = list(rows)
-        session.execute(Event.__table__.insert(), rows)  # Core: no ORM bookkeeping per row
+        insert_many(session, Event.__table__, rows)
         session.info.setdefault(_APPENDED, []).extend(rows)
 
 

@@ -31,6 +31,7 @@ from orchestrator.states import (
 from orchestrator.store import assets as asset_store
 from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import events
+from orchestrator.store.bulk import insert_many, update_many
 
 
 class RunExistsError(OrchestratorError):
@@ -61,21 +62,8 @@ def _update_each(session: Session, table: Any, rows: list[dict[str, Any]], keys:
         if "map_index" in keys:
             row.setdefault("k_map_index", -1)
         groups.setdefault(tuple(sorted(k for k in row if not k.startswith("k_"))), []).append(row)
-    guard = [table.c.state == bindparam("k_from")] if state_guard else []
-    for names, group in groups.items():
-        stmt = update(table).where(*_key_clauses(table, keys), *guard).values({n: bindparam(n) for n in names})
-        session.execute(stmt, group)
-
-
-
-
-def insert_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT the rows with Core (no ORM bookkeeping), one executemany per set of columns."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
     for group in groups.values():
-        session.execute(table.insert(), group)
+        update_many(session, table, group, keys, guard="state" if state_guard else None)
 
 
 def _merge_try_rows(inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -227,7 +215,7 @@ class Batch:
                     )
                 )
         if self.ti_inserts:
-            insert_rows(session, TaskInstance.__table__, self.ti_inserts)
+            insert_many(session, TaskInstance.__table__, self.ti_inserts)
         if self._ti:
             rows = [
                 {"k_dag_id": d, "k_run_id": r, "k_task_id": t, "k_map_index": m, "k_from": before, **_ti_values(view)}
@@ -243,7 +231,7 @@ class Batch:
             _update_each(session, DagRun.__table__, rows, ("dag_id", "run_id"), state_guard=True)
         try_inserts, try_updates = _merge_try_rows(self.try_inserts, self.try_updates)
         if try_inserts:
-            insert_rows(session, TaskTry.__table__, try_inserts)
+            insert_many(session, TaskTry.__table__, try_inserts)
         if try_updates:
             _update_each(session, TaskTry.__table__, try_updates, _TRY_KEYS)
         if self.log_appends:
@@ -386,7 +374,7 @@ def insert_task_instances(session: Session, runs: list[tuple[RunKey, DagSpec]]) 
                 for tid, v in views[key].items()
             )
     if fresh:
-        insert_rows(session, TaskInstance.__table__, fresh)
+        insert_many(session, TaskInstance.__table__, fresh)
     return views
 
 
