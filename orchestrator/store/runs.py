@@ -27,6 +27,7 @@ from orchestrator.states import (
     TaskState,
     check_run_transition,
     check_task_transition,
+    is_task_transition_allowed,
 )
 from orchestrator.store import assets as asset_store
 from orchestrator.store import idempotency as idempotency_store
@@ -82,9 +83,13 @@ def _merge_try_rows(inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
     return inserts, left
 
 
+_VALUE: dict[TaskState, str] = {s: s.value for s in TaskState}
+_TASK_KIND: dict[TaskState, str] = {s: f"task.{s.value}" for s in TaskState}
+
+
 def _ti_values(view: TaskView) -> dict[str, Any]:
     return {
-        "state": view.state.value,
+        "state": _VALUE[view.state],
         "try_number": view.try_number,
         "max_tries": view.max_tries,
         "start_date": view.start_date,
@@ -138,30 +143,26 @@ class Batch:
     ) -> None:
         """Change a task's state (checked), apply `changes` to its view, record row and event.
         `map_index` names one instance of a mapped task (its view is that instance's)."""
-        where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
-        check_task_transition(view.state, to, what=f"task {run.dag_id}/{run.run_id}/{where}", history=view.history)
+        current = view.state
+        if not is_task_transition_allowed(current, to):  # the message is built only when it is needed
+            where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
+            check_task_transition(current, to, what=f"task {run.dag_id}/{run.run_id}/{where}", history=view.history)
         pk = (run.dag_id, run.run_id, task_id, map_index)
-        before = self._ti[pk][0] if pk in self._ti else view.state.value
-        self.events.append(
-            events.event(
-                f"task.{to.value}",
-                at,
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                task_id=task_id,
-                map_index=map_index,
-                try_number=changes.get("try_number", view.try_number),
-                from_state=view.state.value,
-                to_state=to.value,
-                actor=actor,
-                reason=reason,
-            )
-        )
+        entry = self._ti.get(pk)
+        before = entry[0] if entry is not None else _VALUE[current]
+        value = _VALUE[to]
+        self.events.append({
+            "kind": _TASK_KIND[to], "at": at, "dag_id": run.dag_id, "run_id": run.run_id, "task_id": task_id,
+            "map_index": map_index, "try_number": changes.get("try_number", view.try_number), "from_state": _VALUE[current],
+            "to_state": value, "actor": actor, "reason": reason, "payload": None,
+        })  # events.event's row, built inline: this runs for every transition
         view.state = to
-        for name, value in changes.items():
-            setattr(view, name, value)
-        view.history.append(to.value)
-        del view.history[:-8]
+        for name, change in changes.items():
+            setattr(view, name, change)
+        history = view.history
+        history.append(value)
+        if len(history) > 8:
+            del history[:-8]
         self._ti[pk] = (before, view)
 
     def expand(self, run: RunKey, task_id: str, view: TaskView, count: int, max_tries: int, at: datetime) -> None:
