@@ -149,20 +149,20 @@ class DaskExecutor:
         if not left or self._closing:
             return
         why = f"{WORKER_LOST}: the pack ended without reporting it"
-        if future.status == "finished":
-            result = future.result()
-            if result == DUPLICATE:
-                why = f"{WORKER_LOST}: its worker died while it ran"
-            else:
-                for outcome in result:
-                    if outcome.key in left:
-                        self._report(outcome.key, outcome)
-        elif future.status == "error":
-            try:
-                exc = future.exception()
-            except Exception as err:  # noqa: BLE001 - the future's own failure to report
-                exc = err
-            why = f"{WORKER_LOST}: {type(exc).__name__}: {exc}"
+        try:
+            # a finished pack's result can still be lost with its worker before it is fetched
+            result = future.result(timeout=30) if future.status == "finished" else None
+            if future.status == "error":
+                exc = future.exception(timeout=30)
+                why = f"{WORKER_LOST}: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - whatever Dask says, these tries are lost
+            result, why = None, f"{WORKER_LOST}: {type(exc).__name__}: {exc}"
+        if result == DUPLICATE:
+            why = f"{WORKER_LOST}: its worker died while it ran"
+        elif isinstance(result, list):
+            for outcome in result:
+                if outcome.key in left:
+                    self._report(outcome.key, outcome)
         for key in left:
             self._parts.drop(key)
             self._report(key, None, error=why)
