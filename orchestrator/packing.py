@@ -59,8 +59,13 @@ def make_packs(items: Sequence[WorkItem], tiny: Callable[[WorkItem], bool], slot
             chains.append(chain)
         chain.append(item)
         chain_of[item.key] = chain
-    small = [c for c in chains if all(tiny(i) for i in c)]
-    packs = [Pack(tuple(c), False) for c in chains if not all(tiny(i) for i in c)]
+    small: list[list[WorkItem]] = []
+    packs: list[Pack] = []
+    for c in chains:
+        if all(tiny(i) for i in c):
+            small.append(c)
+        else:
+            packs.append(Pack(tuple(c), False))
     return packs + _batches(small, slots)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,11 @@ Convert = Callable[[Any], Any]
 
 def _sqlite_time(value: datetime | None) -> str | None:
     # SQLAlchemy's SQLite DATETIME storage format, which its reads parse
-    return None if value is None else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -31,11 +36,19 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value)
+    return "null" if value is None else json.dumps(value)
 
 
-def _same(value: Any) -> Any:
-    return value
+def _remembering(convert: Convert) -> Convert:
+    """`convert` that answers a value seen just before from memory (a batch's rows share their times)."""
+    last: list[Any] = [object(), None]
+
+    def remembered(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return remembered
 
 
 class _Shape:
@@ -47,14 +60,26 @@ class _Shape:
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.quote = dialect.identifier_preparer.quote
         self.table = self.quote(table.name)
-        self.converters: dict[str, Convert] = {}
+        self.converters: dict[str, Convert | None] = {}  # None: the value goes as it is
         for column in table.columns:
             if isinstance(column.type, JSON):
                 self.converters[column.name] = _json
             elif isinstance(column.type, UTCDateTime):
-                self.converters[column.name] = _sqlite_time if self.sqlite else _naive_utc
+                self.converters[column.name] = _remembering(_sqlite_time if self.sqlite else _naive_utc)
             else:
-                self.converters[column.name] = _same
+                self.converters[column.name] = None
+
+    def rows(self, rows: Sequence[dict[str, Any]], fields: list[str], columns: list[str]) -> list[tuple[Any, ...]]:
+        """The rows' `fields` as parameter tuples, each converted as its column (in `columns`) needs."""
+        pick = itemgetter(*fields)
+        convert = [(i, c) for i, c in enumerate(self.converters[n] for n in columns) if c is not None]
+        out = []
+        for row in rows:
+            values = list(pick(row)) if len(fields) > 1 else [pick(row)]
+            for i, c in convert:
+                values[i] = c(values[i])
+            out.append(tuple(values))
+        return out
 
 
 def _shape(session: Session, table: Table) -> _Shape:
@@ -77,13 +102,11 @@ def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
 def _insert_group(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     shape = _shape(session, table)
     names = list(rows[0])
-    convert = [shape.converters[n] for n in names]
     sql = (
         f"INSERT INTO {shape.table} ({', '.join(shape.quote(n) for n in names)}) "
         f"VALUES ({', '.join(shape.mark for _ in names)})"
     )
-    params = [tuple(c(row[n]) for c, n in zip(convert, names)) for row in rows]
-    session.connection().exec_driver_sql(sql, params)
+    session.connection().exec_driver_sql(sql, shape.rows(rows, names, names))
 
 
 def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], guard: str | None = None) -> None:
@@ -95,11 +118,8 @@ def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     names = [n for n in rows[0] if not n.startswith("k_")]
     where = [*keys, *([guard] if guard else [])]
     lookup = [f"k_{k}" for k in keys] + (["k_from"] if guard else [])
-    convert = [shape.converters[n] for n in names] + [shape.converters[k] for k in where]
     sql = (
         f"UPDATE {shape.table} SET {', '.join(f'{shape.quote(n)} = {shape.mark}' for n in names)} "
         f"WHERE {' AND '.join(f'{shape.quote(k)} = {shape.mark}' for k in where)}"
     )
-    fields = names + lookup
-    params = [tuple(c(row[f]) for c, f in zip(convert, fields)) for row in rows]
-    session.connection().exec_driver_sql(sql, params)
+    session.connection().exec_driver_sql(sql, shape.rows(rows, names + lookup, names + where))

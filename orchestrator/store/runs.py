@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,8 +39,10 @@ class RunExistsError(OrchestratorError):
     """A run with that run_id already exists for the DAG."""
 
 
-@dataclass(frozen=True)
-class RunKey:
+class RunKey(NamedTuple):
+    """A run's key. A named tuple: the scheduler hashes it for every transition, and a tuple's
+    hash is computed in C."""
+
     dag_id: str
     run_id: str
 
@@ -62,7 +64,7 @@ def _update_each(session: Session, table: Any, rows: list[dict[str, Any]], keys:
     for row in rows:
         if "map_index" in keys:
             row.setdefault("k_map_index", -1)
-        groups.setdefault(tuple(sorted(k for k in row if not k.startswith("k_"))), []).append(row)
+        groups.setdefault(tuple(row), []).append(row)  # rows made by one code path share their keys' order
     for group in groups.values():
         update_many(session, table, group, keys, guard="state" if state_guard else None)
 
