@@ -197,14 +197,16 @@ class Plugins:
 
     def notify_listeners(self, rows: Iterable[dict[str, Any]]) -> None:
         """Tell every listener about each committed event row; a failing listener is logged only."""
+        impls = {prefix: getattr(self.pm.hook, name).get_hookimpls() for prefix, name in _LISTENER_HOOKS.items()}
         for row in rows:
             kind = str(row.get("kind", ""))
-            hook_name = _LISTENER_HOOKS.get(kind.split(".", 1)[0])
-            if hook_name is None:
-                continue
+            hearing = impls.get(kind.split(".", 1)[0])
+            if not hearing:
+                continue  # nobody listens to this kind: no event object is made
+            hook_name = _LISTENER_HOOKS[kind.split(".", 1)[0]]
             event = StateEvent.from_row(row)
             # each implementation on its own: one that raises must not keep the others from hearing
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            for impl in hearing:
                 try:
                     impl.function(event=event)
                 except Exception:  # noqa: BLE001 - a plugin's bug is logged, never the scheduler's problem
