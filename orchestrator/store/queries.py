@@ -78,9 +78,10 @@ def list_import_errors(session: Session) -> Sequence[ImportError_]:
 from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sqlalchemy import Row, func  # noqa: E402
+from sqlalchemy import Row, func, tuple_  # noqa: E402
 
 from orchestrator.models import AuditLog, Event, SchedulerJob  # noqa: E402
+from orchestrator.states import TaskState  # noqa: E402
 
 
 def dag_overview(session: Session) -> list[Row[Any]]:
@@ -94,27 +95,48 @@ def dag_overview(session: Session) -> list[Row[Any]]:
         Dag.spec["tags"].label("tags"),
         Dag.spec["description"].label("description"),
         Dag.spec["params"].label("params"),
+        Dag.spec["asset_schedule"].label("asset_schedule"),
+        Dag.spec["triggers"].label("triggers"),
     ).where(Dag.is_active.is_(True)).order_by(Dag.dag_id)
     return list(session.execute(stmt).all())
 
 
 def latest_runs_per_dag(session: Session, dag_ids: Sequence[str], per_dag: int) -> dict[str, list[Row[Any]]]:
-    """The newest `per_dag` runs of each DAG (run_id, state, logical_date), newest first, in one query."""
+    """The newest `per_dag` runs of each DAG (run_id, state, logical_date, start_date, end_date),
+    newest first, in one query."""
     if not dag_ids:
         return {}
     rank = func.row_number().over(
         partition_by=DagRun.dag_id, order_by=(DagRun.logical_date.desc(), DagRun.queued_at.desc())
     ).label("rank")
     inner = (
-        select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.logical_date, rank)
+        select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.logical_date, DagRun.start_date, DagRun.end_date, rank)
         .where(DagRun.dag_id.in_(list(dag_ids)))
         .subquery()
     )
-    stmt = select(inner.c.dag_id, inner.c.run_id, inner.c.state, inner.c.logical_date).where(inner.c.rank <= per_dag)
+    stmt = select(
+        inner.c.dag_id, inner.c.run_id, inner.c.state, inner.c.logical_date, inner.c.start_date, inner.c.end_date
+    ).where(inner.c.rank <= per_dag)
     out: dict[str, list[Row[Any]]] = {d: [] for d in dag_ids}
     for row in session.execute(stmt.order_by(inner.c.dag_id, inner.c.rank)):
         out[row.dag_id].append(row)
     return out
+
+
+def runs_with_failed_tasks(session: Session, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (dag_id, run_id) have a failed or upstream-failed task (or mapped instance):
+    a run that succeeded anyway (trigger rules, `on_failure="continue"`) is "success with failures"."""
+    if not keys:
+        return set()
+    stmt = (
+        select(TaskInstance.dag_id, TaskInstance.run_id)
+        .where(
+            tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(list(set(keys))),
+            TaskInstance.state.in_([TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value]),
+        )
+        .distinct()
+    )
+    return {(r.dag_id, r.run_id) for r in session.execute(stmt)}
 
 
 def count_import_errors(session: Session) -> int:

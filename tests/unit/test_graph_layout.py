@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.spec import DagSpec, TaskSpec
-from webui.ui.graph import NODE_H, NODE_W, layout, longest_path_layers
+from webui.ui.graph import CHAR_W, NODE_H, NODE_TEXT_ROOM, NODE_W_MAX, layout, longest_path_layers
 
 
 def _spec(edges: dict[str, tuple[str, ...]]) -> DagSpec:
@@ -21,7 +21,7 @@ def test_every_edge_points_right() -> None:
     picture = layout(_spec(DIAMOND_WITH_SHORTCUT))
     x = {n.task_id: n.x for n in picture.nodes}
     assert len(picture.edges) == 6
-    assert all(x[e.source] + NODE_W < x[e.target] for e in picture.edges)
+    assert all(x[e.source] + picture.node_w < x[e.target] for e in picture.edges)
 
 
 def test_nodes_do_not_overlap_and_fit_the_picture() -> None:
@@ -29,7 +29,7 @@ def test_nodes_do_not_overlap_and_fit_the_picture() -> None:
     boxes = sorted((n.x, n.y) for n in picture.nodes)
     for (x1, y1), (x2, y2) in zip(boxes, boxes[1:]):
         assert x1 != x2 or y2 - y1 >= NODE_H
-    assert all(0 <= n.x and n.x + NODE_W <= picture.width and 0 <= n.y and n.y + NODE_H <= picture.height for n in picture.nodes)
+    assert all(0 <= n.x and n.x + picture.node_w <= picture.width and 0 <= n.y and n.y + NODE_H <= picture.height for n in picture.nodes)
 
 
 def test_ordering_a_column_untangles_crossed_edges() -> None:
@@ -74,7 +74,7 @@ def test_an_expanded_group_is_a_box_around_its_tasks_and_its_inner_groups() -> N
     boxes = {b.group_id: b for b in picture.groups}
 
     def inside(n: object, b: object) -> bool:
-        return b.x < n.x and n.x + NODE_W < b.x + b.width and b.y < n.y and n.y + NODE_H < b.y + b.height  # type: ignore[attr-defined]
+        return b.x < n.x and n.x + picture.node_w < b.x + b.width and b.y < n.y and n.y + NODE_H < b.y + b.height  # type: ignore[attr-defined]
 
     assert inside(nodes["extract.fetch"], boxes["extract"]) and inside(nodes["extract.parse.rows"], boxes["extract.parse"])
     outer, inner = boxes["extract"], boxes["extract.parse"]
@@ -100,7 +100,7 @@ def test_no_box_covers_a_node_outside_its_group() -> None:
         picture = layout(spec)
         for box in picture.groups:
             for n in picture.nodes:
-                overlaps = n.x < box.x + box.width and box.x < n.x + NODE_W and n.y < box.y + box.height and box.y < n.y + NODE_H
+                overlaps = n.x < box.x + box.width and box.x < n.x + picture.node_w and n.y < box.y + box.height and box.y < n.y + NODE_H
                 assert overlaps == n.task_id.startswith(box.group_id + "."), (box.group_id, n.task_id)
 
 
@@ -132,3 +132,32 @@ def test_a_mapped_task_is_marked_as_one_node() -> None:
         tasks=(TaskSpec(task_id="items"), TaskSpec(task_id="each", upstream=("items",), mapped=({"arg": "x", "task_id": "items"},))),  # type: ignore[arg-type]
     )
     assert {n.task_id: n.mapped for n in layout(spec).nodes} == {"items": False, "each": True}
+
+
+def test_nodes_widen_so_that_a_long_name_shows_whole() -> None:
+    name = "load_the_orders_into_the_warehouse_table"
+    picture = layout(_spec({"a": (), name: ("a",)}))
+    labels = {n.task_id: n.label for n in picture.nodes}
+    assert labels[name] == name
+    assert picture.node_w >= NODE_TEXT_ROOM + CHAR_W * len(name)
+
+
+def test_a_name_longer_than_the_widest_node_is_cut_with_an_ellipsis() -> None:
+    name = "x" * 120
+    picture = layout(_spec({name: ()}))
+    (node,) = picture.nodes
+    assert picture.node_w == NODE_W_MAX and node.label.endswith("…") and len(node.label) < len(name)
+
+
+def test_an_edge_with_a_declarative_condition_carries_it_as_its_label_at_its_middle() -> None:
+    tasks = (
+        TaskSpec(task_id="check", next_conditions={"big": "result.total > 100"}),
+        TaskSpec(task_id="big", upstream=("check",)),
+        TaskSpec(task_id="always", upstream=("check",)),
+    )
+    picture = layout(DagSpec(dag_id="d", fileloc="/x.py", tasks=tasks))
+    labels = {e.target: e.label for e in picture.edges}
+    assert labels == {"big": "result.total > 100", "always": None}
+    nodes = {n.task_id: n for n in picture.nodes}
+    edge = next(e for e in picture.edges if e.target == "big")
+    assert nodes["check"].x + picture.node_w < edge.label_x < nodes["big"].x

@@ -1,7 +1,8 @@
 """The UI blueprint: server-rendered pages, assets served locally.
 
 Pages render their first view on the server and embed it as JSON; their scripts (static/) keep
-running pages live by polling small JSON routes under /data/ and act through the REST API with
+running pages live: a server-sent event stream (live.py) says when what a page shows changed, and
+the page fetches its small JSON route under /data/ again. They act through the REST API with
 the session cookie and the X-CSRFToken header.
 """
 
@@ -28,3 +29,4 @@ from webui.ui import circuits  # noqa: E402,F401
 from webui.ui import schedules  # noqa: E402,F401
 from webui.ui import assets, events  # noqa: E402,F401
 from webui.ui import approvals  # noqa: E402,F401
+from webui.ui import live  # noqa: E402,F401

@@ -20,20 +20,27 @@ from orchestrator.store.users import Role
 from webui.auth import requires
 from webui.state import web_state
 from webui.ui import ui_blueprint
-from webui.ui.graph import NODE_H, NODE_W, layout
+from webui.ui.graph import NODE_H, layout
 from webui.ui.present import run_dict
 
 PAGE_SIZE = 100
 SQUARES = 12
 GRID_SIZES = (25, 50, 100)
+"""How many runs the grid shows (the newest; it scrolls sideways, newest at the right)."""
 SOURCE_MAX_BYTES = 512 * 1024
 VERSIONS_SHOWN = 50
 _ACTIVE = {s.value for s in RUN_ACTIVE}
 
 
-def _squares(runs_by_dag: dict[str, list[Any]]) -> dict[str, list[list[str]]]:
-    """dag_id -> [[run_id, state], ...] oldest first, as the list draws them left to right."""
-    return {dag_id: [[r.run_id, r.state] for r in reversed(rows)] for dag_id, rows in runs_by_dag.items()}
+def recent_runs(s: Any, dag_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """dag_id -> its newest runs, oldest first (the list draws them left to right; the last one
+    is the DAG's last run), each as `run_dict` with `with_failures` set."""
+    runs_by_dag = queries.latest_runs_per_dag(s, dag_ids, SQUARES)
+    failed = queries.runs_with_failed_tasks(s, [(d, r.run_id) for d, rows in runs_by_dag.items() for r in rows])
+    return {
+        dag_id: [run_dict(r, with_failures=(dag_id, r.run_id) in failed) for r in reversed(rows)]
+        for dag_id, rows in runs_by_dag.items()
+    }
 
 
 @ui_blueprint.get("/")
@@ -57,10 +64,10 @@ def dags() -> Any:
         pages = max(math.ceil(len(picked) / PAGE_SIZE), 1)
         page = min(page, pages)
         shown = picked[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        squares = _squares(queries.latest_runs_per_dag(s, [r.dag_id for r in shown], SQUARES))
+        recent = recent_runs(s, [r.dag_id for r in shown])
         import_errors = queries.count_import_errors(s)
     return render_template(
-        "dags.html", rows=shown, squares=squares, all_tags=all_tags, search=search, tag=tag, status=status,
+        "dags.html", rows=shown, recent=recent, all_tags=all_tags, search=search, tag=tag, status=status,
         page=page, pages=pages, total=len(picked), import_errors=import_errors,
     )
 
@@ -68,11 +75,10 @@ def dags() -> Any:
 @ui_blueprint.get("/data/dag-runs")
 @requires(Role.VIEWER)
 def dag_runs_data() -> Any:
-    """The last runs and paused flag of the DAGs in ?ids= (comma-separated): the list's live part."""
+    """The last runs of the DAGs in ?ids= (comma-separated): the list's live part."""
     ids = [i for i in request.args.get("ids", "").split(",") if i][:PAGE_SIZE]
     with web_state().read_sessions() as s:
-        squares = _squares(queries.latest_runs_per_dag(s, ids, SQUARES))
-    return jsonify({"squares": squares})
+        return jsonify({"recent": recent_runs(s, ids)})
 
 
 def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
@@ -91,10 +97,11 @@ def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
     by_run: dict[str, list[Any]] = {r.run_id: [None] * len(tasks) for r in runs}
     for c in cells:
         by_run[c.run_id][index[c.task_id]] = [c.state, c.try_number, counts.get((c.run_id, c.task_id))]
+    failed = queries.runs_with_failed_tasks(s, [(spec.dag_id, r.run_id) for r in runs])
     return {
         "dag_id": spec.dag_id,
         "tasks": tasks,
-        "runs": [run_dict(r) for r in runs],
+        "runs": [run_dict(r, with_failures=(spec.dag_id, r.run_id) in failed) for r in runs],
         "cells": [by_run[r.run_id] for r in runs],
         "active": any(r.state in _ACTIVE for r in runs),
         # for the graph: a collapsed group takes its colour from these
@@ -105,7 +112,7 @@ def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
 def graph_data(spec: DagSpec, collapsed: Collection[str]) -> dict[str, Any]:
     """The graph's layout as JSON, with the `collapsed` task groups drawn as one node each."""
     picture = layout(spec, collapsed)
-    return {**asdict(picture), "node_w": NODE_W, "node_h": NODE_H, "collapsed": sorted(set(collapsed))}
+    return {**asdict(picture), "node_h": NODE_H, "collapsed": sorted(set(collapsed))}
 
 
 def _grid_size() -> int:

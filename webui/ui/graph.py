@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from orchestrator.spec import DagSpec
 
 NODE_W = 170
+"""The narrowest node; nodes widen (up to NODE_W_MAX) so that the longest name shows whole."""
+NODE_W_MAX = 360
 NODE_H = 34
+CHAR_W = 7.4  # of the node's 13px sans-serif text, generously: a name must not run out of its box
+NODE_TEXT_ROOM = 58  # the state stripe on the left, a mapped task's count on the right
+EDGE_LABEL_GAP = 120  # more room between columns when some edge carries a condition
 COL_GAP = 70
 ROW_GAP = 16
 MARGIN = 12
@@ -39,6 +44,9 @@ class Edge:
     source: str
     target: str
     path: str
+    label: str | None = None  # a declarative `next` condition: the edge is followed only when it holds
+    label_x: float = 0.0  # the middle of the curve, where the label goes
+    label_y: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class Layout:
     width: float
     height: float
     groups: list[GroupBox] = field(default_factory=list)
+    node_w: float = NODE_W
 
 
 class _Groups:
@@ -147,8 +156,19 @@ def _order_columns(spec: DagSpec, layer: dict[str, int], node_of: Callable[[str]
     return columns
 
 
-def _label(task_id: str, limit: int = 22) -> str:
+def _label(task_id: str, limit: int) -> str:
     return task_id if len(task_id) <= limit else task_id[: limit - 1] + "…"
+
+
+def node_width(labels: Collection[str]) -> float:
+    """Wide enough for the longest of `labels` (between NODE_W and NODE_W_MAX)."""
+    longest = max((len(t) for t in labels), default=0)
+    return float(min(max(NODE_W, round(NODE_TEXT_ROOM + CHAR_W * longest)), NODE_W_MAX))
+
+
+def _own_part(nid: str, around: str | None) -> str:
+    """Inside a group its name is on the box: a task (or inner group) shows its own part of the id."""
+    return nid[len(around) + 1 :] if around and nid.startswith(around + ".") else nid
 
 
 def layout(spec: DagSpec, collapsed: Collection[str] = ()) -> Layout:
@@ -166,15 +186,26 @@ def layout(spec: DagSpec, collapsed: Collection[str] = ()) -> Layout:
         tops, rects = _centred(columns), {}
         height = MARGIN * 2 + max((t + NODE_H for t in tops.values()), default=0.0)
     mapped = {t.task_id for t in spec.tasks if t.mapped}
-    column_x = [MARGIN + GROUP_PAD * nesting + i * (NODE_W + col_gap) for i in range(len(columns))]
+    names = {}
+    for column in columns:
+        for nid in column:
+            kind = "group" if nid in groups.parent else "task"
+            names[nid] = (kind, _own_part(nid, groups.parent[nid] if kind == "group" else groups.of_task.get(nid)))
+    node_w = node_width([name for _, name in names.values()])
+    conditions = {
+        (up, t.task_id): spec.task_map[up].next_conditions[t.task_id]
+        for t in spec.tasks for up in t.upstream
+        if up in spec.task_map and t.task_id in spec.task_map[up].next_conditions
+    }
+    if conditions:
+        col_gap += EDGE_LABEL_GAP
+    limit = int((node_w - NODE_TEXT_ROOM) / CHAR_W)
+    column_x = [MARGIN + GROUP_PAD * nesting + i * (node_w + col_gap) for i in range(len(columns))]
     nodes: dict[str, Node] = {}
     for i, column in enumerate(columns):
         for nid in column:
-            kind = "group" if nid in groups.parent else "task"
-            # inside a group its name is on the box: a task shows its own part of the id
-            around = groups.parent[nid] if kind == "group" else groups.of_task.get(nid)
-            label = _label(nid[len(around) + 1 :] if around and nid.startswith(around + ".") else nid)
-            nodes[nid] = Node(nid, i, column_x[i], MARGIN + tops[nid], label, kind, nid in mapped)
+            kind, name = names[nid]
+            nodes[nid] = Node(nid, i, column_x[i], MARGIN + tops[nid], _label(name, limit), kind, nid in mapped)
     edges = []
     drawn: set[tuple[str, str]] = set()
     for t in spec.tasks:
@@ -183,17 +214,19 @@ def layout(spec: DagSpec, collapsed: Collection[str] = ()) -> Layout:
             if a is b or (a.task_id, b.task_id) in drawn:
                 continue
             drawn.add((a.task_id, b.task_id))
-            x1, y1 = a.x + NODE_W, a.y + NODE_H / 2
+            x1, y1 = a.x + node_w, a.y + NODE_H / 2
             x2, y2 = b.x, b.y + NODE_H / 2
             bend = max((x2 - x1) / 2, 20)
-            edges.append(Edge(a.task_id, b.task_id, f"M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"))
+            path = f"M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+            # the curve's control points are symmetric, so its middle is the middle of its ends
+            edges.append(Edge(a.task_id, b.task_id, path, conditions.get((up, t.task_id)), round((x1 + x2) / 2, 1), round((y1 + y2) / 2, 1)))
     boxes = []
     for g, (top, tall, first, last, inner) in rects.items():
         pad = GROUP_PAD * (inner + 1)
-        x0, x1 = column_x[first] - pad, column_x[last] + NODE_W + pad
+        x0, x1 = column_x[first] - pad, column_x[last] + node_w + pad
         boxes.append(GroupBox(g, x0, MARGIN + top, x1 - x0, tall, g.rsplit(".", 1)[-1], groups.tooltip[g], len(groups.chain(g)) - 1))
-    width = MARGIN * 2 + 2 * GROUP_PAD * nesting + len(columns) * NODE_W + max(len(columns) - 1, 0) * col_gap
-    return Layout(list(nodes.values()), edges, width, height, sorted(boxes, key=lambda b: (b.depth, b.group_id)))
+    width = MARGIN * 2 + 2 * GROUP_PAD * nesting + len(columns) * node_w + max(len(columns) - 1, 0) * col_gap
+    return Layout(list(nodes.values()), edges, width, height, sorted(boxes, key=lambda b: (b.depth, b.group_id)), node_w)
 
 
 def _centred(columns: list[list[str]]) -> dict[str, float]:

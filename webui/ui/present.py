@@ -45,8 +45,9 @@ def page_data(value: Any) -> Markup:
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def run_dict(row: Any) -> dict[str, Any]:
-    """A run row (full or narrow) as the scripts read it."""
+def run_dict(row: Any, *, with_failures: bool = False) -> dict[str, Any]:
+    """A run row (full or narrow) as the scripts read it; `with_failures`: some task failed (the
+    run is badged "success with failures" when it succeeded all the same)."""
     return {
         "run_id": row.run_id,
         "state": row.state,
@@ -56,7 +57,53 @@ def run_dict(row: Any) -> dict[str, Any]:
         "start_date": iso(row.start_date),
         "end_date": iso(row.end_date),
         "duration_s": seconds_between(row.start_date, row.end_date),
+        "with_failures": with_failures,
     }
+
+
+def schedule_label(schedule: str | None, asset_schedule: dict[str, Any] | None = None, triggers: Any = ()) -> str:
+    """What starts a DAG's runs, in words: its cron, its assets, outside events, or only a trigger
+    by hand (a DAG without a schedule is "manual only", never Python's None)."""
+    if schedule:
+        return schedule
+    if asset_schedule:
+        uris = asset_schedule.get("uris") or []
+        return f"on {'any of ' if asset_schedule.get('mode') == 'any' else ''}{len(uris)} asset{'s' if len(uris) != 1 else ''}"
+    if triggers:
+        return f"on event{'s' if len(triggers) != 1 else ''}"
+    return "manual only"
+
+
+STEP_LABELS = {
+    "python": "Python function",
+    "shell": "Shell command (ShellTask)",
+    "http": "HTTP request (HttpTask)",
+    "sql": "SQL statement (SqlTask)",
+    "notify": "Notification (NotifyTask)",
+    "approval": "Human approval (ApprovalTask)",
+    "wait_for_event": "Wait for an event (WaitForEvent)",
+    "trigger_dag_run": "Trigger another DAG (TriggerDagRunTask)",
+    "sub_dag": "Sub-workflow (SubDagTask)",
+}
+DAG_FILE_MODULE_PREFIX = "orch_dag_"
+"""The loader imports a DAG file under a made-up module name (orchestrator.loader); users know the file."""
+
+
+def step_label(step_type: str) -> str:
+    """The step type as its users know it; a plugin's own step type shows by its registered name."""
+    return STEP_LABELS.get(step_type, step_type)
+
+
+def callable_label(ref: str | None, fileloc: str | None) -> str | None:
+    """`module:qualname` of a task's function, with the loader's internal module name of a DAG
+    file replaced by the file's name."""
+    if not ref:
+        return None
+    module, _, name = ref.partition(":")
+    if module.startswith(DAG_FILE_MODULE_PREFIX):
+        where = fileloc.rsplit("/", 1)[-1] if fileloc else "the DAG file"
+        return f"{name} (in {where})"
+    return f"{name} (from {module})" if name else ref
 
 
 def _role() -> Role | None:
@@ -68,6 +115,9 @@ def init_present(app: Flask) -> None:
     """Filters and template globals: time formats, and what the current user may do."""
     app.add_template_filter(fmt_time, "time")
     app.add_template_filter(page_data, "page_data")
+    app.add_template_global(schedule_label, "schedule_label")
+    app.add_template_filter(step_label, "step_label")
+    app.add_template_global(callable_label, "callable_label")
 
     @app.context_processor
     def _roles() -> dict[str, Any]:

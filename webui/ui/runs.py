@@ -9,7 +9,7 @@ from flask import jsonify, render_template, request
 
 from orchestrator.errors import NotFoundError
 from orchestrator.models import Event
-from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL
+from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import queries
 from orchestrator.store.runs import spec_for_version
 from orchestrator.store.users import Role
@@ -67,10 +67,12 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
         {"dag_id": c.dag_id, "run_id": c.run_id, "task_id": c.parent_task_id, "state": c.state}
         for c in queries.child_runs(s, dag_id, [run_id])[run_id]
     ]
+    failed = {TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value}
+    with_failures = any(t["state"] in failed or any(i["state"] in failed for i in t["instances"]) for t in tasks)
     return {
         "dag_id": dag_id,
         "run": {
-            **run_dict(run), "conf": run.conf, "state_reason": run.state_reason, "waiting_since": iso(run.waiting_since),
+            **run_dict(run, with_failures=with_failures), "conf": run.conf, "state_reason": run.state_reason, "waiting_since": iso(run.waiting_since),
             "parent": parent, "children": children,
         },
         "tasks": tasks,
@@ -140,7 +142,7 @@ def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
         data = try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int), map_index)
         log = queries.get_try(s, dag_id, run_id, task_id, data["try_number"], map_index=map_index).log if data["state"] else ""
     return render_template(
-        "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), data=data,
+        "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), fileloc=spec.fileloc, data=data,
         log=log, dag_params=spec.params, conf=run.conf or {}, params={**spec.params, **(run.conf or {})},
     )
 

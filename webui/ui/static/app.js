@@ -1,4 +1,4 @@
-/* Shared helpers of the UI pages: the REST API with the session's CSRF token, polling, formatting,
+/* Shared helpers of the UI pages: the REST API with the session's CSRF token, live updates, formatting,
    toasts and the two dialogs (trigger with a conf editor, confirm). Plain JavaScript, no build. */
 "use strict";
 
@@ -39,7 +39,8 @@ const orch = (() => {
 
   /** Call `tick` (async, returns whether something is still moving) again and again:
       every `fast` ms while it is, every `slow` ms when not; paused while the tab is hidden.
-      Returns a function that asks for a tick now. */
+      For what the event log does not record (heartbeats, a growing log). Returns a function
+      that asks for a tick now. */
   function poll(tick, { fast = 1500, slow = 10000 } = {}) {
     let timer = null;
     let busy = false;
@@ -55,6 +56,62 @@ const orch = (() => {
     }
     timer = setTimeout(run, fast);
     return () => { clearTimeout(timer); timer = setTimeout(run, 0); };
+  }
+
+  /** Keep a page live without polling: one server-sent event stream (/data/stream, narrowed by
+      `filter`, e.g. {dag: id, run: id}) calls `refresh` (async) whenever what the page shows
+      changed, one refresh at a time. `onChanges` (optional) sees each message's changes first
+      and may return false to skip the refresh. When the stream drops the top bar says so and
+      the page refreshes every `fallbackMs` until the stream is back; on reconnecting it
+      refreshes once, which covers what it missed. Returns a function that refreshes now. */
+  function live(filter, refresh, { fallbackMs = 15000, onChanges = null } = {}) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter || {})) for (const v of [].concat(value)) if (v) query.append(key, v);
+    let running = false, again = false, debounce = null, fallback = null, source = null, opened = false, backoff = 1000;
+    async function go() {
+      if (running) { again = true; return; }
+      running = true;
+      try { await refresh(); } catch (e) { console.warn("live update failed:", e); }
+      running = false;
+      if (again) { again = false; go(); }
+    }
+    const soon = () => { clearTimeout(debounce); debounce = setTimeout(go, 100); };
+    const status = document.getElementById("live-status");
+    function show(state) {
+      document.body.dataset.live = state;
+      if (!status) return;
+      status.hidden = false;
+      status.dataset.state = state;
+      status.textContent = state === "live" ? "live" : "reconnecting…";
+      status.title = state === "live" ? "This page updates as runs move" : "The live connection dropped: the page refreshes every few seconds until it is back";
+    }
+    function connect() {
+      source = new EventSource(`${root}/data/stream?${query}`);
+      source.addEventListener("hello", () => {
+        if (opened) soon();
+        opened = true;
+        backoff = 1000;
+        clearInterval(fallback);
+        fallback = null;
+        show("live");
+      });
+      source.addEventListener("change", (ev) => {
+        let data = null;
+        try { data = JSON.parse(ev.data); } catch (_) { data = null; }
+        if (onChanges && data && !data.more && onChanges(data.changes) === false) return;
+        soon();
+      });
+      source.addEventListener("error", () => {
+        show("reconnecting");
+        if (!fallback) fallback = setInterval(go, fallbackMs);
+        // CLOSED: the server answered with an error (the browser gives up), so try again here
+        if (source.readyState === EventSource.CLOSED) { setTimeout(connect, backoff); backoff = Math.min(backoff * 2, 30000); }
+      });
+    }
+    connect();
+    window.addEventListener("pagehide", () => source.close());
+    window.addEventListener("pageshow", (ev) => { if (ev.persisted) { connect(); soon(); } });  // back from the page cache
+    return go;
   }
 
   const pad = (n) => String(n).padStart(2, "0");
@@ -75,6 +132,13 @@ const orch = (() => {
   const seconds = (a, b) => (a && b ? (new Date(b) - new Date(a)) / 1000 : null);
   const label = (state) => (state || "not started").replace(/_/g, " ");
   const badge = (state) => `<span class="badge s-${esc(state || "none")}">${esc(label(state))}</span>`;
+  /** A run that succeeded although some task failed (trigger rules let it go on). */
+  const withFailures = (run) => run.state === "success" && !!run.with_failures;
+  const runLabel = (run) => (withFailures(run) ? "success with failures" : label(run.state));
+  function runBadge(run) {
+    if (!withFailures(run)) return badge(run.state);
+    return `<span class="badge s-success with-failures" title="The run succeeded, but some of its tasks failed: its trigger rules let it finish past them">success with failures</span>`;
+  }
 
   function toast(message, kind = "info") {
     const el = document.createElement("div");
@@ -201,7 +265,25 @@ const orch = (() => {
     if (ok) ok.addEventListener("click", (ev) => { ev.preventDefault(); ok.closest("dialog").close("ok"); });
   }
 
-  document.addEventListener("DOMContentLoaded", () => { setupDialogs(); setupTrigger(); setupPause(); });
+  /* -- the grouped navigation: a menu opens on hover, focus or click; Escape or a click elsewhere closes it */
+  function setupNav() {
+    const groups = [...document.querySelectorAll("[data-navgroup]")];
+    const close = (except) => groups.forEach((g) => {
+      if (g === except) return;
+      g.classList.remove("open");
+      g.querySelector("button").setAttribute("aria-expanded", "false");
+    });
+    groups.forEach((g) => g.querySelector("button").addEventListener("click", () => {
+      const open = !g.classList.contains("open");
+      close(g);
+      g.classList.toggle("open", open);
+      g.querySelector("button").setAttribute("aria-expanded", String(open));
+    }));
+    document.addEventListener("click", (ev) => { if (!ev.target.closest("[data-navgroup]")) close(null); });
+    document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") close(null); });
+  }
 
-  return { api, getJSON, poll, esc, enc, fmtTime, fmtDuration, seconds, badge, label, toast, pageData, urls, confirmAction, root };
+  document.addEventListener("DOMContentLoaded", () => { setupDialogs(); setupTrigger(); setupPause(); setupNav(); });
+
+  return { api, getJSON, poll, live, esc, enc, fmtTime, fmtDuration, seconds, badge, label, runBadge, runLabel, withFailures, toast, pageData, urls, confirmAction, root };
 })();

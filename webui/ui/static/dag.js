@@ -1,5 +1,6 @@
 /* The DAG page: the grid (runs x tasks), the graph coloured by the chosen run, the run durations
-   chart, and tabs. Everything is drawn from one JSON document that is polled while runs move. */
+   chart, and tabs. Everything is drawn from one JSON document, fetched again when the event
+   stream says that a run of the DAG moved. */
 "use strict";
 (() => {
   const page = orch.pageData();
@@ -7,7 +8,6 @@
   let selected = page.selected || null;
   const gridEl = document.getElementById("grid");
   const runSelect = document.getElementById("graph-run");
-  const liveDot = document.getElementById("live-dot");
 
   /* -- tabs ------------------------------------------------------------------------------ */
   const tabs = [...document.querySelectorAll("[data-tab]")];
@@ -22,31 +22,90 @@
 
   const runDuration = (r, now) => orch.seconds(r.start_date, r.end_date || (r.start_date ? now : null));
 
-  /* -- grid ------------------------------------------------------------------------------ */
+  /* -- grid: one column per run (oldest left, newest right, scrolled into view), a bar per run
+     as tall as its duration against an axis, logical dates below it, one row of cells per task.
+     The card beside it shows the run under the pointer (or the chosen one). */
+  const BAR_H = 84;
+  const COL_W = 20;
+  const DATE_EVERY_PX = 110;
+  const card = document.getElementById("run-card");
+  const wrap = document.getElementById("grid-wrap");
+  let cardRun = null;
+  let scrolled = false;
+  const shortDate = (iso) => orch.fmtTime(iso).slice(5, 16);
+
   function drawGrid() {
     const { runs, tasks, cells } = grid;
-    if (!runs.length) { gridEl.innerHTML = '<p class="muted">No runs yet.</p>'; return; }
+    if (!runs.length) { gridEl.innerHTML = '<p class="muted empty-grid">No runs yet. Trigger one, or wait for the schedule.</p>'; drawCard(); return; }
     const now = new Date().toISOString();
-    const longest = Math.max(1, ...runs.map((r) => runDuration(r, now) || 0));
-    const head = runs.map((r) => {
+    const longest = Math.max(0.001, ...runs.map((r) => runDuration(r, now) || 0));
+    const axis = `<div class="axis-labels"><span>${orch.fmtDuration(longest)}</span><span>${orch.fmtDuration(longest / 2)}</span><span>0</span></div>`;
+    const bars = runs.map((r) => {
       const d = runDuration(r, now);
-      const h = Math.max(3, Math.round(44 * (d || 0) / longest));
-      const title = `${r.run_id}\n${orch.label(r.state)} · ${orch.fmtTime(r.logical_date)}${d !== null ? " · " + orch.fmtDuration(d) : ""}`;
-      return `<th class="runhead${r.run_id === selected ? " sel" : ""}"><a href="${orch.urls.run(grid.dag_id, r.run_id)}" title="${orch.esc(title)}" data-run="${orch.esc(r.run_id)}"><span class="bar s-${orch.esc(r.state)}" style="height:${h}px"></span></a></th>`;
+      const h = d === null ? 0 : Math.max(3, Math.round(BAR_H * d / longest));
+      const title = `${r.run_id}\n${orch.runLabel(r)}\nlogical date ${orch.fmtTime(r.logical_date)}${d !== null ? "\nduration " + orch.fmtDuration(d) : ""}`;
+      const cls = `runhead${r.run_id === selected ? " sel" : ""}`;
+      return `<th class="${cls}" data-col="${orch.esc(r.run_id)}"><a href="${orch.urls.run(grid.dag_id, r.run_id)}" title="${orch.esc(title)}" data-run="${orch.esc(r.run_id)}"><span class="bararea"><span class="bar s-${orch.esc(r.state)}${orch.withFailures(r) ? " with-failures" : ""}" style="height:${h}px"></span></span></a></th>`;
     }).join("");
+    const every = Math.max(1, Math.ceil(DATE_EVERY_PX / COL_W));
+    const dates = [];
+    for (let j = 0; j < runs.length; j += every) {
+      const span = Math.min(every, runs.length - j);
+      dates.push(`<th class="date" colspan="${span}" title="${orch.esc(orch.fmtTime(runs[j].logical_date))} UTC">${span * COL_W >= 70 ? orch.esc(shortDate(runs[j].logical_date)) : ""}</th>`);
+    }
     const rows = tasks.map((task, i) => {
       const tds = runs.map((r, j) => {
         const cell = cells[j][i];
         const sel = r.run_id === selected ? ' class="sel"' : "";
-        if (!cell) return `<td${sel}><span class="empty-cell"></span></td>`;
+        if (!cell) return `<td${sel} data-col="${orch.esc(r.run_id)}"><span class="empty-cell"></span></td>`;
         const [state, tryNumber, counts] = cell;
         const mapped = counts ? "\n" + Object.entries(counts).map(([s, n]) => `${n} ${orch.label(s)}`).join(", ") : "";
-        return `<td${sel}><a class="cell s-${orch.esc(state)}${counts ? " mapped" : ""}" href="${orch.urls.task(grid.dag_id, r.run_id, task)}" data-state="${orch.esc(state)}" title="${orch.esc(task)} · ${orch.esc(r.run_id)}\n${orch.esc(orch.label(state))}${tryNumber ? " · try " + tryNumber : ""}${orch.esc(mapped)}"></a></td>`;
+        const title = `${task}\n${r.run_id} (${orch.fmtTime(r.logical_date)})\n${orch.label(state)}${tryNumber ? " · try " + tryNumber : ""}${mapped}`;
+        return `<td${sel} data-col="${orch.esc(r.run_id)}"><a class="cell s-${orch.esc(state)}${counts ? " mapped" : ""}" href="${orch.urls.task(grid.dag_id, r.run_id, task)}" data-state="${orch.esc(state)}" data-run="${orch.esc(r.run_id)}" title="${orch.esc(title)}"></a></td>`;
       }).join("");
       return `<tr data-task="${orch.esc(task)}"><th class="task" title="${orch.esc(task)}">${orch.esc(task)}</th>${tds}</tr>`;
     }).join("");
-    gridEl.innerHTML = `<table><thead><tr><th class="corner">runs &rarr;</th>${head}</tr></thead><tbody>${rows}</tbody></table>`;
+    gridEl.innerHTML = `<table><thead>
+      <tr class="bars"><th class="corner">${axis}</th>${bars}</tr>
+      <tr class="dates"><th class="corner muted">logical date (UTC)</th>${dates.join("")}</tr>
+      </thead><tbody>${rows}</tbody></table>`;
+    if (!scrolled) { wrap.scrollLeft = wrap.scrollWidth; scrolled = true; }
+    drawCard();
   }
+
+  function drawCard() {
+    const { runs, tasks, cells } = grid;
+    let j = runs.findIndex((r) => r.run_id === (cardRun || selected));
+    if (j < 0) j = runs.length - 1;
+    const r = runs[j];
+    if (!r) { card.innerHTML = '<h3>Runs</h3><p class="muted">This DAG has not run yet.</p>'; return; }
+    const counts = {};
+    (cells[j] || []).forEach((c) => { if (c) counts[c[0]] = (counts[c[0]] || 0) + 1; });
+    const notStarted = tasks.length - Object.values(counts).reduce((a, b) => a + b, 0);
+    const chips = Object.entries(counts).map(([s, n]) => `<span class="chip"><i class="sq s-${orch.esc(s)}"></i>${n} ${orch.esc(orch.label(s))}</span>`).join("")
+      + (notStarted > 0 ? `<span class="chip"><i class="sq s-none"></i>${notStarted} not started</span>` : "");
+    const d = runDuration(r, new Date().toISOString());
+    card.innerHTML = `<h3><a href="${orch.urls.run(grid.dag_id, r.run_id)}" title="${orch.esc(r.run_id)}">${orch.esc(r.run_id)}</a></h3>
+      <p>${orch.runBadge(r)}</p>
+      <dl class="kv small">
+        <dt>Type</dt><dd>${orch.esc(r.run_type)}</dd>
+        <dt>Logical date</dt><dd>${orch.fmtTime(r.logical_date)}</dd>
+        <dt>Started</dt><dd>${orch.fmtTime(r.start_date) || "—"}</dd>
+        <dt>Ended</dt><dd>${orch.fmtTime(r.end_date) || "—"}</dd>
+        <dt>Duration</dt><dd>${orch.fmtDuration(d) || "—"}</dd>
+      </dl>
+      <div class="chips">${chips}</div>
+      <a class="btn btn-small" href="${orch.urls.run(grid.dag_id, r.run_id)}">Open run &rarr;</a>`;
+    card.dataset.run = r.run_id;
+  }
+  gridEl.addEventListener("mouseover", (ev) => {
+    const el = ev.target.closest("[data-run]");
+    if (!el || el.dataset.run === cardRun) return;
+    cardRun = el.dataset.run;
+    drawCard();
+    gridEl.querySelectorAll(".hover").forEach((c) => c.classList.remove("hover"));
+    gridEl.querySelectorAll(`[data-col="${CSS.escape(cardRun)}"]`).forEach((c) => c.classList.add("hover"));
+  });
 
   /* -- graph: the server lays it out (task groups collapsed or not); here it is drawn and takes
      the chosen run's colours. A collapsed group shows its most urgent task state, a mapped task
@@ -65,7 +124,9 @@
       <title>${orch.esc(b.tooltip || b.group_id)}</title>
       <rect class="group-box" x="${b.x}" y="${b.y}" width="${b.width}" height="${b.height}" rx="8"/>
       <text class="group-label" x="${b.x + 8}" y="${b.y + 13}" data-toggle="${orch.esc(b.group_id)}" tabindex="0">&#9662; ${orch.esc(b.label)}</text></g>`).join("");
-    const paths = edges.map((e) => `<path class="edge" d="${e.path}" marker-end="url(#arrow)" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"/>`).join("");
+    const paths = edges.map((e) => `<path class="edge${e.label ? " conditional" : ""}" d="${e.path}" marker-end="url(#arrow)" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"/>`).join("");
+    // a declarative edge's condition, on the middle of the edge (cut when long; whole on hover)
+    const edgeLabels = edges.filter((e) => e.label).map((e) => `<text class="edge-label" x="${e.label_x}" y="${e.label_y - 5}" text-anchor="middle" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"><title>${orch.esc(e.source)} → ${orch.esc(e.target)} when ${orch.esc(e.label)}</title>${orch.esc(e.label.length > 26 ? e.label.slice(0, 25) + "…" : e.label)}</text>`).join("");
     const shapes = nodes.map((n) => `<g class="node s-none${n.mapped ? " mapped" : ""}" data-task="${orch.esc(n.task_id)}" data-kind="${n.kind}" transform="translate(${n.x},${n.y})" tabindex="0">
       <title>${orch.esc(n.task_id)}</title>
       ${n.mapped ? `<rect class="stack" x="4" y="-4" width="${W}" height="${H}" rx="6"/>` : ""}
@@ -73,7 +134,7 @@
       <rect class="stripe" width="6" height="${H}" rx="3"/>
       <text x="14" y="${H / 2 + 4}">${n.kind === "group" ? "&#9656; " : ""}${orch.esc(n.label)}</text>
       <text class="map-count" x="${W - 8}" y="${H / 2 + 4}" text-anchor="end"></text></g>`).join("");
-    svg.innerHTML = defs + boxes + paths + shapes;
+    svg.innerHTML = defs + boxes + paths + shapes + edgeLabels;
   }
   async function toggleGroup(groupId, collapse) {
     const collapsed = new Set(graph.collapsed);
@@ -144,15 +205,14 @@
     el.innerHTML = `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="Run durations">${ticks}${bars}<text x="${left + 8}" y="${H - 6}">oldest</text><text x="${W - 10}" y="${H - 6}" text-anchor="end">newest</text></svg>`;
   }
 
-  function drawAll() { drawGrid(); drawGraph(); drawDurations(); liveDot.classList.toggle("on", grid.active); }
+  function drawAll() { drawGrid(); drawGraph(); drawDurations(); }
   drawAll();
 
-  let last = JSON.stringify(grid);
-  const refresh = orch.poll(async () => {
-    const next = await orch.getJSON(`/data/dags/${orch.enc(grid.dag_id)}/grid?runs=${page.size}`);
-    const key = JSON.stringify(next);
-    if (key !== last || next.active) { grid = next; last = key; drawAll(); }
-    return next.active;
-  }, { fast: 1500, slow: 10000 });
+  const refresh = orch.live({ dag: grid.dag_id }, async () => {
+    grid = await orch.getJSON(`/data/dags/${orch.enc(grid.dag_id)}/grid?runs=${page.size}`);
+    drawAll();
+  });
+  // a running run's bar grows with the clock, not with events
+  setInterval(() => { if (grid.active && !document.hidden) drawGrid(); }, 5000);
   document.addEventListener("orch:changed", refresh);
 })();

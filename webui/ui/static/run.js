@@ -1,5 +1,5 @@
 /* The run page: why it waits, the runs it triggered, task table, Gantt chart and event timeline,
-   live while the run moves; cancel the run, clear a task (and what follows it). */
+   live by the event stream; cancel the run, clear a task (and what follows it). */
 "use strict";
 (() => {
   let data = orch.pageData().data;
@@ -12,7 +12,7 @@
 
   function drawFacts() {
     const r = data.run;
-    document.getElementById("run-state").innerHTML = orch.badge(r.state);
+    document.getElementById("run-state").innerHTML = orch.runBadge(r);
     document.querySelectorAll("#run-facts [data-time]").forEach((dd) => { dd.textContent = orch.fmtTime(dd.dataset.time); });
     const facts = {
       start_date: orch.fmtTime(r.start_date) || "—",
@@ -106,11 +106,17 @@
   function drawAll() { drawFacts(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events); }
   drawAll();
 
-  const refresh = orch.poll(async () => {
+  // live: the event stream says when this run moved; while it runs, durations tick every second
+  const refresh = orch.live({ dag: dagId, run: runId }, async () => {
     data = await orch.getJSON(`/data/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}?after=${lastEvent}`);
     drawAll();
-    return data.active;
-  }, { fast: 1500, slow: 10000 });
+  });
+  setInterval(() => {
+    if (!data.active || document.hidden) return;
+    data.now = new Date().toISOString();
+    drawFacts();
+    drawGantt();
+  }, 1000);
 
   const base = `/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}`;
   if (cancelBtn) cancelBtn.addEventListener("click", async () => {

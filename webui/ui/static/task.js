@@ -1,5 +1,5 @@
 /* The task try page: follows the log of a running try (the API's logs endpoint with ?offset=),
-   keeps state, times, error and result current, and clears the task. */
+   keeps state, times, error and result current (the event stream says when), and clears the task. */
 "use strict";
 (() => {
   const page = orch.pageData();
@@ -37,7 +37,13 @@
       `<a href="${orch.urls.task(dagId, runId, taskId, null, i.map_index)}" data-map-index="${i.map_index}" title="${orch.esc(orch.label(i.state))}"><i class="sq s-${orch.esc(i.state)}"></i>[${i.map_index}]</a>`).join("");
   }
 
-  async function readLog() {
+  // the stream's refresh and the log timer may both ask: one read at a time, or text is doubled
+  let reading = null;
+  function readLog() {
+    if (!reading) reading = readLogOnce().finally(() => { reading = null; });
+    return reading;
+  }
+  async function readLogOnce() {
     const res = await fetch(`${orch.root}/api/v1${base}/logs/${following}?offset=${offset}${instanceQuery ? "&" + instanceQuery : ""}`, { credentials: "same-origin" });
     if (!res.ok) return;
     const text = await res.text();
@@ -51,7 +57,7 @@
 
   drawFacts();
   if (follow.checked) logEl.scrollTop = logEl.scrollHeight;
-  const refresh = orch.poll(async () => {
+  async function update() {
     const query = [pinned ? `try=${following}` : "", instanceQuery].filter(Boolean).join("&");
     data = await orch.getJSON(`/data${base}` + (query ? `?${query}` : ""));
     if (!pinned && data.try_number !== following) {
@@ -63,8 +69,16 @@
     }
     if (data.state) await readLog();
     drawFacts();
+  }
+  // state changes come by the event stream; a log is not an event, so a running try's log is
+  // read on a timer, which stops once the try is over
+  const refresh = orch.live({ dag: dagId, run: runId }, update, {
+    onChanges: (changes) => changes.some((c) => c.run_id === runId),
+  });
+  orch.poll(async () => {
+    if (!data.finished && data.state) await readLog();
     return !data.finished;
-  }, { fast: 1000, slow: 10000 });
+  }, { fast: 1000, slow: 5000 });
 
   if (clearBtn) clearBtn.addEventListener("click", async () => {
     const ok = await orch.confirmAction({

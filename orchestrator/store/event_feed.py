@@ -1,0 +1,101 @@
+"""Reading the event log forward from a cursor: what live pages and /metrics follow. Read-only.
+
+The event table is append-only with an increasing id, so "everything after id N" is an index
+range on the primary key: the cost of a read grows with what is new, never with history.
+
+One caveat: on PostgreSQL ids come from a sequence when a row is inserted, not when its
+transaction commits, so id 41 may become visible after id 42. A reader that only kept "the
+highest id seen" would skip 41 for good. `EventCursor` therefore remembers the ids it jumped
+over (gaps) and asks for them again on its next reads, for `GAP_WAIT_S`; a gap older than that
+was a rolled-back insert (sequences never give an id back) and is forgotten. On SQLite there is
+one writer at a time and gaps only come from rollbacks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from orchestrator.models import DagRun, Event, TaskTry
+
+GAP_WAIT_S = 60.0
+"""How long a skipped id is looked for again: far longer than any transaction of the scheduler."""
+MAX_GAPS = 10_000
+"""Gaps remembered at most (a burst of rollbacks must not make every read ask for thousands of ids)."""
+
+FEED_COLUMNS = (
+    Event.id, Event.at, Event.kind, Event.dag_id, Event.run_id, Event.task_id, Event.map_index,
+    Event.try_number, Event.from_state, Event.to_state, Event.payload,
+)
+
+
+def last_event_id(session: Session) -> int:
+    """The highest event id (0 for an empty log): where a reader that wants only new events starts."""
+    return int(session.scalar(select(func.max(Event.id))) or 0)
+
+
+def events_after(session: Session, after_id: int, *, also: Sequence[int] = (), limit: int = 1000) -> list[Row[Any]]:
+    """Events with an id above `after_id` (at most `limit`, oldest first), plus those of the ids
+    in `also` that exist now: the feed's columns only."""
+    where = Event.id > after_id
+    if also:
+        where = or_(where, Event.id.in_(list(also)))
+    return list(session.execute(select(*FEED_COLUMNS).where(where).order_by(Event.id).limit(limit)).all())
+
+
+@dataclass
+class EventCursor:
+    """A position in the event log that never loses a late-committed event (see the module doc).
+
+    `read` is not thread-safe: one owner calls it (the live hub's thread, the metrics lock).
+    """
+
+    position: int = 0
+    batch: int = 1000
+    clock: Callable[[], float] = time.monotonic
+    gaps: dict[int, float] = field(default_factory=dict)  # skipped id -> when it was first skipped
+
+    def read(self, session: Session) -> list[Row[Any]]:
+        """The events not seen yet, oldest first (gaps that filled in come first, being older)."""
+        now = self.clock()
+        for gap in [g for g, since in self.gaps.items() if now - since > GAP_WAIT_S]:
+            del self.gaps[gap]
+        rows = events_after(session, self.position, also=sorted(self.gaps), limit=self.batch + len(self.gaps))
+        for row in rows:
+            if row.id in self.gaps:
+                del self.gaps[row.id]
+            elif row.id > self.position:
+                self._skip(range(self.position + 1, row.id), now)
+                self.position = row.id
+        return rows
+
+    def _skip(self, ids: range, now: float) -> None:
+        for missing in ids[-MAX_GAPS:]:
+            self.gaps[missing] = now
+        while len(self.gaps) > MAX_GAPS:
+            del self.gaps[min(self.gaps)]
+
+
+def run_times(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+    """(dag_id, run_id) -> the run's type, start, end, due time and queued time, for the runs named."""
+    if not keys:
+        return {}
+    stmt = select(
+        DagRun.dag_id, DagRun.run_id, DagRun.run_type, DagRun.start_date, DagRun.end_date, DagRun.queued_at, DagRun.data_interval_end,
+    ).where(tuple_(DagRun.dag_id, DagRun.run_id).in_(list(set(keys))))
+    return {(r.dag_id, r.run_id): r for r in session.execute(stmt)}
+
+
+def try_times(session: Session, keys: Sequence[tuple[str, str, str, int, int]]) -> dict[tuple[str, str, str, int, int], tuple[datetime | None, datetime | None]]:
+    """(dag_id, run_id, task_id, map_index, try_number) -> (start, end) of the tries named."""
+    if not keys:
+        return {}
+    cols = (TaskTry.dag_id, TaskTry.run_id, TaskTry.task_id, TaskTry.map_index, TaskTry.try_number)
+    stmt = select(*cols, TaskTry.start_date, TaskTry.end_date).where(tuple_(*cols).in_(list(set(keys))))
+    return {(r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number): (r.start_date, r.end_date) for r in session.execute(stmt)}
