@@ -44,6 +44,22 @@ def event(
     }
 
 
+DEADLINE_MISSED = "deadline.missed"
+"""The event kind of a missed deadline: /metrics counts them per DAG (orchestrator_deadline_misses_total)."""
+
+
+def deadline_missed(
+    dag_id: str, run_id: str, at: datetime, *, task_id: str | None = None, deadline: datetime | None = None,
+    reason: str | None = None, actor: str = "scheduler",
+) -> dict[str, Any]:
+    """The event row of a run (or, with `task_id`, a task) that missed its deadline, ready for
+    `append` in the transaction that notices the miss: what the deadline code records."""
+    return event(
+        DEADLINE_MISSED, at, dag_id=dag_id, run_id=run_id, task_id=task_id, actor=actor, reason=reason,
+        payload={"deadline": deadline.isoformat()} if deadline is not None else None,
+    )
+
+
 _APPENDED = "orchestrator.appended_events"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,7 +78,7 @@ def list_import_errors(session: Session) -> Sequence[ImportError_]:
 from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sqlalchemy import Row, func, tuple_  # noqa: E402
+from sqlalchemy import ColumnElement, Row, func, tuple_  # noqa: E402
 
 from orchestrator.models import AuditLog, Event, SchedulerJob  # noqa: E402
 from orchestrator.states import TaskState  # noqa: E402
@@ -102,20 +102,23 @@ def dag_overview(session: Session) -> list[Row[Any]]:
 
 
 def latest_runs_per_dag(session: Session, dag_ids: Sequence[str], per_dag: int) -> dict[str, list[Row[Any]]]:
-    """The newest `per_dag` runs of each DAG (run_id, state, logical_date, start_date, end_date),
-    newest first, in one query."""
+    """The newest `per_dag` runs of each DAG (run_id, state, run_type and times), newest first, in one query."""
     if not dag_ids:
         return {}
     rank = func.row_number().over(
         partition_by=DagRun.dag_id, order_by=(DagRun.logical_date.desc(), DagRun.queued_at.desc())
     ).label("rank")
     inner = (
-        select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.logical_date, DagRun.start_date, DagRun.end_date, rank)
+        select(
+            DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.logical_date, DagRun.queued_at,
+            DagRun.start_date, DagRun.end_date, rank,
+        )
         .where(DagRun.dag_id.in_(list(dag_ids)))
         .subquery()
     )
     stmt = select(
-        inner.c.dag_id, inner.c.run_id, inner.c.state, inner.c.logical_date, inner.c.start_date, inner.c.end_date
+        inner.c.dag_id, inner.c.run_id, inner.c.state, inner.c.run_type, inner.c.logical_date, inner.c.queued_at,
+        inner.c.start_date, inner.c.end_date,
     ).where(inner.c.rank <= per_dag)
     out: dict[str, list[Row[Any]]] = {d: [] for d in dag_ids}
     for row in session.execute(stmt.order_by(inner.c.dag_id, inner.c.rank)):
@@ -254,7 +257,6 @@ def recent_scheduler_jobs(session: Session, *, since: datetime | None = None, li
 
 
 # -- REST API: pages of lists (items, total), logs in slices, figures for /metrics -----------------
-from sqlalchemy import ColumnElement, case, extract  # noqa: E402
 
 
 def _like_pattern(text: str) -> str:
@@ -354,27 +356,16 @@ def try_log_slice(
     return row[0] or "", int(row[1] or 0), row[2]
 
 
-def count_by_state(session: Session, model: type[DagRun] | type[TaskInstance]) -> dict[str, int]:
-    """How many runs (or task instances) are in each state."""
-    return {state: int(n) for state, n in session.execute(select(model.state, func.count()).group_by(model.state))}
+def active_dag_ids(session: Session) -> list[str]:
+    """The ids of the DAGs in the folder, sorted (nothing else of them)."""
+    return list(session.scalars(select(Dag.dag_id).where(Dag.is_active.is_(True)).order_by(Dag.dag_id)))
 
 
-def _try_seconds(session: Session) -> ColumnElement[Any]:
-    """A try's duration in seconds, in the database's own date arithmetic."""
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(TaskTry.end_date) - func.julianday(TaskTry.start_date)) * 86400.0
-    return extract("epoch", TaskTry.end_date - TaskTry.start_date)
-
-
-def try_duration_histogram(session: Session, bounds: Sequence[float]) -> tuple[list[int], int, float]:
-    """For finished tries: how many took at most each bound (cumulative), how many in all, total seconds."""
-    seconds = _try_seconds(session)
-    columns = [func.count(), func.coalesce(func.sum(seconds), 0.0)]
-    columns += [func.coalesce(func.sum(case((seconds <= bound, 1), else_=0)), 0) for bound in bounds]
-    row = session.execute(
-        select(*columns).where(TaskTry.start_date.is_not(None), TaskTry.end_date.is_not(None))
-    ).one()
-    return [int(n) for n in row[2:]], int(row[0]), float(row[1])
+def count_in_states(session: Session, model: type[DagRun] | type[TaskInstance], states: Collection[str]) -> list[Row[Any]]:
+    """(dag_id, state, n): how many runs (or task instances) of each DAG are in each of `states`.
+    For the unfinished states: the state index keeps this to the live rows, whatever the history."""
+    stmt = select(model.dag_id, model.state, func.count()).where(model.state.in_(list(states))).group_by(model.dag_id, model.state)
+    return list(session.execute(stmt).all())
 
 
 def try_log_lengths(session: Session, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[int, int]:

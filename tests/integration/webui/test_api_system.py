@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator.circuit import BreakerState, Change
 from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.store import jobs
+from orchestrator.store import circuits, events, jobs
 from webui import create_app
 
 from ..harness import make_config
@@ -133,27 +135,84 @@ def scrape(api: Api) -> dict[str, float]:
     return samples
 
 
-def test_metrics_count_runs_and_tasks_by_state(api: Api) -> None:
+def test_metrics_count_unfinished_runs_and_tasks_per_dag(api: Api) -> None:
     m = scrape(api)
-    runs = {s: m[f'orchestrator_dag_runs{{state="{s}"}}'] for s in ("queued", "success", "failed", "cancelled")}
-    assert runs == {"queued": 3, "success": 2, "failed": 1, "cancelled": 0}
-    assert m['orchestrator_task_instances{state="upstream_failed"}'] == 1
-    assert m['orchestrator_task_instances{state="success"}'] == 4
+    assert m['orchestrator_dag_runs{dag_id="etl",state="queued"}'] == 3
+    # finished ones are counted from the event log, not by scanning every run ever kept
+    assert not [k for k in m if k.startswith("orchestrator_dag_runs{") and 'state="success"' in k]
+    assert not [k for k in m if k.startswith("orchestrator_task_instances{") and 'state="success"' in k]
+
+
+def test_metrics_count_finished_runs_per_dag_and_end_state(api: Api) -> None:
+    m = scrape(api)
+    assert m['orchestrator_dag_runs_finished_total{dag_id="etl",state="success"}'] == 1
+    assert m['orchestrator_dag_runs_finished_total{dag_id="flaky",state="success"}'] == 1
+    assert m['orchestrator_dag_runs_finished_total{dag_id="failing",state="failed"}'] == 1
 
 
 def test_metrics_follow_changes_made_through_the_api(api: Api) -> None:
+    scrape(api)
     api.post("/dags/etl/runs/jan/cancel")
     m = scrape(api)
-    assert (m['orchestrator_dag_runs{state="queued"}'], m['orchestrator_dag_runs{state="cancelled"}']) == (2, 1)
+    assert m['orchestrator_dag_runs{dag_id="etl",state="queued"}'] == 2
+    assert m['orchestrator_dag_runs_finished_total{dag_id="etl",state="cancelled"}'] == 1
 
 
-def test_metrics_histogram_counts_every_finished_try(api: Api) -> None:
+def test_metrics_time_every_finished_try_and_run_per_dag(api: Api) -> None:
     m = scrape(api)
     # etl 3 tasks, flaky 2 tries, failing 1 (its downstream never started)
-    assert m["orchestrator_task_try_duration_seconds_count"] == 6
-    assert m['orchestrator_task_try_duration_seconds_bucket{le="+Inf"}'] == 6
-    assert m['orchestrator_task_try_duration_seconds_bucket{le="0.1"}'] <= m['orchestrator_task_try_duration_seconds_bucket{le="1.0"}']
-    assert m["orchestrator_task_try_duration_seconds_sum"] >= 0
+    tries = {d: m[f'orchestrator_task_duration_seconds_count{{dag_id="{d}"}}'] for d in ("etl", "flaky", "failing")}
+    assert tries == {"etl": 3, "flaky": 2, "failing": 1}
+    assert m['orchestrator_task_duration_seconds_bucket{dag_id="etl",le="+Inf"}'] == 3
+    assert m['orchestrator_task_duration_seconds_bucket{dag_id="etl",le="0.1"}'] <= m['orchestrator_task_duration_seconds_bucket{dag_id="etl",le="1.0"}']
+    assert m['orchestrator_dag_run_duration_seconds_count{dag_id="failing"}'] == 1
+    assert m['orchestrator_dag_run_duration_seconds_sum{dag_id="etl"}'] > 0
+
+
+def test_metrics_count_retries_per_dag(api: Api) -> None:
+    m = scrape(api)
+    assert m['orchestrator_task_retries_total{dag_id="flaky"}'] == 1
+    assert m['orchestrator_task_retries_total{dag_id="etl"}'] == 0
+
+
+def test_metrics_measure_how_late_each_run_started_after_it_was_due(api: Api) -> None:
+    m = scrape(api)
+    assert m['orchestrator_run_start_lateness_seconds_count{dag_id="etl"}'] == 1
+    assert m['orchestrator_run_start_lateness_seconds_sum{dag_id="etl"}'] >= 0
+
+
+def test_deadline_misses_start_at_zero_for_every_dag_and_count_per_dag(api: Api) -> None:
+    assert scrape(api)['orchestrator_deadline_misses_total{dag_id="etl"}'] == 0
+    with api.sessions.begin() as s:
+        events.append(s, [events.deadline_missed("etl", "jan", datetime.now(UTC), deadline=datetime.now(UTC) - timedelta(minutes=5))])
+    assert scrape(api)['orchestrator_deadline_misses_total{dag_id="etl"}'] == 1
+
+
+def test_breaker_trips_are_counted_by_breaker_key(api: Api) -> None:
+    change = Change("billing_api", BreakerState.CLOSED, BreakerState.OPEN, "5 failures in a row")
+    with api.sessions.begin() as s:
+        events.append(s, [circuits.change_event(change, datetime.now(UTC))])
+    assert scrape(api)['orchestrator_circuit_breaker_trips_total{key="billing_api"}'] == 1
+
+
+def test_a_scrape_reads_only_the_events_committed_since_the_previous_one(api: Api) -> None:
+    scrape(api)
+    statements: list[str] = []
+    engine = api.sessions.kw["bind"]
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        scrape(api)
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+    from_events = [q for q in statements if "FROM event" in q]
+    assert from_events and all("event.id >" in q for q in from_events), from_events
+    # nothing new happened: no run or try is looked up, and runs and tasks are counted by live state only
+    assert not [q for q in statements if "FROM task_try" in q]
+    assert all(" IN (" in q or "IN (__[POSTCOMPILE" in q for q in statements if "FROM dag_run" in q or "FROM task_instance" in q)
 
 
 def test_metrics_report_the_schedulers_loop_time_and_queue_depth(api: Api) -> None:
@@ -174,6 +233,14 @@ def test_metrics_without_scheduler_stats_leave_those_gauges_out(api: Api) -> Non
 
 def test_repeated_scrapes_do_not_accumulate(api: Api) -> None:
     assert scrape(api) == scrape(api)
+
+
+def test_the_first_scrape_of_a_new_web_process_counts_the_past_events_again(api: Api) -> None:
+    before = scrape(api)
+    app = create_app(api.config, sessions=api.sessions)
+    again = app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'orchestrator_dag_runs_finished_total{dag_id="etl",state="success"} 1.0' in again
+    assert before['orchestrator_dag_runs_finished_total{dag_id="etl",state="success"}'] == 1
 
 
 # -- /openapi.json -----------------------------------------------------------------------------

@@ -51,7 +51,9 @@
     const dates = [];
     for (let j = 0; j < runs.length; j += every) {
       const span = Math.min(every, runs.length - j);
-      dates.push(`<th class="date" colspan="${span}" title="${orch.esc(orch.fmtTime(runs[j].logical_date))} UTC">${span * COL_W >= 70 ? orch.esc(shortDate(runs[j].logical_date)) : ""}</th>`);
+      // the label may run past a short last group (the only one, with few runs), never into the next
+      const text = span === every || j === 0 ? shortDate(runs[j].logical_date) : "";
+      dates.push(`<th class="date" colspan="${span}" title="${orch.esc(orch.fmtTime(runs[j].logical_date))} UTC"><span>${orch.esc(text)}</span></th>`);
     }
     const rows = tasks.map((task, i) => {
       const tds = runs.map((r, j) => {
