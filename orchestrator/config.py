@@ -65,6 +65,11 @@ class Config(BaseSettings):
         default_factory=lambda: ["python"],
         description="step types whose tasks without a connection have no breaker (their failures are the code's own)",
     )
+    # OpenTelemetry traces of runs and tasks (orchestrator.tracing): off unless an endpoint is set
+    tracing_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318: traces of runs and tasks are sent there"
+    )
+    tracing_service_name: str = Field(default="orchestrator", description="service.name of the traces")
 
     @classmethod
     def settings_customise_sources(

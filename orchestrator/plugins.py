@@ -57,6 +57,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.approval",
     "orchestrator.steps.wait_event",
     "orchestrator.connectors",
+    "orchestrator.tracing",
 )
 Source = Literal["builtin", "entry point", "plugins folder"]
 

@@ -23,6 +23,7 @@ from sqlalchemy import Row, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from orchestrator.models import DagRun, Event, TaskTry
+from orchestrator.states import RUN_TERMINAL, RunState, TaskState
 
 GAP_WAIT_S = 60.0
 """How long a skipped id is looked for again: far longer than any transaction of the scheduler."""
@@ -82,7 +83,36 @@ class EventCursor:
             del self.gaps[min(self.gaps)]
 
 
-def run_times(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+RUN_ENDS = frozenset(s.value for s in RUN_TERMINAL)
+TRY_ENDS = frozenset({TaskState.SUCCESS.value, TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value})
+"""The task states a try ends in (a try ended by a failure that is retried ends in up_for_retry)."""
+RunKey = tuple[str, str]
+TryKey = tuple[str, str, str, int, int]
+
+
+def is_run_end(row: Any) -> bool:
+    return bool(row.dag_id and row.run_id and row.kind.startswith("run.") and row.to_state in RUN_ENDS)
+
+
+def is_run_start(row: Any) -> bool:
+    return bool(row.dag_id and row.run_id and row.kind == f"run.{RunState.RUNNING.value}")
+
+
+def is_try_end(row: Any) -> bool:
+    return bool(row.dag_id and row.run_id and row.kind.startswith("task.") and row.to_state in TRY_ENDS and row.try_number)
+
+
+def try_key(row: Any) -> TryKey:
+    return (row.dag_id, row.run_id, row.task_id, row.map_index if row.map_index is not None else -1, row.try_number)
+
+
+def keys_named(rows: Sequence[Any]) -> tuple[list[RunKey], list[TryKey]]:
+    """The runs that started or ended and the tries that ended in `rows`: whose times to look up."""
+    runs = [(r.dag_id, r.run_id) for r in rows if is_run_end(r) or is_run_start(r)]
+    return runs, [try_key(r) for r in rows if is_try_end(r)]
+
+
+def run_times(session: Session, keys: Sequence[RunKey]) -> dict[RunKey, Row[Any]]:
     """(dag_id, run_id) -> the run's type, start, end, due time and queued time, for the runs named."""
     if not keys:
         return {}
@@ -92,7 +122,7 @@ def run_times(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[s
     return {(r.dag_id, r.run_id): r for r in session.execute(stmt)}
 
 
-def try_times(session: Session, keys: Sequence[tuple[str, str, str, int, int]]) -> dict[tuple[str, str, str, int, int], tuple[datetime | None, datetime | None]]:
+def try_times(session: Session, keys: Sequence[TryKey]) -> dict[TryKey, tuple[datetime | None, datetime | None]]:
     """(dag_id, run_id, task_id, map_index, try_number) -> (start, end) of the tries named."""
     if not keys:
         return {}

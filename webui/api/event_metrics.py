@@ -19,14 +19,14 @@ import bisect
 import copy
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.states import RUN_TERMINAL, RunState, TaskState
+from orchestrator.states import TaskState
 from orchestrator.store import event_feed
 from orchestrator.store.events import DEADLINE_MISSED
 
@@ -38,8 +38,6 @@ RUN_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 
 TASK_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
 LATENESS_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
-_RUN_ENDS = {s.value for s in RUN_TERMINAL}
-_TRY_ENDS = {TaskState.SUCCESS.value, TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value}
 
 
 @dataclass
@@ -86,28 +84,26 @@ class DagFigures:
         tries: dict[tuple[str, str, str, int, int], tuple[datetime | None, datetime | None]],
     ) -> None:
         """Count `rows` (event feed rows), with the runs and tries they name already looked up
-        (`needs` says which)."""
+        (`event_feed.keys_named` says which)."""
         for row in rows:
-            kind, dag_id = row.kind, row.dag_id
-            if kind == "circuit.open":
+            dag_id = row.dag_id
+            if row.kind == "circuit.open":
                 self.breaker_trips[(row.payload or {}).get("key", "?")] += 1
-            if dag_id is None:
-                continue
-            if kind == DEADLINE_MISSED:
+            elif row.kind == DEADLINE_MISSED and dag_id is not None:
                 self.deadline_misses[dag_id] += 1
-            elif kind.startswith("run.") and row.to_state in _RUN_ENDS:
+            elif event_feed.is_run_end(row):
                 self.runs_finished[(dag_id, row.to_state)] += 1
                 run = runs.get((dag_id, row.run_id))
                 if run is not None and run.start_date is not None and run.end_date is not None:
                     self._hist(self.run_durations, dag_id, RUN_BUCKETS).observe(_seconds(run.start_date, run.end_date))
-            elif kind == f"run.{RunState.RUNNING.value}":
+            elif event_feed.is_run_start(row):
                 run = runs.get((dag_id, row.run_id))
                 if run is not None and run.start_date is not None:
-                    self._hist(self.lateness, dag_id, LATENESS_BUCKETS).observe(max(0.0, _seconds(due_at(run), run.start_date)))
-            elif kind.startswith("task.") and row.to_state in _TRY_ENDS:
+                    self._hist(self.lateness, dag_id, LATENESS_BUCKETS).observe(_seconds(due_at(run), run.start_date))
+            elif event_feed.is_try_end(row):
                 if row.to_state == TaskState.UP_FOR_RETRY.value:
                     self.retries[dag_id] += 1
-                start, end = tries.get(_try_key(row), (None, None))
+                start, end = tries.get(event_feed.try_key(row), (None, None))
                 if start is not None and end is not None:
                     self._hist(self.task_durations, dag_id, TASK_BUCKETS).observe(_seconds(start, end))
 
@@ -118,28 +114,11 @@ class DagFigures:
         return table[dag_id]
 
 
-def needs(rows: Sequence[Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str, str, int, int]]]:
-    """The runs and the tries whose times `DagFigures.add` needs for these rows."""
-    runs, tries = [], []
-    for row in rows:
-        if row.dag_id is None or row.run_id is None:
-            continue
-        if row.kind.startswith("run.") and (row.to_state in _RUN_ENDS or row.to_state == RunState.RUNNING.value):
-            runs.append((row.dag_id, row.run_id))
-        elif row.kind.startswith("task.") and row.to_state in _TRY_ENDS and row.try_number:
-            tries.append(_try_key(row))
-    return runs, tries
-
-
 def due_at(run: Any) -> datetime:
     """When a run was due: a scheduled run when its data interval ended, any other when it was queued."""
     if run.run_type == "scheduled" and run.data_interval_end is not None:
         return run.data_interval_end  # type: ignore[no-any-return]
     return run.queued_at  # type: ignore[no-any-return]
-
-
-def _try_key(row: Any) -> tuple[str, str, str, int, int]:
-    return (row.dag_id, row.run_id, row.task_id, row.map_index if row.map_index is not None else -1, row.try_number)
 
 
 def _seconds(start: datetime, end: datetime) -> float:
@@ -163,7 +142,7 @@ class EventMetrics:
             for _ in range(BATCHES_PER_SCRAPE):
                 rows = self._cursor.read(session)
                 if rows:
-                    run_keys, try_keys = needs(rows)
+                    run_keys, try_keys = event_feed.keys_named(rows)
                     self.figures.add(rows, event_feed.run_times(session, run_keys), event_feed.try_times(session, try_keys))
                 if len(rows) < BATCH:
                     break
