@@ -70,8 +70,45 @@ DAG_FILES = {
     "e2e_broken.py": '''
         raise RuntimeError("this DAG file is broken on purpose")
     ''',
+    "e2e_ui.py": '''
+        from datetime import datetime
+        from orchestrator import DAG, PythonTask, TriggerRule, WaitForEvent
+        from tests.fixtures import always_fail, succeed
+
+        with DAG("e2e_past_failures", schedule=None, tags=["e2e", "ui"], description="An all_done join lets the run succeed past a failure") as past:
+            boom = PythonTask(task_id="boom", python_callable=always_fail)
+            boom >> PythonTask(task_id="cleanup", python_callable=succeed, trigger_rule=TriggerRule.ALL_DONE)
+
+        def extract_orders():
+            return ["order-1", "order-2"]
+
+        with DAG("e2e_long_names", schedule="@daily", start_date=datetime(2026, 1, 1), tags=["e2e", "ui"],
+                 description="Task names longer than a default graph node") as long_names:
+            first = PythonTask(task_id="extract_the_orders_from_the_shop_database", python_callable=extract_orders)
+            first >> PythonTask(task_id="load_the_orders_into_the_warehouse_table", python_callable=succeed)
+
+        with DAG("e2e_many_runs", schedule=None, tags=["e2e", "ui"], description="Many short runs for the grid", max_active_runs=50) as many:
+            wait = WaitForEvent("e2e.never_sent", task_id="wait_briefly", timeout=1)
+            wait >> PythonTask(task_id="after_the_wait", python_callable=succeed, trigger_rule=TriggerRule.ALL_DONE)
+    ''',
+    "e2e_flow.yaml": '''
+        workflowId: e2e_flow
+        name: Conditional edges
+        description: A declarative workflow whose next steps carry conditions
+        tags: [e2e, declarative]
+        steps:
+          - stepId: check
+            taskId: tests.fixtures:succeed
+            next:
+              - {stepId: big_order, condition: data.amount > 1000}
+              - {stepId: small_order, condition: data.amount <= 1000}
+          - stepId: big_order
+            taskId: tests.fixtures:succeed
+          - stepId: small_order
+            taskId: tests.fixtures:succeed
+    ''',
 }
-DAG_COUNT = 6
+DAG_COUNT = 10
 """How many DAGs the files define: the server is ready once all of them are parsed."""
 
 

@@ -149,7 +149,7 @@ def test_a_name_longer_than_the_widest_node_is_cut_with_an_ellipsis() -> None:
     assert picture.node_w == NODE_W_MAX and node.label.endswith("…") and len(node.label) < len(name)
 
 
-def test_an_edge_with_a_declarative_condition_carries_it_as_its_label_at_its_middle() -> None:
+def test_an_edge_with_a_declarative_condition_carries_it_as_a_label_before_its_target() -> None:
     tasks = (
         TaskSpec(task_id="check", next_conditions={"big": "result.total > 100"}),
         TaskSpec(task_id="big", upstream=("check",)),
@@ -161,3 +161,5 @@ def test_an_edge_with_a_declarative_condition_carries_it_as_its_label_at_its_mid
     nodes = {n.task_id: n for n in picture.nodes}
     edge = next(e for e in picture.edges if e.target == "big")
     assert nodes["check"].x + picture.node_w < edge.label_x < nodes["big"].x
+    # the two edges out of `check` are labelled at the height of their own targets
+    assert edge.label_y < nodes["big"].y + NODE_H / 2

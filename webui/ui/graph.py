@@ -15,11 +15,11 @@ from orchestrator.spec import DagSpec
 
 NODE_W = 170
 """The narrowest node; nodes widen (up to NODE_W_MAX) so that the longest name shows whole."""
-NODE_W_MAX = 360
+NODE_W_MAX = 440
 NODE_H = 34
-CHAR_W = 7.4  # of the node's 13px sans-serif text, generously: a name must not run out of its box
+CHAR_W = 7.0  # of the node's 12.5px sans-serif text (about 6.7 measured), with room to spare
 NODE_TEXT_ROOM = 58  # the state stripe on the left, a mapped task's count on the right
-EDGE_LABEL_GAP = 120  # more room between columns when some edge carries a condition
+EDGE_LABEL_GAP = 130  # more room between columns when some edge carries a condition
 COL_GAP = 70
 ROW_GAP = 16
 MARGIN = 12
@@ -45,7 +45,7 @@ class Edge:
     target: str
     path: str
     label: str | None = None  # a declarative `next` condition: the edge is followed only when it holds
-    label_x: float = 0.0  # the middle of the curve, where the label goes
+    label_x: float = 0.0  # where the label ends (right-aligned): just before the target
     label_y: float = 0.0
 
 
@@ -218,8 +218,9 @@ def layout(spec: DagSpec, collapsed: Collection[str] = ()) -> Layout:
             x2, y2 = b.x, b.y + NODE_H / 2
             bend = max((x2 - x1) / 2, 20)
             path = f"M{x1:.1f},{y1:.1f} C{x1 + bend:.1f},{y1:.1f} {x2 - bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-            # the curve's control points are symmetric, so its middle is the middle of its ends
-            edges.append(Edge(a.task_id, b.task_id, path, conditions.get((up, t.task_id)), round((x1 + x2) / 2, 1), round((y1 + y2) / 2, 1)))
+            # a condition is written just above the edge where it enters its target (right-aligned
+            # there): edges that fan out of one task are far apart by then, so labels do not collide
+            edges.append(Edge(a.task_id, b.task_id, path, conditions.get((up, t.task_id)), round(x2 - 10, 1), round(y2 - 6, 1)))
     boxes = []
     for g, (top, tall, first, last, inner) in rects.items():
         pad = GROUP_PAD * (inner + 1)

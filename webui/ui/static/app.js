@@ -88,7 +88,7 @@ const orch = (() => {
     function connect() {
       source = new EventSource(`${root}/data/stream?${query}`);
       source.addEventListener("hello", () => {
-        if (opened) soon();
+        if (opened || fallback) soon();  // back after a drop: catch up on what happened meanwhile
         opened = true;
         backoff = 1000;
         clearInterval(fallback);

@@ -127,8 +127,8 @@
       <rect class="group-box" x="${b.x}" y="${b.y}" width="${b.width}" height="${b.height}" rx="8"/>
       <text class="group-label" x="${b.x + 8}" y="${b.y + 13}" data-toggle="${orch.esc(b.group_id)}" tabindex="0">&#9662; ${orch.esc(b.label)}</text></g>`).join("");
     const paths = edges.map((e) => `<path class="edge${e.label ? " conditional" : ""}" d="${e.path}" marker-end="url(#arrow)" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"/>`).join("");
-    // a declarative edge's condition, on the middle of the edge (cut when long; whole on hover)
-    const edgeLabels = edges.filter((e) => e.label).map((e) => `<text class="edge-label" x="${e.label_x}" y="${e.label_y - 5}" text-anchor="middle" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"><title>${orch.esc(e.source)} → ${orch.esc(e.target)} when ${orch.esc(e.label)}</title>${orch.esc(e.label.length > 26 ? e.label.slice(0, 25) + "…" : e.label)}</text>`).join("");
+    // a declarative edge's condition, where the edge enters its target (cut when long; whole on hover)
+    const edgeLabels = edges.filter((e) => e.label).map((e) => `<g class="edge-tag" data-from="${orch.esc(e.source)}" data-to="${orch.esc(e.target)}"><title>${orch.esc(e.source)} → ${orch.esc(e.target)} when ${orch.esc(e.label)}</title><text class="edge-label" x="${e.label_x}" y="${e.label_y}" text-anchor="end">${orch.esc(e.label.length > 26 ? e.label.slice(0, 25) + "…" : e.label)}</text></g>`).join("");
     const shapes = nodes.map((n) => `<g class="node s-none${n.mapped ? " mapped" : ""}" data-task="${orch.esc(n.task_id)}" data-kind="${n.kind}" transform="translate(${n.x},${n.y})" tabindex="0">
       <title>${orch.esc(n.task_id)}</title>
       ${n.mapped ? `<rect class="stack" x="4" y="-4" width="${W}" height="${H}" rx="6"/>` : ""}
