@@ -61,3 +61,13 @@ def screenshot(page: object, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+def trigger_from_dag_page(page: object, dag_id: str) -> None:
+    """Open the DAG's page and trigger a run with its default conf."""
+    from playwright.sync_api import expect
+
+    page.goto(f"/dags/{dag_id}")  # type: ignore[attr-defined]
+    page.click(f"[data-trigger='{dag_id}']")  # type: ignore[attr-defined]
+    page.click("#trigger-submit")  # type: ignore[attr-defined]
+    expect(page.locator("#trigger-dialog")).to_be_hidden()  # type: ignore[attr-defined]

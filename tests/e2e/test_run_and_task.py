@@ -5,21 +5,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, screenshot
+from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, screenshot, trigger_from_dag_page
 
 pytestmark = pytest.mark.slow
 
 
-def _trigger_from_dag_page(page, dag_id: str) -> None:  # noqa: ANN001 - a playwright Page
-    page.goto(f"/dags/{dag_id}")
-    page.click(f"[data-trigger='{dag_id}']")
-    page.click("#trigger-submit")
-    expect(page.locator("#trigger-dialog")).to_be_hidden()
-
-
 def test_the_log_of_a_running_try_grows_on_the_page(pages: Pages) -> None:
     page = pages.new()
-    _trigger_from_dag_page(page, "e2e_logs")
+    trigger_from_dag_page(page, "e2e_logs")
     cell = page.locator("#grid tr[data-task='talk'] a.cell").last
     expect(cell).to_have_attribute("data-state", "running", timeout=RUN_TIMEOUT_MS)
     cell.click()
@@ -40,7 +33,7 @@ def test_the_log_of_a_running_try_grows_on_the_page(pages: Pages) -> None:
 
 def test_the_run_page_shows_tasks_gantt_and_timeline(pages: Pages) -> None:
     page = pages.new()
-    _trigger_from_dag_page(page, "e2e_browse")
+    trigger_from_dag_page(page, "e2e_browse")
     page.locator("#grid .runhead a").last.click()
     expect(page.locator("h1")).to_contain_text("Run")
     expect(page.locator("#run-state .badge")).to_have_text("success", timeout=RUN_TIMEOUT_MS)
@@ -54,7 +47,7 @@ def test_the_run_page_shows_tasks_gantt_and_timeline(pages: Pages) -> None:
 
 def test_cancelling_a_run_then_clearing_its_task_runs_it_again(pages: Pages) -> None:
     page = pages.new()
-    _trigger_from_dag_page(page, "e2e_cancel")
+    trigger_from_dag_page(page, "e2e_cancel")
     cell = page.locator("#grid tr[data-task='slow'] a.cell").last
     expect(cell).to_have_attribute("data-state", "running", timeout=RUN_TIMEOUT_MS)
     page.locator("#grid .runhead a").last.click()

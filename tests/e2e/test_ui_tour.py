@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from orchestrator.db import make_engine, make_sessionmaker
 from orchestrator.store import runs as run_store
-from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, Server, screenshot
+from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, Server, screenshot, trigger_from_dag_page
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +23,6 @@ STATIC_PAGES = {
     "connections": "/connections", "circuits": "/circuits", "schedules": "/schedules", "assets": "/assets",
     "events": "/events", "approvals": "/approvals", "audit": "/audit",
 }
-
-
-def _trigger(page, dag_id: str) -> None:  # noqa: ANN001 - a playwright Page
-    page.goto(f"/dags/{dag_id}")
-    page.click(f"[data-trigger='{dag_id}']")
-    page.click("#trigger-submit")
-    expect(page.locator("#trigger-dialog")).to_be_hidden()
 
 
 def _fits_the_window(page) -> None:  # noqa: ANN001
@@ -96,7 +89,7 @@ def test_the_dags_list_shows_last_run_next_run_and_recent_dots(pages: Pages) -> 
 
 def test_a_run_that_succeeds_past_a_failed_task_is_badged_success_with_failures(pages: Pages) -> None:
     page = pages.new()
-    _trigger(page, "e2e_past_failures")
+    trigger_from_dag_page(page, "e2e_past_failures")
     bar = page.locator("#grid .runhead .bar").last
     expect(bar).to_have_class(re.compile("with-failures"), timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#run-card .badge")).to_have_text("success with failures")
@@ -159,7 +152,7 @@ def test_the_graph_labels_conditional_edges_and_shows_whole_names(pages: Pages) 
 
 def test_the_task_page_names_the_step_type_and_the_dag_file_not_an_internal_module(pages: Pages) -> None:
     page = pages.new()
-    _trigger(page, "e2e_past_failures")
+    trigger_from_dag_page(page, "e2e_past_failures")
     cell = page.locator("#grid tr[data-task='cleanup'] a.cell").last
     expect(cell).to_have_attribute("data-state", "success", timeout=RUN_TIMEOUT_MS)
     cell.click()
@@ -191,7 +184,7 @@ def test_pages_are_live_by_server_sent_events_not_by_polling(pages: Pages) -> No
     # a run started in another browser shows up without a reload
     before = page.locator("#grid .runhead").count()
     other = pages.new()
-    _trigger(other, "e2e_browse")
+    trigger_from_dag_page(other, "e2e_browse")
     expect(page.locator("#grid .runhead")).to_have_count(before + 1, timeout=RUN_TIMEOUT_MS)
 
 

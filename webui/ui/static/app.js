@@ -114,6 +114,26 @@ const orch = (() => {
     return go;
   }
 
+  /** Put `html` into `el`, keeping the elements that are already there when only their
+      attributes or text changed: a live page redraws often, and an element replaced under the
+      pointer would swallow a click (mousedown on the old one, mouseup on the new). */
+  function morph(el, html) {
+    const next = document.createElement(el.tagName === "TBODY" ? "tbody" : "div");
+    next.innerHTML = html;
+    patchChildren(el, next);
+  }
+  function patchChildren(old, next) {
+    const a = [...old.childNodes], b = [...next.childNodes];
+    if (a.length !== b.length || a.some((n, i) => n.nodeName !== b[i].nodeName)) { old.replaceChildren(...b); return; }
+    a.forEach((n, i) => {
+      const m = b[i];
+      if (n.nodeType !== Node.ELEMENT_NODE) { if (n.nodeValue !== m.nodeValue) n.nodeValue = m.nodeValue; return; }
+      for (const { name } of [...n.attributes]) if (!m.hasAttribute(name)) n.removeAttribute(name);
+      for (const { name, value } of [...m.attributes]) if (n.getAttribute(name) !== value) n.setAttribute(name, value);
+      patchChildren(n, m);
+    });
+  }
+
   const pad = (n) => String(n).padStart(2, "0");
   /** UTC to the second, as the server prints times. */
   function fmtTime(iso) {
@@ -285,5 +305,5 @@ const orch = (() => {
 
   document.addEventListener("DOMContentLoaded", () => { setupDialogs(); setupTrigger(); setupPause(); setupNav(); });
 
-  return { api, getJSON, poll, live, esc, enc, fmtTime, fmtDuration, seconds, badge, label, runBadge, runLabel, withFailures, toast, pageData, urls, confirmAction, root };
+  return { api, getJSON, poll, live, morph, esc, enc, fmtTime, fmtDuration, seconds, badge, label, runBadge, runLabel, withFailures, toast, pageData, urls, confirmAction, root };
 })();

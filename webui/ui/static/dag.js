@@ -67,11 +67,12 @@
       }).join("");
       return `<tr data-task="${orch.esc(task)}"><th class="task" title="${orch.esc(task)}">${orch.esc(task)}</th>${tds}</tr>`;
     }).join("");
-    gridEl.innerHTML = `<table><thead>
+    orch.morph(gridEl, `<table><thead>
       <tr class="bars"><th class="corner">${axis}</th>${bars}</tr>
       <tr class="dates"><th class="corner muted">logical date (UTC)</th>${dates.join("")}</tr>
-      </thead><tbody>${rows}</tbody></table>`;
+      </thead><tbody>${rows}</tbody></table>`);
     if (!scrolled) { wrap.scrollLeft = wrap.scrollWidth; scrolled = true; }
+    highlight();
     drawCard();
   }
 
@@ -87,7 +88,7 @@
     const chips = Object.entries(counts).map(([s, n]) => `<span class="chip"><i class="sq s-${orch.esc(s)}"></i>${n} ${orch.esc(orch.label(s))}</span>`).join("")
       + (notStarted > 0 ? `<span class="chip"><i class="sq s-none"></i>${notStarted} not started</span>` : "");
     const d = runDuration(r, new Date().toISOString());
-    card.innerHTML = `<h3><a href="${orch.urls.run(grid.dag_id, r.run_id)}" title="${orch.esc(r.run_id)}">${orch.esc(r.run_id)}</a></h3>
+    orch.morph(card, `<h3><a href="${orch.urls.run(grid.dag_id, r.run_id)}" title="${orch.esc(r.run_id)}">${orch.esc(r.run_id)}</a></h3>
       <p>${orch.runBadge(r)}</p>
       <dl class="kv small">
         <dt>Type</dt><dd>${orch.esc(r.run_type)}</dd>
@@ -97,16 +98,19 @@
         <dt>Duration</dt><dd>${orch.fmtDuration(d) || "—"}</dd>
       </dl>
       <div class="chips">${chips}</div>
-      <a class="btn btn-small" href="${orch.urls.run(grid.dag_id, r.run_id)}">Open run &rarr;</a>`;
+      <a class="btn btn-small" href="${orch.urls.run(grid.dag_id, r.run_id)}">Open run &rarr;</a>`);
     card.dataset.run = r.run_id;
+  }
+  function highlight() {
+    gridEl.querySelectorAll(".hover").forEach((c) => c.classList.remove("hover"));
+    if (cardRun) gridEl.querySelectorAll(`[data-col="${CSS.escape(cardRun)}"]`).forEach((c) => c.classList.add("hover"));
   }
   gridEl.addEventListener("mouseover", (ev) => {
     const el = ev.target.closest("[data-run]");
     if (!el || el.dataset.run === cardRun) return;
     cardRun = el.dataset.run;
     drawCard();
-    gridEl.querySelectorAll(".hover").forEach((c) => c.classList.remove("hover"));
-    gridEl.querySelectorAll(`[data-col="${CSS.escape(cardRun)}"]`).forEach((c) => c.classList.add("hover"));
+    highlight();
   });
 
   /* -- graph: the server lays it out (task groups collapsed or not); here it is drawn and takes

@@ -11,13 +11,13 @@
     shown = key;
     for (const [dagId, td] of dots) {
       const runs = recent[dagId] || [];
-      td.innerHTML = runs.length
+      orch.morph(td, runs.length
         ? runs.map((r) => `<a class="sq dot s-${orch.esc(r.state)}${orch.withFailures(r) ? " with-failures" : ""}" href="${orch.urls.run(dagId, r.run_id)}" title="${orch.esc(r.run_id)}\n${orch.esc(orch.runLabel(r))} · ${orch.fmtTime(r.logical_date)}" data-state="${orch.esc(r.state)}"></a>`).join("")
-        : '<span class="muted small">no runs yet</span>';
+        : '<span class="muted small">no runs yet</span>');
       const last = runs[runs.length - 1];
-      lasts.get(dagId).innerHTML = last
+      orch.morph(lasts.get(dagId), last
         ? `<a href="${orch.urls.run(dagId, last.run_id)}" title="${orch.esc(last.run_id)}">${orch.fmtTime(last.start_date || last.logical_date)}</a> ${orch.runBadge(last)}`
-        : '<span class="muted">—</span>';
+        : '<span class="muted">—</span>');
     }
   }
 

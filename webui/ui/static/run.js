@@ -57,8 +57,8 @@
         <td class="nowrap">${orch.fmtDuration(d)}</td>
         <td>${orch.esc(t.worker || "")}</td>${action}</tr>`;
     };
-    document.querySelector("#task-table tbody").innerHTML = data.tasks.map((t) =>
-      row(t, null) + t.instances.map((i) => row(i, t)).join("")).join("");
+    orch.morph(document.querySelector("#task-table tbody"), data.tasks.map((t) =>
+      row(t, null) + t.instances.map((i) => row(i, t)).join("")).join(""));
   }
 
   function drawGantt() {
