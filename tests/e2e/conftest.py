@@ -87,6 +87,9 @@ DAG_FILES = {
             first = PythonTask(task_id="extract_the_orders_from_the_shop_database", python_callable=extract_orders)
             first >> PythonTask(task_id="load_the_orders_into_the_warehouse_table", python_callable=succeed)
 
+        with DAG("e2e_live", schedule=None, tags=["e2e", "ui"], description="Runs started elsewhere appear on open pages") as live:
+            PythonTask(task_id="quick", python_callable=succeed)
+
         with DAG("e2e_many_runs", schedule=None, tags=["e2e", "ui"], description="Many short runs for the grid", max_active_runs=50) as many:
             wait = WaitForEvent("e2e.never_sent", task_id="wait_briefly", timeout=1)
             wait >> PythonTask(task_id="after_the_wait", python_callable=succeed, trigger_rule=TriggerRule.ALL_DONE)
@@ -108,7 +111,7 @@ DAG_FILES = {
             taskId: tests.fixtures:succeed
     ''',
 }
-DAG_COUNT = 10
+DAG_COUNT = 11
 """How many DAGs the files define: the server is ready once all of them are parsed."""
 
 

@@ -174,17 +174,20 @@ def test_pages_are_live_by_server_sent_events_not_by_polling(pages: Pages) -> No
     page = pages.new()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto("/dags/e2e_browse")
+    # once subscribed, the page fetches its data once: what happened since it was drawn
+    with page.expect_request(re.compile(r"/data/dags/e2e_live/grid")):
+        page.goto("/dags/e2e_live")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     streams = [u for u in requests if "/data/stream" in u]
-    assert len(streams) == 1 and "dag=e2e_browse" in streams[0]
+    assert len(streams) == 1 and "dag=e2e_live" in streams[0]
+    page.wait_for_timeout(500)
     requests.clear()
     page.wait_for_timeout(4000)
     assert not [u for u in requests if "/data/" in u], f"the page polled while nothing moved: {requests}"
     # a run started in another browser shows up without a reload
     before = page.locator("#grid .runhead").count()
     other = pages.new()
-    trigger_from_dag_page(other, "e2e_browse")
+    trigger_from_dag_page(other, "e2e_live")
     expect(page.locator("#grid .runhead")).to_have_count(before + 1, timeout=RUN_TIMEOUT_MS)
 
 
@@ -192,12 +195,12 @@ def test_a_page_without_its_stream_says_so_refreshes_now_and_then_and_reconnects
     page = pages.new()
     # the stream cannot be had (a proxy that drops it, a restart): every attempt fails
     page.route("**/data/stream*", lambda route: route.abort())
-    page.goto("/dags/e2e_browse")
+    page.goto("/dags/e2e_live")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "reconnecting", timeout=10_000)
     expect(page.locator("#live-status")).to_have_text("reconnecting…")
     screenshot(page, "tour_stream_dropped")
     # meanwhile the page keeps itself current the slow way
-    with page.expect_request(re.compile(r"/data/dags/e2e_browse/grid"), timeout=30_000):
+    with page.expect_request(re.compile(r"/data/dags/e2e_live/grid"), timeout=30_000):
         pass
     page.unroute("**/data/stream*")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live", timeout=40_000)

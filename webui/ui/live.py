@@ -7,8 +7,9 @@ each batch to the streams subscribed; it stops reading when the last page goes. 
 then fetches its own JSON route again. Nothing holds a database transaction open between reads.
 
 A stream ends after `STREAM_S` (the browser reconnects at once and the identity is checked
-again); comments keep proxies from closing an idle one. A page that reconnects fetches its data
-once, which covers what happened while it was away.
+again); comments keep proxies from closing an idle one. A page fetches its data each time its
+stream says hello: that covers what happened between the page's first view (or a drop) and the
+subscription, which gets everything after.
 """
 
 from __future__ import annotations
@@ -53,12 +54,17 @@ class LiveHub:
         self._cursor: event_feed.EventCursor | None = None
 
     def subscribe(self) -> queue.SimpleQueue[list[Any]]:
+        """A new inbox that gets every event committed from now on (the page fetches its data
+        once it has subscribed, which covers what came before)."""
         inbox: queue.SimpleQueue[list[Any]] = queue.SimpleQueue()
         with self._lock:
-            self._subscribers.add(inbox)
             if self._thread is None:
+                # the cursor is placed before the inbox exists, so nothing falls between the two
+                with self._sessions() as s:
+                    self._cursor = event_feed.EventCursor(position=event_feed.last_event_id(s))
                 self._thread = threading.Thread(target=self._follow, name="live-events", daemon=True)
                 self._thread.start()
+            self._subscribers.add(inbox)
         return inbox
 
     def unsubscribe(self, inbox: queue.SimpleQueue[list[Any]]) -> None:
@@ -88,11 +94,8 @@ class LiveHub:
             time.sleep(self._poll_s)
 
     def _read(self) -> list[Any]:
+        assert self._cursor is not None
         with self._sessions() as s:
-            if self._cursor is None:
-                # a hub follows what happens from now on: pages got the past with their first view
-                self._cursor = event_feed.EventCursor(position=event_feed.last_event_id(s))
-                return []
             return self._cursor.read(s)
 
 

@@ -60,14 +60,14 @@ const orch = (() => {
 
   /** Keep a page live without polling: one server-sent event stream (/data/stream, narrowed by
       `filter`, e.g. {dag: id, run: id}) calls `refresh` (async) whenever what the page shows
-      changed, one refresh at a time. `onChanges` (optional) sees each message's changes first
-      and may return false to skip the refresh. When the stream drops the top bar says so and
-      the page refreshes every `fallbackMs` until the stream is back; on reconnecting it
-      refreshes once, which covers what it missed. Returns a function that refreshes now. */
+      changed, one refresh at a time, and once each time the stream (re)connects, which covers
+      what happened before. `onChanges` (optional) sees each message's changes first and may
+      return false to skip the refresh. When the stream drops the top bar says so and the page
+      refreshes every `fallbackMs` until the stream is back. Returns a function that refreshes now. */
   function live(filter, refresh, { fallbackMs = 15000, onChanges = null } = {}) {
     const query = new URLSearchParams();
     for (const [key, value] of Object.entries(filter || {})) for (const v of [].concat(value)) if (v) query.append(key, v);
-    let running = false, again = false, debounce = null, fallback = null, source = null, opened = false, backoff = 1000;
+    let running = false, again = false, debounce = null, fallback = null, source = null, backoff = 1000;
     async function go() {
       if (running) { again = true; return; }
       running = true;
@@ -88,8 +88,7 @@ const orch = (() => {
     function connect() {
       source = new EventSource(`${root}/data/stream?${query}`);
       source.addEventListener("hello", () => {
-        if (opened || fallback) soon();  // back after a drop: catch up on what happened meanwhile
-        opened = true;
+        soon();  // what happened before the subscription (since the page was drawn, or during a drop)
         backoff = 1000;
         clearInterval(fallback);
         fallback = null;
