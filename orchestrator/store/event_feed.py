@@ -14,12 +14,12 @@ one writer at a time and gaps only come from rollbacks.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, and_, case, false, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator.models import DagRun, Event, TaskTry
@@ -31,8 +31,10 @@ MAX_GAPS = 10_000
 """Gaps remembered at most (a burst of rollbacks must not make every read ask for thousands of ids)."""
 
 FEED_COLUMNS = (
-    Event.id, Event.at, Event.kind, Event.dag_id, Event.run_id, Event.task_id, Event.map_index,
-    Event.try_number, Event.from_state, Event.to_state, Event.payload,
+    Event.id, Event.kind, Event.dag_id, Event.run_id, Event.task_id, Event.map_index, Event.try_number, Event.from_state,
+    Event.to_state,
+    # only a breaker's events need their payload (its key): decoding every payload would cost more than the rest
+    case((Event.kind.startswith("circuit."), Event.payload), else_=null()).label("payload"),
 )
 
 
@@ -72,7 +74,8 @@ class EventCursor:
             if row.id in self.gaps:
                 del self.gaps[row.id]
             elif row.id > self.position:
-                self._skip(range(self.position + 1, row.id), now)
+                if row.id > self.position + 1:
+                    self._skip(range(self.position + 1, row.id), now)
                 self.position = row.id
         return rows
 
@@ -91,15 +94,18 @@ TryKey = tuple[str, str, str, int, int]
 
 
 def is_run_end(row: Any) -> bool:
-    return bool(row.dag_id and row.run_id and row.kind.startswith("run.") and row.to_state in RUN_ENDS)
+    return bool(row.to_state in RUN_ENDS and row.kind.startswith("run.") and row.dag_id and row.run_id)
+
+
+_RUN_STARTED = f"run.{RunState.RUNNING.value}"
 
 
 def is_run_start(row: Any) -> bool:
-    return bool(row.dag_id and row.run_id and row.kind == f"run.{RunState.RUNNING.value}")
+    return bool(row.kind == _RUN_STARTED and row.dag_id and row.run_id)
 
 
 def is_try_end(row: Any) -> bool:
-    return bool(row.dag_id and row.run_id and row.kind.startswith("task.") and row.to_state in TRY_ENDS and row.try_number)
+    return bool(row.to_state in TRY_ENDS and row.kind.startswith("task.") and row.try_number and row.dag_id and row.run_id)
 
 
 def try_key(row: Any) -> TryKey:
@@ -112,13 +118,22 @@ def keys_named(rows: Sequence[Any]) -> tuple[list[RunKey], list[TryKey]]:
     return runs, [try_key(r) for r in rows if is_try_end(r)]
 
 
+def of_runs(model: Any, keys: Iterable[RunKey]) -> ColumnElement[bool]:
+    """WHERE the row belongs to one of these (dag_id, run_id): one `dag_id = ? AND run_id IN (...)`
+    per DAG, which the primary-key index answers (a row-value IN is not, on SQLite)."""
+    by_dag: dict[str, set[str]] = {}
+    for dag_id, run_id in keys:
+        by_dag.setdefault(dag_id, set()).add(run_id)
+    return or_(false(), *(and_(model.dag_id == d, model.run_id.in_(sorted(r))) for d, r in sorted(by_dag.items())))
+
+
 def run_times(session: Session, keys: Sequence[RunKey]) -> dict[RunKey, Row[Any]]:
     """(dag_id, run_id) -> the run's type, start, end, due time and queued time, for the runs named."""
     if not keys:
         return {}
     stmt = select(
         DagRun.dag_id, DagRun.run_id, DagRun.run_type, DagRun.start_date, DagRun.end_date, DagRun.queued_at, DagRun.data_interval_end,
-    ).where(tuple_(DagRun.dag_id, DagRun.run_id).in_(list(set(keys))))
+    ).where(of_runs(DagRun, keys))
     return {(r.dag_id, r.run_id): r for r in session.execute(stmt)}
 
 
@@ -126,6 +141,13 @@ def try_times(session: Session, keys: Sequence[TryKey]) -> dict[TryKey, tuple[da
     """(dag_id, run_id, task_id, map_index, try_number) -> (start, end) of the tries named."""
     if not keys:
         return {}
+    wanted = set(keys)
     cols = (TaskTry.dag_id, TaskTry.run_id, TaskTry.task_id, TaskTry.map_index, TaskTry.try_number)
-    stmt = select(*cols, TaskTry.start_date, TaskTry.end_date).where(tuple_(*cols).in_(list(set(keys))))
-    return {(r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number): (r.start_date, r.end_date) for r in session.execute(stmt)}
+    # the runs' tries by index, then the ones asked for: a run has few tries
+    stmt = select(*cols, TaskTry.start_date, TaskTry.end_date).where(of_runs(TaskTry, [(k[0], k[1]) for k in wanted]))
+    found = {}
+    for r in session.execute(stmt):
+        key = (r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number)
+        if key in wanted:
+            found[key] = (r.start_date, r.end_date)
+    return found

@@ -78,10 +78,11 @@ def list_import_errors(session: Session) -> Sequence[ImportError_]:
 from datetime import datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from sqlalchemy import ColumnElement, Row, func, tuple_  # noqa: E402
+from sqlalchemy import ColumnElement, Row, func  # noqa: E402
 
 from orchestrator.models import AuditLog, Event, SchedulerJob  # noqa: E402
 from orchestrator.states import TaskState  # noqa: E402
+from orchestrator.store.event_feed import of_runs  # noqa: E402
 
 
 def dag_overview(session: Session) -> list[Row[Any]]:
@@ -133,10 +134,7 @@ def runs_with_failed_tasks(session: Session, keys: Sequence[tuple[str, str]]) ->
         return set()
     stmt = (
         select(TaskInstance.dag_id, TaskInstance.run_id)
-        .where(
-            tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(list(set(keys))),
-            TaskInstance.state.in_([TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value]),
-        )
+        .where(of_runs(TaskInstance, keys), TaskInstance.state.in_([TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value]))
         .distinct()
     )
     return {(r.dag_id, r.run_id) for r in session.execute(stmt)}

@@ -30,9 +30,9 @@ from orchestrator.states import TaskState
 from orchestrator.store import event_feed
 from orchestrator.store.events import DEADLINE_MISSED
 
-REPLAY_EVENTS = 100_000
+REPLAY_EVENTS = 20_000
 BATCH = 2000
-BATCHES_PER_SCRAPE = 25
+BATCHES_PER_SCRAPE = 20
 
 RUN_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 3 * 3600.0, 12 * 3600.0)
 TASK_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0)
