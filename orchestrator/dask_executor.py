@@ -97,7 +97,10 @@ class DaskExecutor:
         self._client.subscribe_topic(START_TOPIC, self._on_start)
         self._client.subscribe_topic(DONE_TOPIC, self._on_outcome)
         self._client.subscribe_topic(LOG_TOPIC, self._on_log)
-        self._client.run(_warm)
+        try:
+            self._client.run(_warm)
+        except Exception:  # noqa: BLE001 - a worker that cannot import them fails its tries instead, with the reason
+            log.exception("could not prepare the Dask workers for tries")
 
     @property
     def slots(self) -> int:
