@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "orchestrator.plugins"
 BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.python",
+    "orchestrator.steps.empty",
     "orchestrator.steps.shell",
     "orchestrator.steps.http",
     "orchestrator.steps.sql",

@@ -16,7 +16,7 @@ Daylight-saving changes, as cron itself handles them:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,6 +53,29 @@ def cron_expression(schedule: str) -> str:
     if not _ever_fires(expr):
         raise DagDefinitionError(f"schedule {schedule!r} never fires (no such date): check its day and month fields")
     return expr
+
+
+def delta_cron(delta: timedelta, start: datetime | None) -> str:
+    """The cron expression for a `timedelta` schedule counted from `start` (its wall time in the
+    DAG's zone): every N minutes dividing an hour, N hours dividing a day, a day or a week.
+    Others have no cron form: a DagDefinitionError says what to use instead."""
+    seconds = delta.total_seconds()
+    minute, hour = (start.minute, start.hour) if start else (0, 0)
+    if seconds > 0 and seconds % 60 == 0:
+        m = int(seconds // 60)
+        if m < 60 and 60 % m == 0:
+            return f"{minute % m}-59/{m} * * * *" if m > 1 else "* * * * *"
+        if m % 60 == 0 and 24 % (m // 60) == 0 and m < 1440:
+            h = m // 60
+            return f"{minute} {hour % h}-23/{h} * * *"
+        if m == 1440:
+            return f"{minute} {hour} * * *"
+        if m == 10080:
+            return f"{minute} {hour} * * {(start.isoweekday() % 7) if start else 0}"
+    raise DagDefinitionError(
+        f"schedule timedelta {delta} cannot be run: use minutes dividing an hour, hours dividing a day, "
+        "one day or one week, or a cron string"
+    )
 
 
 @lru_cache(maxsize=1024)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
 from orchestrator.inputs import check_run_input
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry
+from orchestrator.setup_teardown import clear_scope
 from orchestrator.planner import TaskView
 from orchestrator.spec import DagSpec
 from orchestrator.states import (
@@ -486,6 +487,7 @@ def clear_task(
                 if down not in seen:
                     seen.add(down)
                     targets.append(down)
+    targets = clear_scope(spec, targets)  # with the setups they need, and those setups' teardowns
     return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"task {task_id} cleared by {actor}")
 
 
