@@ -40,7 +40,7 @@ def _open() -> tuple[sessionmaker[Session], Any]:
     from orchestrator.store.connections import crypter
 
     config = load_config()
-    url = config.resolved_database_url()
+    url = config.resolved_database_url
     with _lock:
         if url not in _sessions:
             _sessions[url] = (make_sessionmaker(make_engine(url)), crypter(config))

@@ -123,3 +123,20 @@ class Variable:
         from orchestrator.ambient import delete_variable
 
         delete_variable(check_key(key))
+
+
+MASK = "***"
+
+
+def shown(key: str, value: Any) -> Any:
+    """The value as listings show it: masked for a sensitive key."""
+    return MASK if is_sensitive(key) else value
+
+
+def parse_import(data: Any) -> dict[str, Any]:
+    """The variables of an import file: a JSON object of key -> value; every key checked."""
+    if not isinstance(data, dict):
+        raise VariableKeyError(f"a variables file holds a JSON object of key -> value, not {type(data).__name__}")
+    for key in data:
+        check_key(key)
+    return dict(data)

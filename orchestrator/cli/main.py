@@ -13,6 +13,7 @@ from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
+from orchestrator.cli import variables as variables_cli
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
@@ -324,6 +325,7 @@ tasks.add_command(resilience.dead_letters)
 tasks.add_command(resilience.retry)
 cli.add_command(plugins_cli.plugins)
 cli.add_command(connections.connections)
+cli.add_command(variables_cli.variables)
 cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
 cli.add_command(approvals_cli.approvals)
