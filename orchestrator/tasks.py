@@ -526,7 +526,7 @@ class PythonTask(BaseTask):
         kwargs = _resolve(self.op_kwargs, upstream_results)
         if self._wants_context and "context" not in kwargs:
             kwargs["context"] = context
-        if self.templates_dict is not None and "templates_dict" in self._params:
+        if self.templates_dict is not None and ("templates_dict" in self._params or any(p.kind is p.VAR_KEYWORD for p in self._params.values())):
             kwargs.setdefault("templates_dict", self.templates_dict)
         if self.context_kwargs:
             kwargs.update(self._context_arguments(context, len(args), kwargs))
