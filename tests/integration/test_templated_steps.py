@@ -120,3 +120,36 @@ def test_a_template_naming_something_unknown_fails_the_try_naming_it(store: Stor
     """)
     assert done.state("sh") == "failed"
     assert "missing" in done.error("sh")
+
+
+def test_tasks_push_and_pull_values_through_ti(store: Store) -> None:
+    done = store.run("t_xcom", """
+        from orchestrator.airflow import DAG, PythonOperator, task
+
+        def push(ti):
+            ti.xcom_push(key="rows", value=[1, 2])
+            return "pushed"
+
+        with DAG("t_xcom") as dag:
+            first = PythonOperator(task_id="push", python_callable=push)
+
+            @task
+            def pull(**context):
+                ti = context["ti"]
+                return {"rows": ti.xcom_pull(task_ids="push", key="rows"), "result": ti.xcom_pull(task_ids="push"),
+                        "missing": ti.xcom_pull(task_ids="push", key="nope", default="none")}
+
+            first >> pull()
+    """)
+    assert done.result("pull") == {"rows": [1, 2], "result": "pushed", "missing": "none"}
+
+
+def test_xcom_pull_in_a_template_reads_the_upstream_result(store: Store) -> None:
+    done = store.run("t_xcom_tpl", """
+        from orchestrator.airflow import DAG, BashOperator, PythonOperator
+
+        with DAG("t_xcom_tpl") as dag:
+            PythonOperator(task_id="count", python_callable=lambda: 41) >> BashOperator(
+                task_id="say", bash_command="echo {{ ti.xcom_pull(task_ids='count') + 1 }}")
+    """)
+    assert done.result("say") == "42"
