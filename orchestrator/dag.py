@@ -18,6 +18,7 @@ from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdE
 from orchestrator.inputs import check_schema, input_problems
 from orchestrator.params import split_params
 from orchestrator.schedule import cron_expression, delta_cron, zone
+from orchestrator.timetables import Timetable, register
 from orchestrator.error_routing import wire_error_handlers
 from orchestrator.spec import DagSpec, error_flow_problem
 from orchestrator.triggers import EventTrigger
@@ -62,7 +63,7 @@ class DAG:
         self,
         dag_id: str,
         *,
-        schedule: str | timedelta | Sequence[Asset] | AnyOf | None = None,
+        schedule: str | timedelta | Timetable | Sequence[Asset] | AnyOf | None = None,
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         catchup: bool = False,
@@ -86,6 +87,8 @@ class DAG:
         check a run's conf and draw its trigger form; `doc_md` is shown on the DAG's page."""
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
+        if isinstance(schedule, Timetable):
+            schedule = register(schedule)
         if isinstance(schedule, timedelta):
             zone(timezone)
             local_start = start_date.astimezone(zone(timezone)) if start_date and start_date.tzinfo else start_date

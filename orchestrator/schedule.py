@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadDateError, croniter
 
 from orchestrator.errors import DagDefinitionError
+from orchestrator.timetables import is_timetable, resolve
 
 PRESETS: dict[str, str] = {
     "@hourly": "0 * * * *",
@@ -45,7 +46,11 @@ class DataInterval:
 
 @lru_cache(maxsize=4096)
 def cron_expression(schedule: str) -> str:
-    """The cron expression for a cron string or preset; raises DagDefinitionError if invalid."""
+    """The cron expression for a cron string or preset (or a registered `timetable:NAME`, kept as
+    it is); raises DagDefinitionError if invalid."""
+    if is_timetable(schedule):
+        resolve(schedule)
+        return schedule
     expr = PRESETS.get(schedule.strip(), schedule.strip())
     if not croniter.is_valid(expr):
         presets = ", ".join(sorted(PRESETS))
@@ -108,6 +113,8 @@ def as_utc(moment: datetime, tz: ZoneInfo) -> datetime:
 @lru_cache(maxsize=16384)
 def next_tick(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first cron tick strictly after `after`, computed in wall time of `tz`."""
+    if is_timetable(expr):
+        return resolve(expr).next_tick(after.astimezone(UTC)).astimezone(UTC)
     it = croniter(expr, after.astimezone(tz))
     while True:
         tick = it.get_next(datetime).astimezone(UTC)
@@ -121,7 +128,7 @@ def _repeated_fixed_time(expr: str, tz: ZoneInfo, tick: datetime) -> bool:
     Such ticks are skipped, as cron skips them: a job set for 01:30 has already run at the
     first 01:30 of a fall-back night.
     """
-    return tick.astimezone(tz).fold == 1 and "*" not in expr.split()[1]
+    return not is_timetable(expr) and tick.astimezone(tz).fold == 1 and "*" not in expr.split()[1]
 
 
 @lru_cache(maxsize=16384)
@@ -134,6 +141,8 @@ def first_tick_at_or_after(expr: str, tz: ZoneInfo, moment: datetime) -> datetim
 
 
 def _is_tick(expr: str, local: datetime) -> bool:
+    if is_timetable(expr):
+        return resolve(expr).next_tick((local - timedelta(microseconds=1)).astimezone(UTC)) == local
     return croniter.match(expr, local) and local.second == 0 and local.microsecond == 0
 
 
@@ -193,6 +202,10 @@ def upcoming_interval(
 @lru_cache(maxsize=16384)
 def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     """Start of the newest interval that has fully ended by `now`."""
+    if is_timetable(expr):
+        timetable = resolve(expr)
+        end = now.astimezone(UTC) if _is_tick(expr, now) else timetable.prev_tick(now.astimezone(UTC))
+        return timetable.prev_tick(end).astimezone(UTC)
     local = now.astimezone(tz)
     it = croniter(expr, local)
     ticks_back = 1 if _is_tick(expr, local) and not _repeated_fixed_time(expr, tz, now) else 2
