@@ -10,37 +10,18 @@ from __future__ import annotations
 
 import copy
 import json
-import random
-import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.connections import Connection, ConnectionNotFoundError, current_masker, from_env, get_connection, note_secret
 from orchestrator.errors import OrchestratorError
-from orchestrator.templating import render
+from orchestrator.templating import MACROS, render_nested
 
 if TYPE_CHECKING:
     from orchestrator.context import TaskContext
-
-
-# -- macros ----------------------------------------------------------------------------------------
-def ds_add(ds: str, days: int) -> str:
-    """The date `days` after (or before, when negative) `ds`, as YYYY-MM-DD."""
-    return (datetime.strptime(ds, "%Y-%m-%d") + timedelta(days=days)).strftime("%Y-%m-%d")
-
-
-def ds_format(ds: str, input_format: str, output_format: str) -> str:
-    """`ds` read with `input_format` and written with `output_format` (strftime codes)."""
-    return datetime.strptime(ds, input_format).strftime(output_format)
-
-
-MACROS = SimpleNamespace(
-    ds_add=ds_add, ds_format=ds_format, datetime=datetime, timedelta=timedelta, json=json, time=time, uuid=uuid, random=random,
-)
 
 
 # -- var and conn ------------------------------------------------------------------------------------
@@ -204,18 +185,6 @@ def airflow_context(ctx: TaskContext) -> dict[str, Any]:
 
 
 # -- rendering a task's templated fields ------------------------------------------------------------
-def _render_nested(value: Any, scope: Mapping[str, Any]) -> Any:
-    if isinstance(value, str):
-        return render(value, scope) if "{" in value else value
-    if isinstance(value, list):
-        return [_render_nested(v, scope) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_render_nested(v, scope) for v in value)
-    if isinstance(value, dict):
-        return {k: _render_nested(v, scope) for k, v in value.items()}
-    return value
-
-
 def _shown(value: Any) -> Any:
     """A rendered value as the UI shows it: JSON, with what JSON cannot hold as text, secrets masked."""
     masker = current_masker()
@@ -232,7 +201,7 @@ def render_task(task: Any, ctx: TaskContext) -> tuple[Any, dict[str, Any]]:
     rendered_task = copy.copy(task)
     shown: dict[str, Any] = {}
     for name in fields:
-        value = _render_nested(getattr(task, name, None), scope)
+        value = render_nested(getattr(task, name, None), scope)
         setattr(rendered_task, name, value)
         shown[name] = _shown(value)
     return rendered_task, shown

@@ -153,3 +153,24 @@ def test_xcom_pull_in_a_template_reads_the_upstream_result(store: Store) -> None
                 task_id="say", bash_command="echo {{ ti.xcom_pull(task_ids='count') + 1 }}")
     """)
     assert done.result("say") == "42"
+
+
+def test_a_triggered_runs_conf_renders_over_the_parent_run(store: Store) -> None:
+    from orchestrator.models import DagRun
+
+    store.run("t_child", """
+        from orchestrator import DAG, EmptyTask
+        with DAG("t_child") as dag:
+            EmptyTask(task_id="noop")
+    """)
+    done = store.run("t_parent", """
+        from orchestrator import DAG
+        from orchestrator.airflow import TriggerDagRunOperator
+        with DAG("t_parent", params={"region": "eu"}) as dag:
+            TriggerDagRunOperator(task_id="kick", trigger_dag_id="t_child",
+                                  conf={"day": "{{ ds_nodash }}", "where": ["{{ params.region }}"], "n": 1})
+    """)
+    child = done.result("kick")
+    with store.sessions() as s:
+        conf = s.get(DagRun, (child["dag_id"], child["run_id"])).conf
+    assert conf == {"day": done.run.logical_date.strftime("%Y%m%d"), "where": ["eu"], "n": 1}

@@ -18,7 +18,7 @@ from orchestrator.schedule import delta_cron
 from orchestrator.setup_teardown import clear_scope
 from orchestrator.spec import MapSource
 from orchestrator.states import UpstreamSummary, Verdict, evaluate_teardown
-from orchestrator.template_context import ds_add, ds_format
+from orchestrator.templating import ds_add, ds_format
 
 
 def _spec(d: DAG) -> DagSpec:
