@@ -511,6 +511,7 @@ class PythonTask(BaseTask):
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})
         self.templates_dict = templates_dict
+        self.map_values: dict[str, Any] = {}  # one mapped instance's items (for_map_items)
         self.multiple_outputs = bool(multiple_outputs)
         self.context_kwargs = bool(context_kwargs)
         for ref in _xcom_refs([self.op_args, self.op_kwargs]):
@@ -523,7 +524,7 @@ class PythonTask(BaseTask):
 
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
         args = _resolve(self.op_args, upstream_results)
-        kwargs = _resolve(self.op_kwargs, upstream_results)
+        kwargs = {**_resolve(self.op_kwargs, upstream_results), **self.map_values}
         if self._wants_context and "context" not in kwargs:
             kwargs["context"] = context
         if self.templates_dict is not None and ("templates_dict" in self._params or any(p.kind is p.VAR_KEYWORD for p in self._params.values())):
@@ -634,7 +635,8 @@ class PythonTask(BaseTask):
     def for_map_items(self, items: dict[str, Any]) -> PythonTask:
         """This task as one instance of its mapping: the mapped arguments set to `items`."""
         instance = copy.copy(self)
-        instance.op_kwargs = {**self.op_kwargs, **items}
+        # kept apart from op_kwargs: items are data, never rendered as templates
+        instance.map_values = dict(items)
         return instance
 
     def callable_ref(self) -> str:

@@ -174,3 +174,22 @@ def test_a_triggered_runs_conf_renders_over_the_parent_run(store: Store) -> None
     with store.sessions() as s:
         conf = s.get(DagRun, (child["dag_id"], child["run_id"])).conf
     assert conf == {"day": done.run.logical_date.strftime("%Y%m%d"), "where": ["eu"], "n": 1}
+
+
+def test_mapped_items_are_data_and_never_rendered(store: Store) -> None:
+    done = store.run("t_mapped", """
+        from orchestrator import DAG, task
+        from tests.fixtures import upstream_value
+
+        with DAG("t_mapped") as dag:
+            @task
+            def items():
+                return ["{{ run_id }}", "plain"]
+
+            task(upstream_value).expand(value=items())
+    """)
+    from orchestrator.models import TaskInstance
+
+    with store.sessions() as s:
+        gathered = s.get(TaskInstance, ("t_mapped", done.run.run_id, "upstream_value", -1))
+    assert gathered.result == ["{{ run_id }}", "plain"]
