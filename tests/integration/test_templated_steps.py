@@ -193,3 +193,23 @@ def test_mapped_items_are_data_and_never_rendered(store: Store) -> None:
     with store.sessions() as s:
         gathered = s.get(TaskInstance, ("t_mapped", done.run.run_id, "upstream_value", -1))
     assert gathered.result == ["{{ run_id }}", "plain"]
+
+
+def test_clearing_a_task_drops_what_it_pushed(store: Store) -> None:
+    from orchestrator.models import XCom
+    from orchestrator.store import runs as run_store
+
+    done = store.run("t_xcom_clear", """
+        from orchestrator.airflow import DAG, PythonOperator
+
+        def push(ti):
+            ti.xcom_push(key="rows", value=[1])
+
+        with DAG("t_xcom_clear") as dag:
+            PythonOperator(task_id="push", python_callable=push)
+    """)
+    with store.sessions.begin() as s:
+        assert s.get(XCom, ("t_xcom_clear", done.run.run_id, "push", -1, "rows")).value == [1]
+        run_store.clear_task(s, "t_xcom_clear", done.run.run_id, "push", downstream=False, now=datetime.now(UTC), actor="test")
+    with store.sessions() as s:
+        assert s.get(XCom, ("t_xcom_clear", done.run.run_id, "push", -1, "rows")) is None
