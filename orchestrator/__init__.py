@@ -6,16 +6,19 @@ The public authoring API is what this module exports.
 from orchestrator.approvals import Escalate
 from orchestrator.assets import AnyOf, Asset
 from orchestrator.context import TaskContext, get_context
-from orchestrator.dag import DAG, chain
+from orchestrator.dag import DAG, chain, dag
 from orchestrator.dependencies import DagDependency
 from orchestrator.loops import LoopGroup
 from orchestrator.plugins import get_step_type
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState, TriggerRule
-from orchestrator.steps import ApprovalTask, HttpTask, NotifyTask, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent
+from orchestrator.linking import Label
+from orchestrator.params import Param
+from orchestrator.steps import ApprovalTask, EmptyTask, HttpTask, NotifyTask, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent
 from orchestrator.task_group import TaskGroup
-from orchestrator.tasks import BaseTask, BranchPythonTask, PythonTask, XComArg, task
+from orchestrator.tasks import BaseTask, BranchPythonTask, PythonTask, ShortCircuitPythonTask, XComArg, task
 from orchestrator.triggers import EventTrigger
+from orchestrator.variables import Variable
 
 __all__ = [
     "DAG",
@@ -26,13 +29,17 @@ __all__ = [
     "BranchPythonTask",
     "DagDependency",
     "DagSpec",
+    "EmptyTask",
     "Escalate",
     "EventTrigger",
     "HttpTask",
+    "Label",
     "LoopGroup",
     "NotifyTask",
+    "Param",
     "PythonTask",
     "RunState",
+    "ShortCircuitPythonTask",
     "ShellTask",
     "SqlTask",
     "SubDagTask",
@@ -42,9 +49,11 @@ __all__ = [
     "TaskState",
     "TriggerDagRunTask",
     "TriggerRule",
+    "Variable",
     "WaitForEvent",
     "XComArg",
     "chain",
+    "dag",
     "get_context",
     "get_step_type",
     "task",

@@ -224,11 +224,16 @@ class Masker:
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        pieces: set[str] = set()
+        self._pieces: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Mask these too from now on (a sensitive Variable the task read, say)."""
         for secret in secrets:
             for variant in (secret, quote(secret, safe="")):  # also as it appears inside a URI
-                pieces.update(line for line in (part.strip() for part in variant.splitlines()) if line)
-        ordered = sorted(pieces, key=len, reverse=True)  # longest first: no secret is left half-shown
+                self._pieces.update(line for line in (part.strip() for part in variant.splitlines()) if line)
+        ordered = sorted(self._pieces, key=len, reverse=True)  # longest first: no secret is left half-shown
         self._pattern = re.compile("|".join(re.escape(p) for p in ordered)) if ordered else None
 
     def __bool__(self) -> bool:
@@ -238,6 +243,29 @@ class Masker:
         if text is None or self._pattern is None:
             return text
         return self._pattern.sub(MASK, text)
+
+
+_masker: contextvars.ContextVar[Masker | None] = contextvars.ContextVar("orchestrator_masker", default=None)
+
+
+def set_masker(masker: Masker) -> contextvars.Token[Masker | None]:
+    """Called by the runtime around a try: the masker its log, errors and rendered fields go through."""
+    return _masker.set(masker)
+
+
+def reset_masker(token: contextvars.Token[Masker | None]) -> None:
+    _masker.reset(token)
+
+
+def note_secret(value: str) -> None:
+    """Inside a running try: mask `value` in what leaves the worker. Elsewhere: nothing to do."""
+    masker = _masker.get()
+    if masker is not None and value:
+        masker.add(value)
+
+
+def current_masker() -> Masker | None:
+    return _masker.get()
 
 
 def masker_for(connections: Mapping[str, Mapping[str, Any]]) -> Masker:

@@ -33,17 +33,29 @@ class TaskContext:
     run_state: str | None = None
     """In a DAG's run callback: how the run ended ("success" or "failed"). None elsewhere."""
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("orchestrator.task"))
+    task: Any = field(default=None, repr=False)
+    """The task object that runs (Airflow's context["task"]); None in a DAG callback."""
+    upstream_results: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The results of the task's direct upstreams, by task_id (what `ti.xcom_pull` reads first)."""
 
     def __getitem__(self, key: str) -> Any:
-        """Airflow-style `context["ds"]` access to the same fields."""
-        if key == "ds":
-            return self.logical_date.date().isoformat() if self.logical_date else None
+        """Airflow-style `context["ds"]`, `context["ti"]`: the names of `airflow_context`, then the fields."""
+        from orchestrator.template_context import airflow_context
+
+        names = airflow_context(self)
+        if key in names:
+            return names[key]
         if key == "logger":
             return self.log
         try:
             return getattr(self, key)
         except AttributeError:
             raise KeyError(key) from None
+
+    def keys(self) -> list[str]:
+        from orchestrator.template_context import airflow_context
+
+        return list(airflow_context(self))
 
 
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("orchestrator_task_context", default=None)
@@ -59,6 +71,11 @@ def get_context() -> TaskContext:
     if ctx is None:
         raise NoTaskContextError("get_context() works only inside a running task")
     return ctx
+
+
+def current_context() -> TaskContext | None:
+    """The running task's context, or None outside a task."""
+    return _current.get()
 
 
 def set_context(ctx: TaskContext | None) -> contextvars.Token[TaskContext | None]:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections import deque
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.assets import AnyOf, Asset, asset_condition
 from orchestrator.dependencies import DagDependency, dependency_specs
 from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
 from orchestrator.inputs import check_schema, input_problems
-from orchestrator.schedule import cron_expression, zone
+from orchestrator.params import split_params
+from orchestrator.schedule import cron_expression, delta_cron, zone
+from orchestrator.timetables import Timetable, register
 from orchestrator.error_routing import wire_error_handlers
 from orchestrator.spec import DagSpec, error_flow_problem
 from orchestrator.triggers import EventTrigger
@@ -59,7 +63,7 @@ class DAG:
         self,
         dag_id: str,
         *,
-        schedule: str | Sequence[Asset] | AnyOf | None = None,
+        schedule: str | timedelta | Timetable | Sequence[Asset] | AnyOf | None = None,
         start_date: datetime | None = None,
         end_date: datetime | None = None,
         catchup: bool = False,
@@ -75,9 +79,20 @@ class DAG:
         triggers: Sequence[EventTrigger] | None = None,
         depends_on: Sequence[DagDependency] | None = None,
         input_schema: dict[str, Any] | None = None,
+        doc_md: str | None = None,
+        title: str | None = None,
     ) -> None:
+        """`schedule` is a cron string or preset, a `timedelta` (every N minutes, hours, a day or a
+        week from `start_date`), assets, or None. `params` may hold `Param`s, whose JSON Schemas
+        check a run's conf and draw its trigger form; `doc_md` is shown on the DAG's page."""
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
+        if isinstance(schedule, Timetable):
+            schedule = register(schedule)
+        if isinstance(schedule, timedelta):
+            zone(timezone)
+            local_start = start_date.astimezone(zone(timezone)) if start_date and start_date.tzinfo else start_date
+            schedule = delta_cron(schedule, local_start)
         # a list of assets (all) or AnyOf (any): runs when they were updated, no cron
         self.asset_schedule = None if schedule is None or isinstance(schedule, str) else asset_condition(dag_id, schedule)
         if isinstance(schedule, str):
@@ -105,7 +120,11 @@ class DAG:
             raise DagDefinitionError(f"DAG {dag_id!r}: max_active_tasks must be at least 1 or None for unlimited")
         self.max_active_tasks = max_active_tasks
         self.description = description
-        self.params = dict(params or {})
+        self.params, param_schema = split_params(dag_id, dict(params or {}))
+        if param_schema is not None and input_schema is None:
+            input_schema = param_schema
+        self.doc_md = doc_md
+        self.title = title
         # the JSON Schema a run's input must match: checked here, and against params when runs need no conf
         self.input_schema = None if input_schema is None else check_schema(input_schema, f"DAG {dag_id!r}: input_schema")
         if self.input_schema is not None and (self.schedule or self.asset_schedule):
@@ -123,6 +142,7 @@ class DAG:
         self.tasks: dict[str, BaseTask] = {}
         self.task_groups: dict[str, TaskGroup] = {}
         self._open_groups: list[TaskGroup] = []
+        self._setup_scopes: list[tuple[BaseTask, set[str]]] = []  # open `with teardown(setup()):` blocks
         self.fileloc: str = ""
         collector = getattr(_local, "collector", None)
         if collector is not None:
@@ -232,10 +252,41 @@ class DAG:
             depends_on=self.depends_on,
             input_schema=self.input_schema,
             task_groups=tuple(g.to_spec() for g in self.task_groups.values()),
+            doc_md=self.doc_md,
+            title=self.title,
         )
 
     def __repr__(self) -> str:
         return f"<DAG {self.dag_id!r} ({len(self.tasks)} tasks)>"
+
+
+def dag(fn: Callable[..., Any] | None = None, /, *, dag_id: str | None = None, **dag_kwargs: Any) -> Any:
+    """`@dag(schedule=..., ...)` on a function: calling the function makes the DAG (id: the
+    function's name; doc_md: its docstring) and runs the function inside it to add the tasks.
+    Its keyword parameters' defaults become params (a `params=` entry wins)."""
+    return dag_decorator(DAG, fn, dag_id, dag_kwargs)
+
+
+def dag_decorator(cls: type[DAG], fn: Callable[..., Any] | None, dag_id: str | None, dag_kwargs: dict[str, Any]) -> Any:
+    """`@dag` making DAGs of class `cls` (the Airflow names' DAG takes Airflow's arguments)."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., DAG]:
+        @functools.wraps(f)
+        def make(*args: Any, **kwargs: Any) -> DAG:
+            defaults = {
+                name: p.default for name, p in inspect.signature(f).parameters.items()
+                if p.default is not inspect.Parameter.empty
+            }
+            options = dict(dag_kwargs)
+            options["params"] = {**defaults, **(options.get("params") or {})}
+            options.setdefault("doc_md", inspect.getdoc(f))
+            with cls(dag_id or f.__name__, **options) as made:
+                f(*args, **kwargs)
+            return made
+
+        return make
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def _callable_ref(fn: Callable[..., Any] | None) -> str | None:

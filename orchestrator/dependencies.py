@@ -236,6 +236,19 @@ def decide(
     return Wait("; ".join(reasons)) if reasons else Met()
 
 
+def past_reason(previous_run_id: str | None, states: Mapping[str, str | None]) -> str | None:
+    """None when the run may start as far as `depends_on_past` goes, else why it waits: each such
+    task must have succeeded or been skipped in the DAG's previous run (none: nothing to wait for).
+    `states` maps those tasks to their state in that run (None: not started)."""
+    if previous_run_id is None:
+        return None
+    pending = {tid: state for tid, state in states.items() if state not in ("success", "skipped")}
+    if not pending:
+        return None
+    detail = ", ".join(f"{tid} is {state or 'not started'}" for tid, state in sorted(pending.items()))
+    return f"depends_on_past: waiting for the previous run {previous_run_id}: {detail}"
+
+
 # -- cycles -------------------------------------------------------------------------------------------
 def find_cycles(graph: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     """Every DAG on a cycle of `graph` (dag_id -> the dag_ids it depends on), with one cycle through it,

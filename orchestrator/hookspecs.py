@@ -152,3 +152,14 @@ def orchestrator_on_approval(event: StateEvent) -> None:
     Same thread and isolation as `orchestrator_on_task_state`: a plugin tells people here (an
     e-mail to the approvers, a chat message on escalation). Returns nothing.
     """
+
+
+# -- Airflow authoring (issue 12) -----------------------------------------------------------------------
+@hookspec
+def orchestrator_timetables() -> list[Any]:
+    """Called when the plugins are loaded (the scheduler, the web UI, the CLI, a DAG file's parse).
+
+    Returns orchestrator.timetables.Timetable instances, each under its unique `name`: schedules
+    that cron cannot say (business days, a trading calendar), named by DAGs as
+    `schedule=TheTimetable()` or `schedule="timetable:NAME"`.
+    """

@@ -1,8 +1,33 @@
-"""The `>>` and `<<` operators that tasks and task groups share."""
+"""The `>>` and `<<` operators that tasks and task groups share, and edge labels."""
 
 from __future__ import annotations
 
 from typing import Any, Self
+
+
+class Label:
+    """A label on an edge: `decide >> Label("yes") >> approve` links decide to approve
+    (Airflow's `Label`; the label names the path for readers of the DAG file)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __rrshift__(self, left: Any) -> _LabelledEdge:
+        return _LabelledEdge(left, self)
+
+    def __repr__(self) -> str:
+        return f"Label({self.label!r})"
+
+
+class _LabelledEdge:
+    """`left >> Label(...)`, waiting for its right-hand side."""
+
+    def __init__(self, left: Any, label: Label) -> None:
+        self.left = left
+        self.label = label
+
+    def __rshift__(self, right: Any) -> Any:
+        return self.left >> right
 
 
 class Linkable:
@@ -13,6 +38,8 @@ class Linkable:
     set_downstream: Any
 
     def __rshift__(self, other: Any) -> Any:
+        if isinstance(other, Label):
+            return _LabelledEdge(self, other)
         self.set_downstream(other)
         return other
 

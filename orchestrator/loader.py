@@ -73,6 +73,7 @@ def parse_in_this_process(path: str, dags_root: Path | None = None) -> FileResul
 
     started = time.perf_counter()
     try:
+        _load_timetables_for(path)
         dags = import_dag_file(Path(path), dags_root)
         specs = tuple(d.to_spec() for d in dags)
         seen: set[str] = set()
@@ -88,6 +89,21 @@ def parse_in_this_process(path: str, dags_root: Path | None = None) -> FileResul
             duration_s=time.perf_counter() - started,
         )
     return FileResult(path=path, specs=specs, duration_s=time.perf_counter() - started)
+
+
+def _load_timetables_for(path: str) -> None:
+    """A file that names a plugin's timetable (`schedule="timetable:NAME"`) needs the plugins loaded
+    to check it; only such files pay for loading them."""
+    from orchestrator.timetables import PREFIX
+
+    try:
+        mentions = PREFIX in Path(path).read_text(errors="replace")
+    except OSError:
+        return  # the import reports the missing file
+    if mentions:
+        from orchestrator.plugins import load_configured_plugins
+
+        load_configured_plugins()
 
 
 def _child(conn: Connection, path: str, dags_root: str | None) -> None:

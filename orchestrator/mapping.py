@@ -16,6 +16,9 @@ from typing import Any
 from orchestrator.spec import MapSource
 from orchestrator.states import TASK_FAILED_LIKE, TASK_TERMINAL, TaskState
 
+KWARGS = "**"
+"""The `arg` of a MapSource made by `expand_kwargs()`: each item is a dict of keyword arguments."""
+
 MAX_MAP_LENGTH = 10_000
 """Instances one mapped task may expand into; more fails the task."""
 
@@ -38,6 +41,10 @@ def source_list(source: MapSource, results: Mapping[str, Any]) -> Sequence[Any]:
             raise MappingError(f"cannot map {source.arg!r} over {where}: it has no such item") from None
     if not isinstance(value, (list, tuple)):
         raise MappingError(f"cannot map {source.arg!r} over {where}: it is {type(value).__name__}, not a list")
+    if source.arg == KWARGS:
+        for i, item in enumerate(value):
+            if not isinstance(item, dict) or not all(isinstance(k, str) for k in item):
+                raise MappingError(f"expand_kwargs() over {where} needs a list of dicts of arguments; item {i} is {item!r}")
     return value
 
 
@@ -63,7 +70,10 @@ def map_items(sources: Sequence[MapSource], results: Mapping[str, Any], map_inde
     rest = map_index
     for source, values in zip(reversed(sources), reversed(lists)):
         rest, i = divmod(rest, len(values))
-        items[source.arg] = values[i]
+        if source.arg == KWARGS:
+            items.update(values[i])  # dicts: checked by source_list
+        else:
+            items[source.arg] = values[i]
     return items
 
 

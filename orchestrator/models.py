@@ -162,6 +162,9 @@ class TaskTry(Base):
     worker: Mapped[str | None] = mapped_column(String(250))
     error: Mapped[str | None] = mapped_column(Text)
     log: Mapped[str] = mapped_column(Text, default="")
+    rendered: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="the try's templated fields as rendered (secrets masked), by field name"
+    )
 
 
 class Event(Base):
@@ -431,3 +434,28 @@ class IdempotencyKey(Base):
     try_number: Mapped[int] = mapped_column(Integer)
     result: Mapped[Any | None] = mapped_column(JSON, comment="what the try returned: later tries with the key succeed with it")
     succeeded_at: Mapped[datetime]
+
+
+class VariableRow(Base):
+    """A Variable: a key with a JSON value, encrypted at rest (a Fernet token of the JSON text)."""
+
+    __tablename__ = "variable"
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value_enc: Mapped[str] = mapped_column(Text, comment="Fernet token of the value as JSON")
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class XCom(Base):
+    """A value a task pushed under a key of its own (`ti.xcom_push`); its return value stays in
+    task_instance.result."""
+
+    __tablename__ = "xcom"
+    dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    map_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[Any | None] = mapped_column(JSON)
+    at: Mapped[datetime]

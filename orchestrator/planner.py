@@ -50,6 +50,7 @@ from orchestrator.states import (
     UpstreamSummary,
     Verdict,
     evaluate_min_success,
+    evaluate_teardown,
     evaluate_trigger_rule,
     required_successes,
     run_outcome,
@@ -146,7 +147,7 @@ def _chainable(spec: DagSpec, task: TaskSpec, state_of: Callable[[str], TaskStat
     work already running elsewhere. Never for a task that must see its upstream's outcome first:
     a mapped one (its input), a wait strategy, or an upstream that decides its downstream or is mapped.
     """
-    if task.trigger_rule is not TriggerRule.ALL_SUCCESS or task.min_success is not None or task.mapped:
+    if task.trigger_rule is not TriggerRule.ALL_SUCCESS or task.min_success is not None or task.mapped or task.setup_teardown == "teardown":
         return None
     after = []
     for up in task.upstream:
@@ -177,7 +178,11 @@ def _verdict(
         return s
 
     summary = UpstreamSummary.of(edge(u) for u in task.upstream)
-    if task.min_success is not None:
+    if task.setup_teardown == "teardown":
+        setups = [u for u in task.upstream if spec.task_map[u].setup_teardown == "setup"]
+        verdict = evaluate_teardown(summary, UpstreamSummary.of(state_of(u) for u in setups))
+        why = "a teardown runs once its upstreams ended, if one of its setups succeeded"
+    elif task.min_success is not None:
         required = required_successes(task.min_success, summary.total)
         verdict = evaluate_min_success(required, summary)
         why = f"fewer than {required} of its {summary.total} upstreams can succeed (min_success={task.min_success})"
@@ -191,7 +196,7 @@ def _verdict(
 
 def _expand(task: TaskSpec, tasks: Mapping[str, TaskView], commands: list[Command]) -> TaskState:
     """Expand a mapped task whose upstreams allow it to run; returns its new state."""
-    results = {s.task_id: tasks[s.task_id].result for s in task.mapped if s.task_id is not None}
+    results = {s.task_id: _result_of(tasks[s.task_id]) for s in task.mapped if s.task_id is not None}
     try:
         count = map_length(task.mapped, results)
     except MappingError as exc:
@@ -203,6 +208,15 @@ def _expand(task: TaskSpec, tasks: Mapping[str, TaskView], commands: list[Comman
     commands.append(Expand(task.task_id, count))
     commands.extend(Submit(task.task_id, map_index=i) for i in range(count))
     return TaskState.RUNNING
+
+
+def _result_of(view: TaskView) -> Any:
+    """A task's result as its downstream sees it. A mapped upstream gathered in this same planning
+    pass has no result on its view yet (the tracker applies `Gather` after the plan): it is the
+    list of its instances' results, as `Gather` will record it."""
+    if view.result is None and view.instances and view.state is not TaskState.PENDING:
+        return [i.result for i in view.instances]
+    return view.result
 
 
 def _plan_instances(

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "orchestrator.plugins"
 BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.python",
+    "orchestrator.steps.empty",
     "orchestrator.steps.shell",
     "orchestrator.steps.http",
     "orchestrator.steps.sql",
@@ -138,6 +139,11 @@ class Plugins:
     def connector_types(self) -> dict[str, Any]:
         """conn_type -> connector type."""
         return self._collect("orchestrator_connector_types", "connector type", lambda c: str(c.conn_type))
+
+    @functools.cached_property
+    def timetables(self) -> dict[str, Any]:
+        """timetable name -> Timetable (made known to the schedule math when the plugins load)."""
+        return self._collect("orchestrator_timetables", "timetable", lambda t: str(t.name))
 
     def secrets_backends(self) -> list[Any]:
         """Secrets backends in registration order (the first that knows a connection answers)."""
@@ -351,7 +357,20 @@ def load_plugins(
     if folder is not None:
         _load_folder(pm, infos, folder)
     pm.check_pending()  # a safety net: every plugin with an unknown hook was left out above
-    return Plugins(pm, infos)
+    plugins = Plugins(pm, infos)
+    _register_timetables(plugins)
+    return plugins
+
+
+def _register_timetables(plugins: Plugins) -> None:
+    """Make the plugins' timetables known to the schedule math of this process; a bad one is logged."""
+    from orchestrator.timetables import register
+
+    try:
+        for timetable in plugins.timetables.values():
+            register(timetable)
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the process; its DAGs fail to parse
+        log.warning("timetables from plugins were not registered: %s", exc)
 
 
 def load_configured_plugins() -> Plugins:

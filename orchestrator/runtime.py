@@ -25,11 +25,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from orchestrator.connections import ConnectionNotFoundError, Masker, masker_for, reset_connections, set_connections
+from orchestrator.connections import (
+    ConnectionNotFoundError, Masker, masker_for, reset_connections, reset_masker, set_connections, set_masker,
+)
 from orchestrator.context import TaskContext, reset_context, set_context
 from orchestrator.dag import DAG
 from orchestrator.errors import NotFoundError, TaskTimeoutError
 from orchestrator.retry import may_retry, retryable
+from orchestrator.template_context import render_task
 
 OutcomeStatus = Literal["success", "failed", "not_run"]
 
@@ -101,6 +104,8 @@ class Outcome:
     """After a success: the direct downstream tasks to follow (a branch's decision); None: all."""
     busy_s: float | None = None
     """How long the task's own code ran (without loading its DAG file): what tells a tiny task."""
+    rendered: dict[str, Any] = field(default_factory=dict)
+    """The task's templated fields as the try rendered them (secrets masked), by field name."""
 
 
 _HOSTNAME = socket.gethostname()
@@ -300,6 +305,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
         error_type: str | None = None
         error_bases: tuple[str, ...] = ()
         follow: tuple[str, ...] | None = None
+        rendered: dict[str, Any] = {}
         ctx_token = None
         try:
             task = context = failure = None
@@ -308,10 +314,11 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
                 task = dag.get_task(work.task_id)
                 if work.map_index >= 0:
                     task = task.for_map_items(work.map_items)
-                context = _context(work)
+                context = _context(work, task=task, upstream_results=upstream_results)
                 ctx_token = set_context(context)
                 if work.connection_error is not None:
                     raise ConnectionNotFoundError(work.connection_error)
+                task, rendered = render_task(task, context)
                 called = time.perf_counter()
                 try:
                     value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
@@ -336,7 +343,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
     outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
         masker.mask(error), masker.mask(tb), masker.mask(buf.getvalue()) or "",
-        error_type=error_type, error_bases=error_bases, follow=follow, busy_s=busy_s,
+        error_type=error_type, error_bases=error_bases, follow=follow, busy_s=busy_s, rendered=rendered,
     )
     if reporter is not None:
         reporter.done(outcome)
@@ -351,9 +358,12 @@ def _capture(work: WorkItem) -> Iterator[tuple[LogBuffer, Any]]:
     buf = LogBuffer()
     buf_token = _buffer.set(buf)
     conn_token = set_connections(work.connections)
+    masker = masker_for(work.connections)
+    mask_token = set_masker(masker)  # a sensitive Variable the task reads joins it
     try:
-        yield buf, masker_for(work.connections)
+        yield buf, masker
     finally:
+        reset_masker(mask_token)
         reset_connections(conn_token)
         _buffer.reset(buf_token)
 

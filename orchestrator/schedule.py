@@ -16,13 +16,14 @@ Daylight-saving changes, as cron itself handles them:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
 from orchestrator.errors import DagDefinitionError
+from orchestrator.timetables import is_timetable, resolve
 
 PRESETS: dict[str, str] = {
     "@hourly": "0 * * * *",
@@ -45,7 +46,11 @@ class DataInterval:
 
 @lru_cache(maxsize=4096)
 def cron_expression(schedule: str) -> str:
-    """The cron expression for a cron string or preset; raises DagDefinitionError if invalid."""
+    """The cron expression for a cron string or preset (or a registered `timetable:NAME`, kept as
+    it is); raises DagDefinitionError if invalid."""
+    if is_timetable(schedule):
+        resolve(schedule)
+        return schedule
     expr = PRESETS.get(schedule.strip(), schedule.strip())
     if not croniter.is_valid(expr):
         presets = ", ".join(sorted(PRESETS))
@@ -53,6 +58,29 @@ def cron_expression(schedule: str) -> str:
     if not _ever_fires(expr):
         raise DagDefinitionError(f"schedule {schedule!r} never fires (no such date): check its day and month fields")
     return expr
+
+
+def delta_cron(delta: timedelta, start: datetime | None) -> str:
+    """The cron expression for a `timedelta` schedule counted from `start` (its wall time in the
+    DAG's zone): every N minutes dividing an hour, N hours dividing a day, a day or a week.
+    Others have no cron form: a DagDefinitionError says what to use instead."""
+    seconds = delta.total_seconds()
+    minute, hour = (start.minute, start.hour) if start else (0, 0)
+    if seconds > 0 and seconds % 60 == 0:
+        m = int(seconds // 60)
+        if m < 60 and 60 % m == 0:
+            return f"{minute % m}-59/{m} * * * *" if m > 1 else "* * * * *"
+        if m % 60 == 0 and 24 % (m // 60) == 0 and m < 1440:
+            h = m // 60
+            return f"{minute} {hour % h}-23/{h} * * *"
+        if m == 1440:
+            return f"{minute} {hour} * * *"
+        if m == 10080:
+            return f"{minute} {hour} * * {(start.isoweekday() % 7) if start else 0}"
+    raise DagDefinitionError(
+        f"schedule timedelta {delta} cannot be run: use minutes dividing an hour, hours dividing a day, "
+        "one day or one week, or a cron string"
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -85,6 +113,8 @@ def as_utc(moment: datetime, tz: ZoneInfo) -> datetime:
 @lru_cache(maxsize=16384)
 def next_tick(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first cron tick strictly after `after`, computed in wall time of `tz`."""
+    if is_timetable(expr):
+        return resolve(expr).next_tick(after.astimezone(UTC)).astimezone(UTC)
     it = croniter(expr, after.astimezone(tz))
     while True:
         tick = it.get_next(datetime).astimezone(UTC)
@@ -98,7 +128,7 @@ def _repeated_fixed_time(expr: str, tz: ZoneInfo, tick: datetime) -> bool:
     Such ticks are skipped, as cron skips them: a job set for 01:30 has already run at the
     first 01:30 of a fall-back night.
     """
-    return tick.astimezone(tz).fold == 1 and "*" not in expr.split()[1]
+    return not is_timetable(expr) and tick.astimezone(tz).fold == 1 and "*" not in expr.split()[1]
 
 
 @lru_cache(maxsize=16384)
@@ -111,6 +141,8 @@ def first_tick_at_or_after(expr: str, tz: ZoneInfo, moment: datetime) -> datetim
 
 
 def _is_tick(expr: str, local: datetime) -> bool:
+    if is_timetable(expr):
+        return resolve(expr).next_tick((local - timedelta(microseconds=1)).astimezone(UTC)) == local
     return croniter.match(expr, local) and local.second == 0 and local.microsecond == 0
 
 
@@ -170,6 +202,10 @@ def upcoming_interval(
 @lru_cache(maxsize=16384)
 def _newest_complete_start(expr: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     """Start of the newest interval that has fully ended by `now`."""
+    if is_timetable(expr):
+        timetable = resolve(expr)
+        end = now.astimezone(UTC) if _is_tick(expr, now) else timetable.prev_tick(now.astimezone(UTC))
+        return timetable.prev_tick(end).astimezone(UTC)
     local = now.astimezone(tz)
     it = croniter(expr, local)
     ticks_back = 1 if _is_tick(expr, local) and not _repeated_fixed_time(expr, tz, now) else 2

@@ -127,6 +127,15 @@ class TaskSpec(BaseModel):
         default=None, description="for ApprovalTask and WaitForEvent: the decision or the outside event the task waits for"
     )
 
+    # Airflow authoring (issue 12): setup/teardown, depends_on_past
+    setup_teardown: Literal["setup", "teardown"] | None = Field(
+        default=None, description="a setup, or a teardown (runs once its upstreams ended if a setup of it succeeded)"
+    )
+    fail_dagrun: bool = Field(default=False, description="for a teardown: its failure fails the run (else the run's state ignores it)")
+    depends_on_past: bool = Field(
+        default=False, description="runs only once the same task of the DAG's previous run (by logical date) succeeded or was skipped"
+    )
+
     @field_validator("on_failure", mode="before")
     @classmethod
     def _fail_is_the_default(cls, value: Any) -> Any:
@@ -134,7 +143,8 @@ class TaskSpec(BaseModel):
 
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "outlets", "trigger", "task_group", "next_conditions", "branch", "min_success", "mapped",
-        "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait", "tiny",
+        "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait", "tiny", "setup_teardown", "fail_dagrun",
+        "depends_on_past",
     )
 
     @property
@@ -183,6 +193,7 @@ class DagSpec(BaseModel):
     input_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema that a run's input (params, then conf) must match")
     title: str | None = Field(default=None, description="a human-readable name (a workflow file's `name`)")
     version_label: str | None = Field(default=None, description="the author's version of the DAG (a workflow file's `version`)")
+    doc_md: str | None = Field(default=None, description="the DAG's documentation in Markdown, shown on its page")
 
     @model_validator(mode="after")
     def _tasks_in_topological_order(self) -> DagSpec:
@@ -210,7 +221,7 @@ class DagSpec(BaseModel):
 
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on", "task_groups",
-        "input_schema", "title", "version_label",
+        "input_schema", "title", "version_label", "doc_md",
     )
     _CACHED: ClassVar[tuple[str, ...]] = (
         "version_hash", "task_map", "topo_index", "downstream", "leaves", "error_handlers", "compensations", "flow_leaves",
@@ -273,10 +284,13 @@ class DagSpec(BaseModel):
 
     @cached_property
     def flow_leaves(self) -> tuple[str, ...]:
-        """The leaves that judge a run's outcome: tasks with no downstream but compensation tasks."""
-        comps = self.compensations
+        """The leaves that judge a run's outcome: tasks with no downstream but compensation tasks and
+        teardowns (whose failure does not count, unless they say `fail_dagrun`)."""
+        aside = set(self.compensations) | {
+            t.task_id for t in self.tasks if t.setup_teardown == "teardown" and not t.fail_dagrun
+        }
         return tuple(
-            tid for tid, down in self.downstream.items() if tid not in comps and all(d in comps for d in down)
+            tid for tid, down in self.downstream.items() if tid not in aside and all(d in aside for d in down)
         )
 
 

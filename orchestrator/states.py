@@ -260,6 +260,14 @@ def evaluate_trigger_rule(rule: TriggerRule, up: UpstreamSummary) -> Verdict:
     raise ValueError(f"unknown trigger rule {rule!r}")  # pragma: no cover - enum is closed
 
 
+def evaluate_teardown(up: UpstreamSummary, setups: UpstreamSummary) -> Verdict:
+    """A teardown (Airflow's all_done_setup_success): it runs once every upstream ended, whatever
+    their outcome, provided one of its setups succeeded (or it has none); skipped otherwise."""
+    if not up.all_done:
+        return Verdict.WAIT
+    return Verdict.RUN if setups.total == 0 or setups.success else Verdict.SKIP
+
+
 WaitStrategy = int | Literal["all", "any", "majority"]
 """A task's `min_success`: how many of its direct upstreams must succeed (seed 004's wait strategies)."""
 

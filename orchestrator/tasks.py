@@ -84,6 +84,8 @@ class BaseTask(Linkable):
     """One step of a DAG. Subclasses implement `execute(context, upstream_results)`."""
 
     step_type = "base"
+    template_fields: tuple[str, ...] = ()
+    """Attributes rendered as Jinja templates (with Airflow's context) before each try runs."""
     branch = False
     """Whether the task's result names the direct downstream tasks to follow (see `follow`)."""
 
@@ -113,6 +115,8 @@ class BaseTask(Linkable):
         min_success: int | Literal["all", "any", "majority"] | None = None,
         compensate: BaseTask | XComArg | str | Callable[..., Any] | None = None,
         idempotency_key: str | None = None,
+        doc_md: str | None = None,
+        depends_on_past: bool = False,
     ) -> None:
         """`on_failure` is either the failure callback (a callable) or the error transition after
         the last try ("fail", "continue", "stop" or {error type: handler task}, see
@@ -133,7 +137,13 @@ class BaseTask(Linkable):
             if len(task_id) > _MAX_ID_LEN:
                 raise DagDefinitionError(f"task_id {task_id!r} is longer than {_MAX_ID_LEN} characters with its group's prefix")
         self.task_id = task_id
-        self.doc = doc
+        self.doc = doc_md if doc_md is not None else doc
+        if not isinstance(depends_on_past, bool):
+            raise DagDefinitionError(f"task {task_id!r}: depends_on_past must be True or False, not {depends_on_past!r}")
+        self.depends_on_past = depends_on_past
+        # set by as_setup() / as_teardown() (orchestrator.setup_teardown)
+        self.setup_teardown: Literal["setup", "teardown"] | None = None
+        self.fail_dagrun = False
         if conn_id is not None and (not isinstance(conn_id, str) or not conn_id):
             raise DagDefinitionError(f"task {task_id!r}: conn_id must be a non-empty string, not {conn_id!r}")
         self.conn_id = conn_id
@@ -271,6 +281,9 @@ class BaseTask(Linkable):
             branch=self.branch,
             min_success=self._min_success(rule),
             mapped=self.mapped,
+            setup_teardown=self.setup_teardown,
+            fail_dagrun=self.fail_dagrun,
+            depends_on_past=self.depends_on_past or self.dag.default_args.get("depends_on_past", False) is True,
             **self._resilience_fields(),
         )
 
@@ -322,6 +335,38 @@ class BaseTask(Linkable):
             "priority_weight": weight,
         }
 
+    @property
+    def doc_md(self) -> str | None:
+        """The task's documentation (Markdown); the same as `doc`."""
+        return self.doc
+
+    @doc_md.setter
+    def doc_md(self, value: str | None) -> None:
+        self.doc = value
+
+    @property
+    def output(self) -> XComArg:
+        """The task's result, to pass to another task (Airflow's `.output`)."""
+        return XComArg(self)
+
+    def as_setup(self) -> BaseTask:
+        """Mark the task a setup: clearing a task after it clears it too; see orchestrator.setup_teardown."""
+        from orchestrator.setup_teardown import mark_setup
+
+        mark_setup(self)
+        return self
+
+    def as_teardown(
+        self, *, setups: BaseTask | XComArg | Sequence[BaseTask | XComArg] | None = None, on_failure_fail_dagrun: bool = False
+    ) -> BaseTask:
+        """Mark the task a teardown of `setups` (linked before it): it runs once its upstreams ended,
+        failed or not, if a setup succeeded; its failure does not fail the run unless
+        `on_failure_fail_dagrun`."""
+        from orchestrator.setup_teardown import mark_teardown
+
+        mark_teardown(self, setups, on_failure_fail_dagrun)
+        return self
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_id!r}>"
 
@@ -366,6 +411,26 @@ class XComArg:
 
     def __rlshift__(self, other: Any) -> BaseTask:
         return other << self.task
+
+    def as_setup(self) -> XComArg:
+        self.task.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool = False) -> XComArg:
+        self.task.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        """`with teardown_task(setup_task()):` puts the tasks made inside between the setups and the teardown."""
+        from orchestrator.setup_teardown import enter_scope
+
+        enter_scope(self.task)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from orchestrator.setup_teardown import exit_scope
+
+        exit_scope(self.task)
 
     def __repr__(self) -> str:
         suffix = "" if self.key is None else f"[{self.key!r}]"
@@ -419,6 +484,7 @@ class PythonTask(BaseTask):
     """
 
     step_type = "python"
+    template_fields = ("op_args", "op_kwargs", "templates_dict")
 
     def __init__(
         self,
@@ -427,27 +493,59 @@ class PythonTask(BaseTask):
         python_callable: Callable[..., Any],
         op_args: Sequence[Any] | None = None,
         op_kwargs: dict[str, Any] | None = None,
+        templates_dict: dict[str, Any] | None = None,
+        multiple_outputs: bool = False,
+        context_kwargs: bool = False,
         **kwargs: Any,
     ) -> None:
+        """`templates_dict` is rendered (orchestrator.template_context) and given to a callable with
+        a `templates_dict` parameter; `multiple_outputs` requires a dict result, whose keys
+        downstream tasks pick with `result["key"]`; `context_kwargs` gives the callable Airflow's
+        context names it has parameters for (`ti`, `ds`, ...), all of them to a `**kwargs`."""
         if not callable(python_callable):
             raise DagDefinitionError(f"task {task_id!r}: python_callable must be callable, got {python_callable!r}")
+        if templates_dict is not None and not isinstance(templates_dict, dict):
+            raise DagDefinitionError(f"task {task_id!r}: templates_dict must be a dict, not {type(templates_dict).__name__}")
         super().__init__(task_id=task_id, **kwargs)
         self.python_callable = python_callable
         self.op_args = list(op_args or [])
         self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = templates_dict
+        self.map_values: dict[str, Any] = {}  # one mapped instance's items (for_map_items)
+        self.multiple_outputs = bool(multiple_outputs)
+        self.context_kwargs = bool(context_kwargs)
         for ref in _xcom_refs([self.op_args, self.op_kwargs]):
             self.set_upstream(ref.task)
         try:
-            self._wants_context = "context" in inspect.signature(python_callable).parameters
+            self._params = dict(inspect.signature(python_callable).parameters)
         except (TypeError, ValueError):
-            self._wants_context = False
+            self._params = {}
+        self._wants_context = "context" in self._params
 
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
         args = _resolve(self.op_args, upstream_results)
-        kwargs = _resolve(self.op_kwargs, upstream_results)
+        kwargs = {**_resolve(self.op_kwargs, upstream_results), **self.map_values}
         if self._wants_context and "context" not in kwargs:
             kwargs["context"] = context
-        return self.python_callable(*args, **kwargs)
+        if self.templates_dict is not None and ("templates_dict" in self._params or any(p.kind is p.VAR_KEYWORD for p in self._params.values())):
+            kwargs.setdefault("templates_dict", self.templates_dict)
+        if self.context_kwargs:
+            kwargs.update(self._context_arguments(context, len(args), kwargs))
+        result = self.python_callable(*args, **kwargs)
+        if self.multiple_outputs and result is not None and not isinstance(result, dict):
+            raise TypeError(f"task {self.task_id!r} has multiple_outputs=True, so it must return a dict, not {type(result).__name__}")
+        return result
+
+    def _context_arguments(self, context: TaskContext, n_args: int, given: dict[str, Any]) -> dict[str, Any]:
+        """Airflow's context names for the parameters the call leaves open (every name for `**kwargs`)."""
+        from orchestrator.template_context import airflow_context
+
+        names = airflow_context(context)
+        params = list(self._params.values())
+        filled = {p.name for p in params[:n_args] if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)} | set(given)
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return {k: v for k, v in names.items() if k not in filled}
+        return {p.name: names[p.name] for p in params if p.name in names and p.name not in filled and p.kind is not p.POSITIONAL_ONLY}
 
     # -- dynamic mapping: one instance per item, made by the scheduler once the items are known
     def expand(self, **mapped: XComArg | Sequence[Any]) -> PythonTask:
@@ -489,6 +587,27 @@ class PythonTask(BaseTask):
         self.mapped = tuple(sources)
         return self
 
+    def expand_kwargs(self, kwargs_list: XComArg | Sequence[dict[str, Any]]) -> PythonTask:
+        """Map the task over a list of dicts: one instance per dict, called with its items as
+        keyword arguments (Airflow's `expand_kwargs`)."""
+        from orchestrator.mapping import KWARGS
+
+        if self.mapped:
+            raise DagDefinitionError(f"task {self.task_id!r} is already mapped: give every mapped argument in one expand()")
+        if isinstance(kwargs_list, XComArg):
+            self.set_upstream(kwargs_list.task)
+            self.mapped = (MapSource(arg=KWARGS, task_id=kwargs_list.task.task_id, key=kwargs_list.key),)
+        elif isinstance(kwargs_list, (list, tuple)) and all(isinstance(d, dict) for d in kwargs_list):
+            for d in kwargs_list:
+                for name in d:
+                    self._check_mapped_arg(name)
+            self.mapped = (MapSource(arg=KWARGS, values=tuple(_json_values(self.task_id, "**", kwargs_list))),)
+        else:
+            raise DagDefinitionError(
+                f"task {self.task_id!r}: expand_kwargs() takes another task's result or a list of dicts, not {kwargs_list!r}"
+            )
+        return self
+
     def map(self, items: XComArg | Sequence[Any]) -> PythonTask:
         """Map the task's first free positional parameter over `items` (see `expand`)."""
         try:
@@ -516,7 +635,8 @@ class PythonTask(BaseTask):
     def for_map_items(self, items: dict[str, Any]) -> PythonTask:
         """This task as one instance of its mapping: the mapped arguments set to `items`."""
         instance = copy.copy(self)
-        instance.op_kwargs = {**self.op_kwargs, **items}
+        # kept apart from op_kwargs: items are data, never rendered as templates
+        instance.map_values = dict(items)
         return instance
 
     def callable_ref(self) -> str:
@@ -561,6 +681,17 @@ class BranchPythonTask(PythonTask):
         return tuple(dict.fromkeys(followed))
 
 
+class ShortCircuitPythonTask(PythonTask):
+    """A condition: a truthy result lets the downstream run; a falsy one skips the direct
+    downstream tasks, and what only they lead to, as the trigger rules say (Airflow's
+    `ignore_downstream_trigger_rules=False`)."""
+
+    branch = True
+
+    def follow(self, result: Any) -> tuple[str, ...] | None:
+        return None if result else ()
+
+
 class TaskDecorator:
     """What `@task` returns: call it inside a DAG to add a PythonTask and get its result."""
 
@@ -593,6 +724,10 @@ class TaskDecorator:
         """Add the task mapped over `items` by its first parameter: `process.map(numbers())`."""
         return self.partial().map(items)
 
+    def expand_kwargs(self, kwargs_list: XComArg | Sequence[dict[str, Any]]) -> XComArg:
+        """Add the task mapped over a list of dicts of keyword arguments (see `PythonTask.expand_kwargs`)."""
+        return self.partial().expand_kwargs(kwargs_list)
+
     def partial(self, *args: Any, **kwargs: Any) -> PartialTask:
         """Fix some arguments of every instance of a mapped task: `process.partial(y=1).expand(x=items)`."""
         return PartialTask(self, args, kwargs)
@@ -616,6 +751,9 @@ class PartialTask:
     def map(self, items: XComArg | Sequence[Any]) -> XComArg:
         return XComArg(self.decorator._make(self.args, self.kwargs).map(items))
 
+    def expand_kwargs(self, kwargs_list: XComArg | Sequence[dict[str, Any]]) -> XComArg:
+        return XComArg(self.decorator._make(self.args, self.kwargs).expand_kwargs(kwargs_list))
+
 
 def task(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
     """Turn a function into a task factory: `@task` or `@task(retries=3, ...)`."""
@@ -631,7 +769,15 @@ def _branch(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
     return lambda f: TaskDecorator(f, task_kwargs, BranchPythonTask)
 
 
+def _short_circuit(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
+    """`@task.short_circuit`: a falsy result skips the direct downstream tasks."""
+    if fn is not None:
+        return TaskDecorator(fn, task_kwargs, ShortCircuitPythonTask)
+    return lambda f: TaskDecorator(f, task_kwargs, ShortCircuitPythonTask)
+
+
 task.branch = _branch  # type: ignore[attr-defined]
+task.short_circuit = _short_circuit  # type: ignore[attr-defined]
 
 
 def _json_values(task_id: str, name: str, values: Sequence[Any]) -> list[Any]:

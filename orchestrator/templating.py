@@ -15,9 +15,14 @@ the task sees them), `conf` (the run's conf alone), `dag_id`, `run_id`, `task_id
 
 from __future__ import annotations
 
+import json
+import random
 import re
+import time
+import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, Undefined
@@ -82,6 +87,35 @@ def render_value(source: str, scope: Mapping[str, Any]) -> Any:
     return value
 
 
+def ds_add(ds: str, days: int) -> str:
+    """The date `days` after (or before, when negative) `ds`, as YYYY-MM-DD."""
+    return (datetime.strptime(ds, "%Y-%m-%d") + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+def ds_format(ds: str, input_format: str, output_format: str) -> str:
+    """`ds` read with `input_format` and written with `output_format` (strftime codes)."""
+    return datetime.strptime(ds, input_format).strftime(output_format)
+
+
+MACROS = SimpleNamespace(
+    ds_add=ds_add, ds_format=ds_format, datetime=datetime, timedelta=timedelta, json=json, time=time, uuid=uuid, random=random,
+)
+"""Airflow's `macros`: date helpers and the modules templates commonly reach for."""
+
+
+def render_nested(value: Any, scope: Mapping[str, Any]) -> Any:
+    """Every string inside `value` (lists, tuples, dicts) rendered; other values as they are."""
+    if isinstance(value, str):
+        return render(value, scope) if "{" in value else value
+    if isinstance(value, list):
+        return [render_nested(v, scope) for v in value]
+    if isinstance(value, tuple):
+        return tuple(render_nested(v, scope) for v in value)
+    if isinstance(value, dict):
+        return {k: render_nested(v, scope) for k, v in value.items()}
+    return value
+
+
 def run_scope(
     *, dag_id: str, run_id: str, task_id: str, params: Mapping[str, Any], conf: Mapping[str, Any], logical_date: datetime | None
 ) -> dict[str, Any]:
@@ -94,5 +128,7 @@ def run_scope(
         "conf": dict(conf),
         "logical_date": logical_date,
         "ds": logical_date.date().isoformat() if logical_date else None,
+        "ds_nodash": logical_date.strftime("%Y%m%d") if logical_date else None,
         "ts": logical_date.isoformat() if logical_date else None,
+        "macros": MACROS,
     }

@@ -46,6 +46,7 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "error_bases": list(outcome.error_bases),
         "follow": None if outcome.follow is None else list(outcome.follow),
         "busy_s": outcome.busy_s,
+        "rendered": outcome.rendered,
     }
 
 
@@ -58,6 +59,7 @@ def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
         msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
         error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
         follow=None if msg.get("follow") is None else tuple(msg["follow"]), busy_s=msg.get("busy_s"),
+        rendered=msg.get("rendered") or {},
     )
 
 

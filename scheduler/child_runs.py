@@ -24,7 +24,7 @@ from orchestrator.models import DagRun
 from orchestrator.runtime import Outcome
 from orchestrator.spec import TaskSpec
 from orchestrator.steps.subdag import child_conf, pick_output, subdag_result
-from orchestrator.templating import TemplateRenderError, run_scope
+from orchestrator.templating import TemplateRenderError, render_nested, run_scope
 from orchestrator.states import RUN_TERMINAL, RunState
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
@@ -88,12 +88,12 @@ def settle_trigger_tasks(session: Session, tracker: RunTracker, batch: Batch, no
 def _child_conf(run: ActiveRun, task: TaskSpec) -> dict[str, Any]:
     """The conf of the child run a trigger task starts (a SubDagTask's input mapped over its run)."""
     assert task.trigger is not None
-    if task.subdag is None:
-        return task.trigger.conf
     scope = run_scope(
         dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=task.task_id, params=run.params,
         conf=run.conf, logical_date=run.logical_date,
     )
+    if task.subdag is None:  # its conf's strings are templates over the parent run, as Airflow's
+        return render_nested(task.trigger.conf, scope)
     return child_conf(task.trigger.conf, task.subdag, scope, {up: run.tasks[up].result for up in task.upstream})
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.dependencies import DependencySpec, Met, TimedOut, UpstreamRun, WaitingRun, decide
+from orchestrator.dependencies import Decision, DependencySpec, Met, TimedOut, UpstreamRun, Wait, WaitingRun, decide, past_reason
 from orchestrator.models import Dag, DagRun, TaskInstance
 from orchestrator.spec import DagSpec
 from orchestrator.states import RunState
@@ -55,17 +55,46 @@ def upstream_runs(session: Session, dep: DependencySpec, run: WaitingRun) -> lis
     ]
 
 
+def _previous_states(session: Session, row: DagRun, task_ids: list[str]) -> tuple[str | None, dict[str, str | None]]:
+    """The DAG's run before `row` (by logical date) and the states of `task_ids` in it."""
+    previous = session.scalar(
+        select(DagRun.run_id).where(DagRun.dag_id == row.dag_id, DagRun.logical_date < row.logical_date)
+        .order_by(DagRun.logical_date.desc()).limit(1)
+    )
+    if previous is None:
+        return None, {}
+    found: dict[str, str | None] = {tid: state for tid, state in session.execute(
+        select(TaskInstance.task_id, TaskInstance.state).where(
+            TaskInstance.dag_id == row.dag_id, TaskInstance.run_id == previous, TaskInstance.task_id.in_(task_ids),
+            TaskInstance.map_index == -1,
+        )
+    )}
+    return previous, {tid: found.get(tid) for tid in task_ids}
+
+
+def _with_past(decision: Decision, reason: str | None) -> Decision:
+    """The dependencies' decision with the depends_on_past wait added (it never times out)."""
+    if reason is None or isinstance(decision, TimedOut):
+        return decision
+    if isinstance(decision, Met):
+        return Wait(reason)
+    return Wait(f"{decision.reason}; {reason}")
+
+
 def admit(session: Session, row: DagRun, spec: DagSpec, batch: Batch, now: datetime) -> RunState:
     """RUNNING when the queued or waiting run `row` may start now; else the state it is left in:
     WAITING (with the reason in `state_reason`) or FAILED (timed out, with the reason).
 
     A run that ran before (queued again by a clear) does not wait again.
     """
-    if not spec.depends_on or row.start_date is not None:
+    past = [t.task_id for t in spec.tasks if t.depends_on_past]
+    if (not spec.depends_on and not past) or row.start_date is not None:
         return RunState.RUNNING
     current = RunState(row.state)
     dates = WaitingRun(row.logical_date, row.data_interval_end)
     decision = decide([(dep, upstream_runs(session, dep, dates)) for dep in spec.depends_on], dates, row.waiting_since, now)
+    if past:
+        decision = _with_past(decision, past_reason(*_previous_states(session, row, past)))
     if isinstance(decision, Met):
         return RunState.RUNNING
     key = RunKey(row.dag_id, row.run_id)

@@ -359,6 +359,7 @@ class RunTracker:
                 run.key, flight.task_id, flight.try_number, map_index=flight.map_index,
                 state=TaskState.SUCCESS.value if status == "success" else TaskState.FAILED.value,
                 end_date=end, error=error, log=outcome.log if outcome else (error or ""), worker=worker,
+                **({"rendered": outcome.rendered} if outcome is not None and outcome.rendered else {}),
             )
         )
         if flight.map_index < 0:

@@ -269,3 +269,26 @@ def say_and_return(index: int) -> int:
     """Print a line naming `index` (each try's own log) and return it (each try's own result)."""
     print(f"tiny task {index} ran")
     return index
+
+
+# -- used by tests/integration/test_templated_steps.py ----------------------------------------------
+from orchestrator.tasks import BaseTask as _BaseTask  # noqa: E402
+
+
+class Greeter(_BaseTask):
+    """A custom step type with a templated field of its own."""
+
+    step_type = "greeter"
+    template_fields = ("greeting",)
+
+    def __init__(self, *, task_id: str, greeting: str, **kwargs: object) -> None:
+        super().__init__(task_id=task_id, **kwargs)  # type: ignore[arg-type]
+        self.greeting = greeting
+
+    def execute(self, context: object, upstream_results: dict) -> str:
+        return self.greeting
+
+
+def echo_kwargs(**kwargs: object) -> dict:
+    """Returns what it was called with (templates_dict included), for rendering tests."""
+    return {k: v for k, v in kwargs.items() if k in ("when", "tag", "templates_dict")}

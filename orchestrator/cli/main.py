@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from orchestrator.cli import admin, connections
+from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
+from orchestrator.cli import variables as variables_cli
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
@@ -324,6 +326,8 @@ tasks.add_command(resilience.dead_letters)
 tasks.add_command(resilience.retry)
 cli.add_command(plugins_cli.plugins)
 cli.add_command(connections.connections)
+cli.add_command(variables_cli.variables)
+dags.add_command(airflow_cli.check_airflow)
 cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
 cli.add_command(approvals_cli.approvals)

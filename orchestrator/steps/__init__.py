@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from orchestrator.steps.approval import ApprovalTask
+from orchestrator.steps.empty import EmptyTask
 from orchestrator.steps.http import HttpTask
 from orchestrator.steps.notify import NotifyTask
 from orchestrator.steps.shell import ShellTask
@@ -15,4 +16,4 @@ from orchestrator.steps.subdag import SubDagTask
 from orchestrator.steps.trigger import TriggerDagRunTask
 from orchestrator.steps.wait_event import WaitForEvent
 
-__all__ = ["ApprovalTask", "HttpTask", "NotifyTask", "ShellTask", "SqlTask", "SubDagTask", "TriggerDagRunTask", "WaitForEvent"]
+__all__ = ["ApprovalTask", "EmptyTask", "HttpTask", "NotifyTask", "ShellTask", "SqlTask", "SubDagTask", "TriggerDagRunTask", "WaitForEvent"]

@@ -130,6 +130,7 @@ class HttpTask(BaseTask):
     """
 
     step_type = "http"
+    template_fields = ("path", "headers", "json", "params")
 
     def __init__(
         self,

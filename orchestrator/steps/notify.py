@@ -116,6 +116,7 @@ class NotifyTask(BaseTask):
     """
 
     step_type = "notify"
+    template_fields = ("message", "subject", "to", "url", "data")
 
     def __init__(
         self,

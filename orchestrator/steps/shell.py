@@ -40,6 +40,7 @@ class ShellTask(BaseTask):
     """
 
     step_type = "shell"
+    template_fields = ("command", "env", "cwd")
 
     def __init__(
         self,
@@ -68,7 +69,7 @@ class ShellTask(BaseTask):
         self.inherit_env = inherit_env
         self.cwd = None if cwd is None else os.fspath(cwd)
         self.timeout_s = _seconds(timeout, "timeout")
-        self.output = output
+        self.output_mode = output
 
     def args_repr(self) -> str:
         return repr(self.command)[:2000]
@@ -78,7 +79,7 @@ class ShellTask(BaseTask):
         code, stdout, last_line = run_command(self.command, env=env, cwd=self.cwd, timeout_s=self.timeout_s)
         if code != 0:
             raise ShellCommandError(f"the command exited with code {code}" + (f" (last line: {last_line})" if last_line else ""))
-        return _result(self.output, stdout, last_line)
+        return _result(self.output_mode, stdout, last_line)
 
 
 def _result(mode: OutputMode, stdout: str | None, last_line: str | None) -> Any:

@@ -70,6 +70,7 @@ class SqlTask(BaseTask):
     """
 
     step_type = "sql"
+    template_fields = ("sql", "parameters")
 
     def __init__(
         self,

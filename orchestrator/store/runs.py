@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
 from orchestrator.inputs import check_run_input
-from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry
+from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
+from orchestrator.setup_teardown import clear_scope
 from orchestrator.planner import TaskView
 from orchestrator.spec import DagSpec
 from orchestrator.states import (
@@ -486,6 +487,7 @@ def clear_task(
                 if down not in seen:
                     seen.add(down)
                     targets.append(down)
+    targets = clear_scope(spec, targets)  # with the setups they need, and those setups' teardowns
     return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"task {task_id} cleared by {actor}")
 
 
@@ -533,6 +535,8 @@ def _clear(
     if current in RUN_TERMINAL:
         batch.move_run(key, current, RunState.QUEUED, now, reason=why, actor=actor, end_date=None)
     batch.write(session)
+    if cleared:  # what the cleared tries pushed (ti.xcom_push) is pushed again by the next ones
+        session.execute(delete(XCom).where(XCom.dag_id == row.dag_id, XCom.run_id == row.run_id, XCom.task_id.in_(cleared)))
     row.ext_change += 1
     session.flush()
     return cleared

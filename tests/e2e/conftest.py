@@ -67,6 +67,14 @@ DAG_FILES = {
             squares = task(square).expand(x=items)
             task(total)(squares)
     ''',
+    "e2e_airflow.py": '''
+        from orchestrator.airflow import DAG, BashOperator, Param
+
+        with DAG("e2e_params", schedule=None, tags=["e2e"], doc_md="### Greets people\\n\\nPick **who** on the form.",
+                 params={"names": Param(["Ann"], type="array", title="Names"), "loud": Param(False, type="boolean", title="Loud"),
+                         "times": Param(1, type="integer", minimum=1, title="Times")}) as params_dag:
+            BashOperator(task_id="greet", bash_command="echo {% for n in params.names %}hi {{ n }} {% endfor %}x{{ params.times }}")
+    ''',
     "e2e_broken.py": '''
         raise RuntimeError("this DAG file is broken on purpose")
     ''',
@@ -111,7 +119,7 @@ DAG_FILES = {
             taskId: tests.fixtures:succeed
     ''',
 }
-DAG_COUNT = 11
+DAG_COUNT = 12
 """How many DAGs the files define: the server is ready once all of them are parsed."""
 
 

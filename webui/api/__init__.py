@@ -16,3 +16,4 @@ from webui.api import schedules  # noqa: E402,F401
 from webui.api import assets, events  # noqa: E402,F401
 from webui.api import versions  # noqa: E402,F401
 from webui.api import approvals  # noqa: E402,F401
+from webui.api import variables  # noqa: E402,F401

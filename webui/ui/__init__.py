@@ -25,6 +25,9 @@ def _setup(state: BlueprintSetupState) -> None:
 from webui.ui import admin, dags, login, runs  # noqa: E402,F401
 from webui.ui import plugins  # noqa: E402,F401
 from webui.ui import connections  # noqa: E402,F401
+from webui.ui import variables  # noqa: E402,F401
+from webui.ui import markdown  # noqa: E402,F401
+from webui.ui import trigger_form  # noqa: E402,F401
 from webui.ui import circuits  # noqa: E402,F401
 from webui.ui import schedules  # noqa: E402,F401
 from webui.ui import assets, events  # noqa: E402,F401

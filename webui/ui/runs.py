@@ -140,9 +140,11 @@ def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
         spec = spec_for_version(s, dag_id, run.version_hash)
         map_index = request.args.get("map_index", -1, type=int)
         data = try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int), map_index)
-        log = queries.get_try(s, dag_id, run_id, task_id, data["try_number"], map_index=map_index).log if data["state"] else ""
+        row = queries.get_try(s, dag_id, run_id, task_id, data["try_number"], map_index=map_index) if data["state"] else None
+        log = row.log if row is not None else ""
     return render_template(
         "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), fileloc=spec.fileloc, data=data,
+        rendered=row.rendered if row is not None else None,
         log=log, dag_params=spec.params, conf=run.conf or {}, params={**spec.params, **(run.conf or {})},
     )
 

@@ -1,0 +1,68 @@
+"""Airflow's public authoring names, as thin names over this orchestrator's own model.
+
+An Airflow 2/3 DAG file runs after one mechanical rewrite of its imports (`from airflow... import X`
+to `from orchestrator.airflow import X`; `orchestrator dags check-airflow FILE` does it and says what
+will not run). `DAG` takes Airflow's arguments, the operators are our step types, and TaskFlow
+functions receive Airflow's context names (`ti`, `ds`, `**kwargs`). The README's migration guide
+lists each name, ours beside it, and what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from orchestrator.airflow import pendulum
+from orchestrator.airflow.compat import DAG, dag
+from orchestrator.airflow.decorators import UnsupportedAirflowFeature, setup, task, teardown
+from orchestrator.airflow.operators import (
+    BashOperator, BranchPythonOperator, EmptyOperator, PythonOperator, ShortCircuitOperator, TriggerDagRunOperator,
+)
+from orchestrator.context import TaskContext, get_context
+from orchestrator.dag import chain
+from orchestrator.linking import Label
+from orchestrator.params import Param
+from orchestrator.states import TriggerRule
+from orchestrator.task_group import TaskGroup, task_group
+from orchestrator.tasks import BaseTask
+from orchestrator.variables import Variable
+
+BaseOperator = BaseTask
+
+
+def get_current_context() -> TaskContext:
+    """The running task's context; `context["ti"]`, `context["ds"]`, ... as Airflow's."""
+    return get_context()
+
+
+def cross_downstream(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None:
+    """Every task of `from_tasks` before every task of `to_tasks`."""
+    for upstream in from_tasks:
+        upstream >> list(to_tasks)
+
+
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "BashOperator",
+    "BranchPythonOperator",
+    "EmptyOperator",
+    "Label",
+    "Param",
+    "PythonOperator",
+    "ShortCircuitOperator",
+    "TaskGroup",
+    "TriggerDagRunOperator",
+    "TriggerRule",
+    "UnsupportedAirflowFeature",
+    "Variable",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "get_current_context",
+    "pendulum",
+    "setup",
+    "task",
+    "task_group",
+    "teardown",
+]
