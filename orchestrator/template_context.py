@@ -188,8 +188,26 @@ def airflow_context(ctx: TaskContext) -> dict[str, Any]:
 def _shown(value: Any) -> Any:
     """A rendered value as the UI shows it: JSON, with what JSON cannot hold as text, secrets masked."""
     masker = current_masker()
+    # the common values of tiny tasks' fields go without a JSON round trip
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return masker.mask(value) if masker else value
+    if isinstance(value, (list, tuple, dict)) and not value:
+        return {} if isinstance(value, dict) else []
     text = json.dumps(value, default=repr)
     return json.loads(masker.mask(text) if masker else text)
+
+
+def _templated(value: Any) -> bool:
+    """Whether a string inside `value` may hold a template (what `render_nested` would render)."""
+    if isinstance(value, str):
+        return "{" in value
+    if isinstance(value, (list, tuple)):
+        return any(_templated(v) for v in value)
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    return False
 
 
 def render_task(task: Any, ctx: TaskContext) -> tuple[Any, dict[str, Any]]:
@@ -197,11 +215,14 @@ def render_task(task: Any, ctx: TaskContext) -> tuple[Any, dict[str, Any]]:
     fields = tuple(getattr(task, "template_fields", ()))
     if not fields:
         return task, {}
+    values = {name: getattr(task, name, None) for name in fields}
+    if not any(_templated(v) for v in values.values()):
+        return task, {name: _shown(v) for name, v in values.items()}  # nothing to render: no context is built
     scope = airflow_context(ctx)
     rendered_task = copy.copy(task)
     shown: dict[str, Any] = {}
     for name in fields:
-        value = render_nested(getattr(task, name, None), scope)
+        value = render_nested(values[name], scope)
         setattr(rendered_task, name, value)
         shown[name] = _shown(value)
     return rendered_task, shown
