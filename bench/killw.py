@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +49,17 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2026, 1, 1)):
 
 
 def _worker_pids(client: object) -> list[int]:
-    return list(client.run(os.getpid).values())  # type: ignore[attr-defined]
+    try:
+        return list(client.run(os.getpid, wait=True).values())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a worker dying while asked: ask again next time
+        return []
+
+
+def _ended(env: object, run_id: str) -> bool:
+    from orchestrator.models import DagRun
+
+    with env.sessions() as session:  # type: ignore[attr-defined]
+        return session.get(DagRun, (DAG_ID, run_id)).state in ("success", "failed")  # type: ignore[union-attr]
 
 
 def kill_workers(opts: Options) -> Figures:
@@ -65,9 +75,10 @@ def kill_workers(opts: Options) -> Figures:
             run_id = trigger(env, DAG_ID)
             t0 = now()
             kills = 0
-            stop = threading.Event()
-            while kills < KILLS and not stop.wait(rng.uniform(0.4, 0.9)):
-                pids = _worker_pids(client)
+            deadline = time.monotonic() + 120
+            while kills < KILLS and time.monotonic() < deadline and not _ended(env, run_id):
+                time.sleep(rng.uniform(0.4, 0.9))
+                pids = _worker_pids(client)  # the nannies bring killed workers back
                 if pids:
                     os.kill(rng.choice(pids), signal.SIGKILL)
                     kills += 1
