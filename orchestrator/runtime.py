@@ -295,8 +295,6 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
         upstream_results[name] = up.result
     with _capture(work) as (buf, masker):
         start = _now()
-        if reporter is not None:
-            reporter.started(work.key, start, worker, buf, masker)
         status: OutcomeStatus = "failed"
         busy_s: float | None = None
         result: Any = None
@@ -319,6 +317,10 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
                 if work.connection_error is not None:
                     raise ConnectionNotFoundError(work.connection_error)
                 task, rendered = render_task(task, context)
+                if reporter is not None:
+                    # announced right before the task's own code, after its DAG file is loaded: a worker
+                    # killed meanwhile leaves no recorded try for a side effect that never happened
+                    reporter.started(work.key, start, worker, buf, masker)
                 called = time.perf_counter()
                 try:
                     value = _call_with_timeout(lambda: task.execute(context, upstream_results), work.execution_timeout_s)
