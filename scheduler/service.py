@@ -199,24 +199,35 @@ class Scheduler:
 
     def _change_watch_loop(self) -> None:
         """Wake the loop when the change counter moved past the feed's cursor, when a poll left
-        work, or when the full poll is due: one read of a one-row table every CHANGE_CHECK_S."""
-        bind = self.sessions.kw["bind"]
-        reader = bind.execution_options(**{READONLY_OPTION: True})  # never SQLite's write lock
+        work, or when the full poll is due: one read of a one-row table every CHANGE_CHECK_S, on a
+        connection of its own (read-only: never SQLite's write lock)."""
+        reader = self.sessions.kw["bind"].execution_options(**{READONLY_OPTION: True})
+        read_seq = select(ChangeCounter.seq).where(ChangeCounter.id == change_store.COUNTER_ID)
+        conn = None
         woken_for = -1
-        while not self._stopping.wait(CHANGE_CHECK_S):
-            if self._backlog or time.monotonic() >= self._next_full_poll:
-                self.events.put(_Wake())
-                continue
-            try:
-                with reader.connect() as conn:
-                    seq = conn.execute(select(ChangeCounter.seq).where(ChangeCounter.id == change_store.COUNTER_ID)).scalar() or 0
-            except OperationalError as exc:
-                log.debug("cannot read the change counter (%s)", exc.orig)
-                continue
-            self._seen_seq = seq
-            if self.feed.moved(seq) and seq != woken_for:
-                woken_for = seq
-                self.events.put(_Wake())
+        try:
+            while not self._stopping.wait(CHANGE_CHECK_S):
+                if self._backlog or time.monotonic() >= self._next_full_poll:
+                    self.events.put(_Wake())
+                    continue
+                try:
+                    conn = conn or reader.connect()
+                    seq = conn.execute(read_seq).scalar() or 0
+                    conn.rollback()  # the next read takes a fresh snapshot
+                except OperationalError as exc:
+                    log.debug("cannot read the change counter (%s)", exc.orig)
+                    if conn is not None:
+                        conn.invalidate()
+                        conn.close()
+                    conn = None
+                    continue
+                self._seen_seq = seq
+                if self.feed.moved(seq) and seq != woken_for:
+                    woken_for = seq
+                    self.events.put(_Wake())
+        finally:
+            if conn is not None:
+                conn.close()
 
     def changes_pending(self) -> bool:
         """Whether the loop should poll now, before `poll_interval_s` is over: the change counter
