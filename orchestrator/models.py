@@ -55,6 +55,8 @@ class Dag(Base):
     last_parsed_at: Mapped[datetime | None]
     next_run_at: Mapped[datetime | None] = mapped_column(comment="when the next scheduled run is due")
 
+    __table_args__ = (Index("ix_dag_next_run_at", "next_run_at"),)
+
 
 class DagVersion(Base):
     """Every DagSpec version ever seen; runs are pinned to the version they started with."""

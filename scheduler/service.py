@@ -55,6 +55,8 @@ Clock = Callable[[], datetime]
 
 CHANGE_CHECK_S = 0.015
 """How often a thread reads the change counter: a new trigger is noticed within this, not a poll interval."""
+SPEC_LOOKAHEAD_S = 5.0
+"""The specs of the DAGs due within this are parsed ahead, in the polls before they fall due."""
 START_PER_POLL = 250
 """Runs started per poll at most, so a pass stays short (1,000 cron runs due together start over a few passes)."""
 
@@ -409,6 +411,7 @@ class Scheduler:
         if full:
             # breakers and pools are shared with other schedulers and the UI: the store's copy wins
             self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
+            self._warm_specs(session, now + timedelta(seconds=SPEC_LOOKAHEAD_S))
         self._notice(session)
         # after the reloads, which would take an adopted run's row (still its old owner's) for a loss
         alive = self._alive(session, now)
@@ -523,6 +526,14 @@ class Scheduler:
             .with_for_update(skip_locked=True)
         )
         return {key: row for row in rows if (key := RunKey(row.dag_id, row.run_id)) in wanted}
+
+    def _warm_specs(self, session: Session, until: datetime) -> None:
+        """Parse the specs of the DAGs due before `until` ahead of time: when 1,000 DAGs fall due
+        together, the poll that starts their runs finds their specs parsed."""
+        due = session.execute(
+            select(Dag.dag_id, Dag.version_hash).where(Dag.next_run_at <= until, Dag.is_paused.is_(False), Dag.is_active.is_(True))
+        ).all()
+        self._load_specs(session, {(dag_id, version_hash) for dag_id, version_hash in due})
 
     def _dag_spec(self, dag: Dag) -> DagSpec:
         """The current spec of a dag row, parsed once per version."""

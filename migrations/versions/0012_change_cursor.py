@@ -34,9 +34,12 @@ def upgrade() -> None:
         batch.create_index('ix_dag_run_owner_job_id', ['owner_job_id'], unique=False)
     with op.batch_alter_table('dag_run') as batch:
         batch.alter_column('change_seq', server_default=None)
+    # the cron pass and the spec warm-up look for the DAGs due soon among thousands
+    op.create_index('ix_dag_next_run_at', 'dag', ['next_run_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_dag_next_run_at', table_name='dag')
     with op.batch_alter_table('dag_run') as batch:
         batch.drop_index('ix_dag_run_owner_job_id')
         batch.drop_index('ix_dag_run_change_seq')
