@@ -53,31 +53,53 @@ class ChangeFeed:
     def __init__(self) -> None:
         self.cursor: int | None = None
         self.queued: dict[RunKey, QueuedRun] = {}
+        self._own: int | None = None  # the stamp of this scheduler's last poll: it knows those changes
+        self._noted: set[tuple[str, str]] = set()  # the runs this transaction touched, already noted
 
     def reset(self) -> None:
         """Read every active run at the next poll (what this copy says may be wrong: a poll was rolled back)."""
-        self.cursor = None
+        self.cursor = self._own = None
+
+    def _base(self) -> int | None:
+        """The cursor, past this scheduler's own last commit when no other came between."""
+        if self.cursor is not None and self._own == self.cursor + 1:
+            return self._own
+        return self.cursor
 
     def moved(self, seq: int) -> bool:
         """Whether a counter value read elsewhere says there is something to read."""
-        return self.cursor is not None and seq > self.cursor
+        base = self._base()
+        return base is not None and seq > base
 
     def read(self, session: Session) -> Changes:
-        """The runs changed since the last read, those this transaction queued or changed included."""
+        """The runs changed since the last read, those this transaction queued or changed so far
+        included, but not those of this scheduler's own last commit (it knows them)."""
         upto = change_store.current(session)
-        if self.cursor is None:
+        after = self._base()
+        if after is None:
             rows = list(session.execute(select(*change_store.RUN_COLUMNS).where(DagRun.state.in_([s.value for s in RUN_ACTIVE]))).all())
             self.queued.clear()
             everything = True
         else:
-            rows = change_store.changed_runs(session, self.cursor, upto)
+            rows = change_store.changed_runs(session, after, upto, skip=self._own)
             everything = False
-        own = change_store.pending_runs(session)  # stamped when this transaction commits, past `upto`
-        if own:
-            rows.extend(change_store.runs_by_key(session, own))
-        self.cursor = upto
+        self.cursor, self._own = upto, None
+        self._noted = change_store.pending_runs(session)  # stamped when this transaction commits, past `upto`
+        if self._noted:
+            rows.extend(change_store.runs_by_key(session, self._noted))
         self.note(rows)
         return Changes(rows, everything)
+
+    def finish(self, session: Session) -> None:
+        """Before the poll's transaction commits: note the runs it touched after `read` (child runs
+        a trigger task created), and learn its stamp, so the next read skips what this one knows."""
+        rest = change_store.pending_runs(session) - self._noted
+        if rest:
+            self.note(change_store.runs_by_key(session, rest))
+        session.info[change_store.ON_STAMP] = self._stamped
+
+    def _stamped(self, seq: int) -> None:
+        self._own = seq
 
     def note(self, rows: Iterable[Row[Any]]) -> None:
         """Keep the copy of the unstarted runs in step with these rows."""

@@ -57,6 +57,8 @@ CHANGE_CHECK_S = 0.015
 """How often a thread reads the change counter: a new trigger is noticed within this, not a poll interval."""
 SPEC_LOOKAHEAD_S = 5.0
 """The specs of the DAGs due within this are parsed ahead, in the polls before they fall due."""
+WARM_PER_POLL = 100
+"""Specs parsed ahead per poll at most (about 50 ms): the warm-up never makes a long pass itself."""
 START_PER_POLL = 250
 """Runs started per poll at most, so a pass stays short (1,000 cron runs due together start over a few passes)."""
 
@@ -200,32 +202,25 @@ class Scheduler:
         }
 
     def _change_watch_loop(self) -> None:
-        """Wake the loop when the change counter moved past the feed's cursor, when a poll left
-        work, or when the full poll is due: one read of a one-row table every CHANGE_CHECK_S, on a
-        connection of its own (read-only: never SQLite's write lock)."""
+        """Wake the loop when `changes_pending`: the change counter is read every CHANGE_CHECK_S
+        (a one-row table), on a connection of its own (read-only: never SQLite's write lock)."""
         reader = self.sessions.kw["bind"].execution_options(**{READONLY_OPTION: True})
         read_seq = select(ChangeCounter.seq).where(ChangeCounter.id == change_store.COUNTER_ID)
         conn = None
-        woken_for = -1
         try:
             while not self._stopping.wait(CHANGE_CHECK_S):
-                if self._backlog or time.monotonic() >= self._next_full_poll:
-                    self.events.put(_Wake())
-                    continue
-                try:
-                    conn = conn or reader.connect()
-                    seq = conn.execute(read_seq).scalar() or 0
-                    conn.rollback()  # the next read takes a fresh snapshot
-                except OperationalError as exc:
-                    log.debug("cannot read the change counter (%s)", exc.orig)
-                    if conn is not None:
-                        conn.invalidate()
-                        conn.close()
-                    conn = None
-                    continue
-                self._seen_seq = seq
-                if self.feed.moved(seq) and seq != woken_for:
-                    woken_for = seq
+                if not self._poll_wanted():
+                    try:
+                        conn = conn or reader.connect()
+                        self._seen_seq = conn.execute(read_seq).scalar() or 0
+                        conn.rollback()  # the next read takes a fresh snapshot
+                    except OperationalError as exc:
+                        log.debug("cannot read the change counter (%s)", exc.orig)
+                        if conn is not None:
+                            conn.invalidate()
+                            conn.close()
+                        conn = None
+                if self.changes_pending() and self.events.empty():
                     self.events.put(_Wake())
         finally:
             if conn is not None:
@@ -233,8 +228,13 @@ class Scheduler:
 
     def changes_pending(self) -> bool:
         """Whether the loop should poll now, before `poll_interval_s` is over: the change counter
-        moved since the last poll's read, a poll left work, or the full poll (cron) is due."""
-        return self._backlog or self.feed.moved(self._seen_seq) or time.monotonic() >= self._next_full_poll
+        moved since the last poll's read, or `_poll_wanted`."""
+        return self._poll_wanted() or self.feed.moved(self._seen_seq)
+
+    def _poll_wanted(self) -> bool:
+        """The last poll left work (events, runs to start), the tracker started waits to register
+        (WaitForEvent, approvals), or the full poll is due."""
+        return self._backlog or bool(self.tracker.waits_started) or time.monotonic() >= self._next_full_poll
 
     def _folder_loop(self) -> None:
         while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
@@ -428,6 +428,7 @@ class Scheduler:
         if queued and try_decision_lock(session, "start-runs"):
             share = -(-len(queued) // len(alive))
             backlog = self._start_queued(session, queued, batch, now, share=share, recheck_waiting=full) or backlog
+        self.feed.finish(session)
         self._backlog = backlog
 
     def _notice(self, session: Session) -> None:
@@ -463,7 +464,11 @@ class Scheduler:
         `share` runs start, and START_PER_POLL; this scheduler then drives them
         (dag_run.owner_job_id). Returns whether runs that could start were left for the next poll.
         """
-        dags = {d.dag_id: d for d in session.scalars(select(Dag).where(Dag.dag_id.in_({q.dag_id for q in queued})))}
+        # the columns it needs, not the specs (JSON, parsed once per version into the cache)
+        dags = {
+            d.dag_id: d
+            for d in session.execute(select(Dag.dag_id, Dag.is_paused, Dag.version_hash).where(Dag.dag_id.in_({q.dag_id for q in queued})))
+        }
         self._load_specs(session, {(d.dag_id, d.version_hash) for d in dags.values()})
         running: dict[str, int] = {}
         for dag_id in [k.dag_id for k in self.tracker.runs] + [q.dag_id for q in queued if q.state == RunState.WAITING.value]:
@@ -509,7 +514,8 @@ class Scheduler:
         return left
 
     @staticmethod
-    def _startable_dag(dags: dict[str, Dag], q: QueuedRun) -> Dag | None:
+    def _startable_dag(dags: dict[str, Any], q: QueuedRun) -> Any:
+        """The DAG's (dag_id, is_paused, version_hash) row if its runs may start."""
         dag = dags.get(q.dag_id)
         return None if dag is None or dag.is_paused else dag
 
@@ -528,12 +534,13 @@ class Scheduler:
         return {key: row for row in rows if (key := RunKey(row.dag_id, row.run_id)) in wanted}
 
     def _warm_specs(self, session: Session, until: datetime) -> None:
-        """Parse the specs of the DAGs due before `until` ahead of time: when 1,000 DAGs fall due
-        together, the poll that starts their runs finds their specs parsed."""
+        """Parse the specs of the DAGs due before `until` ahead of time, WARM_PER_POLL a poll: when
+        1,000 DAGs fall due together, the poll that starts their runs finds their specs parsed."""
         due = session.execute(
             select(Dag.dag_id, Dag.version_hash).where(Dag.next_run_at <= until, Dag.is_paused.is_(False), Dag.is_active.is_(True))
         ).all()
-        self._load_specs(session, {(dag_id, version_hash) for dag_id, version_hash in due})
+        missing = sorted({(dag_id, version_hash) for dag_id, version_hash in due} - self._specs.keys())
+        self._load_specs(session, set(missing[:WARM_PER_POLL]))
 
     def _dag_spec(self, dag: Dag) -> DagSpec:
         """The current spec of a dag row, parsed once per version."""

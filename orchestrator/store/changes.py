@@ -38,6 +38,8 @@ from orchestrator.models import ChangeCounter, DagRun
 
 COUNTER_ID = 1
 _PENDING = "orchestrator.changes.pending"  # session.info key: run keys to stamp at commit
+ON_STAMP = "orchestrator.changes.on_stamp"
+"""session.info key: a callable given the transaction's stamp just before it commits (a scheduler skips its own changes)."""
 
 # what a scheduler needs of a changed run to decide whether to reload, forget, queue or drop it
 RUN_COLUMNS = (
@@ -63,11 +65,15 @@ def current(session: Session) -> int:
     return session.scalar(select(ChangeCounter.seq).where(ChangeCounter.id == COUNTER_ID)) or 0
 
 
-def changed_runs(session: Session, after: int, upto: int) -> list[Row[Any]]:
-    """The runs stamped in (after, upto]: `RUN_COLUMNS` of each (an index range scan)."""
+def changed_runs(session: Session, after: int, upto: int, skip: int | None = None) -> list[Row[Any]]:
+    """The runs stamped in (after, upto], but not `skip` (the reader's own commit): `RUN_COLUMNS`
+    of each (an index range scan)."""
     if upto <= after:
         return []
-    return list(session.execute(select(*RUN_COLUMNS).where(DagRun.change_seq > after, DagRun.change_seq <= upto)).all())
+    where = [DagRun.change_seq > after, DagRun.change_seq <= upto]
+    if skip is not None and after < skip <= upto:
+        where.append(DagRun.change_seq != skip)
+    return list(session.execute(select(*RUN_COLUMNS).where(*where)).all())
 
 
 def runs_by_key(session: Session, keys: Iterable[tuple[str, str]]) -> list[Row[Any]]:
@@ -96,6 +102,9 @@ def _stamp(session: Session) -> None:
     if runs is None:
         return
     seq = _bump(session)
+    on_stamp = session.info.pop(ON_STAMP, None)
+    if on_stamp is not None:
+        on_stamp(seq)
     if runs:
         table = DagRun.__table__
         stmt = update(table).where(table.c.dag_id == bindparam("k_dag_id"), table.c.run_id == bindparam("k_run_id")).values(change_seq=seq)
@@ -106,3 +115,4 @@ def _stamp(session: Session) -> None:
 def _forget(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the outermost transaction ended (committed or rolled back)
         session.info.pop(_PENDING, None)
+        session.info.pop(ON_STAMP, None)
