@@ -90,10 +90,11 @@ class ChangeFeed:
         self.note(rows)
         return Changes(rows, everything)
 
-    def finish(self, session: Session) -> None:
+    def finish(self, session: Session, tracked: Container[RunKey]) -> None:
         """Before the poll's transaction commits: note the runs it touched after `read` (child runs
-        a trigger task created), and learn its stamp, so the next read skips what this one knows."""
-        rest = change_store.pending_runs(session) - self._noted
+        a trigger task created; not those this scheduler moved itself, which its batch writes only
+        after this, nor those it drives), and learn its stamp, so the next read skips what this one knows."""
+        rest = {k for k in change_store.pending_runs(session) - self._noted if RunKey(*k) not in tracked}
         if rest:
             self.note(change_store.runs_by_key(session, rest))
         session.info[change_store.ON_STAMP] = self._stamped
@@ -116,6 +117,7 @@ class ChangeFeed:
 
     def set_state(self, key: RunKey, state: RunState) -> None:
         """This scheduler moved an unstarted run: it stays in the copy while queued or waiting."""
+        self._noted.add((key.dag_id, key.run_id))
         entry = self.queued.get(key)
         if entry is None:
             return

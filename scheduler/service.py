@@ -41,7 +41,7 @@ from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
-from scheduler import dependencies
+from scheduler import dependencies, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
@@ -428,7 +428,7 @@ class Scheduler:
         if queued and try_decision_lock(session, "start-runs"):
             share = -(-len(queued) // len(alive))
             backlog = self._start_queued(session, queued, batch, now, share=share, recheck_waiting=full) or backlog
-        self.feed.finish(session)
+        self.feed.finish(session, self.tracker.runs)
         self._backlog = backlog
 
     def _notice(self, session: Session) -> None:
@@ -465,36 +465,20 @@ class Scheduler:
         (dag_run.owner_job_id). Returns whether runs that could start were left for the next poll.
         """
         # the columns it needs, not the specs (JSON, parsed once per version into the cache)
-        dags = {
-            d.dag_id: d
-            for d in session.execute(select(Dag.dag_id, Dag.is_paused, Dag.version_hash).where(Dag.dag_id.in_({q.dag_id for q in queued})))
-        }
-        self._load_specs(session, {(d.dag_id, d.version_hash) for d in dags.values()})
+        dags = session.execute(
+            select(Dag.dag_id, Dag.version_hash).where(Dag.dag_id.in_({q.dag_id for q in queued}), Dag.is_paused.is_(False))
+        ).all()
+        self._load_specs(session, {(d.dag_id, d.version_hash) for d in dags})
+        limits = {d.dag_id: self._spec(session, d.dag_id, d.version_hash).max_active_runs for d in dags}
         running: dict[str, int] = {}
         for dag_id in [k.dag_id for k in self.tracker.runs] + [q.dag_id for q in queued if q.state == RunState.WAITING.value]:
             running[dag_id] = running.get(dag_id, 0) + 1
-        cap = min(share, START_PER_POLL)
-        candidates: list[QueuedRun] = []
-        left = False
-        for q in queued:
-            dag = self._startable_dag(dags, q)
-            holds_slot = q.state == RunState.WAITING.value
-            if dag is None or (holds_slot and not recheck_waiting):
-                continue
-            limit = self._spec(session, dag.dag_id, dag.version_hash).max_active_runs
-            if not holds_slot and limit is not None and running.get(q.dag_id, 0) >= limit:
-                continue
-            if len(candidates) >= cap:
-                left = True
-                break
-            candidates.append(q)
-            if not holds_slot:
-                running[q.dag_id] = running.get(q.dag_id, 0) + 1
-        rows = self._claim(session, candidates)
+        chosen = run_starts.pick(queued, limits, running, min(share, START_PER_POLL), recheck_waiting=recheck_waiting)
+        rows = run_starts.claim(session, chosen.runs)
         self._load_specs(session, {(row.dag_id, row.version_hash) for row in rows.values()})
         starting: list[tuple[DagRun, DagSpec]] = []
         moved: list[tuple[str, str]] = []
-        for q in candidates:
+        for q in chosen.runs:
             row = rows.get(q.key)
             if row is None:  # started by another scheduler, cancelled, or locked by a writer: the feed tells
                 continue
@@ -511,27 +495,7 @@ class Scheduler:
         for run in started:
             self.tracker.track(run)
             self._started.append(run.key)
-        return left
-
-    @staticmethod
-    def _startable_dag(dags: dict[str, Any], q: QueuedRun) -> Any:
-        """The DAG's (dag_id, is_paused, version_hash) row if its runs may start."""
-        dag = dags.get(q.dag_id)
-        return None if dag is None or dag.is_paused else dag
-
-    def _claim(self, session: Session, candidates: list[QueuedRun]) -> dict[RunKey, DagRun]:
-        """The rows of these runs that are still queued or waiting, locked (PostgreSQL: rows another
-        transaction holds are skipped; the next poll looks at them again)."""
-        wanted = {q.key for q in candidates}
-        if not wanted:
-            return {}
-        rows = session.scalars(
-            select(DagRun)
-            .where(DagRun.dag_id.in_({k.dag_id for k in wanted}), DagRun.run_id.in_({k.run_id for k in wanted}))
-            .where(DagRun.state.in_((RunState.QUEUED.value, RunState.WAITING.value)))
-            .with_for_update(skip_locked=True)
-        )
-        return {key: row for row in rows if (key := RunKey(row.dag_id, row.run_id)) in wanted}
+        return chosen.more
 
     def _warm_specs(self, session: Session, until: datetime) -> None:
         """Parse the specs of the DAGs due before `until` ahead of time, WARM_PER_POLL a poll: when

@@ -16,7 +16,6 @@ from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import resilience
-from orchestrator.cli.run_files import read_run_requests
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import variables as variables_cli
 from orchestrator.cli.common import (
@@ -30,12 +29,13 @@ from orchestrator.cli.common import (
     parse_conf,
     pass_state,
 )
+from orchestrator.cli.run_files import read_run_requests
 from orchestrator.backfill import apply_backfill, plan_backfill
 from orchestrator.db import make_engine, upgrade
+from orchestrator.errors import ConflictError
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.plugins import ListenerThread, load_plugins, make_plugin_manager, publishing
 from orchestrator.states import RUN_TERMINAL, RunState
-from orchestrator.errors import ConflictError
 from orchestrator.store import audit
 from orchestrator.store import dags as dag_store
 from orchestrator.store import jobs as job_store

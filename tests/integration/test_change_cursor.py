@@ -74,9 +74,10 @@ def _task_waits(home: Home, run_id: str) -> bool:
 
 # -- what the scheduler notices, long before its poll interval ---------------------------------------
 def test_a_new_trigger_starts_without_waiting_for_the_poll_interval(home: Home) -> None:
-    with _scheduler(home):
+    with _scheduler(home) as sched:
         run_id = trigger(home.sessions, "quick")
         assert wait_for_run(home.sessions, "quick", run_id, timeout=NEVER_DUE_S / 10).state == "success"
+        assert sched.scheduler.feed.queued == {}, "a started run is no longer in the scheduler's copy of the queue"
 
 
 def test_a_cancelled_run_is_let_go_by_its_scheduler(home: Home) -> None:
