@@ -4,8 +4,8 @@ One DAG whose only task is `WaitForEvent("invoice.approved", match="payload.invo
 params.invoice_id")`; 10,000 runs of it are queued in one transaction, each with its own
 invoice_id. Once every task waits, the scheduler's polls are timed for a few seconds (what 10,000
 waiting tasks cost each poll), with the process's resident memory before and after and the work
-in flight on Dask (none). Then 10,000 matching events are stored, as `POST /api/v1/events` stores
-them, and the time until every run ended is measured from their commit. The time of each scheduler
+in flight on Dask (none). Then 10,000 matching events are stored, as `POST /api/v1/events/batch`
+stores them (500 per transaction), and the time until every run ended is measured from their commit. The time of each scheduler
 poll is recorded by wrapping `Scheduler._poll` (as L1 does).
 """
 
