@@ -139,6 +139,17 @@ def trigger(env: Env, dag_id: str, run_id: str | None = None) -> str:
         return run.run_id
 
 
+def trigger_batch(env: Env, dag_id: str, run_ids: Sequence[str]) -> list[str]:
+    """Queue manual runs in one transaction, as `POST /dags/{dag_id}/runs/batch` does."""
+    from orchestrator.store import run_batches
+
+    at = now()
+    with env.sessions.begin() as session:
+        runs = run_batches.plan(session, dag_id, [run_batches.RunRequest(run_id=r) for r in run_ids], at)
+        run_store.queue_runs(session, runs, at, actor="bench")
+    return [r.run_id for r in runs]
+
+
 def wait_runs(env: Env, dag_id: str, run_ids: Sequence[str], timeout_s: float, poll_s: float = 0.05) -> list[DagRun]:
     """Poll the store until every run has ended; returns their rows."""
     deadline = time.monotonic() + timeout_s

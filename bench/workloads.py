@@ -17,7 +17,7 @@ from bench.waiting import wait_workload
 from bench.killw import kill_workers
 from bench.throughput import w5_tiny_tasks
 from bench.webui import ui
-from bench.env import Env, fresh_env, now, running_scheduler, trigger, wait_runs
+from bench.env import Env, fresh_env, now, running_scheduler, trigger, trigger_batch, wait_runs
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import Dag, TaskInstance
 
@@ -131,12 +131,13 @@ def w3_parse(opts: Options, files: int = 200, tasks: int = 10) -> Figures:
 
 
 def w4_many_runs(opts: Options, runs: int = 200, tasks: int = 3) -> Figures:
-    """A 3-task DAG (max_active_runs=None) triggered 200 times back to back; wall until all succeed."""
+    """A 3-task DAG (max_active_runs=None) triggered 200 times in one batch (as `POST
+    /dags/{dag_id}/runs/batch` and `orchestrator dags trigger --count 200` do); wall until all succeed."""
     with fresh_env(opts.db, opts.workers) as env:
         dagfiles.write(env.dags_folder, "w4_many.py", dagfiles.unlimited_chain_dag("w4_many", tasks))
         with running_scheduler(env, opts.workers):
             t0 = now()
-            run_ids = [trigger(env, "w4_many", run_id=f"manual__bench_{i:03d}") for i in range(runs)]
+            run_ids = trigger_batch(env, "w4_many", [f"manual__bench_{i:03d}" for i in range(runs)])
             trigger_s = _seconds(now(), t0)
             rows = wait_runs(env, "w4_many", run_ids, timeout_s=240)
         _check_success(rows, "W4")

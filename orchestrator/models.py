@@ -55,6 +55,8 @@ class Dag(Base):
     last_parsed_at: Mapped[datetime | None]
     next_run_at: Mapped[datetime | None] = mapped_column(comment="when the next scheduled run is due")
 
+    __table_args__ = (Index("ix_dag_next_run_at", "next_run_at"),)
+
 
 class DagVersion(Base):
     """Every DagSpec version ever seen; runs are pinned to the version they started with."""
@@ -116,9 +118,14 @@ class DagRun(Base):
     parent_run_id: Mapped[str | None] = mapped_column(String(250))
     parent_task_id: Mapped[str | None] = mapped_column(String(250))
     owner_job_id: Mapped[int | None] = mapped_column(Integer, comment="the scheduler (scheduler_job.id) that drives the running run")
+    change_seq: Mapped[int] = mapped_column(
+        BigInteger, default=0, comment="change_counter.seq of the last commit that queued the run or changed it for the schedulers"
+    )
 
     __table_args__ = (
         Index("ix_dag_run_state", "state"),
+        Index("ix_dag_run_change_seq", "change_seq"),
+        Index("ix_dag_run_owner_job_id", "owner_job_id"),
         Index("ix_dag_run_dag_id_logical_date", "dag_id", "logical_date"),
         Index("ix_dag_run_parent", "parent_dag_id", "parent_run_id"),
     )
@@ -186,6 +193,14 @@ class Event(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_event_dag_id_run_id", "dag_id", "run_id"),)
+
+
+class ChangeCounter(Base):
+    """One row: bumped by every commit that changes what the schedulers must notice (orchestrator.store.changes)."""
+
+    __tablename__ = "change_counter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SchedulerJob(Base):

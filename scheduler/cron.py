@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from orchestrator.models import Dag, DagRun, Schedule
 from orchestrator.schedule import next_interval
@@ -29,8 +29,9 @@ def create_due_runs(session: Session, now: datetime, spec_of: Callable[[Dag], Da
     DAGs are due (1,000 DAGs on one cron fall due together). `spec_of` may serve the DAGs'
     specs from a cache. Returns how many runs were created.
     """
+    # the specs (JSON) are loaded only for DAGs `spec_of` does not have cached
     due = session.scalars(
-        select(Dag).where(Dag.next_run_at <= now, Dag.is_paused.is_(False), Dag.is_active.is_(True))
+        select(Dag).where(Dag.next_run_at <= now, Dag.is_paused.is_(False), Dag.is_active.is_(True)).options(defer(Dag.spec))
     ).all()
     if not due:
         return 0

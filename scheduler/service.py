@@ -1,9 +1,12 @@
 """The scheduler service: the loop that ties the store, the tracker and the executor together.
 
 One thread does all decisions. Executor events arrive on a queue (pushed from Dask's threads)
-and are handled the moment they arrive; the database is polled every `poll_interval_s` for
-what users and cron add (new runs, clears, cancels). Each pass writes ONE transaction, then
-submits the work that transaction queued.
+and are handled the moment they arrive. The database is polled for what users, other schedulers
+and cron add: what changed (new runs, clears, cancels, decisions, outside events) as soon as the
+change counter moves (a thread checks it every `CHANGE_CHECK_S`), everything that goes by the
+clock (cron, named schedules, shared pools and breakers) every `poll_interval_s`. A poll reads
+only the runs changed since its cursor (scheduler/change_feed.py). Each pass writes ONE
+transaction, then submits the work that transaction queued.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
-from orchestrator.db import try_decision_lock
+from orchestrator.db import READONLY_OPTION, try_decision_lock
 from orchestrator.executor import Executor, ExecutorEvent
 from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import Dag, DagRun
+from orchestrator.models import ChangeCounter, Dag, DagRun, SchedulerJob
 from orchestrator.plugins import ListenerThread, load_plugins
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE, RunState
+from orchestrator.store import changes as change_store
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import events as event_store
 from orchestrator.store import idempotency as idempotency_store
@@ -37,16 +41,26 @@ from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
-from scheduler import dependencies
+from scheduler import dependencies, run_starts
+from scheduler.change_feed import ChangeFeed, QueuedRun
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.tracker import Dispatch, RunTracker, active_run, start_runs
-from scheduler.triggering import create_asset_runs, create_event_runs
+from scheduler.triggering import create_asset_runs, process_events
 from scheduler.waits import WaitBook
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+CHANGE_CHECK_S = 0.015
+"""How often a thread reads the change counter: a new trigger is noticed within this, not a poll interval."""
+SPEC_LOOKAHEAD_S = 5.0
+"""The specs of the DAGs due within this are parsed ahead, in the polls before they fall due."""
+WARM_PER_POLL = 100
+"""Specs parsed ahead per poll at most (about 50 ms): the warm-up never makes a long pass itself."""
+START_PER_POLL = 250
+"""Runs started per poll at most, so a pass stays short (1,000 cron runs due together start over a few passes)."""
 
 
 def connection_resolver(config: Config, sessions: sessionmaker[Session]) -> Callable[[str], dict[str, Any] | None]:
@@ -63,6 +77,10 @@ def utcnow() -> datetime:
 
 class _Stop:
     """Queue sentinel that wakes the loop to stop."""
+
+
+class _Wake:
+    """Queue sentinel that wakes the loop to poll: the change counter moved, or a poll left work."""
 
 
 class Scheduler:
@@ -109,6 +127,10 @@ class Scheduler:
         self.listeners = ListenerThread(self.plugins)
         self._busy: tuple[float, int] = (0.0, 0)
         self._next_adoption_check = 0.0  # seconds spent deciding, passes, since the last heartbeat
+        self.feed = ChangeFeed()
+        self._next_full_poll = 0.0  # monotonic: when cron, named schedules and shared state are looked at next
+        self._seen_seq = 0  # the change counter as the watch thread last read it
+        self._backlog = False  # the last poll left work (events, runs to start) for the next one
         self.ready = threading.Event()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -131,7 +153,7 @@ class Scheduler:
         # beats from its own thread, so a slow start (cluster, first DAG scan) still counts as alive
         beat_thread = threading.Thread(target=self._heartbeat_loop, name="scheduler-heartbeat", daemon=True)
         beat_thread.start()
-        folder_thread = None
+        folder_thread = watch_thread = None
         try:
             self.executor.start(self.events.put)
             if self.sync_folder:
@@ -141,10 +163,14 @@ class Scheduler:
             self._recover()
             self.ready.set()
             log.info("scheduler %s running (executor: %s)", self.job_id, type(self.executor).__name__)
+            watch_thread = threading.Thread(target=self._change_watch_loop, name="scheduler-change-watch", daemon=True)
+            watch_thread.start()
             self._loop()
         finally:
             self._stopping.set()
             beat_thread.join()
+            if watch_thread is not None:
+                watch_thread.join()
             self._shutdown()
             if folder_thread is not None:
                 folder_thread.join(timeout=self.config.dag_file_timeout_s + 5)
@@ -174,6 +200,41 @@ class Scheduler:
             "queue_depth": self.events.qsize(),
             "active_runs": len(self.tracker.runs),
         }
+
+    def _change_watch_loop(self) -> None:
+        """Wake the loop when `changes_pending`: the change counter is read every CHANGE_CHECK_S
+        (a one-row table), on a connection of its own (read-only: never SQLite's write lock)."""
+        reader = self.sessions.kw["bind"].execution_options(**{READONLY_OPTION: True})
+        read_seq = select(ChangeCounter.seq).where(ChangeCounter.id == change_store.COUNTER_ID)
+        conn = None
+        try:
+            while not self._stopping.wait(CHANGE_CHECK_S):
+                if not self._poll_wanted():
+                    try:
+                        conn = conn or reader.connect()
+                        self._seen_seq = conn.execute(read_seq).scalar() or 0
+                        conn.rollback()  # the next read takes a fresh snapshot
+                    except OperationalError as exc:
+                        log.debug("cannot read the change counter (%s)", exc.orig)
+                        if conn is not None:
+                            conn.invalidate()
+                            conn.close()
+                        conn = None
+                if self.changes_pending() and self.events.empty():
+                    self.events.put(_Wake())
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def changes_pending(self) -> bool:
+        """Whether the loop should poll now, before `poll_interval_s` is over: the change counter
+        moved since the last poll's read, or `_poll_wanted`."""
+        return self._poll_wanted() or self.feed.moved(self._seen_seq)
+
+    def _poll_wanted(self) -> bool:
+        """The last poll left work (events, runs to start), the tracker started waits to register
+        (WaitForEvent, approvals), or the full poll is due."""
+        return self._backlog or bool(self.tracker.waits_started) or time.monotonic() >= self._next_full_poll
 
     def _folder_loop(self) -> None:
         while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
@@ -206,12 +267,15 @@ class Scheduler:
         """Take over the running runs whose scheduler stopped heartbeating: claimed row by row
         (FOR UPDATE SKIP LOCKED, so two schedulers never adopt the same run); their in-flight
         tries go back to be scheduled. Returns the runs adopted."""
+        # the dead schedulers are few; their runs are found through the owner index, not by reading every running run
+        dead = select(SchedulerJob.id).where(SchedulerJob.id.not_in(alive))
         rows = session.scalars(
             select(DagRun)
-            .where(DagRun.state == RunState.RUNNING.value, or_(DagRun.owner_job_id.is_(None), DagRun.owner_job_id.not_in(alive)))
+            .where(or_(DagRun.owner_job_id.is_(None), DagRun.owner_job_id.in_(dead)), DagRun.state == RunState.RUNNING.value)
             .where(DagRun.run_type != "test")  # driven by `orchestrator dags test` in its own process
             .with_for_update(skip_locked=True)
         ).all()
+        change_store.touch(session, [(row.dag_id, row.run_id) for row in rows])  # their old owner, if alive after all, lets go
         for row in rows:
             key = RunKey(row.dag_id, row.run_id)
             run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key))
@@ -264,7 +328,7 @@ class Scheduler:
             self.tracker.wake_due(now)
             self._unsent.extend(self.tracker.plan(self._pending, now))
             mono = time.monotonic()
-            poll = mono >= next_poll
+            poll = mono >= next_poll or self.changes_pending()
             if self._pending and write_by is None:
                 write_by = mono + self.config.commit_interval_s
             if not (poll or self._unsent or (write_by is not None and mono >= write_by)):
@@ -305,6 +369,7 @@ class Scheduler:
     def _forget_started(self) -> None:
         """Runs this pass started were rolled back with it: they are still queued in the store."""
         started, self._started = set(self._started), []
+        self.feed.reset()  # the runs it started are queued again in the store: read them all next time
         for key in started:
             self.tracker.forget(key)
         self._unsent = [d for d in self._unsent if RunKey(d.work.dag_id, d.work.run_id) not in started]
@@ -326,28 +391,28 @@ class Scheduler:
                 break
         if any(isinstance(i, _Stop) for i in items):
             self._stopping.set()
-        return [i for i in items if not isinstance(i, _Stop)]
+        return [i for i in items if not isinstance(i, (_Stop, _Wake))]
 
     # -- what the database says ------------------------------------------------------------------
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
+        """Act on what changed since the last poll; every `poll_interval_s`, also on what goes by the clock."""
+        mono = time.monotonic()
+        full = mono >= self._next_full_poll
+        if full:
+            self._next_full_poll = mono + self.config.poll_interval_s
+        backlog = False
         # one scheduler at a time creates runs (several would create the same cron run twice)
         if try_decision_lock(session, "create-runs"):
-            create_due_runs(session, now, spec_of=self._dag_spec)
-            create_named_schedule_runs(session, now)
+            if full:
+                create_due_runs(session, now, spec_of=self._dag_spec)
+                create_named_schedule_runs(session, now)
             create_asset_runs(session, now)
-            create_event_runs(session, now)
-        # breakers and pools are shared with other schedulers and the UI: the store's copy wins
-        self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
-        rows = session.execute(
-            select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.ext_change, DagRun.logical_date, DagRun.owner_job_id)
-            .where(DagRun.state.in_([s.value for s in RUN_ACTIVE]))
-            .order_by(DagRun.logical_date)
-        ).all()
-        db_active = {RunKey(r.dag_id, r.run_id): r for r in rows}
-        for key, run in list(self.tracker.runs.items()):
-            row = db_active.get(key)
-            if row is None or row.ext_change != run.ext_change or row.owner_job_id != self.job_id:
-                self._reload(session, key)
+            backlog = process_events(session, now).more
+        if full:
+            # breakers and pools are shared with other schedulers and the UI: the store's copy wins
+            self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
+            self._warm_specs(session, now + timedelta(seconds=SPEC_LOOKAHEAD_S))
+        self._notice(session)
         # after the reloads, which would take an adopted run's row (still its old owner's) for a loss
         alive = self._alive(session, now)
         if time.monotonic() >= self._next_adoption_check:
@@ -357,11 +422,24 @@ class Scheduler:
         # after the reloads, so that a run a user cancelled meanwhile triggers nothing
         settle_trigger_tasks(session, self.tracker, batch, now)
         self.waits.poll(session, self.tracker, batch, now)
-        queued = [r for r in rows if r.state != RunState.RUNNING.value and RunKey(r.dag_id, r.run_id) not in self.tracker.runs]
+        queued = self.feed.unstarted(self.tracker.runs)
         # one scheduler at a time starts runs (max_active_runs counts across all of them), taking
         # its share of what is queued, so the others take the rest at their next poll
         if queued and try_decision_lock(session, "start-runs"):
-            self._start_queued(session, queued, batch, now, share=-(-len(queued) // len(alive)))
+            share = -(-len(queued) // len(alive))
+            backlog = self._start_queued(session, queued, batch, now, share=share, recheck_waiting=full) or backlog
+        self.feed.finish(session, self.tracker.runs)
+        self._backlog = backlog
+
+    def _notice(self, session: Session) -> None:
+        """Reload the runs this scheduler drives that someone else changed (a clear, a cancel, an adoption)."""
+        changed = self.feed.read(session)
+        rows = {RunKey(r.dag_id, r.run_id): r for r in changed.rows}
+        keys = list(self.tracker.runs) if changed.everything else [k for k in rows if k in self.tracker.runs]
+        for key in keys:
+            row, run = rows.get(key), self.tracker.runs[key]
+            if row is None or row.state != RunState.RUNNING.value or row.ext_change != run.ext_change or row.owner_job_id != self.job_id:
+                self._reload(session, key)
 
     def _reload(self, session: Session, key: RunKey) -> None:
         """A user changed the run (clear, cancel): take the store's copy, keeping work still in flight."""
@@ -375,44 +453,58 @@ class Scheduler:
         for flight_key in stale:
             self.executor.cancel(flight_key)
 
-    def _start_queued(self, session: Session, queued: list, batch: Batch, now: datetime, share: int) -> None:
+    def _start_queued(
+        self, session: Session, queued: list[QueuedRun], batch: Batch, now: datetime, share: int, *, recheck_waiting: bool
+    ) -> bool:
         """Start queued and waiting runs, oldest first, within max_active_runs; those whose
-        depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE).
+        depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE), and are
+        looked at again with `recheck_waiting` (every full poll).
 
         A few statements however many runs start: 1,000 cron runs fall due together. At most
-        `share` runs start; this scheduler then drives them (dag_run.owner_job_id).
+        `share` runs start, and START_PER_POLL; this scheduler then drives them
+        (dag_run.owner_job_id). Returns whether runs that could start were left for the next poll.
         """
-        dag_ids = {r.dag_id for r in queued}
-        dags = {d.dag_id: d for d in session.scalars(select(Dag).where(Dag.dag_id.in_(dag_ids)))}
-        rows = {
-            RunKey(row.dag_id, row.run_id): row
-            for row in session.scalars(select(DagRun).where(DagRun.state.in_((RunState.QUEUED.value, RunState.WAITING.value))))
-        }
-        self._load_specs(session, {(row.dag_id, row.version_hash) for row in rows.values()} | {(d.dag_id, d.version_hash) for d in dags.values()})
+        # the columns it needs, not the specs (JSON, parsed once per version into the cache)
+        dags = session.execute(
+            select(Dag.dag_id, Dag.version_hash).where(Dag.dag_id.in_({q.dag_id for q in queued}), Dag.is_paused.is_(False))
+        ).all()
+        self._load_specs(session, {(d.dag_id, d.version_hash) for d in dags})
+        limits = {d.dag_id: self._spec(session, d.dag_id, d.version_hash).max_active_runs for d in dags}
         running: dict[str, int] = {}
-        for dag_id in [k.dag_id for k in self.tracker.runs] + [r.dag_id for r in queued if r.state == RunState.WAITING.value]:
+        for dag_id in [k.dag_id for k in self.tracker.runs] + [q.dag_id for q in queued if q.state == RunState.WAITING.value]:
             running[dag_id] = running.get(dag_id, 0) + 1
+        chosen = run_starts.pick(queued, limits, running, min(share, START_PER_POLL), recheck_waiting=recheck_waiting)
+        rows = run_starts.claim(session, chosen.runs)
+        self._load_specs(session, {(row.dag_id, row.version_hash) for row in rows.values()})
         starting: list[tuple[DagRun, DagSpec]] = []
-        for r in queued:
-            dag = dags.get(r.dag_id)
-            row = rows.get(RunKey(r.dag_id, r.run_id))
-            if dag is None or dag.is_paused or row is None:
+        moved: list[tuple[str, str]] = []
+        for q in chosen.runs:
+            row = rows.get(q.key)
+            if row is None:  # started by another scheduler, cancelled, or locked by a writer: the feed tells
                 continue
-            holds_slot = r.state == RunState.WAITING.value
-            limit = self._spec(session, dag.dag_id, dag.version_hash).max_active_runs
-            if not holds_slot and limit is not None and running.get(r.dag_id, 0) >= limit:
-                continue
-            spec = self._spec(session, r.dag_id, row.version_hash)
+            spec = self._spec(session, q.dag_id, row.version_hash)
             outcome = dependencies.admit(session, row, spec, batch, now)
             if outcome is RunState.RUNNING:
                 starting.append((row, spec))
-            if outcome is RunState.FAILED:  # timed out: its slot is free
-                running[r.dag_id] -= 1
-            elif not holds_slot:
-                running[r.dag_id] = running.get(r.dag_id, 0) + 1
-        for run in start_runs(session, starting[:share], batch, now, owner=self.job_id):
+            if outcome.value != q.state:
+                moved.append((q.dag_id, q.run_id))
+            self.feed.set_state(q.key, outcome)
+        started = start_runs(session, starting, batch, now, owner=self.job_id)
+        # every move of an unstarted run is stamped, so the other schedulers' copies of the queue follow
+        change_store.touch(session, moved)
+        for run in started:
             self.tracker.track(run)
             self._started.append(run.key)
+        return chosen.more
+
+    def _warm_specs(self, session: Session, until: datetime) -> None:
+        """Parse the specs of the DAGs due before `until` ahead of time, WARM_PER_POLL a poll: when
+        1,000 DAGs fall due together, the poll that starts their runs finds their specs parsed."""
+        due = session.execute(
+            select(Dag.dag_id, Dag.version_hash).where(Dag.next_run_at <= until, Dag.is_paused.is_(False), Dag.is_active.is_(True))
+        ).all()
+        missing = sorted({(dag_id, version_hash) for dag_id, version_hash in due} - self._specs.keys())
+        self._load_specs(session, set(missing[:WARM_PER_POLL]))
 
     def _dag_spec(self, dag: Dag) -> DagSpec:
         """The current spec of a dag row, parsed once per version."""

@@ -8,6 +8,7 @@ The decisions are pure (orchestrator.assets.due_updates, orchestrator.triggers.f
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -82,7 +83,20 @@ def _event_conf(event: AssetEvent) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class EventPass:
+    """What one pass over the outside events did; `more`: it stopped at its limit, events are left."""
+
+    created: int
+    more: bool
+
+
 def create_event_runs(session: Session, now: datetime) -> int:
+    """`process_events`; returns how many runs were created."""
+    return process_events(session, now).created
+
+
+def process_events(session: Session, now: datetime, limit: int = EVENTS_PER_POLL) -> EventPass:
     """Match the outside events not yet processed, oldest first, against the triggers of every
     active, unpaused DAG; queue a run (run_type "event", conf from the trigger) for each match.
     The same events are matched against the tasks waiting for one (WaitForEvent), which the
@@ -90,12 +104,12 @@ def create_event_runs(session: Session, now: datetime) -> int:
 
     Each event is linked to its runs and marked processed in this transaction. A trigger whose
     expression fails is recorded in the event log for its DAG, which does not start; the other
-    DAGs go on. Runs beyond max_active_runs stay queued until there is room. Returns how many
-    runs were created.
+    DAGs go on. Runs beyond max_active_runs stay queued until there is room. At most `limit`
+    events are taken, so that the pass stays short; the scheduler comes back for the rest at once.
     """
-    pending = event_store.unprocessed(session, EVENTS_PER_POLL)
+    pending = event_store.unprocessed(session, limit)
     if not pending:
-        return 0
+        return EventPass(0, False)
     wait_store.match(session, pending, now)
     rows = session.execute(
         select(Dag.dag_id, Dag.spec["triggers"]).where(Dag.is_active.is_(True), Dag.is_paused.is_(False)).order_by(Dag.dag_id)
@@ -120,4 +134,4 @@ def create_event_runs(session: Session, now: datetime) -> int:
             created += 1
         event_store.mark_processed(session, event, now)
     session.flush()
-    return created
+    return EventPass(created, len(pending) >= limit)

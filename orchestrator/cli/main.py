@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import TextIO
 
 import click
+from sqlalchemy.exc import IntegrityError
 
 from orchestrator.cli import admin, connections
 from orchestrator.cli import airflow as airflow_cli
@@ -26,15 +29,20 @@ from orchestrator.cli.common import (
     parse_conf,
     pass_state,
 )
+from orchestrator.cli.run_files import read_run_requests
 from orchestrator.backfill import apply_backfill, plan_backfill
 from orchestrator.db import make_engine, upgrade
+from orchestrator.errors import ConflictError
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.plugins import ListenerThread, load_plugins, make_plugin_manager, publishing
 from orchestrator.states import RUN_TERMINAL, RunState
+from orchestrator.store import audit
 from orchestrator.store import dags as dag_store
 from orchestrator.store import jobs as job_store
 from orchestrator.store import queries
+from orchestrator.store import run_batches
 from orchestrator.store import runs as run_store
+from orchestrator.store.run_batches import RunRequest
 
 
 def _now() -> datetime:
@@ -103,13 +111,29 @@ def dags_list(state: CliState, as_json: bool) -> None:
 @click.argument("dag_id")
 @click.option("--conf", "conf_raw", metavar="JSON", help="Run configuration, a JSON object (merged over the DAG's params).")
 @click.option("--run-id", help="The run id (default: manual__<timestamp>).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Queue this many runs (with --conf's conf) in one transaction.")
+@click.option(
+    "--conf-file", type=click.File("r", encoding="utf-8"), default=None,
+    help='Queue one run per line of this JSON Lines file ("-": stdin): {"conf": {...}, "run_id": ..., "logical_date": ...}, each key optional.',
+)
 @click.option("--wait", is_flag=True, help="Wait for the run: exit 0 if it succeeds, 1 if not.")
 @dags_option
 @pass_state
 @handle_errors
-def dags_trigger(state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, wait: bool) -> None:
-    """Queue a manual run of DAG_ID and print its run_id."""
+def dags_trigger(
+    state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool
+) -> None:
+    """Queue a manual run of DAG_ID and print its run_id (with --count or --conf-file: many runs, one id a line)."""
     conf = parse_conf(conf_raw)
+    if count is not None or conf_file is not None:
+        if conf_file is not None and (count is not None or conf_raw is not None or run_id is not None):
+            raise click.UsageError("--conf-file gives each run's conf and run_id: it takes no --count, --conf or --run-id")
+        if run_id is not None or wait:
+            raise click.UsageError("--run-id and --wait name one run: they do not go with --count")
+        requests = read_run_requests(conf_file) if conf_file is not None else [RunRequest(conf) for _ in range(count or 1)]
+        for new_run_id in _trigger_many(state, dag_id, requests, label="line" if conf_file is not None else "run"):
+            click.echo(new_run_id)
+        return
     sessions = _synced(state)
     now = _now()
     with sessions.begin() as session:
@@ -125,6 +149,34 @@ def dags_trigger(state: CliState, dag_id: str, conf_raw: str | None, run_id: str
     click.echo(new_run_id)
     if wait:
         sys.exit(_wait_for(state, dag_id, new_run_id))
+
+
+def _trigger_many(state: CliState, dag_id: str, requests: list[RunRequest], label: str) -> list[str]:
+    """Check every run first, then queue them MAX_PER_COMMIT per transaction, each audited."""
+    sessions = _synced(state)
+    now = _now()
+    with sessions() as session:
+        paused = queries.get_dag(session, dag_id).is_paused
+        runs = run_batches.plan(session, dag_id, requests, now, label=lambda i: f"{label} {i + 1}")
+    queued: list[str] = []
+    for start in range(0, len(runs), run_batches.MAX_PER_COMMIT):
+        part = runs[start : start + run_batches.MAX_PER_COMMIT]
+        try:
+            with sessions.begin() as session:
+                run_store.queue_runs(session, part, now, actor="cli")
+                session.flush()
+                ids = [r.run_id for r in part]
+                audit.record(session, actor=f"cli:{getpass.getuser()}", action="run.trigger_batch", target=f"dag:{dag_id}", at=now,
+                             details={"count": len(ids), "run_ids": ids})
+        except IntegrityError:
+            raise ConflictError(
+                f"a run of {label}s {start + 1}-{start + len(part)} was queued meanwhile by someone else; "
+                f"the {len(queued)} before them are queued, these and the rest are not"
+            ) from None
+        queued.extend(ids)
+    if paused:
+        click.echo(f"note: DAG {dag_id!r} is paused; the runs start once it is unpaused", err=True)
+    return queued
 
 
 def _wait_for(state: CliState, dag_id: str, run_id: str) -> int:

@@ -37,6 +37,7 @@ from orchestrator.approvals import (
 from orchestrator.errors import NotFoundError
 from orchestrator.models import ApprovalDecision, ApprovalRequest, DagRun, Event, ExternalEvent, TaskInstance, User
 from orchestrator.states import TaskState
+from orchestrator.store import changes as change_store
 from orchestrator.store import events
 from orchestrator.store.event_waits import chunks
 from orchestrator.store.users import Role
@@ -167,6 +168,7 @@ def decide(
     ended = outcome_of(spec.min_approvals, [*casts, cast])
     if ended is not None:
         appended.append(_decided(row, ended, now, user.username))
+        change_store.touch(session)  # the scheduler settles the task at its next check, not its next full poll
     events.append(session, appended)
     session.flush()
     return row

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from orchestrator.assets import AssetRefs, asset_references
 from orchestrator.models import AssetCursor, AssetEvent, Dag
 from orchestrator.spec import DagSpec
+from orchestrator.store import changes as change_store
 
 
 def outlet_events(dag_id: str, run_id: str, task_id: str, uris: Iterable[str], at: datetime) -> list[dict[str, Any]]:
@@ -36,6 +37,7 @@ def post_event(session: Session, uri: str, extra: dict[str, Any], now: datetime,
     row = AssetEvent(uri=uri, at=now, actor=actor, extra=extra)
     session.add(row)
     session.flush()
+    change_store.touch(session)
     return row
 
 

@@ -16,6 +16,7 @@ from orchestrator.models import Dag, DagFile, DagRun, DagVersion, ImportError_
 from orchestrator.schedule import DataInterval, upcoming_interval
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE
+from orchestrator.store import changes as change_store
 from orchestrator.store import events
 
 DAG_ID_CLASH = "DuplicateDagIdError"
@@ -193,6 +194,7 @@ def set_paused(session: Session, dag_id: str, paused: bool, now: datetime, actor
     row.is_paused = paused
     if before != paused:
         events.append(session, [events.event("dag.paused" if paused else "dag.unpaused", now, dag_id=dag_id, actor=actor)])
+        change_store.touch(session)  # an unpaused DAG's queued runs start at the schedulers' next check
     return before
 
 

@@ -3,18 +3,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.errors import NotFoundError
+from orchestrator.errors import NotFoundError, OrchestratorError
 from orchestrator.models import Dag, DagRun, Event, ExternalEvent, ExternalEventRun
+from orchestrator.store import changes as change_store
 from orchestrator.store import events
+from orchestrator.store.event_waits import chunks
+
+POST_CHUNK = 500
+"""Events stored per transaction by `post_many`: a few tens of milliseconds of the database's writer."""
 
 TRIGGER_FAILED = "trigger.failed"
 """The event-log kind of a trigger whose expression failed on an outside event."""
@@ -39,7 +44,83 @@ def post(
         if existing is None:
             raise
         return existing, False
+    change_store.touch(session)  # the schedulers match it at their next check, not their next full poll
     return row, True
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An outside event to store: what `POST /api/v1/events` takes."""
+
+    type: str
+    payload: dict[str, Any]
+    event_id: str | None = None
+
+
+class EventBatchError(OrchestratorError):
+    """Storing a batch of events failed part-way: `stored` events (the first ones, in order) are kept."""
+
+    def __init__(self, stored: int, total: int, cause: Exception) -> None:
+        super().__init__(
+            f"stored {stored} of {total} events, then failed: {cause}. The first {stored} are kept; post the rest again "
+            "(events with an id that was stored already change nothing)"
+        )
+        self.stored = stored
+
+
+def post_many(
+    sessions: sessionmaker[Session], items: Sequence[NewEvent], now: datetime, actor: str, *,
+    chunk: int = POST_CHUNK, on_chunk: Callable[[Session, list[int]], None] | None = None,
+) -> list[tuple[int, bool]]:
+    """Store many events, `chunk` per transaction, so that no transaction holds the database's
+    writer for long (10,000 events in one transaction held the schedulers' polls for seconds).
+
+    Each chunk is one executemany and commits whole; `on_chunk` (an audit) runs in its
+    transaction with the ids it stored. An id given twice, or stored before, is not stored again.
+    Returns (stored id, created) for each item, in order. If a chunk fails, the chunks before it
+    stay stored and EventBatchError says how many items that is.
+    """
+    out: list[tuple[int, bool]] = []
+    for part in chunks(items, chunk):
+        try:
+            with sessions.begin() as session:
+                out.extend(_post_chunk(session, part, now, actor, on_chunk))
+        except SQLAlchemyError as exc:
+            raise EventBatchError(len(out), len(items), exc) from exc
+    return out
+
+
+def _post_chunk(
+    session: Session, part: Sequence[NewEvent], now: datetime, actor: str, on_chunk: Callable[[Session, list[int]], None] | None
+) -> list[tuple[int, bool]]:
+    ids = {e.event_id for e in part if e.event_id is not None}
+    known: dict[str, int] = {}
+    if ids:
+        known = {eid: pk for eid, pk in session.execute(select(ExternalEvent.event_id, ExternalEvent.id).where(ExternalEvent.event_id.in_(ids)))}
+    fresh: list[int] = []  # positions in `part` to insert
+    first: dict[str, int] = {}  # an id given twice in the batch: the position that is stored
+    for i, e in enumerate(part):
+        if e.event_id is None:
+            fresh.append(i)
+        elif e.event_id not in known and e.event_id not in first:
+            first[e.event_id] = i
+            fresh.append(i)
+    stored: dict[int, int] = {}
+    if fresh:
+        rows = [{"event_id": part[i].event_id, "type": part[i].type, "payload": part[i].payload, "received_at": now, "actor": actor} for i in fresh]
+        pks = list(session.scalars(insert(ExternalEvent).returning(ExternalEvent.id, sort_by_parameter_order=True), rows))
+        stored = dict(zip(fresh, pks, strict=True))
+        change_store.touch(session)
+        if on_chunk is not None:
+            on_chunk(session, pks)
+    out: list[tuple[int, bool]] = []
+    for i, e in enumerate(part):
+        if i in stored:
+            out.append((stored[i], True))
+        else:
+            assert e.event_id is not None
+            out.append((known[e.event_id] if e.event_id in known else stored[first[e.event_id]], False))
+    return out
 
 
 def unprocessed(session: Session, limit: int) -> list[ExternalEvent]:

@@ -31,6 +31,7 @@ from orchestrator.states import (
     is_task_transition_allowed,
 )
 from orchestrator.store import assets as asset_store
+from orchestrator.store import changes as change_store
 from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import events
 from orchestrator.store.bulk import insert_many, update_many
@@ -293,7 +294,7 @@ class NewRun:
         return {
             "dag_id": self.dag_id, "run_id": self.run_id, "state": RunState.QUEUED.value, "run_type": self.run_type,
             "version_hash": self.version_hash, "logical_date": self.logical_date, "data_interval_start": start,
-            "data_interval_end": end, "conf": self.conf, "queued_at": now, "ext_change": 0,
+            "data_interval_end": end, "conf": self.conf, "queued_at": now, "ext_change": 0, "change_seq": 0,
         }
 
     def queued_event(self, now: datetime, actor: str) -> dict[str, Any]:
@@ -337,29 +338,35 @@ def create_run(
     except IntegrityError:
         raise RunExistsError(f"DAG {dag_id!r} already has a run with run_id {new.run_id!r}") from None
     events.append(session, [new.queued_event(now, actor)])
+    change_store.touch(session, [(dag_id, new.run_id)])
     return run
 
 
 def queue_runs(session: Session, runs: list[NewRun], now: datetime, actor: str) -> list[NewRun]:
-    """Queue many runs in one statement (the scheduler's cron pass); runs whose id exists are left out.
-
-    Returns the runs queued.
-    """
+    """Queue many runs in one executemany (the cron pass, a batch of triggers); runs whose id exists
+    are left out. Returns the runs queued."""
     if not runs:
         return []
-    existing = {
-        (dag_id, run_id)
-        for dag_id, run_id in session.execute(
-            select(DagRun.dag_id, DagRun.run_id).where(
-                DagRun.dag_id.in_({r.dag_id for r in runs}), DagRun.run_id.in_({r.run_id for r in runs})
-            )
-        )
-    }
-    fresh = [r for r in runs if (r.dag_id, r.run_id) not in existing]
+    taken = existing_runs(session, [(r.dag_id, r.run_id) for r in runs])
+    fresh = [r for r in runs if (r.dag_id, r.run_id) not in taken]
     if fresh:
         session.execute(insert(DagRun), [r.row(now) for r in fresh])
         events.append(session, [r.queued_event(now, actor) for r in fresh])
+        change_store.touch(session, [(r.dag_id, r.run_id) for r in fresh])
     return fresh
+
+
+def existing_runs(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of these (dag_id, run_id) that are taken."""
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), 500):  # well under SQLite's limit on bound parameters
+        part = keys[start : start + 500]
+        found.update(
+            (d, r) for d, r in session.execute(
+                select(DagRun.dag_id, DagRun.run_id).where(DagRun.dag_id.in_({d for d, _ in part}), DagRun.run_id.in_({r for _, r in part}))
+            )
+        )
+    return found & set(keys)
 
 
 def insert_task_instances(session: Session, runs: list[tuple[RunKey, DagSpec]]) -> dict[RunKey, dict[str, TaskView]]:
@@ -457,6 +464,7 @@ def cancel_run(session: Session, dag_id: str, run_id: str, now: datetime, actor:
     batch.move_run(key, current, RunState.CANCELLED, now, reason=f"cancelled by {actor}", actor=actor, end_date=now)
     batch.write(session)
     row.ext_change += 1
+    change_store.touch(session, [(dag_id, run_id)])
     session.flush()
     session.refresh(row)
     return row
@@ -538,5 +546,6 @@ def _clear(
     if cleared:  # what the cleared tries pushed (ti.xcom_push) is pushed again by the next ones
         session.execute(delete(XCom).where(XCom.dag_id == row.dag_id, XCom.run_id == row.run_id, XCom.task_id.in_(cleared)))
     row.ext_change += 1
+    change_store.touch(session, [(row.dag_id, row.run_id)])
     session.flush()
     return cleared

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.models import ApiToken, Dag
+from orchestrator.models import ApiToken, AuditLog, Dag, DagRun
 
 from .harness import ORCHESTRATOR, OutputReader, SchedulerProcess, cli_env, orch, upgraded_sessions, write_dag
 
@@ -299,3 +299,46 @@ def test_tokens_create_for_an_unknown_user_exits_2_naming_it(tmp_path: Path) -> 
     result = orch(["tokens", "create", "--username", "ghost"], env)
     assert result.returncode == 2
     assert "ghost" in result.stderr
+
+
+# -- batches of triggers ---------------------------------------------------------------------------------
+def _pausable_runs(cli: Cli) -> dict[str, DagRun]:
+    with cli.sessions() as s:
+        return {r.run_id: r for r in s.scalars(select(DagRun).where(DagRun.dag_id == "pausable"))}
+
+
+def test_trigger_count_queues_that_many_runs_in_one_audited_batch(cli: Cli) -> None:
+    printed = cli.run_ok("dags", "trigger", "pausable", "--count", "3", "--conf", '{"limit": 2}').split()
+    assert len(printed) == 3 and [p.rsplit("__", 1)[1] for p in printed] == ["1", "2", "3"]
+    runs = _pausable_runs(cli)
+    assert all(runs[p].conf == {"limit": 2} and runs[p].run_type == "manual" for p in printed)
+    with cli.sessions() as s:
+        entry = s.scalars(select(AuditLog).where(AuditLog.action == "run.trigger_batch").order_by(AuditLog.id.desc())).first()
+    assert entry is not None and entry.target == "dag:pausable" and entry.details == {"count": 3, "run_ids": printed}
+
+
+def test_trigger_conf_file_queues_one_run_a_line_in_order(cli: Cli) -> None:
+    lines = ['{"run_id": "file-a", "conf": {"region": "eu"}}', "", '{"conf": {"region": "us"}, "logical_date": "2026-01-02T03:04:05"}']
+    (cli.home / "runs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    printed = cli.run_ok("dags", "trigger", "pausable", "--conf-file", str(cli.home / "runs.jsonl")).split()
+    assert printed[0] == "file-a" and printed[1].endswith("__2")
+    runs = _pausable_runs(cli)
+    assert runs["file-a"].conf == {"region": "eu"}
+    assert (runs[printed[1]].conf, runs[printed[1]].logical_date) == ({"region": "us"}, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+
+
+def test_trigger_conf_file_with_a_malformed_line_names_it_and_queues_nothing(cli: Cli) -> None:
+    (cli.home / "bad.jsonl").write_text('{"run_id": "never-1"}\n{"conf": {"a": 1}\n', encoding="utf-8")
+    before = set(_pausable_runs(cli))
+    result = cli.run("dags", "trigger", "pausable", "--conf-file", str(cli.home / "bad.jsonl"))
+    assert result.returncode == 2
+    assert "line 2: not valid JSON" in result.stderr
+    assert set(_pausable_runs(cli)) == before
+
+
+def test_trigger_conf_file_with_a_run_id_twice_names_both_lines_and_queues_nothing(cli: Cli) -> None:
+    (cli.home / "twice.jsonl").write_text('{"run_id": "dup"}\n{"run_id": "other"}\n{"run_id": "dup"}\n', encoding="utf-8")
+    result = cli.run("dags", "trigger", "pausable", "--conf-file", str(cli.home / "twice.jsonl"))
+    assert result.returncode == 1
+    assert "Error: line 3: run_id 'dup' is also given by line 1; nothing was queued" in result.stderr
+    assert not {"dup", "other"} & set(_pausable_runs(cli))

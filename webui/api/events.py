@@ -20,6 +20,7 @@ from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import Conf, Input, Page, PageQuery
 from webui.auth import audit
+from webui.errors import ApiError
 from webui.state import web_state
 
 # printable ASCII without spaces, as in "order.created"; the triggers match it with globs
@@ -32,6 +33,19 @@ class EventPost(Input):
     type: EventType = Field(description="what happened, e.g. order.created")
     payload: Conf = Field(default_factory=dict, description="the event's data; a run's conf is taken from it")
     id: SenderId | None = Field(default=None, description="the sender's id of the event: posting it again changes nothing")
+
+
+class EventBatchPost(Input):
+    events: list[EventPost] = Field(min_length=1, max_length=10_000, description="stored in order, 500 per transaction")
+
+
+class PostedEventOut(BaseModel):
+    id: int = Field(description="the stored event's number")
+    created: bool = Field(description="false when its `id` was posted before (or earlier in this batch): nothing changed")
+
+
+class EventBatchOut(BaseModel):
+    items: list[PostedEventOut] = Field(description="one per posted event, in order")
 
 
 class EventQuery(PageQuery):
@@ -90,6 +104,28 @@ def post_event(body: EventPost) -> Any:
     if created:
         return out
     return Response(out.model_dump_json(), status=200, mimetype="application/json")
+
+
+@endpoint(
+    "POST", "/events/batch", summary="Post many outside events", tag="events", role=Role.OPERATOR, body=EventBatchPost,
+    body_required=True, response=EventBatchOut, status=201,
+)
+def post_events(body: EventBatchPost) -> EventBatchOut:
+    """Store up to 10,000 events, 500 per transaction (each audited), so that the schedulers are
+    never held up for long; they start runs as with single posts. Events whose `id` was posted
+    before change nothing (`created: false`). If storing fails part-way, the answer is 503 and the
+    events before the failed transaction stay stored: posting the batch again is safe with ids."""
+    actor = actor_name()
+
+    def audited(s: Any, pks: list[int]) -> None:
+        audit(s, "event.post_batch", f"event:{pks[0]}..{pks[-1]}", {"count": len(pks)})
+
+    items = [event_store.NewEvent(e.type, e.payload, e.id) for e in body.events]
+    try:
+        posted = event_store.post_many(web_state().sessions, items, datetime.now(UTC), actor, on_chunk=audited)
+    except event_store.EventBatchError as exc:
+        raise ApiError(503, "partly_stored", str(exc)) from None
+    return EventBatchOut(items=[PostedEventOut(id=pk, created=created) for pk, created in posted])
 
 
 @endpoint("GET", "/events", summary="List outside events", tag="events", role=Role.VIEWER, query=EventQuery, response=Page[ExternalEventOut])

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.errors import ConflictError
 from orchestrator.inputs import InvalidRunInputError
 from orchestrator.store import queries
+from orchestrator.store import run_batches
 from orchestrator.store import runs as run_store
 from orchestrator.store.users import Role
 from webui.api.convert import run_out
 from webui.api.endpoint import actor_name, endpoint
-from webui.api.schemas import DagPath, EventOut, Page, PageQuery, RunListQuery, RunOut, RunPath, TriggerRun
+from webui.api.schemas import DagPath, EventOut, Page, PageQuery, RunListQuery, RunOut, RunPath, TriggeredRuns, TriggerRun, TriggerRuns
 from webui.auth import audit
 from webui.errors import ApiError
 from webui.state import publishing_session, web_state
@@ -39,6 +43,34 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
             raise ApiError(422, "invalid_input", str(exc), details) from None
         audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf})
         return run_out(row)
+
+
+@endpoint(
+    "POST", "/dags/{dag_id}/runs/batch", summary="Trigger many runs", tag="runs", role=Role.OPERATOR, path_model=DagPath,
+    body=TriggerRuns, body_required=True, response=TriggeredRuns, status=201, conflicts=True,
+)
+def trigger_runs(path: DagPath, body: TriggerRuns) -> TriggeredRuns:
+    """Queue up to 1,000 manual runs of the DAG's current version in one transaction (one audit
+    entry): all of them, or none. 409 names the run whose run_id is taken or given twice; 422 the
+    run whose conf does not match the DAG's input schema. A run without run_id is named
+    manual__<logical date>__<its position, from 1>."""
+    now = datetime.now(UTC)
+    requests = [run_batches.RunRequest(item.conf, item.run_id, item.logical_date) for item in body.runs]
+    with web_state().sessions.begin() as s:
+        try:
+            runs = run_batches.plan(s, path.dag_id, requests, now, label=lambda i: f"runs[{i}]")
+            run_store.queue_runs(s, runs, now, actor_name())
+            s.flush()
+        except run_batches.BatchTriggerError as exc:
+            if exc.conflict:
+                raise ConflictError(str(exc)) from None
+            details = [{"loc": ["body", "runs", exc.item, "conf", p["path"]], "msg": p["message"], "type": "input_schema"} for p in exc.problems]
+            raise ApiError(422, "invalid_input", str(exc), details) from None
+        except IntegrityError:
+            raise ConflictError("another request queued a run of this batch meanwhile; nothing was queued") from None
+        run_ids = [r.run_id for r in runs]
+        audit(s, "run.trigger_batch", f"dag:{path.dag_id}", {"count": len(run_ids), "run_ids": run_ids})
+    return TriggeredRuns(dag_id=path.dag_id, run_ids=run_ids)
 
 
 @endpoint(

@@ -137,6 +137,17 @@ class TriggerRun(Input):
     logical_date: UtcDatetime | None = Field(default=None, description="default: now")
 
 
+class TriggerRuns(Input):
+    runs: list[TriggerRun] = Field(
+        min_length=1, max_length=1000, description="the runs to queue, in one transaction: all of them, or none if one is wrong"
+    )
+
+
+class TriggeredRuns(BaseModel):
+    dag_id: str
+    run_ids: list[str] = Field(description="the queued runs' ids, in the order of the request")
+
+
 class ClearTask(Input):
     downstream: StrictBool = Field(default=False, description="also clear every task after this one")
 

@@ -123,6 +123,28 @@ def test_events_without_a_sender_id_are_each_stored(api: Api) -> None:
     assert [api.post("/events", role="operator", json=bare).status_code for _ in range(2)] == [201, 201]
 
 
+def test_a_batch_of_events_is_stored_in_order_in_audited_chunks(api: Api) -> None:
+    api.post("/events", role="operator", json=ORDER)
+    events = [{"type": "order.paid", "payload": {"n": i}} for i in range(501)] + [ORDER]
+    response = api.post("/events/batch", role="operator", json={"events": events})
+    assert response.status_code == 201, response.get_json()
+    items = response.get_json()["items"]
+    assert [i["created"] for i in items] == [True] * 501 + [False]
+    with api.sessions() as s:
+        stored = s.scalars(select(ExternalEvent).where(ExternalEvent.type == "order.paid").order_by(ExternalEvent.id)).all()
+    assert [e.payload["n"] for e in stored] == list(range(501)) and [e.id for e in stored] == [i["id"] for i in items[:501]]
+    chunks = [target for action, target in audited(api, "event.post_batch")]
+    assert sorted(chunks) == sorted([f"event:{items[0]['id']}..{items[499]['id']}", f"event:{items[500]['id']}..{items[500]['id']}"])
+
+
+def test_a_batch_with_an_invalid_event_is_refused_naming_it_and_stores_nothing(api: Api) -> None:
+    response = api.post("/events/batch", role="operator", json={"events": [{"type": "ok"}, {"type": "has space"}]})
+    assert response.status_code == 422
+    assert [d["loc"] for d in response.get_json()["error"]["details"]] == [["body", "events", 1, "type"]]
+    with api.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ExternalEvent)) == 0
+
+
 @pytest.mark.parametrize(
     ("body", "loc"),
     [({"payload": {}}, ["body", "type"]), ({"type": "has space"}, ["body", "type"]), ({"type": "t", "payload": [1]}, ["body", "payload"]),

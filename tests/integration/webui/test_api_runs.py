@@ -193,3 +193,46 @@ def test_trigger_with_a_body_over_the_size_limit_is_413(api: Api) -> None:
     response = api.post("/dags/flaky/runs", json={"conf": {"blob": "x" * 3_000_000}})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+# -- batches of triggers -----------------------------------------------------------------------------
+def test_a_batch_trigger_queues_every_run_in_order_with_one_audit_entry(api: Api) -> None:
+    body = {"runs": [{"conf": {"n": 1}}, {"run_id": "batch-b", "conf": {"n": 2}}, {}]}
+    response = api.post("/dags/flaky/runs/batch", role="operator", json=body)
+    assert response.status_code == 201, response.get_json()
+    out = response.get_json()
+    assert out["dag_id"] == "flaky" and out["run_ids"][1] == "batch-b"
+    assert out["run_ids"][0].startswith("manual__") and out["run_ids"][0].endswith("__1")
+    with api.sessions() as s:
+        rows = {r.run_id: r for r in s.scalars(select(DagRun).where(DagRun.dag_id == "flaky", DagRun.run_id.in_(out["run_ids"])))}
+        queued = s.scalars(select(Event).where(Event.kind == "run.queued", Event.run_id.in_(out["run_ids"]))).all()
+    assert {r: (rows[r].state, rows[r].conf) for r in out["run_ids"]} == {
+        out["run_ids"][0]: ("queued", {"n": 1}), "batch-b": ("queued", {"n": 2}), out["run_ids"][2]: ("queued", {}),
+    }
+    assert {e.actor for e in queued} == {"operator"} and len(queued) == 3
+    entry = api.get("/audit").get_json()["items"][0]
+    assert (entry["actor"], entry["action"], entry["target"]) == ("operator", "run.trigger_batch", "dag:flaky")
+    assert entry["details"] == {"count": 3, "run_ids": out["run_ids"]}
+
+
+def test_a_batch_with_a_run_id_given_twice_is_409_naming_both_and_queues_nothing(api: Api) -> None:
+    before = api.get("/dags/flaky/runs").get_json()["total"]
+    response = api.post("/dags/flaky/runs/batch", json={"runs": [{"run_id": "twice"}, {}, {"run_id": "twice"}]})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["message"] == "runs[2]: run_id 'twice' is also given by runs[0]; nothing was queued"
+    assert api.get("/dags/flaky/runs").get_json()["total"] == before
+    assert api.get("/audit").get_json()["total"] == 0
+
+
+def test_a_batch_with_a_taken_run_id_is_409_naming_it_and_queues_nothing(api: Api) -> None:
+    response = api.post("/dags/etl/runs/batch", json={"runs": [{"run_id": "fresh-1"}, {"run_id": "jan"}]})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["message"].startswith("runs[1]: DAG 'etl' already has a run with run_id 'jan'")
+    assert "fresh-1" not in run_ids(api)
+
+
+def test_a_batch_of_an_unknown_dag_is_404_and_an_empty_one_422(api: Api) -> None:
+    assert api.post("/dags/nope/runs/batch", json={"runs": [{}]}).status_code == 404
+    response = api.post("/dags/etl/runs/batch", json={"runs": []})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["details"][0]["loc"] == ["body", "runs"]

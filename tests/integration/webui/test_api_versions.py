@@ -111,6 +111,15 @@ def test_a_conf_that_does_not_match_the_input_schema_is_refused_with_422_and_the
     assert api.get("/dags/orders/runs").get_json()["total"] == 0
 
 
+def test_a_batch_with_one_conf_that_does_not_match_the_input_schema_is_422_naming_it_and_queues_nothing(api: Api) -> None:
+    response = api.post("/dags/orders/runs/batch", json={"runs": [{"conf": {"amount": 5}}, {"conf": {"amount": "lots"}}]})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["message"].startswith("runs[1]: the run's input does not match the input schema of DAG 'orders'")
+    assert error["details"] == [{"loc": ["body", "runs", 1, "conf", "amount"], "msg": "'lots' is not of type 'number'", "type": "input_schema"}]
+    assert api.get("/dags/orders/runs").get_json()["total"] == 0
+
+
 def test_the_dag_page_lists_the_versions_and_shows_the_difference_between_two(api: Api) -> None:
     # the UI pages take the same bearer tokens as the API
     page = api.client.get("/dags/orders?from=1&to=2", headers={"Authorization": f"Bearer {api.seed.tokens['viewer']}"})
