@@ -1,7 +1,7 @@
 """change cursor: a commit counter and dag_run.change_seq, so a scheduler poll reads only what changed
 
 Revision ID: 0012
-Revises: 0013
+Revises: 0011
 Create Date: 2026-12-06 03:10:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0012'
-down_revision = '0013'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Airflow authoring (issue 12): variables, pushed XCom values, rendered templates of each try
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-06 03:10:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
