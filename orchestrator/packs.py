@@ -49,15 +49,16 @@ def run_pack(key: str, items: Sequence[WorkItem], *, tiny: bool = False, bundle:
 
 
 def _claim(worker: Any, key: str) -> bool:
-    """Whether this is the pack's first run (True too when the cluster has no ClaimBook: a
-    scheduler without the handler answers None)."""
+    """Whether this is the pack's first run. A scheduler without the ClaimBook answers None: the
+    pack runs as Dask decides. A worker that cannot reach the scheduler does not run it: the
+    scheduler takes such a worker for lost and runs the pack elsewhere, where the claim is made."""
     from distributed.utils import sync
 
     try:
         return sync(worker.loop, getattr(worker.scheduler, CLAIM_HANDLER), key=key) is not False
-    except Exception as exc:  # noqa: BLE001 - a cluster without the plugin: runs as Dask decides
-        log.warning("cannot claim pack %s on the Dask scheduler (%s); running it", key, exc)
-        return True
+    except Exception as exc:  # noqa: BLE001 - unreachable scheduler: refuse rather than risk a second run
+        log.warning("cannot claim pack %s on the Dask scheduler (%s); not running it here", key, exc)
+        return False
 
 
 class ClaimBook(SchedulerPlugin):
