@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from orchestrator.inputs import InvalidRunInputError
 from orchestrator.store import queries
 from orchestrator.store import runs as run_store
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import run_out
 from webui.api.endpoint import actor_name, endpoint
@@ -21,7 +22,7 @@ from webui.state import publishing_session, web_state
 
 
 @endpoint(
-    "POST", "/dags/{dag_id}/runs", summary="Trigger a run", tag="runs", role=Role.OPERATOR, path_model=DagPath,
+    "POST", "/dags/{dag_id}/runs", summary="Trigger a run", tag="runs", role=Role.OPERATOR, dag=DagPermission.TRIGGER, path_model=DagPath,
     body=TriggerRun, response=RunOut, status=201, conflicts=True,
 )
 def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
@@ -42,7 +43,7 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/runs", summary="List runs of a DAG", tag="runs", role=Role.VIEWER, path_model=DagPath,
+    "GET", "/dags/{dag_id}/runs", summary="List runs of a DAG", tag="runs", role=Role.VIEWER, dag=DagPermission.READ, path_model=DagPath,
     query=RunListQuery, response=Page[RunOut],
 )
 def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
@@ -57,7 +58,10 @@ def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
         return Page[RunOut](items=[run_out(r, children[r.run_id]) for r in rows], total=total)
 
 
-@endpoint("GET", "/dags/{dag_id}/runs/{run_id}", summary="Get a run", tag="runs", role=Role.VIEWER, path_model=RunPath, response=RunOut)
+@endpoint(
+    "GET", "/dags/{dag_id}/runs/{run_id}", summary="Get a run", tag="runs", role=Role.VIEWER, dag=DagPermission.READ,
+    path_model=RunPath, response=RunOut,
+)
 def get_run(path: RunPath) -> RunOut:
     with web_state().read_sessions() as s:
         row = queries.get_run(s, path.dag_id, path.run_id)
@@ -65,7 +69,7 @@ def get_run(path: RunPath) -> RunOut:
 
 
 @endpoint(
-    "POST", "/dags/{dag_id}/runs/{run_id}/cancel", summary="Cancel a run", tag="runs", role=Role.OPERATOR,
+    "POST", "/dags/{dag_id}/runs/{run_id}/cancel", summary="Cancel a run", tag="runs", role=Role.OPERATOR, dag=DagPermission.TRIGGER,
     path_model=RunPath, response=RunOut, conflicts=True,
 )
 def cancel_run(path: RunPath) -> RunOut:
@@ -77,7 +81,7 @@ def cancel_run(path: RunPath) -> RunOut:
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/runs/{run_id}/events", summary="A run's timeline", tag="runs", role=Role.VIEWER,
+    "GET", "/dags/{dag_id}/runs/{run_id}/events", summary="A run's timeline", tag="runs", role=Role.VIEWER, dag=DagPermission.READ,
     path_model=RunPath, query=PageQuery, response=Page[EventOut],
 )
 def run_events(path: RunPath, query: PageQuery) -> Page[EventOut]:
