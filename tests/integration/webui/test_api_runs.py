@@ -193,3 +193,10 @@ def test_trigger_with_a_body_over_the_size_limit_is_413(api: Api) -> None:
     response = api.post("/dags/flaky/runs", json={"conf": {"blob": "x" * 3_000_000}})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+@pytest.mark.parametrize("when", [0, 1.5, "0.5", "1700000000"])
+def test_a_logical_date_that_is_not_an_iso_date_is_refused_not_read_as_unix_time(api: Api, when: object) -> None:
+    response = api.post("/dags/etl/runs", role="operator", json={"logical_date": when})
+    assert response.status_code == 422
+    assert "ISO 8601" in response.get_json()["error"]["details"][0]["msg"]
