@@ -12,7 +12,8 @@ import warnings
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from annotated_types import Interval
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.connections import CONN_ID_PATTERN, Connection, env_connections
@@ -30,6 +31,16 @@ ConnId = Annotated[str, StringConstraints(pattern=CONN_ID_PATTERN)]
 Field500 = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")]
 ConnType = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_+.\-]+$")]
 Secret = Annotated[str, StringConstraints(max_length=5000)]
+
+
+def _not_a_boolean(value: Any) -> Any:
+    # JSON Schema's integer takes 8080.0 but not false; pydantic alone would read false as port 0
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+Port = Annotated[int, Interval(ge=0, le=65535), BeforeValidator(_not_a_boolean)]
 SEPARATE_FIELDS = ("conn_type", "host", "port", "login", "password", "schema", "extra")
 
 
@@ -56,7 +67,7 @@ with warnings.catch_warnings():
         )
         conn_type: ConnType | SkipJsonSchema[None] = None
         host: Field500 | None = None
-        port: int | None = Field(default=None, ge=0, le=65535)
+        port: Port | None = None
         login: Field500 | None = None
         password: Secret | None = Field(default=None, description="write-only: never returned")
         schema: Field500 | None = None
@@ -76,7 +87,7 @@ with warnings.catch_warnings():
 
         conn_type: ConnType | SkipJsonSchema[None] = Field(default=None, description="cannot be removed: not null")
         host: Field500 | None = None
-        port: int | None = Field(default=None, ge=0, le=65535)
+        port: Port | None = None
         login: Field500 | None = None
         password: Secret | None = Field(default=None, description="write-only: never returned")
         schema: Field500 | None = None

@@ -115,11 +115,15 @@ def _query(model: type[BaseModel]) -> BaseModel:
     return _validate(model, data, "query")
 
 
-def _body(model: type[BaseModel]) -> BaseModel:
+def _body(model: type[BaseModel], required: bool) -> BaseModel:
     # read no more than this (chunked bodies included): werkzeug answers 413 beyond it
     request.max_content_length = MAX_BODY_BYTES
     raw = request.get_data(cache=True)
     if not raw.strip():
+        if required:
+            raise ApiError(422, "validation_error", "this operation needs a JSON body", [
+                {"loc": ["body"], "msg": "Field required", "type": "missing"},
+            ])
         data: Any = {}
     else:
         try:
@@ -189,7 +193,7 @@ def endpoint(
                     {"loc": ["query", key], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"} for key in request.args
                 ])
             if body is not None:
-                inputs["body"] = _body(body)
+                inputs["body"] = _body(body, body_required)
             return _respond(handler(**inputs), status)
 
         view.__name__ = handler.__name__

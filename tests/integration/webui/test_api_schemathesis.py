@@ -61,7 +61,7 @@ def live_schema(live_api: str, seed: Seed) -> schemathesis.BaseSchema:
             **tomllib.loads((REPO_ROOT / "schemathesis.toml").read_text()),
             "base-url": live_api,
             "headers": {"Authorization": f"Bearer {seed.tokens['admin']}"},
-            "request-timeout": 10,
+            "request-timeout": 30,  # a wide backfill is planned in the request: seconds on a loaded machine
         }
     )
     return schemathesis.openapi.from_url(f"{live_api}/openapi.json", config=config)
