@@ -26,8 +26,9 @@ def score_region(region: str) -> dict:
 def report(**scores: dict | None) -> dict:
     ctx = get_context()
     got = {k: v["score"] for k, v in scores.items() if v is not None}
-    ctx.log.info("report over %d regions", len(got))
-    return {"regions": got, "total": sum(got.values())}
+    missing = sorted(k for k, v in scores.items() if v is None)
+    ctx.log.info("report over %d regions; missing: %s", len(got), ", ".join(missing) or "none")
+    return {"regions": got, "missing": missing, "total": sum(got.values())}
 
 
 def publish(summary: dict) -> str:
@@ -49,4 +50,7 @@ with DAG(
         op_kwargs={r: XComArg(t) for r, t in scores.items()},
         trigger_rule=TriggerRule.ALL_DONE,
     )
-    PythonTask(task_id="publish", python_callable=publish, op_args=[XComArg(combined)])
+    # publish waits for the report and, with the default trigger rule all_success, for every region:
+    # one failed region leaves it upstream_failed, and the run fails
+    publishing = PythonTask(task_id="publish", python_callable=publish, op_args=[XComArg(combined)])
+    list(scores.values()) >> publishing

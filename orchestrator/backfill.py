@@ -8,12 +8,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import DagDefinitionError
+from orchestrator.errors import ConflictError, DagDefinitionError
 from orchestrator.models import DagRun
 from orchestrator.schedule import DataInterval, intervals_between
 from orchestrator.states import RunState
 from orchestrator.store import queries
 from orchestrator.store import runs as run_store
+
+
+class NotScheduledError(ConflictError):
+    """The DAG has no schedule, so no data intervals: there is nothing a backfill could run."""
 
 
 @dataclass
@@ -39,7 +43,7 @@ def plan_backfill(
     """Decide, without writing, what backfilling [start, end] means for `dag_id`."""
     spec = queries.dag_spec(session, dag_id)
     if spec.schedule is None:
-        raise DagDefinitionError(f"DAG {dag_id!r} has no schedule, so it has no data intervals to backfill")
+        raise NotScheduledError(f"DAG {dag_id!r} has no schedule, so it has no data intervals to backfill")
     if start > end:
         raise DagDefinitionError(f"the backfill starts ({start}) after it ends ({end})")
     intervals = intervals_between(spec.schedule, spec.timezone, start, end, now)

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from orchestrator.errors import ConfigError
@@ -70,6 +70,32 @@ class Config(BaseSettings):
         default=None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318: traces of runs and tasks are sent there"
     )
     tracing_service_name: str = Field(default="orchestrator", description="service.name of the traces")
+
+    # API rate limits (flask-limiter syntax, "N per second; M per minute"; empty switches one off)
+    api_rate_limit_per_token: str = Field(
+        default="50 per second; 1200 per minute", description="requests one bearer token may make to /api/"
+    )
+    api_rate_limit_per_ip: str = Field(
+        default="100 per second; 3000 per minute", description="requests one client address may make to /api/ (the UI's calls included)"
+    )
+    api_auth_failure_limit: str = Field(
+        default="10 per minute", description="refused credentials one client address may send to /api/ before it must wait"
+    )
+    api_rate_limit_storage: str = Field(
+        default="memory://", description="where the counters live: memory:// (this process) or redis://host:6379 (shared)"
+    )
+
+    @field_validator("api_rate_limit_per_token", "api_rate_limit_per_ip", "api_auth_failure_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        if value.strip():
+            try:
+                parse_many(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a rate limit such as '10 per second; 600 per minute'") from None
+        return value
 
     @classmethod
     def settings_customise_sources(

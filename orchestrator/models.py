@@ -243,6 +243,35 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class DagRole(Base):
+    """A named set of per-DAG permissions (Airflow's DAG-level access); users in one are restricted to them."""
+
+    __tablename__ = "dag_role"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class DagRoleGrant(Base):
+    """One permission of a DAG role, on one DAG or on every DAG with a tag."""
+
+    __tablename__ = "dag_role_grant"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(100), index=True)
+    permission: Mapped[str] = mapped_column(String(20), comment="read, trigger or edit")
+    dag_id: Mapped[str | None] = mapped_column(String(250), comment="the DAG granted, or null when a tag is")
+    tag: Mapped[str | None] = mapped_column(String(100), comment="every DAG with this tag, or null when a DAG is")
+    created_at: Mapped[datetime]
+
+
+class UserDagRole(Base):
+    """A user's membership of a DAG role."""
+
+    __tablename__ = "user_dag_role"
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
 class AuditLog(Base):
     """Append-only record of every mutating action through the API, the UI or the CLI."""
 

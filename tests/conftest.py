@@ -3,6 +3,10 @@
 PostgreSQL tests are marked `postgres` and get a fresh, uniquely named database on
 127.0.0.1:5432 (user postgres) that is dropped afterwards. When that server is unreachable they
 skip, unless ORCH_TEST_POSTGRES=1 or CI=true asks for them, in which case they fail.
+
+The suite runs on several processes (pytest-xdist, `--numprocesses` in pyproject.toml). Each
+process has its own temporary directories, ORCH_HOME, databases and session fixtures; what must
+not be split is kept together by `work_unit` below.
 """
 
 from __future__ import annotations
@@ -55,6 +59,26 @@ def temporary_postgres_database(prefix: str = "orch_test") -> Iterator[str]:
     finally:
         with _admin_connect() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def work_unit(nodeid: str) -> str:
+    """Which tests run together on one process: every browser test (one server and one Chromium
+    for all of them), else the tests of one file (its module-scoped fixtures, such as a scheduler
+    scenario, a cluster or a live server, start once)."""
+    path = nodeid.split("::", 1)[0]
+    return "tests/e2e" if path.startswith("tests/e2e/") else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's load-scope scheduling, with `work_unit` as the scope. (Its loadgroup mode
+    cannot be used: it renames node ids, which pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config, load_config
 from orchestrator.db import make_engine, make_sessionmaker
+from webui.access import init_access
 from webui.auth import init_auth
 from webui.errors import init_errors
+from webui.limits import init_limits
 from webui.state import WebState
 
 
@@ -90,9 +92,12 @@ def create_app(config: Config | None = None, *, sessions: sessionmaker[Session] 
     )
     init_errors(app)
     _init_server_timing(app)
+    # limits first: a client over its limit is refused before its credentials are even looked at
+    init_limits(app, config)
     init_auth(app)
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     app.register_blueprint(ui_blueprint)
+    init_access(app, ui_blueprint.name)
     app.register_blueprint(metrics_blueprint)
     _init_plugins(app, config)
     return app

@@ -78,18 +78,29 @@ class Identity:
         self.via = via
 
 
+def _refuse(reason: str, token: str) -> ApiError:
+    """Audit a refused credential with its source address (in its own transaction), and the 401 to raise."""
+    with web_state().sessions.begin() as s:
+        audit_store.record(
+            s, actor="anonymous", action="api.auth_failed", target=request.path[:600], at=_now(), source_ip=client_ip(),
+            # enough of the token to tell a typo from a scan, never enough to use it
+            details={"reason": reason, "token_prefix": token[:8]},
+        )
+    return ApiError(401, "unauthorized", reason)
+
+
 def _load_identity() -> None:
     g.identity = None
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer <token>'")
+            raise _refuse("the Authorization header must be 'Bearer <token>'", "")
         now = _now()
         with web_state().read_sessions() as s:
             found = user_store.find_token(s, token.strip())
             if found is None:
-                raise ApiError(401, "unauthorized", "the bearer token is unknown or revoked")
+                raise _refuse("the bearer token is unknown or revoked", token.strip())
             row, user = found
             g.identity = Identity(user.id, user.username, Role(user.role), "token")
             stale = user_store.needs_last_used(row, now)

@@ -70,7 +70,10 @@ def init_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return _render(exc.code or 500, code, exc.description or exc.name)
+        body, status = _render(exc.code or 500, code, exc.description or exc.name)
+        # the exception's own headers say what the body cannot, e.g. a 405's Allow
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

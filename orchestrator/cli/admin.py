@@ -14,11 +14,10 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
-from orchestrator.cli.common import CliState, dags_option, handle_errors, pass_state
+from orchestrator.cli.common import CliState, dags_option, handle_errors, pass_state, record_audit
 from orchestrator.db import make_engine, upgrade
 from orchestrator.models import User
 from orchestrator.plugins import make_plugin_manager
-from orchestrator.store import audit
 from orchestrator.store import users as user_store
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ def users_create(state: CliState, username: str, role: str, password: str | None
         password = click.prompt("Password (empty for a token-only user)", hide_input=True, confirmation_prompt=True, default="", show_default=False)
     with state.sessions().begin() as s:
         user_store.create_user(s, username, user_store.parse_role(role), password or None, _now())
-        audit.record(s, actor=f"cli:{os.getenv('USER', '?')}", action="user.create", target=username, at=_now(), details={"role": role})
+        record_audit(s, "user.create", f"user:{username}", {"role": role})
     click.echo(f"user {username} created with role {role}")
 
 
@@ -63,7 +62,7 @@ def tokens_create(state: CliState, username: str) -> None:
     with state.sessions().begin() as s:
         user = user_store.get_user(s, username)
         row, plain = user_store.create_token(s, user, _now())
-        audit.record(s, actor=f"cli:{os.getenv('USER', '?')}", action="token.create", target=username, at=_now(), details={"token_id": row.id})
+        record_audit(s, "token.create", f"user:{username}", {"token_id": row.id})
         token_id = row.id
     click.echo(f"token {token_id} for {username} (shown once; keep it secret):", err=True)
     click.echo(plain)
@@ -77,7 +76,7 @@ def tokens_revoke(state: CliState, token_id: int) -> None:
     """Revoke a token by its id."""
     with state.sessions().begin() as s:
         user_store.revoke_token(s, token_id, _now())
-        audit.record(s, actor=f"cli:{os.getenv('USER', '?')}", action="token.revoke", target=str(token_id), at=_now())
+        record_audit(s, "token.revoke", f"token:{token_id}")
     click.echo(f"token {token_id} revoked")
 
 
@@ -88,7 +87,7 @@ def ensure_admin(state: CliState) -> str | None:
             return None
         password = secrets.token_urlsafe(12)
         user_store.create_user(s, "admin", user_store.Role.ADMIN, password, _now())
-        audit.record(s, actor="standalone", action="user.create", target="admin", at=_now(), details={"role": "admin"})
+        record_audit(s, "user.create", "user:admin", {"role": "admin", "by": "standalone"})
     path = Path(state.config.home) / "standalone_admin_password.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

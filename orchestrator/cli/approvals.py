@@ -2,12 +2,11 @@
 
 The CLI reaches the database directly, so it acts as the user named by `--user` (default:
 $ORCH_USER, else the login name), who must exist (`orchestrator users create`); the request's
-rules apply to that user as they do in the API. Each decision is audited as `cli:<login>`.
+rules apply to that user as they do in the API. Each decision is audited as `cli:<os user>`.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +15,11 @@ import click
 from sqlalchemy.orm import Session
 
 from orchestrator.approvals import Decision
-from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, pass_state
+from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, os_user, pass_state, readable_dag_ids, record_audit
+from orchestrator.errors import NotFoundError
+from orchestrator.models import User
 from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import approvals as approval_store
-from orchestrator.store import audit
 from orchestrator.store import users as user_store
 from orchestrator.store.approvals import RequestView
 
@@ -29,7 +29,18 @@ def _now() -> datetime:
 
 
 def _default_user() -> str:
-    return os.environ.get("ORCH_USER") or getpass.getuser()
+    return os.environ.get("ORCH_USER") or os_user()
+
+
+def _acting_user(session: Session, username: str) -> User:
+    """The store user the command acts as; when there is none, say how to name one."""
+    try:
+        return user_store.get_user(session, username)
+    except NotFoundError:
+        raise NotFoundError(
+            f"no orchestrator user named {username!r} (by default the CLI acts as $ORCH_USER, else your login name): "
+            "pass --user NAME or set ORCH_USER=NAME; `orchestrator users create` adds a user"
+        ) from None
 
 
 def _user_option(fn: Any) -> Any:
@@ -53,10 +64,9 @@ def _decide(state: CliState, request_id: int, username: str, decision: Decision,
     now = _now()
     try:
         with publishing(state.sessions(), listeners) as session:
-            user = user_store.get_user(session, username)
+            user = _acting_user(session, username)
             row = approval_store.decide(session, request_id, user, decision, comment, delegate_to, now)
-            audit.record(session, actor=f"cli:{getpass.getuser()}", action="approval.decide", target=f"approval:{row.id}", at=now,
-                         details={"as": username, "decision": decision.value, "delegate_to": delegate_to})
+            record_audit(session, "approval.decide", f"approval:{row.id}", {"as": username, "decision": decision.value, "delegate_to": delegate_to})
             message = _said(session, row.id, username, decision, delegate_to)
     finally:
         listeners.close()
@@ -89,8 +99,11 @@ def approvals() -> None:
 def approvals_list(state: CliState, mine: bool, wanted: str, dag_id: str | None, as_json: bool, username: str) -> None:
     """List approval requests, oldest first (open ones unless --state says otherwise)."""
     with state.sessions(readonly=True)() as session:
-        me = approval_store.decider(user_store.get_user(session, username)) if mine else None
-        views, _ = approval_store.page(session, state=None if wanted == "all" else wanted, dag_id=dag_id, mine=me, limit=100_000, offset=0)
+        me = approval_store.decider(_acting_user(session, username)) if mine else None
+        views, _ = approval_store.page(
+            session, state=None if wanted == "all" else wanted, dag_id=dag_id, mine=me, limit=100_000, offset=0,
+            among=readable_dag_ids(session),
+        )
         rows = [_row(v) for v in views]
     emit_rows(rows, ["id", "dag_id", "run_id", "task_id", "approvers", "approvals", "requested_by", "requested_at", "state"], as_json)
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import os
 import functools
+import getpass
 import json
+import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.access import FULL_ACCESS, DagAccess, DagPermission, denial
 from orchestrator.config import Config, load_config
 from orchestrator.db import check_schema, make_engine, make_sessionmaker
 from orchestrator.errors import ConfigError, DagDefinitionError, DatabaseError, NotFoundError, OrchestratorError
+from orchestrator.models import Dag, User
+from orchestrator.store import access as access_store
+from orchestrator.store import audit
+from orchestrator.store.users import Role
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -48,6 +55,75 @@ class CliState:
 
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+def os_user() -> str:
+    """The login name of whoever runs the command (the uid when the system has no name for it)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
+def cli_actor() -> str:
+    """How the audit log and the event log name a change made with the CLI: `cli:<os user>`."""
+    return f"cli:{os_user()}"
+
+
+def record_audit(session: Session, action: str, target: str | None, details: dict[str, Any] | None = None) -> None:
+    """Audit a CLI change in the caller's transaction, so it commits with the change itself."""
+    audit.record(session, actor=cli_actor(), action=action, target=target, at=datetime.now(UTC), details=details)
+
+
+@contextmanager
+def audited(state: CliState, action: str, target: str | None, details: dict[str, Any] | None = None) -> Iterator[Session]:
+    """A write transaction for one CLI change, audited when it commits."""
+    with state.sessions().begin() as session:
+        yield session
+        record_audit(session, action, target, details)
+
+
+class PermissionDeniedError(OrchestratorError):
+    """The CLI user, a user of the store in DAG roles, may not do this to that DAG."""
+
+
+def cli_access(session: Session) -> DagAccess:
+    """What the CLI user may do to DAGs.
+
+    The CLI reaches the database directly, so whoever runs it could do anything; when the OS user
+    (or $ORCH_USER) is also a user of the store, their DAG roles apply as they do in the API.
+    $ORCH_USER must name an existing user; an OS user with no namesake has full access.
+    """
+    named = os.environ.get("ORCH_USER")
+    username = named or os_user()
+    user = session.scalar(select(User).where(User.username == username, User.is_active.is_(True)))
+    if user is None:
+        if named:
+            raise NotFoundError(f"ORCH_USER names {named!r}, who is not an active user (see `orchestrator users create`)")
+        return FULL_ACCESS
+    return access_store.access_of(session, user.id, Role(user.role))
+
+
+def require_dag(session: Session, dag_id: str, needed: DagPermission) -> None:
+    """Refuse (PermissionDeniedError) unless the CLI user may do `needed` to `dag_id`."""
+    access = cli_access(session)
+    row = session.get(Dag, dag_id)
+    tags = (row.spec.get("tags") or ()) if row is not None else ()
+    if row is not None and not access.allows(dag_id, tags, needed):
+        raise PermissionDeniedError(denial(dag_id, needed, access))
+
+
+def readable(session: Session, dags: Iterable[Dag]) -> list[Dag]:
+    """The DAGs among `dags` the CLI user may read."""
+    access = cli_access(session)
+    return [d for d in dags if access.allows(d.dag_id, d.spec.get("tags") or (), DagPermission.READ)]
+
+
+def readable_dag_ids(session: Session) -> set[str] | None:
+    """The dag_ids the CLI user may read, or None when that is every DAG."""
+    if not cli_access(session).restricted:
+        return None
+    return {d.dag_id for d in readable(session, session.scalars(select(Dag)))}
 
 
 def dags_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,7 +8,6 @@ database's connections and those defined in the environment.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -16,19 +15,14 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_rows, handle_errors, pass_state
+from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_rows, handle_errors, pass_state, record_audit
 from orchestrator.connections import Connection, env_connections
 from orchestrator.connectors import check_connection
-from orchestrator.store import audit
 from orchestrator.store import connections as connection_store
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _actor() -> str:
-    return f"cli:{os.getenv('USER', '?')}"
 
 
 @click.group()
@@ -83,7 +77,7 @@ def add(state: CliState, conn_id: str, uri: str | None, replace: bool, **fields:
         else:
             connection_store.create(s, conn, f, _now())
         action = "connection.update" if exists else "connection.create"
-        audit.record(s, actor=_actor(), action=action, target=f"connection:{conn_id}", at=_now(), details={"conn_type": conn.conn_type})
+        record_audit(s, action, f"connection:{conn_id}", {"conn_type": conn.conn_type})
     click.echo(f"connection {conn_id} {'replaced' if exists else 'added'} ({conn.conn_type})")
 
 
@@ -158,5 +152,5 @@ def delete(state: CliState, conn_id: str) -> None:
     """Delete CONN_ID from the database."""
     with state.sessions().begin() as s:
         connection_store.delete(s, conn_id)
-        audit.record(s, actor=_actor(), action="connection.delete", target=f"connection:{conn_id}", at=_now())
+        record_audit(s, "connection.delete", f"connection:{conn_id}")
     click.echo(f"connection {conn_id} deleted")

@@ -18,9 +18,12 @@ from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import variables as variables_cli
+from orchestrator.access import DagPermission
+from orchestrator.cli import roles as roles_cli
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
+    cli_actor,
     dags_option,
     emit_json,
     emit_rows,
@@ -28,6 +31,9 @@ from orchestrator.cli.common import (
     iso,
     parse_conf,
     pass_state,
+    readable,
+    record_audit,
+    require_dag,
 )
 from orchestrator.cli.run_files import read_run_requests
 from orchestrator.backfill import apply_backfill, plan_backfill
@@ -99,7 +105,7 @@ def dags_list(state: CliState, as_json: bool) -> None:
     with _synced(state, readonly=True)() as session:
         rows = [
             {"dag_id": d.dag_id, "is_paused": d.is_paused, "schedule": d.schedule, "fileloc": d.fileloc, "next_run": iso(d.next_run_at)}
-            for d in queries.list_dags(session)
+            for d in readable(session, queries.list_dags(session))
         ]
         n_errors = len(queries.list_import_errors(session))
     emit_rows(rows, ["dag_id", "is_paused", "schedule", "next_run", "fileloc"], as_json)
@@ -138,10 +144,12 @@ def dags_trigger(
     now = _now()
     with sessions.begin() as session:
         dag = queries.get_dag(session, dag_id)
+        require_dag(session, dag_id, DagPermission.TRIGGER)
         run = run_store.create_run(
-            session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now, actor="cli",
-            check_input=True,
+            session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
+            actor=cli_actor(), check_input=True,
         )
+        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf})
         paused = dag.is_paused
         new_run_id = run.run_id
     if paused:
@@ -219,9 +227,11 @@ def dags_backfill(state: CliState, dag_id: str, start: datetime, end: datetime, 
     sessions = _synced(state)
     now = _now()
     with sessions.begin() as session:
+        require_dag(session, dag_id, DagPermission.READ if dry_run else DagPermission.TRIGGER)
         plan = plan_backfill(session, dag_id, start, end, rerun_failed=rerun_failed, now=now)
         if not dry_run:
-            apply_backfill(session, dag_id, plan, now=now, actor="cli")
+            apply_backfill(session, dag_id, plan, now=now, actor=cli_actor())
+            record_audit(session, "dag.backfill", f"dag:{dag_id}", {"start": start.isoformat(), "end": end.isoformat(), "runs": len(plan.run_ids)})
     verb = "would" if dry_run else "will"
     for interval in plan.create:
         click.echo(f"{verb} run   {interval.start.isoformat()} .. {interval.end.isoformat()}")
@@ -261,7 +271,10 @@ def _set_paused(state: CliState, dag_id: str, paused: bool) -> None:
     listeners = ListenerThread(load_plugins(state.config))
     try:
         with publishing(_synced(state), listeners) as session:
-            dag_store.set_paused(session, dag_id, paused, _now(), actor="cli")
+            queries.get_dag(session, dag_id)
+            require_dag(session, dag_id, DagPermission.EDIT)
+            before = dag_store.set_paused(session, dag_id, paused, _now(), actor=cli_actor())
+            record_audit(session, "dag.pause" if paused else "dag.unpause", f"dag:{dag_id}", {"was_paused": before})
     finally:
         listeners.close()
     click.echo(f"DAG {dag_id} is {'paused' if paused else 'unpaused'}")
@@ -302,6 +315,7 @@ def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
     """List the runs of DAG_ID, newest first."""
     with state.sessions(readonly=True)() as session:
         queries.get_dag(session, dag_id)
+        require_dag(session, dag_id, DagPermission.READ)
         rows = [
             {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date), "end_date": iso(r.end_date)}
             for r in queries.list_runs(session, dag_id)
@@ -309,9 +323,47 @@ def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
     emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date"], as_json)
 
 
+@runs.command("cancel")
+@click.argument("dag_id")
+@click.argument("run_id")
+@pass_state
+@handle_errors
+def runs_cancel(state: CliState, dag_id: str, run_id: str) -> None:
+    """Cancel a queued or running run and its unfinished tasks."""
+    listeners = ListenerThread(load_plugins(state.config))
+    try:
+        with publishing(state.sessions(), listeners) as session:
+            require_dag(session, dag_id, DagPermission.TRIGGER)
+            run_store.cancel_run(session, dag_id, run_id, _now(), cli_actor())
+            record_audit(session, "run.cancel", f"run:{dag_id}/{run_id}")
+    finally:
+        listeners.close()
+    click.echo(f"run {run_id} of {dag_id} is cancelled")
+
+
 @cli.group()
 def tasks() -> None:
-    """Inspect task instances and their logs."""
+    """Inspect task instances and their logs; clear them to run again."""
+
+
+@tasks.command("clear")
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.argument("task_id")
+@click.option("--downstream/--no-downstream", default=True, show_default=True, help="Also every task after it.")
+@pass_state
+@handle_errors
+def tasks_clear(state: CliState, dag_id: str, run_id: str, task_id: str, downstream: bool) -> None:
+    """Run a finished task of a run again (and, by default, the tasks after it)."""
+    listeners = ListenerThread(load_plugins(state.config))
+    try:
+        with publishing(state.sessions(), listeners) as session:
+            require_dag(session, dag_id, DagPermission.TRIGGER)
+            cleared = run_store.clear_task(session, dag_id, run_id, task_id, downstream=downstream, now=_now(), actor=cli_actor())
+            record_audit(session, "task.clear", f"task:{dag_id}/{run_id}/{task_id}", {"downstream": downstream, "cleared": cleared})
+    finally:
+        listeners.close()
+    click.echo(f"queued again: {', '.join(cleared)}")
 
 
 @tasks.command("list")
@@ -323,6 +375,7 @@ def tasks() -> None:
 def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None:
     """List the task instances of one run."""
     with state.sessions(readonly=True)() as session:
+        require_dag(session, dag_id, DagPermission.READ)
         rows = [
             {
                 "task_id": t.task_id, "map_index": t.map_index, "state": t.state, "try_number": t.try_number,
@@ -344,6 +397,7 @@ def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None
 def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_number: int | None, map_index: int) -> None:
     """Print the log of one try of a task (or of one instance of a mapped task)."""
     with state.sessions(readonly=True)() as session:
+        require_dag(session, dag_id, DagPermission.READ)
         row = queries.get_try(session, dag_id, run_id, task_id, try_number, map_index=map_index)
     where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
     click.echo(f"--- {dag_id} / {run_id} / {where} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
@@ -383,6 +437,7 @@ dags.add_command(airflow_cli.check_airflow)
 cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
 cli.add_command(approvals_cli.approvals)
+cli.add_command(roles_cli.roles)
 
 
 def build_cli() -> click.Group:

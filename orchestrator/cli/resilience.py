@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import click
 
-from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, pass_state
+from orchestrator.access import DagPermission
+from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag
 from orchestrator.errors import ConflictError
-from orchestrator.store import audit
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
 from orchestrator.store import pools as pool_store
@@ -46,8 +46,8 @@ def circuits_reset(state: CliState, key: str) -> None:
     """Close breaker KEY by hand (its waiting tasks run at the next poll)."""
     now = _now()
     with state.sessions().begin() as session:
-        circuit_store.reset_breaker(session, key, now, actor="cli")
-        audit.record(session, actor="cli", action="circuit.reset", target=key, at=now)
+        circuit_store.reset_breaker(session, key, now, actor=cli_actor())
+        record_audit(session, "circuit.reset", f"circuit:{key}")
     click.echo(f"circuit {key} is closed")
 
 
@@ -67,10 +67,10 @@ def pools_set(state: CliState, name: str, slots: int, description: str | None) -
     now = _now()
     with state.sessions().begin() as session:
         try:
-            pool_store.set_pool(session, name, slots, now, actor="cli", description=description)
+            pool_store.set_pool(session, name, slots, now, actor=cli_actor(), description=description)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
-        audit.record(session, actor="cli", action="pool.set", target=name, at=now, details={"slots": slots})
+        record_audit(session, "pool.set", f"pool:{name}", {"slots": slots})
     click.echo(f"pool {name} has {slots} slots")
 
 
@@ -111,9 +111,10 @@ def retry(state: CliState, dag_id: str, run_id: str, task_id: str) -> None:
     """Run a dead-lettered task again, with fresh retries (its downstream too)."""
     now = _now()
     with state.sessions().begin() as session:
+        require_dag(session, dag_id, DagPermission.TRIGGER)
         try:
-            cleared = deadletters.retry_dead_letter(session, dag_id, run_id, task_id, now=now, actor="cli")
+            cleared = deadletters.retry_dead_letter(session, dag_id, run_id, task_id, now=now, actor=cli_actor())
         except ConflictError as exc:
             raise click.ClickException(str(exc)) from None
-        audit.record(session, actor="cli", action="task.retry", target=f"{dag_id}/{run_id}/{task_id}", at=now)
+        record_audit(session, "task.retry", f"task:{dag_id}/{run_id}/{task_id}", {"cleared": cleared})
     click.echo(f"queued again: {', '.join(cleared)}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from orchestrator.cli.common import CliState, emit_rows, handle_errors, parse_conf, pass_state
-from orchestrator.store import audit
+from orchestrator.access import DagPermission
+from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, parse_conf, pass_state, readable_dag_ids, require_dag
 from orchestrator.store import schedules as schedule_store
 
 
@@ -17,16 +16,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def _change(state: CliState, action: str, name: str, details: dict[str, Any] | None, fn: Any) -> None:
-    """Run one store write and its audit entry in one transaction."""
-    now = _now()
-    with state.sessions().begin() as session:
-        fn(session, now)
-        audit.record(session, actor=_actor(), action=action, target=f"schedule:{name}", at=now, details=details)
+def _change(state: CliState, action: str, name: str, details: dict[str, Any] | None, fn: Any, dag_id: str | None = None) -> None:
+    """Run one store write and its audit entry in one transaction, if the CLI user may edit the
+    schedule's DAG (`dag_id`, or that of the existing schedule NAME)."""
+    with audited(state, action, f"schedule:{name}", details) as session:
+        require_dag(session, dag_id or schedule_store.get(session, name).dag_id, DagPermission.EDIT)
+        fn(session, _now())
 
 
 @click.group()
@@ -48,7 +43,7 @@ def create(state: CliState, name: str, dag_id: str, cron: str, timezone: str, co
     """Create schedule NAME."""
     values = parse_conf(conf)
     _change(state, "schedule.create", name, {"dag_id": dag_id, "cron": cron, "timezone": timezone}, lambda s, now: schedule_store.create(
-        s, name, dag_id, cron, now, timezone=timezone, conf=values, start_date=start, end_date=end))
+        s, name, dag_id, cron, now, timezone=timezone, conf=values, start_date=start, end_date=end), dag_id=dag_id)
     click.echo(f"schedule {name} created")
 
 
@@ -59,7 +54,8 @@ def create(state: CliState, name: str, dag_id: str, cron: str, timezone: str, co
 def list_(state: CliState, as_json: bool) -> None:
     """List the named schedules."""
     with state.sessions(readonly=True)() as session:
-        rows = [schedule_store.as_dict(r) for r in schedule_store.list_all(session)]
+        shown = readable_dag_ids(session)
+        rows = [schedule_store.as_dict(r) for r in schedule_store.list_all(session) if shown is None or r.dag_id in shown]
     emit_rows(rows, ["name", "dag_id", "cron", "timezone", "enabled", "next_run_at"], as_json)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from orchestrator.cli.common import CliState, emit_rows, handle_errors, pass_state
+from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, pass_state
 from orchestrator.store import audit
 from orchestrator.store import variables as variable_store
 from orchestrator.store.connections import crypter
@@ -24,10 +24,6 @@ from orchestrator.variables import as_text, check_key, decode, env_variables, fr
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _actor() -> str:
-    return f"cli:{os.getenv('USER', '?')}"
 
 
 @click.group()
@@ -53,7 +49,7 @@ def set_(state: CliState, key: str, value: str, as_json: bool, description: str 
             raise click.BadParameter(f"not valid JSON ({exc.msg})", param_hint="VALUE") from None
     with state.sessions().begin() as s:
         new = variable_store.put(s, key, stored, crypter(state.config), _now(), description)
-        audit.record(s, actor=_actor(), action="variable.create" if new else "variable.update", target=f"variable:{key}",
+        audit.record(s, actor=cli_actor(), action="variable.create" if new else "variable.update", target=f"variable:{key}",
                      at=_now(), details={"sensitive": is_sensitive(key)})
     click.echo(f"variable {key} {'added' if new else 'replaced'}")
 
@@ -100,7 +96,7 @@ def delete(state: CliState, key: str) -> None:
     """Delete KEY from the database."""
     with state.sessions().begin() as s:
         variable_store.delete(s, key)
-        audit.record(s, actor=_actor(), action="variable.delete", target=f"variable:{key}", at=_now())
+        audit.record(s, actor=cli_actor(), action="variable.delete", target=f"variable:{key}", at=_now())
     click.echo(f"variable {key} deleted")
 
 
@@ -118,7 +114,7 @@ def import_(state: CliState, file: Path) -> None:
     with state.sessions().begin() as s:
         for key, value in data.items():
             variable_store.put(s, key, value, f, _now())
-        audit.record(s, actor=_actor(), action="variable.import", target=f"file:{file.name}", at=_now(), details={"keys": sorted(data)})
+        audit.record(s, actor=cli_actor(), action="variable.import", target=f"file:{file.name}", at=_now(), details={"keys": sorted(data)})
     click.echo(f"{len(data)} variable(s) imported from {file}")
 
 
@@ -134,5 +130,5 @@ def export(state: CliState, file: Path) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
     with state.sessions().begin() as s:
-        audit.record(s, actor=_actor(), action="variable.export", target=f"file:{file.name}", at=_now(), details={"count": len(data)})
+        audit.record(s, actor=cli_actor(), action="variable.export", target=f"file:{file.name}", at=_now(), details={"count": len(data)})
     click.echo(f"{len(data)} variable(s) exported to {file}")

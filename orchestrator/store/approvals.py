@@ -8,7 +8,7 @@ that ends the request marks it decided; the scheduler then settles the task.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -275,10 +275,11 @@ def get(session: Session, request_id: int) -> RequestView:
 
 def page(
     session: Session, *, state: str | None, dag_id: str | None = None, mine: Decider | None = None, limit: int, offset: int,
-    newest_first: bool = False,
+    newest_first: bool = False, among: Collection[str] | None = None,
 ) -> tuple[list[RequestView], int]:
     """Requests, oldest first (or newest): `state` open (their tasks still wait), decided, closed,
-    or None for all; `mine`: only the open ones that this user may approve now (their inbox)."""
+    or None for all; `mine`: only the open ones that this user may approve now (their inbox);
+    `among`: only those of these DAGs."""
     if mine is not None:
         state = OPEN
     stmt = select(ApprovalRequest, TaskInstance.state, TaskInstance.try_number).outerjoin(TaskInstance, _same_task())
@@ -288,6 +289,8 @@ def page(
         stmt = stmt.where(TaskInstance.state == TaskState.WAITING.value, TaskInstance.try_number == ApprovalRequest.try_number)
     if dag_id is not None:
         stmt = stmt.where(ApprovalRequest.dag_id == dag_id)
+    if among is not None:
+        stmt = stmt.where(ApprovalRequest.dag_id.in_(list(among)))
     order = (ApprovalRequest.requested_at.desc(), ApprovalRequest.id.desc()) if newest_first else (ApprovalRequest.requested_at, ApprovalRequest.id)
     stmt = stmt.order_by(*order)
     if mine is None:

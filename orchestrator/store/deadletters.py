@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,8 +24,11 @@ class DeadLetter:
     error: str | None
 
 
-def list_dead_letters(session: Session, dag_id: str | None = None, limit: int = 100, offset: int = 0) -> tuple[list[DeadLetter], int]:
-    """Failed tasks (every try used, or an error not retried), newest first, with their last error; and the total."""
+def list_dead_letters(
+    session: Session, dag_id: str | None = None, limit: int = 100, offset: int = 0, among: Collection[str] | None = None
+) -> tuple[list[DeadLetter], int]:
+    """Failed tasks (every try used, or an error not retried), newest first, with their last error; and the
+    total. Given `among`, only those of these DAGs."""
     ti = TaskInstance
     stmt = (
         select(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, ti.end_date, TaskTry.error)
@@ -37,6 +41,8 @@ def list_dead_letters(session: Session, dag_id: str | None = None, limit: int = 
     )
     if dag_id is not None:
         stmt = stmt.where(ti.dag_id == dag_id)
+    if among is not None:
+        stmt = stmt.where(ti.dag_id.in_(list(among)))
     rows = session.execute(stmt.order_by(ti.end_date.desc(), ti.dag_id, ti.run_id, ti.task_id)).all()
     return [DeadLetter(*r) for r in rows[offset : offset + limit]], len(rows)
 

@@ -269,10 +269,14 @@ def _page(session: Session, stmt: Any, limit: int, offset: int) -> tuple[list[An
 
 
 def dag_page(
-    session: Session, *, tags: Sequence[str] = (), paused: bool | None = None, search: str | None = None, limit: int, offset: int
+    session: Session, *, tags: Sequence[str] = (), paused: bool | None = None, search: str | None = None, limit: int, offset: int,
+    among: Collection[str] | None = None,
 ) -> tuple[list[Dag], int]:
-    """Active DAGs by dag_id: those with any of `tags`, paused or not, whose dag_id contains `search`."""
+    """Active DAGs by dag_id: those with any of `tags`, paused or not, whose dag_id contains `search`
+    (and, given `among`, only those)."""
     where: list[ColumnElement[bool]] = [Dag.is_active.is_(True)]
+    if among is not None:
+        where.append(Dag.dag_id.in_(list(among)))
     if paused is not None:
         where.append(Dag.is_paused.is_(paused))
     if search:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import datetime, timedelta
@@ -84,13 +85,16 @@ def check_password(session: Session, username: str, password: str) -> User | Non
     user = session.scalar(select(User).where(User.username == username, User.is_active.is_(True)))
     stored = user.password_hash if user is not None else None
     try:
-        ok = _hasher.verify(stored or _DUMMY_HASH, password)
+        ok = _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         ok = False
     return user if ok and stored else None
 
 
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    # made on first use, not at import: hashing costs every CLI command a noticeable part of its start-up
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _digest(token: str) -> str:

@@ -9,9 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.backfill import apply_backfill, plan_backfill
+from orchestrator.backfill import NotScheduledError, apply_backfill, plan_backfill
 from orchestrator.dask_executor import DaskExecutor
-from orchestrator.errors import DagDefinitionError
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import DagRun
 from orchestrator.states import RunState, TaskState
@@ -75,7 +74,7 @@ def test_a_second_backfill_keeps_the_runs_already_there(store: tuple[Path, sessi
 
 def test_a_dag_without_a_schedule_cannot_be_backfilled(store: tuple[Path, sessionmaker[Session]]) -> None:
     _, sessions = store
-    with pytest.raises(DagDefinitionError, match="no schedule"), sessions.begin() as s:
+    with pytest.raises(NotScheduledError, match="no schedule"), sessions.begin() as s:
         plan_backfill(s, "manual_only", datetime(2026, 3, 1), datetime(2026, 3, 3), rerun_failed=False, now=NOW)
 
 

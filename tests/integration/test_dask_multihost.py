@@ -4,6 +4,9 @@ namespace with its own address, none with the DAG folder; `orchestrator schedule
 The hosts are made with `ip netns` and veth pairs on a bridge (root is needed, as in CI). The
 workers get the DAG folder as a code bundle with the work: the task reports the file it runs
 from, which lies in the worker's bundle cache, not in the DAG folder.
+
+These tests are sensitive to load (timeouts across processes): a failure prints the scheduler's
+and the cluster's logs, and every process they start is stopped by its id, whatever happens.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import os
 import random
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +100,22 @@ class Cluster:
     address: str
     workers: dict[str, subprocess.Popen[bytes]]
     others: list[subprocess.Popen[bytes]]
+    log: Path
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], grace_s: float = 5.0) -> None:
+    """SIGTERM each process group, then SIGKILL what is still there after `grace_s` (a worker whose
+    scheduler went away may take long to give up)."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 def _host_env(workdir: Path, host: str) -> dict[str, str]:
@@ -110,7 +131,8 @@ def cluster(hosts: Hosts, tmp_path: Path) -> Iterator[Cluster]:
     address = f"tcp://{hosts.address(0)}:8786"
     procs: list[subprocess.Popen[bytes]] = []
     workers: dict[str, subprocess.Popen[bytes]] = {}
-    log = (tmp_path / "cluster.log").open("ab")
+    log_path = tmp_path / "cluster.log"
+    log = log_path.open("ab")
 
     def start(i: int, args: list[str]) -> subprocess.Popen[bytes]:
         workdir = tmp_path / hosts.names[i]
@@ -129,20 +151,34 @@ def cluster(hosts: Hosts, tmp_path: Path) -> Iterator[Cluster]:
                 i, ["worker", address, "--host", hosts.address(i), "--nthreads", "1", "--no-dashboard", "--no-nanny",
                     "--name", hosts.names[i]],
             )
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=60)
-        yield Cluster(address, workers, procs)
+        try:
+            with Client(address, timeout="60s") as client:
+                client.wait_for_workers(2, timeout=60)
+        except Exception:
+            log.flush()
+            print(f"--- the Dask cluster's log ---\n{_tail(log_path)}")
+            raise
+        yield Cluster(address, workers, procs, log_path)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        _stop(procs)
         log.close()
+
+
+def _tail(path: Path, chars: int = 6000) -> str:
+    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
+
+
+@contextmanager
+def _reported(scheduler: SchedulerProcess, cluster: Cluster) -> Iterator[None]:
+    """Stop the scheduler at the end; on a failure, first print its log and the cluster's
+    (pytest shows them with the failure)."""
+    try:
+        yield
+    except BaseException:
+        print(f"--- the scheduler's log ---\n{_tail(scheduler.log_path)}\n--- the Dask cluster's log ---\n{_tail(cluster.log)}")
+        raise
+    finally:
+        scheduler.cleanup()
 
 
 def _run(cluster: Cluster, tmp_path: Path, linger_s: float) -> tuple[dict[str, str], SchedulerProcess, Path, object]:
@@ -153,46 +189,47 @@ def _run(cluster: Cluster, tmp_path: Path, linger_s: float) -> tuple[dict[str, s
     write_dag(home / "dags", "across_hosts.py", DAG_FILE.format(marker=str(marker), linger=linger_s))
     sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.db'}")
     env = cli_env(home, dask_address=cluster.address)
-    scheduler = SchedulerProcess(env, home / "scheduler.log").start()
-    scheduler.wait_registered(sessions)
-    return env, scheduler, marker, sessions
+    return env, SchedulerProcess(env, home / "scheduler.log").start(), marker, sessions
 
 
 def test_a_run_succeeds_on_workers_that_have_neither_the_database_nor_the_dag_folder(
     cluster: Cluster, hosts: Hosts, tmp_path: Path
 ) -> None:
     env, scheduler, _, sessions = _run(cluster, tmp_path, linger_s=0)
-    try:
+    with _reported(scheduler, cluster):
+        scheduler.wait_registered(sessions)
         result = orch(["dags", "trigger", "across_hosts", "--wait"], env, timeout=120)
-        assert result.returncode == 0, result.stderr + scheduler.log()[-3000:]
+        assert result.returncode == 0, result.stderr
         tasks = task_rows(sessions, "across_hosts", result.stdout.strip())
-    finally:
-        scheduler.cleanup()
-    dags_folder = str(tmp_path / "home" / "dags")
-    for ti in tasks.values():
-        assert ti.result["host"] in hosts.names[1:]
-        assert not ti.result["file"].startswith(dags_folder)
-        assert ti.result["file"].startswith(str(tmp_path / ti.result["host"] / "bundles"))
+        dags_folder = str(tmp_path / "home" / "dags")
+        for ti in tasks.values():
+            assert ti.result["host"] in hosts.names[1:]
+            assert not ti.result["file"].startswith(dags_folder)
+            assert ti.result["file"].startswith(str(tmp_path / ti.result["host"] / "bundles"))
 
 
 def test_killing_a_worker_mid_task_retries_the_task_on_the_other_and_the_run_succeeds(
     cluster: Cluster, hosts: Hosts, tmp_path: Path
 ) -> None:
     env, scheduler, marker, sessions = _run(cluster, tmp_path, linger_s=4)
-    try:
+    with _reported(scheduler, cluster):
+        scheduler.wait_registered(sessions)
         waiting = subprocess.Popen(
             [str(ORCHESTRATOR), "dags", "trigger", "across_hosts", "--wait"], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        # the lingering task has started on one of the workers: kill that worker outright
-        started = wait_until(lambda: sorted(marker.glob("second.*")), timeout=60, what="the second task to start")
-        victim = started[0].suffix.lstrip(".")
-        os.killpg(cluster.workers[victim].pid, signal.SIGKILL)
-        out, err = waiting.communicate(timeout=120)
-        assert waiting.returncode == 0, err + scheduler.log()[-3000:]
+        try:
+            # the lingering task has started on one of the workers: kill that worker outright
+            started = wait_until(lambda: sorted(marker.glob("second.*")), timeout=60, what="the second task to start")
+            victim = started[0].suffix.lstrip(".")
+            os.killpg(cluster.workers[victim].pid, signal.SIGKILL)
+            out, err = waiting.communicate(timeout=120)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.communicate(timeout=10)
+        assert waiting.returncode == 0, err
         tasks = task_rows(sessions, "across_hosts", out.strip())
-    finally:
-        scheduler.cleanup()
-    survivor = next(h for h in hosts.names[1:] if h != victim)
-    assert tasks["second"].state == "success"
-    assert tasks["second"].result["host"] == survivor
+        survivor = next(h for h in hosts.names[1:] if h != victim)
+        assert tasks["second"].state == "success"
+        assert tasks["second"].result["host"] == survivor

@@ -68,8 +68,9 @@ def write(folder: Path, files: dict[str, str]) -> None:
 
 def fresh_venv(path: Path) -> Path:
     """A new virtual environment that sees this project's environment (through a .pth file), not
-    its own copy: creating it and installing one small package stays fast and offline."""
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, capture_output=True, timeout=300)
+    its own copy, and has no pip of its own (this environment's pip installs into it): creating
+    it and installing one small package stays fast and offline."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, capture_output=True, timeout=300)
     python = path / "bin" / "python"
     site_dir = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, capture_output=True, text=True
@@ -94,7 +95,8 @@ def test_a_pip_installed_plugin_package_provides_a_step_type_a_dag_runs(tmp_path
     write(tmp_path / "pkg", PACKAGE)
     python = fresh_venv(tmp_path / "venv")
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index", str(tmp_path / "pkg")],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-build-isolation", "--no-deps", "--no-index",
+         str(tmp_path / "pkg")],
         capture_output=True, text=True, timeout=300,
     )
     assert install.returncode == 0, install.stdout + install.stderr

@@ -82,7 +82,7 @@ def test_circuits_reset_closes_the_breaker_and_is_audited(env: dict[str, str], s
     assert reset.returncode == 0, reset.stderr
     assert [r["state"] for r in json.loads(run(["circuits", "list", "--json"], env).stdout)] == ["closed"]
     with sessions() as s:
-        assert list(s.scalars(select(AuditLog.target).where(AuditLog.action == "circuit.reset"))) == ["billing_api"]
+        assert list(s.scalars(select(AuditLog.target).where(AuditLog.action == "circuit.reset"))) == ["circuit:billing_api"]
 
 
 def test_resetting_an_unknown_breaker_exits_2(env: dict[str, str]) -> None:

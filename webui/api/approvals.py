@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 
+from orchestrator.access import DagPermission
 from orchestrator.approvals import (
     MAX_COMMENT,
     CommentRequiredError,
@@ -24,11 +25,13 @@ from orchestrator.approvals import (
     NotAnApproverError,
     may_approve,
     next_due,
+    refusal,
 )
 from orchestrator.models import User
 from orchestrator.store import approvals as approval_store
 from orchestrator.store.approvals import RequestView
 from orchestrator.store.users import Role
+from webui.access import readable_dag_ids, require_dag
 from webui.api.endpoint import endpoint
 from webui.api.schemas import DagId, Input, Page, PageQuery
 from webui.auth import audit, current_identity
@@ -117,6 +120,17 @@ def _out(view: RequestView, me: Decider) -> ApprovalOut:
     )
 
 
+def _may_decide(path: ApprovalPath) -> None:
+    """403 before the decision is even read: the caller may not read the request's DAG, or is not
+    one of its approvers (404 when there is no such request)."""
+    with web_state().read_sessions() as s:
+        view = approval_store.get(s, path.id)
+        require_dag(view.row.dag_id, DagPermission.READ)
+        refused = refusal(view.row.approvers, view.decisions, approval_store.decider(_caller(s)))
+    if isinstance(refused, NotAnApproverError):
+        raise ApiError(403, "forbidden", str(refused))
+
+
 @endpoint("GET", "/approvals", summary="List approval requests", tag="approvals", role=Role.VIEWER, query=ApprovalQuery, response=Page[ApprovalOut])
 def list_approvals(query: ApprovalQuery) -> Page[ApprovalOut]:
     """Approval requests, oldest first: open ones by default; `mine=true` is the caller's inbox."""
@@ -124,7 +138,7 @@ def list_approvals(query: ApprovalQuery) -> Page[ApprovalOut]:
         me = approval_store.decider(_caller(s))
         views, total = approval_store.page(
             s, state=None if query.state == "all" else query.state, dag_id=query.dag_id, mine=me if query.mine else None,
-            limit=query.limit, offset=query.offset,
+            limit=query.limit, offset=query.offset, among=readable_dag_ids(s),
         )
         return Page[ApprovalOut](items=[_out(v, me) for v in views], total=total)
 
@@ -133,12 +147,15 @@ def list_approvals(query: ApprovalQuery) -> Page[ApprovalOut]:
 def get_approval(path: ApprovalPath) -> ApprovalOut:
     """One request with its decisions."""
     with web_state().read_sessions() as s:
-        return _out(approval_store.get(s, path.id), approval_store.decider(_caller(s)))
+        view = approval_store.get(s, path.id)
+        require_dag(view.row.dag_id, DagPermission.READ)
+        return _out(view, approval_store.decider(_caller(s)))
 
 
 @endpoint(
     "POST", "/approvals/{id}/decisions", summary="Decide on an approval request", tag="approvals", role=Role.VIEWER,
-    path_model=ApprovalPath, body=DecisionIn, body_required=True, response=ApprovalOut, status=201, conflicts=True,
+    path_model=ApprovalPath, authorize=_may_decide, body=DecisionIn, body_required=True, response=ApprovalOut, status=201,
+    conflicts=True,
 )
 def decide(path: ApprovalPath, body: DecisionIn) -> ApprovalOut:
     """Approve, reject, request changes or delegate, as the caller. The scheduler settles the task

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field, StrictBool
 
 from orchestrator.backfill import apply_backfill, plan_backfill
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import DagPath, Input, UtcDatetime
@@ -35,12 +36,12 @@ class BackfillOut(BaseModel):
 
 
 @endpoint(
-    "POST", "/dags/{dag_id}/backfills", summary="Backfill past intervals", tag="runs", role=Role.OPERATOR,
+    "POST", "/dags/{dag_id}/backfills", summary="Backfill past intervals", tag="runs", role=Role.OPERATOR, dag=DagPermission.TRIGGER,
     path_model=DagPath, body=BackfillRequest, body_required=True, response=BackfillOut, status=201, conflicts=True,
 )
 def create_backfill(path: DagPath, body: BackfillRequest) -> BackfillOut:
-    """Queue a run for every data interval whose logical date is in [start, end], oldest first (400
-    when the DAG has no schedule or the range is reversed or too wide)."""
+    """Queue a run for every data interval whose logical date is in [start, end], oldest first (409
+    when the DAG has no schedule; 400 when the range is reversed or too wide)."""
     now = datetime.now(UTC)
     with publishing_session() as s:
         plan = plan_backfill(s, path.dag_id, body.start, body.end, rerun_failed=body.rerun_failed, now=now)

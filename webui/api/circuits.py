@@ -10,9 +10,11 @@ from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import ClearResult, DagId, Input, Page, PageQuery, TaskPath
+from webui.access import readable_dag_ids
 from webui.auth import audit
 from webui.state import web_state
 
@@ -75,13 +77,13 @@ def reset_circuit(path: CircuitPath) -> CircuitOut:
 def list_dead_letters(query: DeadLetterQuery) -> Page[DeadLetterOut]:
     """Tasks that failed after their last try, newest first, with the last try's error."""
     with web_state().read_sessions() as s:
-        items, total = deadletters.list_dead_letters(s, query.dag_id, limit=query.limit, offset=query.offset)
+        items, total = deadletters.list_dead_letters(s, query.dag_id, limit=query.limit, offset=query.offset, among=readable_dag_ids(s))
     return Page[DeadLetterOut](items=[DeadLetterOut(**vars(d)) for d in items], total=total)
 
 
 @endpoint(
     "POST", "/dead-letters/{dag_id}/{run_id}/{task_id}/retry", summary="Retry a dead-lettered task", tag="tasks",
-    role=Role.OPERATOR, path_model=TaskPath, response=ClearResult, conflicts=True,
+    role=Role.OPERATOR, dag=DagPermission.TRIGGER, path_model=TaskPath, response=ClearResult, conflicts=True,
 )
 def retry_dead_letter(path: TaskPath) -> ClearResult:
     """Run the task again with fresh retries (its downstream too). 409 unless it has finished."""

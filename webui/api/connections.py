@@ -12,7 +12,9 @@ import warnings
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from annotated_types import Interval
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.connections import CONN_ID_PATTERN, Connection, env_connections
 from orchestrator.connectors import check_connection
@@ -31,6 +33,17 @@ ConnType = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern
 Secret = Annotated[str, StringConstraints(max_length=5000)]
 
 
+def _not_a_boolean(value: Any) -> Any:
+    # JSON Schema's integer takes 8080.0 but not false; pydantic alone would read false as port 0
+    if isinstance(value, bool):
+        raise ValueError("must be an integer, not a boolean")
+    return value
+
+
+Port = Annotated[int, Interval(ge=0, le=65535), BeforeValidator(_not_a_boolean)]
+SEPARATE_FIELDS = ("conn_type", "host", "port", "login", "password", "schema", "extra")
+
+
 class ConnPath(Input):
     conn_id: ConnId
 
@@ -42,13 +55,19 @@ with warnings.catch_warnings():
     class ConnectionCreate(Input):
         """A new connection: either `uri`, or `conn_type` and the separate fields."""
 
+        # the document states the either-or rule too, so that it refuses what the validator refuses
+        model_config = ConfigDict(json_schema_extra={"oneOf": [
+            {"required": ["uri"], "not": {"anyOf": [{"required": [f]} for f in SEPARATE_FIELDS]}},
+            {"required": ["conn_type"], "not": {"required": ["uri"]}},
+        ]})
+
         conn_id: ConnId
-        uri: Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")] | None = Field(
+        uri: Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[A-Za-z][A-Za-z0-9+.\-]*://[^\x00]*$")] | SkipJsonSchema[None] = Field(
             default=None, description="type://login:password@host:port/schema?extra=value"
         )
-        conn_type: ConnType | None = None
+        conn_type: ConnType | SkipJsonSchema[None] = None
         host: Field500 | None = None
-        port: int | None = Field(default=None, ge=0, le=65535)
+        port: Port | None = None
         login: Field500 | None = None
         password: Secret | None = Field(default=None, description="write-only: never returned")
         schema: Field500 | None = None
@@ -56,19 +75,19 @@ with warnings.catch_warnings():
 
         @model_validator(mode="after")
         def _uri_or_fields(self) -> ConnectionCreate:
-            fields = self.model_fields_set - {"conn_id", "uri"}
-            if self.uri is not None and fields:
+            fields = self.model_fields_set & set(SEPARATE_FIELDS)
+            if "uri" in self.model_fields_set and fields:
                 raise ValueError(f"give either uri or separate fields, not both (got uri and {sorted(fields)[0]})")
             if self.uri is None and self.conn_type is None:
-                raise ValueError("give uri, or conn_type with the other fields")
+                raise ValueError("give uri (a string), or conn_type (a string) with the other fields")
             return self
 
     class ConnectionPatch(Input):
         """Fields to change; those left out keep their value (a null password removes it)."""
 
-        conn_type: ConnType | None = None
+        conn_type: ConnType | SkipJsonSchema[None] = Field(default=None, description="cannot be removed: not null")
         host: Field500 | None = None
-        port: int | None = Field(default=None, ge=0, le=65535)
+        port: Port | None = None
         login: Field500 | None = None
         password: Secret | None = Field(default=None, description="write-only: never returned")
         schema: Field500 | None = None

@@ -1,9 +1,10 @@
 """`@endpoint`: one declaration per API operation, used by Flask routing and the OpenAPI document.
 
-A declaration names the least role, the pydantic models of the path, query and body, and the
-response model. The wrapper checks the role first (401/403), then validates every input
-(422 naming where: path, query or body), calls the handler with the models and serialises its
-answer. openapi.py reads `ENDPOINTS` to describe exactly these operations.
+A declaration names the least role (or, for an operation on one DAG, the DAG permission it
+needs: webui/access.py), the pydantic models of the path, query and body, and the response
+model. The wrapper checks the role first (401/403), then validates every input (422 naming
+where: path, query or body), calls the handler with the models and serialises its answer.
+openapi.py reads `ENDPOINTS` to describe exactly these operations.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 from flask import Response, request
 from pydantic import BaseModel, ValidationError
 
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
+from webui.access import require_dag, require_possible
 from webui.api import api_blueprint
 from webui.auth import current_identity, requires
 from webui.errors import ApiError
@@ -46,11 +49,14 @@ class Endpoint:
     conflicts: bool = False
     other_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     description: str | None = None
+    dag_permission: DagPermission | None = None
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def error_statuses(self) -> list[int]:
         """The error answers this operation can give, each with the ErrorResponse body."""
-        statuses = {401}  # a malformed or unknown bearer token is refused on every path
+        # a malformed or unknown bearer token is refused on every path, and every path is rate limited
+        statuses = {401, 429}
         if self.role is not None:
             statuses.add(403)
         if self.path_model is not None:
@@ -109,11 +115,15 @@ def _query(model: type[BaseModel]) -> BaseModel:
     return _validate(model, data, "query")
 
 
-def _body(model: type[BaseModel]) -> BaseModel:
+def _body(model: type[BaseModel], required: bool) -> BaseModel:
     # read no more than this (chunked bodies included): werkzeug answers 413 beyond it
     request.max_content_length = MAX_BODY_BYTES
     raw = request.get_data(cache=True)
     if not raw.strip():
+        if required:
+            raise ApiError(422, "validation_error", "this operation needs a JSON body", [
+                {"loc": ["body"], "msg": "Field required", "type": "missing"},
+            ])
         data: Any = {}
     else:
         try:
@@ -150,18 +160,32 @@ def endpoint(
     headers: dict[str, str] | None = None,
     conflicts: bool = False,
     other_responses: dict[int, type[BaseModel]] | None = None,
+    dag: DagPermission | None = None,
+    authorize: Callable[[Any], None] | None = None,
+    links: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `path` (OpenAPI style, `{name}` segments) on the API blueprint.
 
     The handler is called with keyword arguments `path`, `query` and `body` (the validated
-    models, for those declared) and returns a pydantic model, or a Response as it is.
+    models, for those declared) and returns a pydantic model, or a Response as it is. With
+    `dag`, the operation acts on one DAG, on which the caller needs that permission (`role` is
+    what it takes for a user in no DAG role): the DAG of the path's `dag_id` is checked here,
+    any other (a schedule's) by the handler with webui.access.require_dag. `authorize(path)`
+    checks what else the caller must be allowed before the query and body are even read (403).
+    `links` are OpenAPI link objects of the success answer (what to call next with its values).
     """
 
     def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
         def view(**url_values: str) -> Response:
             inputs: dict[str, BaseModel] = {}
+            if dag is not None:
+                require_possible(dag)
             if path_model is not None:
                 inputs["path"] = _validate(path_model, url_values, "path")
+                if dag is not None and "dag_id" in path_model.model_fields:
+                    require_dag(inputs["path"].dag_id, dag)
+                if authorize is not None:
+                    authorize(inputs["path"])
             if query is not None:
                 inputs["query"] = _query(query)
             elif request.args:
@@ -169,12 +193,13 @@ def endpoint(
                     {"loc": ["query", key], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"} for key in request.args
                 ])
             if body is not None:
-                inputs["body"] = _body(body)
+                inputs["body"] = _body(body, body_required)
             return _respond(handler(**inputs), status)
 
         view.__name__ = handler.__name__
         view.__doc__ = handler.__doc__
-        guarded = requires(role)(view) if role is not None else view
+        # a DAG grant may allow more than the global role: require_dag decides past logging in
+        guarded = requires(Role.VIEWER if dag is not None else role)(view) if role is not None else view
         rule = re.sub(r"\{(\w+)\}", r"<\1>", path)
         api_blueprint.add_url_rule(rule, endpoint=handler.__name__, view_func=guarded, methods=[method])
         ENDPOINTS.append(
@@ -183,6 +208,7 @@ def endpoint(
                 path_model=path_model, query_model=query, body_model=body, body_required=body_required,
                 response_model=response, status=status, text=text, headers=headers or {}, conflicts=conflicts,
                 other_responses=other_responses or {}, description=(handler.__doc__ or "").strip() or None,
+                dag_permission=dag, links=links or {},
             )
         )
         return handler

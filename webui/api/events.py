@@ -91,6 +91,7 @@ def _out(row: ExternalEvent, runs: list[StartedRun], failures: list[TriggerFailu
 @endpoint(
     "POST", "/events", summary="Post an outside event", tag="events", role=Role.OPERATOR, body=EventPost, body_required=True,
     response=ExternalEventOut, status=201, other_responses={200: ExternalEventOut},
+    links={"GetEvent": {"operationId": "get_event", "parameters": {"id": "$response.body#/id"}}},
 )
 def post_event(body: EventPost) -> Any:
     """Store the event (201); the scheduler starts a run of each DAG whose trigger matches it. An `id`

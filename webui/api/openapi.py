@@ -17,9 +17,12 @@ from webui.api.schemas import ErrorResponse
 REF = "#/components/schemas/{model}"
 _DESCRIPTIONS = {
     200: "OK", 201: "Created", 400: "Malformed request (body not JSON, missing CSRF token)",
-    401: "Not authenticated", 403: "The role is too low", 404: "Not found", 409: "Conflicts with the current state", 413: "The request body is too large",
-    422: "Validation failed: details lists each problem with its location", 503: "Unhealthy",
+    401: "Not authenticated", 403: "The role, or the permission on the DAG, is too low", 404: "Not found",
+    409: "Conflicts with the current state", 413: "The request body is too large",
+    422: "Validation failed: details lists each problem with its location", 429: "Too many requests: try again after Retry-After seconds",
+    503: "Unhealthy",
 }
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
 
 def _version() -> str:
@@ -57,6 +60,15 @@ def _parameters(schema: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return params
 
 
+def _needs(ep: Endpoint) -> str:
+    if ep.role is None:
+        return ""
+    if ep.dag_permission is None:
+        return f"\n\nNeeds the {ep.role.value} role."
+    return (f"\n\nNeeds the {ep.role.value} role, or, for a user in DAG roles, {ep.dag_permission.value} permission on the DAG"
+            " (by its dag_id or one of its tags).")
+
+
 def _json(ref: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": ref}}
 
@@ -80,20 +92,36 @@ def _operation(ep: Endpoint, refs: dict[tuple[type[BaseModel], JsonSchemaMode], 
         ok = {"description": _DESCRIPTIONS[ep.status], "content": _json({"type": "object"})}
     if ep.headers:
         ok["headers"] = {name: {"description": text, "required": True, "schema": {"type": "string"}} for name, text in ep.headers.items()}
+    if ep.links:
+        ok["links"] = ep.links
     responses[str(ep.status)] = ok
     for status, model in ep.other_responses.items():
         responses[str(status)] = {"description": _DESCRIPTIONS[status], "content": _json(refs[(model, "serialization")])}
     for status in ep.error_statuses:
         responses[str(status)] = {"description": _DESCRIPTIONS[status], "content": _json({"$ref": REF.format(model="ErrorResponse")})}
+        if status == 429:
+            responses[str(status)]["headers"] = _RETRY_AFTER
     op: dict[str, Any] = {
         "operationId": ep.name, "summary": ep.summary, "tags": [ep.tag], "parameters": params, "responses": responses,
         "security": [{"bearer": []}] if ep.role is not None else [],
     }
     if ep.description:
-        op["description"] = ep.description + (f"\n\nNeeds the {ep.role.value} role." if ep.role is not None else "")
+        op["description"] = ep.description + _needs(ep)
     if ep.body_model is not None:
         op["requestBody"] = {"required": ep.body_required, "content": _json(refs[(ep.body_model, "validation")])}
     return op
+
+
+def _allows_null(prop: dict[str, Any]) -> bool:
+    return prop.get("type") == "null" or any(_allows_null(p) for p in prop.get("anyOf", ()))
+
+
+def _drop_null_defaults(defs: dict[str, Any]) -> None:
+    """A field that may be left out but not sent as null (SkipJsonSchema[None]) has no default to show."""
+    for schema in defs.values():
+        for prop in schema.get("properties", {}).values():
+            if "default" in prop and prop["default"] is None and not _allows_null(prop):
+                del prop["default"]
 
 
 @functools.cache
@@ -101,6 +129,7 @@ def openapi_document() -> dict[str, Any]:
     """The whole document; the endpoints are fixed at import, so it is built once."""
     refs, top = models_json_schema(_models(), ref_template=REF)
     defs: dict[str, Any] = top.get("$defs", {})
+    _drop_null_defaults(defs)
     paths: dict[str, dict[str, Any]] = {}
     for ep in ENDPOINTS:
         paths.setdefault(ep.path, {})[ep.method] = _operation(ep, refs, defs)

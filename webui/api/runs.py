@@ -15,6 +15,7 @@ from orchestrator.inputs import InvalidRunInputError
 from orchestrator.store import queries
 from orchestrator.store import run_batches
 from orchestrator.store import runs as run_store
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import run_out
 from webui.api.endpoint import actor_name, endpoint
@@ -25,7 +26,7 @@ from webui.state import publishing_session, web_state
 
 
 @endpoint(
-    "POST", "/dags/{dag_id}/runs", summary="Trigger a run", tag="runs", role=Role.OPERATOR, path_model=DagPath,
+    "POST", "/dags/{dag_id}/runs", summary="Trigger a run", tag="runs", role=Role.OPERATOR, dag=DagPermission.TRIGGER, path_model=DagPath,
     body=TriggerRun, response=RunOut, status=201, conflicts=True,
 )
 def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
@@ -46,8 +47,8 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
 
 
 @endpoint(
-    "POST", "/dags/{dag_id}/runs/batch", summary="Trigger many runs", tag="runs", role=Role.OPERATOR, path_model=DagPath,
-    body=TriggerRuns, body_required=True, response=TriggeredRuns, status=201, conflicts=True,
+    "POST", "/dags/{dag_id}/runs/batch", summary="Trigger many runs", tag="runs", role=Role.OPERATOR, dag=DagPermission.TRIGGER,
+    path_model=DagPath, body=TriggerRuns, body_required=True, response=TriggeredRuns, status=201, conflicts=True,
 )
 def trigger_runs(path: DagPath, body: TriggerRuns) -> TriggeredRuns:
     """Queue up to 1,000 manual runs of the DAG's current version in one transaction (one audit
@@ -74,7 +75,7 @@ def trigger_runs(path: DagPath, body: TriggerRuns) -> TriggeredRuns:
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/runs", summary="List runs of a DAG", tag="runs", role=Role.VIEWER, path_model=DagPath,
+    "GET", "/dags/{dag_id}/runs", summary="List runs of a DAG", tag="runs", role=Role.VIEWER, dag=DagPermission.READ, path_model=DagPath,
     query=RunListQuery, response=Page[RunOut],
 )
 def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
@@ -89,7 +90,10 @@ def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
         return Page[RunOut](items=[run_out(r, children[r.run_id]) for r in rows], total=total)
 
 
-@endpoint("GET", "/dags/{dag_id}/runs/{run_id}", summary="Get a run", tag="runs", role=Role.VIEWER, path_model=RunPath, response=RunOut)
+@endpoint(
+    "GET", "/dags/{dag_id}/runs/{run_id}", summary="Get a run", tag="runs", role=Role.VIEWER, dag=DagPermission.READ,
+    path_model=RunPath, response=RunOut,
+)
 def get_run(path: RunPath) -> RunOut:
     with web_state().read_sessions() as s:
         row = queries.get_run(s, path.dag_id, path.run_id)
@@ -97,7 +101,7 @@ def get_run(path: RunPath) -> RunOut:
 
 
 @endpoint(
-    "POST", "/dags/{dag_id}/runs/{run_id}/cancel", summary="Cancel a run", tag="runs", role=Role.OPERATOR,
+    "POST", "/dags/{dag_id}/runs/{run_id}/cancel", summary="Cancel a run", tag="runs", role=Role.OPERATOR, dag=DagPermission.TRIGGER,
     path_model=RunPath, response=RunOut, conflicts=True,
 )
 def cancel_run(path: RunPath) -> RunOut:
@@ -109,7 +113,7 @@ def cancel_run(path: RunPath) -> RunOut:
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/runs/{run_id}/events", summary="A run's timeline", tag="runs", role=Role.VIEWER,
+    "GET", "/dags/{dag_id}/runs/{run_id}/events", summary="A run's timeline", tag="runs", role=Role.VIEWER, dag=DagPermission.READ,
     path_model=RunPath, query=PageQuery, response=Page[EventOut],
 )
 def run_events(path: RunPath, query: PageQuery) -> Page[EventOut]:

@@ -7,10 +7,11 @@ document cannot drift from what the handlers accept and return.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.mapping import MAX_MAP_LENGTH
@@ -59,8 +60,19 @@ def _to_utc(value: datetime) -> datetime:
         raise ValueError("the date is out of range once converted to UTC") from None
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _text_only(value: Any) -> Any:
+    # the document says an ISO 8601 string; pydantic alone would read a number (or "0.5") as
+    # Unix time: logical_date: 0 would queue a run of 1970
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date-time string with an offset, such as 2026-01-01T00:00:00Z")
+
+
 # with an offset (a naive time is ambiguous), held in UTC like the store
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_text_only), AfterValidator(_to_utc)]
 
 
 class Input(BaseModel):

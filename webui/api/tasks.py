@@ -12,6 +12,7 @@ from orchestrator.models import TaskInstance
 from orchestrator.spec import TaskSpec
 from orchestrator.store import queries
 from orchestrator.store import runs as run_store
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import task_detail, task_out, try_out
 from webui.api.endpoint import actor_name, endpoint
@@ -26,7 +27,7 @@ TRY_STATE = "X-Try-State"
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/runs/{run_id}/tasks", summary="List a run's tasks", tag="tasks", role=Role.VIEWER,
+    "GET", "/dags/{dag_id}/runs/{run_id}/tasks", summary="List a run's tasks", tag="tasks", role=Role.VIEWER, dag=DagPermission.READ,
     path_model=RunPath, query=TaskListQuery, response=Page[TaskInstanceOut],
 )
 def list_tasks(path: RunPath, query: TaskListQuery) -> Page[TaskInstanceOut]:
@@ -64,7 +65,7 @@ def _instance(s: Session, path: TaskPath) -> TaskInstance | None:
 
 @endpoint(
     "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", summary="Get a task of a run", tag="tasks",
-    role=Role.VIEWER, path_model=TaskPath, query=TaskQuery, response=TaskDetail,
+    role=Role.VIEWER, dag=DagPermission.READ, path_model=TaskPath, query=TaskQuery, response=TaskDetail,
 )
 def get_task(path: TaskPath, query: TaskQuery) -> TaskDetail:
     """The task's state, its spec, every try (without logs) and a preview of its result; a mapped
@@ -85,7 +86,7 @@ def get_task(path: TaskPath, query: TaskQuery) -> TaskDetail:
 
 @endpoint(
     "POST", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/clear", summary="Clear a task", tag="tasks",
-    role=Role.OPERATOR, path_model=TaskPath, body=ClearTask, response=ClearResult, conflicts=True,
+    role=Role.OPERATOR, dag=DagPermission.TRIGGER, path_model=TaskPath, body=ClearTask, response=ClearResult, conflicts=True,
 )
 def clear_task(path: TaskPath, body: ClearTask) -> ClearResult:
     """Run a finished task again (with `downstream`, also every task after it). 409 unless it finished."""
@@ -102,7 +103,7 @@ def clear_task(path: TaskPath, body: ClearTask) -> ClearResult:
 
 @endpoint(
     "GET", "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs/{try_number}", summary="Read a try's log", tag="tasks",
-    role=Role.VIEWER, path_model=TryPath, query=LogQuery, text=True,
+    role=Role.VIEWER, dag=DagPermission.READ, path_model=TryPath, query=LogQuery, text=True,
     headers={
         NEXT_OFFSET: "the offset to ask for next when following the log",
         TRY_STATE: "the try's state: while it is running, more log may come",

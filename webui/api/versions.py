@@ -14,6 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
+from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from orchestrator.versions import SpecDiff, diff_specs
 from webui.api.endpoint import endpoint
@@ -56,7 +57,7 @@ class VersionDiffOut(SpecDiff):
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/versions", summary="List a DAG's versions", tag="dags", role=Role.VIEWER, path_model=DagPath,
+    "GET", "/dags/{dag_id}/versions", summary="List a DAG's versions", tag="dags", role=Role.VIEWER, dag=DagPermission.READ, path_model=DagPath,
     query=PageQuery, response=Page[DagVersionOut],
 )
 def list_versions(path: DagPath, query: PageQuery) -> Page[DagVersionOut]:
@@ -67,7 +68,7 @@ def list_versions(path: DagPath, query: PageQuery) -> Page[DagVersionOut]:
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/versions/diff", summary="Compare two versions of a DAG", tag="dags", role=Role.VIEWER,
+    "GET", "/dags/{dag_id}/versions/diff", summary="Compare two versions of a DAG", tag="dags", role=Role.VIEWER, dag=DagPermission.READ,
     path_model=DagPath, query=VersionDiffQuery, response=VersionDiffOut,
 )
 def diff_versions(path: DagPath, query: VersionDiffQuery) -> VersionDiffOut:
@@ -80,7 +81,7 @@ def diff_versions(path: DagPath, query: VersionDiffQuery) -> VersionDiffOut:
 
 
 @endpoint(
-    "GET", "/dags/{dag_id}/versions/{number}", summary="Get one version of a DAG", tag="dags", role=Role.VIEWER,
+    "GET", "/dags/{dag_id}/versions/{number}", summary="Get one version of a DAG", tag="dags", role=Role.VIEWER, dag=DagPermission.READ,
     path_model=VersionPath, response=DagVersionDetail,
 )
 def get_version(path: VersionPath) -> DagVersionDetail:

@@ -17,6 +17,7 @@ from orchestrator.versions import diff_specs
 from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
 from orchestrator.store.users import Role
+from webui.access import readable_dag_ids
 from webui.auth import requires
 from webui.state import web_state
 from webui.ui import ui_blueprint
@@ -52,7 +53,8 @@ def dags() -> Any:
     status = request.args.get("status", "all")
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     with web_state().read_sessions() as s:
-        rows = queries.dag_overview(s)
+        readable = readable_dag_ids(s)  # per-DAG permissions: only the DAGs the user may read
+        rows = [r for r in queries.dag_overview(s) if readable is None or r.dag_id in readable]
         all_tags = sorted({t for r in rows for t in (r.tags or [])})
         needle = search.lower()
         picked = [
@@ -78,6 +80,8 @@ def dag_runs_data() -> Any:
     """The last runs of the DAGs in ?ids= (comma-separated): the list's live part."""
     ids = [i for i in request.args.get("ids", "").split(",") if i][:PAGE_SIZE]
     with web_state().read_sessions() as s:
+        readable = readable_dag_ids(s)
+        ids = [i for i in ids if readable is None or i in readable]
         return jsonify({"recent": recent_runs(s, ids)})
 
 

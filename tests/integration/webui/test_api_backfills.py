@@ -42,3 +42,9 @@ def test_a_reversed_range_is_a_bad_request_naming_it(api: Api) -> None:
 
 def test_a_backfill_without_dates_is_a_validation_error(api: Api) -> None:
     assert api.post("/dags/etl/backfills", role="operator", json={}).status_code == 422
+
+
+def test_backfilling_a_dag_without_a_schedule_is_a_conflict_naming_it(api: Api) -> None:
+    response = api.post("/dags/quiet/backfills", role="operator", json=RANGE)
+    assert response.status_code == 409
+    assert "has no schedule" in response.get_json()["error"]["message"]

@@ -155,3 +155,13 @@ def test_the_connections_page_marks_environment_connections_read_only(with_conn:
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'data-source="env"' in html and "from_env" in html and "read-only" in html
     assert "env-pw-123456" not in html and "env-tok-654321" not in html
+
+
+def test_a_port_that_is_not_an_integer_is_refused_even_a_boolean(api: Api) -> None:
+    response = api.post("/connections", json={"conn_id": "web", "conn_type": "http", "port": False})
+    assert response.status_code == 422
+
+
+def test_an_update_without_a_body_is_refused(api: Api) -> None:
+    api.post("/connections", json={"conn_id": "web", "conn_type": "http", "host": "example.org"})
+    assert api.patch("/connections/web").status_code == 422

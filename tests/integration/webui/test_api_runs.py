@@ -236,3 +236,10 @@ def test_a_batch_of_an_unknown_dag_is_404_and_an_empty_one_422(api: Api) -> None
     response = api.post("/dags/etl/runs/batch", json={"runs": []})
     assert response.status_code == 422
     assert response.get_json()["error"]["details"][0]["loc"] == ["body", "runs"]
+
+
+@pytest.mark.parametrize("when", [0, 1.5, "0.5", "1700000000"])
+def test_a_logical_date_that_is_not_an_iso_date_is_refused_not_read_as_unix_time(api: Api, when: object) -> None:
+    response = api.post("/dags/etl/runs", role="operator", json={"logical_date": when})
+    assert response.status_code == 422
+    assert "ISO 8601" in response.get_json()["error"]["details"][0]["msg"]

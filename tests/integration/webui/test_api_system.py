@@ -307,3 +307,9 @@ def test_openapi_health_documents_503_with_the_health_body(document: dict[str, A
     health = document["paths"]["/health"]["get"]
     assert health["security"] == []
     assert health["responses"]["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Health"}
+
+
+def test_a_method_the_path_does_not_take_is_405_with_allow(api: Api) -> None:
+    response = api.call("TRACE", "/dags")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
