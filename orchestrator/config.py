@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, PositiveFloat, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from orchestrator.errors import ConfigError
@@ -64,6 +64,13 @@ class Config(BaseSettings):
     circuit_exempt_step_types: list[str] = Field(
         default_factory=lambda: ["python"],
         description="step types whose tasks without a connection have no breaker (their failures are the code's own)",
+    )
+    # retention (orchestrator.retention): off unless retention_days is set
+    retention_days: float | None = Field(
+        default=None, gt=0, description="the scheduler purges finished runs older than this many days, once a day; off when unset"
+    )
+    retention_dag_days: dict[str, PositiveFloat] = Field(
+        default_factory=dict, description='per-DAG retention in days over retention_days, e.g. ORCH_RETENTION_DAG_DAYS=\'{"etl": 7}\''
     )
     # OpenTelemetry traces of runs and tasks (orchestrator.tracing): off unless an endpoint is set
     tracing_otlp_endpoint: str | None = Field(

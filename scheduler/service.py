@@ -31,6 +31,7 @@ from orchestrator.executor import Executor, ExecutorEvent
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import ChangeCounter, Dag, DagRun, SchedulerJob
 from orchestrator.plugins import ListenerThread, load_plugins
+from orchestrator.retention import start_retention
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE, RunState
 from orchestrator.store import changes as change_store
@@ -153,6 +154,8 @@ class Scheduler:
         # beats from its own thread, so a slow start (cluster, first DAG scan) still counts as alive
         beat_thread = threading.Thread(target=self._heartbeat_loop, name="scheduler-heartbeat", daemon=True)
         beat_thread.start()
+        # the daily retention policy in its own thread, when configured; it ends with _stopping
+        start_retention(self.sessions, self.config, self._stopping, self.clock)
         folder_thread = watch_thread = None
         try:
             self.executor.start(self.events.put)

@@ -15,6 +15,7 @@ from orchestrator.cli import admin, connections
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
+from orchestrator.cli import retention as retention_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import variables as variables_cli
@@ -66,7 +67,7 @@ def cli(ctx: click.Context) -> None:
 # -- db ----------------------------------------------------------------------------------------
 @cli.group()
 def db() -> None:
-    """Manage the database schema."""
+    """Manage the database: its schema, and purging old runs."""
 
 
 @db.command("upgrade")
@@ -438,6 +439,7 @@ cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
 cli.add_command(approvals_cli.approvals)
 cli.add_command(roles_cli.roles)
+db.add_command(retention_cli.clean)
 
 
 def build_cli() -> click.Group:

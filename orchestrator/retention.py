@@ -1,0 +1,144 @@
+"""Retention: `orchestrator db clean` and the daily policy the scheduler applies.
+
+The decisions are pure (`parse_age`, `policy_selections`, `is_due`); `clean` does one audited
+purge and `run_retention` applies the policy when it is due. The scheduler starts
+`RetentionThread`, which wakes up hourly and does nothing unless a day has passed since the
+last policy clean (found in the audit log, so a restart or a second scheduler does not repeat it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.config import Config
+from orchestrator.errors import ConfigError
+from orchestrator.models import AuditLog
+from orchestrator.store import audit
+from orchestrator.store import retention as store
+from orchestrator.store.retention import Pacing, PurgeReport, Selection
+
+log = logging.getLogger(__name__)
+
+POLICY_ACTOR = "scheduler:retention"
+CLEAN_ACTION = "db.clean"
+POLICY_INTERVAL = timedelta(days=1)
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhm])\s*$", re.IGNORECASE)
+_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+
+
+class BadAgeError(ConfigError):
+    """An age such as `--older-than` that is not a number of days, hours or minutes."""
+
+
+def parse_age(text: str) -> timedelta:
+    """`30d`, `12h`, `90m` as a timedelta; BadAgeError saying what is accepted otherwise."""
+    match = _AGE.match(text)
+    if match is None:
+        raise BadAgeError(f"{text!r} is not an age: use a number and a unit d, h or m, e.g. 30d, 12h or 90m")
+    age = float(match[1]) * _UNITS[match[2].lower()]
+    if age <= timedelta(0):
+        raise BadAgeError(f"{text!r}: the age must be greater than zero")
+    return age
+
+
+def policy_selections(config: Config, now: datetime) -> list[Selection]:
+    """The cleans the configured policy asks for at `now`: one per per-DAG override, then the rest."""
+    overrides = config.retention_dag_days
+    selections = [Selection(cutoff=now - timedelta(days=days), dag_ids=(dag_id,)) for dag_id, days in sorted(overrides.items())]
+    if config.retention_days is not None:
+        selections.append(Selection(cutoff=now - timedelta(days=config.retention_days), exclude_dag_ids=tuple(sorted(overrides))))
+    return selections
+
+
+def is_due(last_run: datetime | None, now: datetime, interval: timedelta = POLICY_INTERVAL) -> bool:
+    """Whether the daily policy should run at `now`, given when it last ran (None: never)."""
+    return last_run is None or now - last_run >= interval
+
+
+def last_policy_run(session: Session) -> datetime | None:
+    """When the policy last cleaned, from its audit entries."""
+    return session.scalar(select(func.max(AuditLog.at)).where(AuditLog.action == CLEAN_ACTION, AuditLog.actor == POLICY_ACTOR))
+
+
+def clean(
+    sessions: sessionmaker[Session],
+    selection: Selection,
+    *,
+    actor: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+    pacing: Pacing = Pacing(),
+    stop: Callable[[], bool] = lambda: False,
+) -> PurgeReport:
+    """Purge `selection` in chunks, then record one audit entry with what went."""
+    report = store.purge(sessions, selection, pacing=pacing, stop=stop)
+    target = ",".join(selection.dag_ids) if selection.dag_ids else "*"
+    with sessions.begin() as session:
+        audit.record(
+            session, actor=actor, action=CLEAN_ACTION, target=target, at=now,
+            details={
+                **(details or {}),
+                "cutoff": selection.cutoff.isoformat(),
+                "exclude_dag_ids": list(selection.exclude_dag_ids),
+                "include_audit": selection.include_audit,
+                "deleted": report.rows,
+                "chunks": report.chunks,
+            },
+        )
+    return report
+
+
+def run_retention(
+    sessions: sessionmaker[Session], config: Config, now: datetime, *, stop: Callable[[], bool] = lambda: False
+) -> list[PurgeReport] | None:
+    """Apply the policy if it is configured and due; None when nothing was due."""
+    selections = policy_selections(config, now)
+    if not selections:
+        return None
+    with sessions.begin() as session:
+        if not is_due(last_policy_run(session), now):
+            return None
+    reports = [clean(sessions, sel, actor=POLICY_ACTOR, now=now, stop=stop) for sel in selections]
+    log.info("retention: removed %s", {t: sum(r.rows.get(t, 0) for r in reports) for t in store.TABLE_ORDER})
+    return reports
+
+
+class RetentionThread(threading.Thread):
+    """Checks hourly whether the daily policy is due, and applies it; stops when `stopping` is set."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], config: Config, stopping: threading.Event, clock: Callable[[], datetime],
+        check_interval_s: float = 3600.0,
+    ) -> None:
+        super().__init__(name="retention", daemon=True)
+        self.sessions, self.config, self.stopping, self.clock = sessions, config, stopping, clock
+        self.check_interval_s = check_interval_s
+
+    def run(self) -> None:
+        # first check after one interval: a scheduler's start is busy enough
+        while not self.stopping.wait(self.check_interval_s):
+            try:
+                run_retention(self.sessions, self.config, self.clock(), stop=self.stopping.is_set)
+            except SQLAlchemyError as exc:
+                log.error("retention failed, will retry in %.0f s: %s", self.check_interval_s, exc)
+
+
+def start_retention(
+    sessions: sessionmaker[Session], config: Config, stopping: threading.Event, clock: Callable[[], datetime]
+) -> RetentionThread | None:
+    """Start the policy thread when a policy is configured (None otherwise)."""
+    if config.retention_days is None and not config.retention_dag_days:
+        return None
+    thread = RetentionThread(sessions, config, stopping, clock)
+    thread.start()
+    return thread
