@@ -72,6 +72,11 @@ class Config(BaseSettings):
     retention_dag_days: dict[str, PositiveFloat] = Field(
         default_factory=dict, description='per-DAG retention in days over retention_days, e.g. ORCH_RETENTION_DAG_DAYS=\'{"etl": 7}\''
     )
+    log_store: str = Field(default="file", description="where logs that outgrow their row go: a log store scheme (file: $ORCH_HOME/logs)")
+    log_offload_chars: int = Field(
+        default=1_000_000, ge=1024, description="a finished try's log longer than this moves to the log store; the row keeps its head"
+    )
+    log_head_chars: int = Field(default=10_000, ge=0, description="how much of a moved log its row keeps, for a quick look")
     # OpenTelemetry traces of runs and tasks (orchestrator.tracing): off unless an endpoint is set
     tracing_otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318: traces of runs and tasks are sent there"

@@ -163,3 +163,17 @@ def orchestrator_timetables() -> list[Any]:
     that cron cannot say (business days, a trading calendar), named by DAGs as
     `schedule=TheTimetable()` or `schedule="timetable:NAME"`.
     """
+
+
+# -- log stores (issue 13, retention) --------------------------------------------------------------
+@hookspec
+def orchestrator_log_stores() -> list[Any]:
+    """Called once when the plugins load, to learn where logs that outgrew their row can be kept.
+
+    Return log store classes. Each has a unique `scheme` class attribute (e.g. "file", "s3") and is
+    built with the Config; an instance offers `write(key: orchestrator.log_store.TryKey, text: str)
+    -> str` (stores the whole log and returns its reference, which starts with "<scheme>:"),
+    `read(ref: str) -> str` and `delete(refs: list[str]) -> None` (a missing log is no error).
+    `ORCH_LOG_STORE` names the scheme new logs go to; a reference is always read back by the
+    store of its own scheme.
+    """

@@ -172,6 +172,10 @@ class TaskTry(Base):
     rendered: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment="the try's templated fields as rendered (secrets masked), by field name"
     )
+    log_ref: Mapped[str | None] = mapped_column(
+        String(1024), comment="where the whole log is kept once it outgrew the row (orchestrator.log_store); `log` keeps its head"
+    )
+    log_size: Mapped[int | None] = mapped_column(BigInteger, comment="the whole log's length in characters when it is in the log store")
 
 
 class Event(Base):

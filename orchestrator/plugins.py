@@ -59,6 +59,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.wait_event",
     "orchestrator.connectors",
     "orchestrator.tracing",
+    "orchestrator.log_store",
 )
 Source = Literal["builtin", "entry point", "plugins folder"]
 
@@ -145,6 +146,11 @@ class Plugins:
         """timetable name -> Timetable (made known to the schedule math when the plugins load)."""
         return self._collect("orchestrator_timetables", "timetable", lambda t: str(t.name))
 
+    @functools.cached_property
+    def log_store_types(self) -> dict[str, Any]:
+        """scheme -> log store class."""
+        return self._collect("orchestrator_log_stores", "log store", lambda c: str(c.scheme))
+
     def secrets_backends(self) -> list[Any]:
         """Secrets backends in registration order (the first that knows a connection answers)."""
         return [b for _plugin, batch in self._results("orchestrator_secrets_backends") for b in batch]
@@ -172,7 +178,7 @@ class Plugins:
         """Fail fast when registrations clash: called when the scheduler and the web UI start."""
         for failed in self.failures:
             log.warning("plugin %s (%s) was not loaded: %s", failed.name, failed.source, failed.error)
-        _ = self.step_types, self.notifiers, self.connector_types
+        _ = self.step_types, self.notifiers, self.connector_types, self.log_store_types
 
     def _results(self, hook_name: str) -> list[tuple[str, list[Any]]]:
         """(plugin name, its answer) for each implementation, in registration order."""

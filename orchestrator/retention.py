@@ -2,8 +2,9 @@
 
 The decisions are pure (`parse_age`, `policy_selections`, `is_due`); `clean` does one audited
 purge and `run_retention` applies the policy when it is due. The scheduler starts
-`RetentionThread`, which wakes up hourly and does nothing unless a day has passed since the
-last policy clean (found in the audit log, so a restart or a second scheduler does not repeat it).
+`RetentionThread`, which wakes up every minute to move long finished logs to the log store and
+applies the policy once a day has passed since its last clean (found in the audit log, so a
+restart or a second scheduler does not repeat it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
 from orchestrator.errors import ConfigError
+from orchestrator.log_store import LogStores, offload
 from orchestrator.models import AuditLog
 from orchestrator.store import audit
 from orchestrator.store import retention as store
@@ -79,9 +81,10 @@ def clean(
     details: dict[str, Any] | None = None,
     pacing: Pacing = Pacing(),
     stop: Callable[[], bool] = lambda: False,
+    log_stores: LogStores | None = None,
 ) -> PurgeReport:
-    """Purge `selection` in chunks, then record one audit entry with what went."""
-    report = store.purge(sessions, selection, pacing=pacing, stop=stop)
+    """Purge `selection` in chunks (with the logs `log_stores` keeps), then record one audit entry with what went."""
+    report = store.purge(sessions, selection, pacing=pacing, stop=stop, delete_logs=log_stores.delete if log_stores else None)
     target = ",".join(selection.dag_ids) if selection.dag_ids else "*"
     with sessions.begin() as session:
         audit.record(
@@ -99,7 +102,8 @@ def clean(
 
 
 def run_retention(
-    sessions: sessionmaker[Session], config: Config, now: datetime, *, stop: Callable[[], bool] = lambda: False
+    sessions: sessionmaker[Session], config: Config, now: datetime, *, stop: Callable[[], bool] = lambda: False,
+    log_stores: LogStores | None = None,
 ) -> list[PurgeReport] | None:
     """Apply the policy if it is configured and due; None when nothing was due."""
     selections = policy_selections(config, now)
@@ -108,37 +112,40 @@ def run_retention(
     with sessions.begin() as session:
         if not is_due(last_policy_run(session), now):
             return None
-    reports = [clean(sessions, sel, actor=POLICY_ACTOR, now=now, stop=stop) for sel in selections]
+    reports = [clean(sessions, sel, actor=POLICY_ACTOR, now=now, stop=stop, log_stores=log_stores) for sel in selections]
     log.info("retention: removed %s", {t: sum(r.rows.get(t, 0) for r in reports) for t in store.TABLE_ORDER})
     return reports
 
 
 class RetentionThread(threading.Thread):
-    """Checks hourly whether the daily policy is due, and applies it; stops when `stopping` is set."""
+    """The scheduler's housekeeping: every `check_interval_s` it moves long finished logs to the log
+    store, and applies the daily policy when one is configured and due. Ends when `stopping` is set."""
 
     def __init__(
         self, sessions: sessionmaker[Session], config: Config, stopping: threading.Event, clock: Callable[[], datetime],
-        check_interval_s: float = 3600.0,
+        check_interval_s: float = 60.0, log_stores: LogStores | None = None,
     ) -> None:
         super().__init__(name="retention", daemon=True)
         self.sessions, self.config, self.stopping, self.clock = sessions, config, stopping, clock
         self.check_interval_s = check_interval_s
+        self.log_stores = log_stores or LogStores.configured(config)
 
     def run(self) -> None:
-        # first check after one interval: a scheduler's start is busy enough
+        # first pass after one interval: a scheduler's start is busy enough
         while not self.stopping.wait(self.check_interval_s):
             try:
-                run_retention(self.sessions, self.config, self.clock(), stop=self.stopping.is_set)
-            except SQLAlchemyError as exc:
+                while not self.stopping.is_set() and offload(self.sessions, self.log_stores):
+                    pass
+                run_retention(self.sessions, self.config, self.clock(), stop=self.stopping.is_set, log_stores=self.log_stores)
+            except (SQLAlchemyError, OSError) as exc:
                 log.error("retention failed, will retry in %.0f s: %s", self.check_interval_s, exc)
 
 
 def start_retention(
-    sessions: sessionmaker[Session], config: Config, stopping: threading.Event, clock: Callable[[], datetime]
-) -> RetentionThread | None:
-    """Start the policy thread when a policy is configured (None otherwise)."""
-    if config.retention_days is None and not config.retention_dag_days:
-        return None
-    thread = RetentionThread(sessions, config, stopping, clock)
+    sessions: sessionmaker[Session], config: Config, stopping: threading.Event, clock: Callable[[], datetime],
+    log_store_types: dict[str, Any],
+) -> RetentionThread:
+    """Start the housekeeping thread (log offloading always; the retention policy when configured)."""
+    thread = RetentionThread(sessions, config, stopping, clock, log_stores=LogStores(log_store_types, config))
     thread.start()
     return thread

@@ -154,8 +154,8 @@ class Scheduler:
         # beats from its own thread, so a slow start (cluster, first DAG scan) still counts as alive
         beat_thread = threading.Thread(target=self._heartbeat_loop, name="scheduler-heartbeat", daemon=True)
         beat_thread.start()
-        # the daily retention policy in its own thread, when configured; it ends with _stopping
-        start_retention(self.sessions, self.config, self._stopping, self.clock)
+        # housekeeping (long logs to the log store, the daily retention policy) in its own thread, ended by _stopping
+        start_retention(self.sessions, self.config, self._stopping, self.clock, self.plugins.log_store_types)
         folder_thread = watch_thread = None
         try:
             self.executor.start(self.events.put)

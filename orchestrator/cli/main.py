@@ -40,6 +40,7 @@ from orchestrator.cli.run_files import read_run_requests
 from orchestrator.backfill import apply_backfill, plan_backfill
 from orchestrator.db import make_engine, upgrade
 from orchestrator.errors import ConflictError
+from orchestrator.log_store import LogStores
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.plugins import ListenerThread, load_plugins, make_plugin_manager, publishing
 from orchestrator.states import RUN_TERMINAL, RunState
@@ -402,7 +403,8 @@ def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_numb
         row = queries.get_try(session, dag_id, run_id, task_id, try_number, map_index=map_index)
     where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
     click.echo(f"--- {dag_id} / {run_id} / {where} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
-    click.echo(row.log, nl=not row.log.endswith("\n"))
+    text = LogStores.configured(state.config).text(row)
+    click.echo(text, nl=not text.endswith("\n"))
     if row.error and row.state != "success":
         click.echo(f"--- error: {row.error}", err=True)
 

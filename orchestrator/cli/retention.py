@@ -8,6 +8,7 @@ import click
 
 from orchestrator.cli.common import CliState, cli_actor, emit_json, emit_table, handle_errors, pass_state
 from orchestrator.errors import NotFoundError
+from orchestrator.log_store import LogStores
 from orchestrator.retention import clean as clean_runs
 from orchestrator.retention import BadAgeError, parse_age
 from orchestrator.store import retention as store
@@ -48,7 +49,8 @@ def clean(state: CliState, older_than: str, dag_ids: tuple[str, ...], dry_run: b
         _emit(counts, as_json, f"would delete (finished before {selection.cutoff.isoformat(timespec='seconds')}):")
         return
     report = clean_runs(
-        sessions, selection, actor=cli_actor(), now=now, details={"older_than": older_than}
+        sessions, selection, actor=cli_actor(), now=now, details={"older_than": older_than},
+        log_stores=LogStores.configured(state.config),
     )
     _emit(report.rows, as_json, f"deleted (finished before {selection.cutoff.isoformat(timespec='seconds')}):")
 

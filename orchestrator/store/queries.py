@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -341,20 +341,25 @@ def audit_page(
 
 
 def try_log_slice(
-    session: Session, dag_id: str, run_id: str, task_id: str, try_number: int, *, offset: int, limit: int, map_index: int = -1
+    session: Session, dag_id: str, run_id: str, task_id: str, try_number: int, *, offset: int, limit: int, map_index: int = -1,
+    read_ref: Callable[[str], str] | None = None,
 ) -> tuple[str, int, str]:
     """(characters [offset, offset+limit) of a try's log, the log's length, the try's state).
 
-    Sliced in SQL, so following a long log reads only what is new.
+    Sliced in SQL, so following a long log reads only what is new. A log moved to the log store
+    is read whole through `read_ref` (only finished tries' logs are moved); without it, its head.
     """
     row = session.execute(
-        select(func.substr(TaskTry.log, offset + 1, limit), func.length(TaskTry.log), TaskTry.state).where(
+        select(func.substr(TaskTry.log, offset + 1, limit), func.length(TaskTry.log), TaskTry.state, TaskTry.log_ref).where(
             TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.try_number == try_number,
             TaskTry.map_index == map_index,
         )
     ).first()
     if row is None:
         raise NotFoundError(f"task {task_id!r} of run {run_id!r} of DAG {dag_id!r} has no try {try_number}")
+    if row[3] is not None and read_ref is not None:
+        whole = read_ref(row[3])
+        return whole[offset : offset + limit], len(whole), row[2]
     return row[0] or "", int(row[1] or 0), row[2]
 
 
@@ -372,7 +377,7 @@ def count_in_states(session: Session, model: type[DagRun] | type[TaskInstance], 
 
 def try_log_lengths(session: Session, dag_id: str, run_id: str, task_id: str, *, map_index: int = -1) -> dict[int, int]:
     """try_number -> how many characters its log has, without reading the logs."""
-    stmt = select(TaskTry.try_number, func.length(TaskTry.log)).where(
+    stmt = select(TaskTry.try_number, func.coalesce(TaskTry.log_size, func.length(TaskTry.log))).where(
         TaskTry.dag_id == dag_id, TaskTry.run_id == run_id, TaskTry.task_id == task_id, TaskTry.map_index == map_index
     )
     return {int(n): int(length or 0) for n, length in session.execute(stmt)}

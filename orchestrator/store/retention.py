@@ -96,8 +96,9 @@ def count(session: Session, selection: Selection) -> dict[str, int]:
     return counts
 
 
-def purge_runs_chunk(session: Session, selection: Selection, limit: int) -> dict[str, int]:
-    """Delete up to `limit` purgeable runs with their rows, in the caller's transaction."""
+def purge_runs_chunk(session: Session, selection: Selection, limit: int, log_refs: list[str] | None = None) -> dict[str, int]:
+    """Delete up to `limit` purgeable runs with their rows, in the caller's transaction; the
+    references of their logs in the log store are appended to `log_refs`, to delete once committed."""
     keys = session.execute(
         select(DagRun.dag_id, DagRun.run_id)
         .where(selection.runs())
@@ -116,6 +117,10 @@ def purge_runs_chunk(session: Session, selection: Selection, limit: int) -> dict
         ).all()
         if request_ids:
             counts["approval_decision"] += _deleted(session, delete(ApprovalDecision).where(ApprovalDecision.request_id.in_(request_ids)))
+        if log_refs is not None:
+            log_refs.extend(session.scalars(
+                select(TaskTry.log_ref).where(TaskTry.dag_id == dag_id, TaskTry.run_id.in_(run_ids), TaskTry.log_ref.is_not(None))
+            ))
         for table in PER_RUN_TABLES:
             counts[table.__tablename__] += _deleted(session, delete(table).where(table.dag_id == dag_id, table.run_id.in_(run_ids)))
         counts["dag_run"] += _deleted(session, delete(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id.in_(run_ids)))
@@ -164,10 +169,16 @@ def purge(
     pacing: Pacing = Pacing(),
     stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.monotonic,
+    delete_logs: Callable[[list[str]], None] | None = None,
 ) -> PurgeReport:
-    """Remove everything `selection` names, a chunk per transaction, until nothing is left (or `stop()`)."""
+    """Remove everything `selection` names, a chunk per transaction, until nothing is left (or `stop()`).
+
+    `delete_logs` gets the log-store references of each chunk's tries once the chunk committed
+    (a crash before leaves files without rows, never rows without files).
+    """
     report = PurgeReport()
-    steps: list[Callable[[Session, int], dict[str, int]]] = [lambda s, n: purge_runs_chunk(s, selection, n)]
+    log_refs: list[str] = []
+    steps: list[Callable[[Session, int], dict[str, int]]] = [lambda s, n: purge_runs_chunk(s, selection, n, log_refs)]
     if selection.include_audit:
         report.rows["audit_log"] = 0
         steps.append(lambda s, n: {"audit_log": purge_audit_chunk(s, selection.cutoff, n * pacing.audit_rows_per_run)})
@@ -179,6 +190,9 @@ def purge(
                 counts = step(session, size)
             report.chunks += 1
             report.add(counts)
+            if log_refs and delete_logs is not None:
+                delete_logs(list(log_refs))
+            log_refs.clear()
             if not any(counts.values()):
                 break
             size = next_chunk(size, clock() - started, pacing)

@@ -7,12 +7,14 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel
 
+from orchestrator.log_store import LogStores
 from orchestrator.plugins import Plugins, load_plugins
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint
 from webui.state import web_state
 
 EXTENSION = "orchestrator_plugins"
+LOG_STORES = "orchestrator_log_stores"
 
 
 def app_plugins() -> Plugins:
@@ -21,6 +23,14 @@ def app_plugins() -> Plugins:
     if plugins is None:
         plugins = current_app.extensions[EXTENSION] = load_plugins(web_state().config)
     return plugins
+
+
+def log_stores() -> LogStores:
+    """The log stores of the app's plugins, to read logs that outgrew their rows."""
+    stores: LogStores | None = current_app.extensions.get(LOG_STORES)
+    if stores is None:
+        stores = current_app.extensions[LOG_STORES] = LogStores(app_plugins().log_store_types, web_state().config)
+    return stores
 
 
 class PluginOut(BaseModel):

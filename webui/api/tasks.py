@@ -16,6 +16,7 @@ from orchestrator.access import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import task_detail, task_out, try_out
 from webui.api.endpoint import actor_name, endpoint
+from webui.api.plugins import log_stores
 from webui.api.schemas import (
     ClearResult, ClearTask, LogQuery, Page, RunPath, TaskDetail, TaskInstanceOut, TaskListQuery, TaskPath, TaskQuery, TryPath,
 )
@@ -114,7 +115,7 @@ def get_log(path: TryPath, query: LogQuery) -> Response:
     with web_state().read_sessions() as s:
         chunk, _, state = queries.try_log_slice(
             s, path.dag_id, path.run_id, path.task_id, path.try_number, offset=query.offset, limit=query.limit,
-            map_index=query.map_index,
+            map_index=query.map_index, read_ref=log_stores().read,
         )
     response = Response(chunk, mimetype="text/plain")
     response.headers[NEXT_OFFSET] = str(query.offset + len(chunk))

@@ -13,6 +13,7 @@ from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import queries
 from orchestrator.store.runs import spec_for_version
 from orchestrator.store.users import Role
+from webui.api.plugins import log_stores
 from webui.auth import requires
 from webui.state import web_state
 from webui.ui import ui_blueprint
@@ -141,7 +142,7 @@ def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
         map_index = request.args.get("map_index", -1, type=int)
         data = try_data(s, dag_id, run_id, task_id, request.args.get("try", type=int), map_index)
         row = queries.get_try(s, dag_id, run_id, task_id, data["try_number"], map_index=map_index) if data["state"] else None
-        log = row.log if row is not None else ""
+        log = log_stores().text(row) if row is not None else ""
     return render_template(
         "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), fileloc=spec.fileloc, data=data,
         rendered=row.rendered if row is not None else None,
