@@ -394,6 +394,9 @@ class ExternalEventRun(Base):
     dag_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(250), primary_key=True)
 
+    # a purge of old runs finds their links by run (orchestrator.store.retention)
+    __table_args__ = (Index("ix_external_event_run_dag_id_run_id", "dag_id", "run_id"),)
+
 
 class ApprovalRequest(Base):
     """The decision one try of an ApprovalTask waits for: who may decide, and how it ended.
