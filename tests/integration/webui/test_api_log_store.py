@@ -34,3 +34,9 @@ def test_a_moved_log_is_sliced_and_its_try_shows_the_full_length(api: Api) -> No
     assert api.get(url + "/logs/1?offset=2000&limit=30").get_data(as_text=True) == LONG[2000:2030]
     tries = api.get(url).get_json()["tries"]
     assert [t for t in tries if t["try_number"] == 1][0]["log_chars"] == len(LONG)
+
+
+def test_the_task_page_shows_the_whole_moved_log(api: Api) -> None:
+    page = api.client.get(moved_log_url(api) + "?try=1", headers={"Authorization": f"Bearer {api.seed.tokens['viewer']}"})
+    assert page.status_code == 200
+    assert "row 299 loaded" in page.get_data(as_text=True)
