@@ -2,7 +2,7 @@
 reference and the head); outside-event links found by run, for purging old runs
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-06 04:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = '0016'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
