@@ -25,7 +25,7 @@ from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEven
 from orchestrator.circuit import Breaker, BreakerPolicy, breaker_key
 from orchestrator import circuit
 from orchestrator.retry import may_retry
-from orchestrator.declarative import follow_edges
+from orchestrator.edges import follow_edges
 from orchestrator.mapping import map_items
 from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, loop_iteration, plan_run, settle_outcome
 from orchestrator.compensation import compensation_event_payload
