@@ -5,6 +5,8 @@ with its worker (`Lost`), or it never ran because a chained upstream did not suc
 -- and returns every change that follows, as plain values: the task's state changes, the try's
 row, the events beyond state changes, and the follow-ups (the breaker's call, how long it ran,
 the assets it updated, the idempotency key it succeeded with, a loop's next iteration).
+They are named tuples: immutable, and cheap to make for every try's end (a frozen dataclass costs
+several times as much to build).
 
 It reads no clock, store or executor and changes nothing it is given: the run tracker
 (scheduler/tracker.py) applies the changes to one `Batch` and plans what comes next.
@@ -13,9 +15,9 @@ It reads no clock, store or executor and changes nothing it is given: the run tr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from orchestrator.edges import follow_edges
 from orchestrator.idempotency import IdempotencyKeyError, render_key
@@ -50,8 +52,7 @@ class RunView(Protocol):
 
 
 # -- events ------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Ended:
+class Ended(NamedTuple):
     """The try ran to its end (or the scheduler settled it), as `outcome` says."""
 
     outcome: Outcome
@@ -59,16 +60,14 @@ class Ended:
     """A plugin's retry decision for a failed try that may retry (see `retry_question`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Lost:
+class Lost(NamedTuple):
     """The executor lost the try with its worker, `losses` tries of the task having been lost before."""
 
     error: str
     losses: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class NotRun:
+class NotRun(NamedTuple):
     """The try never ran: a chained upstream did not succeed. `at`: when that was known, if said."""
 
     at: datetime | None = None
@@ -78,20 +77,19 @@ TryEvent = Ended | Lost | NotRun
 
 
 # -- changes -----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Move:
-    """A task's state change (Batch.move_task), with the fields of its view that change along."""
+class Move(NamedTuple):
+    """A task's state change (Batch.move_task), with the fields of its view that change along.
+    Every move of `Changes.moves` is of the try's own task (or mapped instance)."""
 
     task_id: str
     to: TaskState
     at: datetime
     reason: str | None = None
     map_index: int = -1
-    changes: Mapping[str, Any] = field(default_factory=dict)
+    changes: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class TryStarted:
+class TryStarted(NamedTuple):
     """A try row to insert, running: a try whose end came before its start was reported."""
 
     task_id: str
@@ -101,8 +99,7 @@ class TryStarted:
     map_index: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class TryClosed:
+class TryClosed(NamedTuple):
     """A try row's end: `values` are the columns that change (state, end_date, error, ...)."""
 
     task_id: str
@@ -111,8 +108,7 @@ class TryClosed:
     map_index: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
+class Note(NamedTuple):
     """An event of the run beyond its state changes (a loop controller's decision)."""
 
     kind: str
@@ -123,8 +119,7 @@ class Note:
     payload: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class BreakerCall:
+class BreakerCall(NamedTuple):
     """What the try tells the task's circuit breaker: a call that `succeeded` (True/False),
     or None: no call was made, so a probe it held is released."""
 
@@ -132,8 +127,7 @@ class BreakerCall:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class KeySucceeded:
+class KeySucceeded(NamedTuple):
     """A task with an idempotency key succeeded: the key is recorded with the try's result."""
 
     key: str
@@ -142,15 +136,13 @@ class KeySucceeded:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class KeyUnrendered:
+class KeyUnrendered(NamedTuple):
     """A task succeeded but its idempotency key cannot be rendered: nothing is recorded."""
 
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class Repeat:
+class Repeat(NamedTuple):
     """A loop controller said "not done": `tasks` (the group's finished ones) go back to pending,
     then the controller with `iteration` as its result."""
 
@@ -160,8 +152,7 @@ class Repeat:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Changes:
+class Changes(NamedTuple):
     """Everything one try event changes, in the order it is applied: moves, try rows, the breaker's
     call, the task's outlets, its idempotency key, events, then the loop's repeat."""
 
@@ -234,7 +225,8 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
             "try_number": try_number, "start_date": start, "end_date": None, "worker": worker,
         }))
         tries.append(TryStarted(task_id, try_number, start, worker, map_index))
-        view = replace(view, state=TaskState.RUNNING, try_number=try_number)
+        # what settling reads of the view once that start is recorded (the view itself is not changed)
+        view = TaskView(TaskState.RUNNING, try_number, view.max_tries, result=view.result)
     status, error = outcome.status, outcome.error
     busy_s = None
     if status in ("success", "failed") and worker != SCHEDULER:
@@ -267,15 +259,15 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
         return changes
     settled = settlement.state is TaskState.SUCCESS
     if settled and task.outlets:
-        changes = replace(changes, outlets=end)  # the assets' updates commit with the success itself
+        changes = changes._replace(outlets=end)  # the assets' updates commit with the success itself
     if settled and task.idempotency_key is not None:
         try:
-            changes = replace(changes, key=KeySucceeded(idempotency_key(run, task_id), try_number, settlement.result, end))
+            changes = changes._replace(key=KeySucceeded(idempotency_key(run, task_id), try_number, settlement.result, end))
         except IdempotencyKeyError as exc:
-            changes = replace(changes, key=KeyUnrendered(str(exc)))
+            changes = changes._replace(key=KeyUnrendered(str(exc)))
     if task.loop is not None and settlement.state is not TaskState.UP_FOR_RETRY:
         payload = {"group_id": task.loop.group_id, "max_iterations": task.loop.max_iterations, **(settlement.result or {})}
-        changes = replace(changes, events=(Note("loop.iteration", end, task_id, try_number, settlement.reason, payload),))
+        changes = changes._replace(events=(Note("loop.iteration", end, task_id, try_number, settlement.reason, payload),))
     if settlement.repeat:
         assert task.loop is not None
         following = loop_iteration(settlement.result) + 1
@@ -284,7 +276,7 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
             if (settlement.state if tid == task_id else run.tasks[tid].state) in TASK_TERMINAL
         )
         why = f"loop {task.loop.group_id}: iteration {following} of at most {task.loop.max_iterations}"
-        changes = replace(changes, repeat=Repeat(finished, following, why, end))
+        changes = changes._replace(repeat=Repeat(finished, following, why, end))
     return changes
 
 

@@ -213,14 +213,13 @@ class RunTracker:
             event = Ended(outcome, self._retry_decision(run.spec.task_map[tid], tried, outcome.error_type, outcome.error))
         else:
             event = Ended(outcome)
-        self._apply(run, tid, index, end_try(run, tid, flight.try_number, event, now, map_index=index), batch)
+        self._apply(run, tid, index, view, end_try(run, tid, flight.try_number, event, now, map_index=index), batch)
 
-    def _apply(self, run: ActiveRun, tid: str, index: int, changes: Changes, batch: Batch) -> None:
-        """Write a try's end into `batch` and this tracker's state, in the order `Changes` lists."""
+    def _apply(self, run: ActiveRun, tid: str, index: int, view: TaskView, changes: Changes, batch: Batch) -> None:
+        """Write the end of a try of `view` into `batch` and this tracker's state, in the order `Changes` lists."""
         key, task = run.key, run.spec.task_map[tid]
         for move in changes.moves:
-            batch.move_task(key, move.task_id, run.view(move.task_id, move.map_index), move.to, move.at,
-                            reason=move.reason, map_index=move.map_index, **move.changes)
+            batch.move_task(key, tid, view, move.to, move.at, reason=move.reason, map_index=index, **move.changes)
         for t in changes.tries:
             if isinstance(t, TryStarted):
                 batch.try_inserts.append(try_row(
