@@ -246,3 +246,9 @@ def test_the_completion_path_does_not_import_the_workflow_file_module() -> None:
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"
+
+
+def test_the_fields_a_try_rendered_are_kept_with_it() -> None:
+    run = run_of(TaskSpec(task_id="a"), a=running())
+    (closed_try,) = end_try(run, "a", 1, Ended(ended(rendered={"bash_command": "echo 1"})), NOW).tries
+    assert closed_try.values["rendered"] == {"bash_command": "echo 1"}  # type: ignore[union-attr]
