@@ -86,6 +86,11 @@ class RunTracker:
         """ApprovalTask and WaitForEvent tries, settled by scheduler/waits.py."""
         return self.own.waiting
 
+    @property
+    def waits_started(self) -> set[tuple[RunKey, str]]:
+        """The waiting tasks started since scheduler/waits.py last registered them."""
+        return self.own.started
+
     # -- runs in and out -------------------------------------------------------------------
     def track(self, run: ActiveRun) -> None:
         """Start driving `run`; every task is looked at on the next plan."""
