@@ -52,7 +52,7 @@ is only the fork and join of its branches. A function step gets its `input` as k
 plus `data` (its upstream step's result; a dict by step when there are several), `params` (the run's
 input) and `context`, for those of them it names as parameters.
 
-Conditions are judged by the scheduler once the step succeeded (`follow_edges`), over `data` (the
+Conditions are judged by the scheduler once the step succeeded (orchestrator.edges), over `data` (the
 step's result), `params` / `input` (the run's input) and `steps.<id>.result` / `.state`; one that
 cannot be judged (a missing key...) counts as false and says why in the step's log. The graph and
 the conditions are pinned to the run's version; the step's code and `input` are read from the file
@@ -89,7 +89,7 @@ import importlib
 import inspect
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,8 +102,9 @@ from pydantic import (
 
 from orchestrator.dag import DAG
 from orchestrator.durations import parse_duration
+from orchestrator.edges import CONDITION_NAMES
 from orchestrator.errors import DagDefinitionError
-from orchestrator.expressions import EvaluationError, ExpressionError, compile_expression
+from orchestrator.expressions import ExpressionError, compile_expression
 from orchestrator.inputs import check_schema, schema_defaults
 from orchestrator.loops import LoopGroup
 from orchestrator.mapping import MappingError, map_length
@@ -116,8 +117,6 @@ from orchestrator.templating import check_template
 from orchestrator.triggers import EventTrigger
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
-CONDITION_NAMES = ("data", "params", "input", "steps")
-"""What an edge condition may read: the step's result, the run's input (twice named), every step."""
 ITEM_NAMES = ("data", "params", "input")
 """What a foreach's items expression may read: the upstream step's result and the run's input."""
 LOOP_NAMES = ("results", "params", "input")
@@ -843,47 +842,6 @@ def build_dag(workflow: Workflow) -> WorkflowDag:
 
 
 # -- conditions on edges, judged by the scheduler when a step succeeds ---------------------------
-def follow_edges(
-    spec: DagSpec, task_id: str, result: Any, params: Mapping[str, Any], states: Mapping[str, tuple[str, Any]]
-) -> tuple[tuple[str, ...] | None, list[str]]:
-    """Which direct downstream tasks a succeeded step's `next` conditions let through (None: all,
-    when it has no conditions), and a note for each condition that could not be judged (it counts
-    as false). `states` is task_id -> (state, result) of every task of the run.
-
-    A condition reads `data` (the step's result), `params` / `input` (the run's input) and `steps`
-    (`steps.<id>.result` / `.state`; a step in a parallel branch is `steps.<branch>.<id>`).
-    """
-    conditions = spec.task_map[task_id].next_conditions
-    if not conditions:
-        return None, []
-    scope = {"data": result, "params": params, "input": params, "steps": _steps_scope(states)}
-    follow: list[str] = []
-    notes: list[str] = []
-    for down in spec.downstream[task_id]:
-        condition = conditions.get(down)
-        if condition is None:
-            follow.append(down)
-            continue
-        try:
-            if compile_expression(condition, CONDITION_NAMES).holds(scope):
-                follow.append(down)
-        except (ExpressionError, EvaluationError) as exc:
-            notes.append(f"the condition of the edge to {down} could not be judged, so it is not followed: {exc}")
-    return tuple(follow), notes
-
-
-def _steps_scope(states: Mapping[str, tuple[str, Any]]) -> dict[str, Any]:
-    """{"a": {"state", "result"}, "branch": {"b": {...}}}: dotted task ids (task groups) nest."""
-    scope: dict[str, Any] = {}
-    for task_id, (state, result) in states.items():
-        *groups, name = task_id.split(".")
-        level = scope
-        for group in groups:
-            level = level.setdefault(group, {})
-        level[name] = {"state": state, "result": result}
-    return scope
-
-
 def _walk(steps: list[Step], prefix: str) -> Iterator[tuple[str, Step]]:
     """Every step (branches' too) with the task id prefix of its branch ("billing." inside billing)."""
     for step in steps:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from orchestrator.approvals import ApprovalSpec
 from orchestrator.assets import AssetCondition
 from orchestrator.dependencies import DependencySpec, TriggerSpec
+from orchestrator.edges import Edge, compile_edges
 from orchestrator.event_waits import EventWaitSpec
 from orchestrator.states import TriggerRule
 from orchestrator.triggers import EventTriggerSpec
@@ -224,7 +225,7 @@ class DagSpec(BaseModel):
         "input_schema", "title", "version_label", "doc_md",
     )
     _CACHED: ClassVar[tuple[str, ...]] = (
-        "version_hash", "task_map", "topo_index", "downstream", "leaves", "error_handlers", "compensations", "flow_leaves",
+        "version_hash", "task_map", "topo_index", "downstream", "leaves", "error_handlers", "compensations", "flow_leaves", "edges",
     )
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> DagSpec:
@@ -262,6 +263,11 @@ class DagSpec(BaseModel):
             for up in t.upstream:
                 down[up].append(t.task_id)
         return {k: tuple(v) for k, v in down.items()}
+
+    @cached_property
+    def edges(self) -> dict[str, tuple[Edge, ...]]:
+        """task_id -> its conditional edges, compiled once per DAG version (tasks with `next_conditions`)."""
+        return compile_edges(self)
 
     @cached_property
     def leaves(self) -> tuple[str, ...]:

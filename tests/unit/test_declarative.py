@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.declarative import WorkflowFileError, build_dag, follow_edges, load_workflow_file, parse_workflow
+from orchestrator.declarative import WorkflowFileError, build_dag, load_workflow_file, parse_workflow
+from orchestrator.edges import follow_edges
 from orchestrator.spec import DagSpec
 from orchestrator.states import TriggerRule
 
