@@ -4,7 +4,9 @@ A pack is a chain of tries (each continues from the one before it on the same wo
 round trip through any scheduler) or a batch of tiny tries (many of ours in one Dask task).
 Each try is still reported and recorded on its own (orchestrator.wire).
 
-Exactly once: a pack claims its key on the Dask scheduler (`ClaimBook`) before it runs anything.
+Exactly once: a pack claims its key on the Dask scheduler (`ClaimBook`) before it runs anything,
+and a try's start is acknowledged by the Dask scheduler before the try's code runs (see
+orchestrator.wire.EachReporter), so a try that ran is never one the store does not know.
 Dask runs a task again when the worker holding it died, or recomputes a finished one whose result
 was lost with its worker; that second run finds its key claimed and runs nothing (`DUPLICATE`),
 so no try the scheduler recorded is ever executed twice. The executor reports the tries the pack
@@ -21,7 +23,7 @@ from typing import Any
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from orchestrator.runtime import Outcome, WorkItem, run_task
-from orchestrator.wire import BatchReporter, EachReporter, dask_worker
+from orchestrator.wire import START_HANDLER, START_TOPIC, BatchReporter, EachReporter, dask_worker
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,14 @@ class ClaimBook(SchedulerPlugin):
         self.claimed: OrderedDict[str, None] = OrderedDict()
 
     async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
         scheduler.handlers[CLAIM_HANDLER] = self.claim
+        scheduler.handlers[START_HANDLER] = self.started
+
+    def started(self, msg: dict[str, Any]) -> bool:
+        """Publish a try's start to the subscribed clients (orchestrator.wire.EachReporter)."""
+        self.scheduler.log_event(START_TOPIC, msg)
+        return True
 
     def claim(self, key: str) -> bool:
         if key in self.claimed:

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.connections import Connection, ConnectionNotFoundError, current_masker, from_env, get_connection, note_secret
+from orchestrator.connections import (
+    Connection,
+    ConnectionNotFoundError,
+    current_masker,
+    from_env,
+    get_connection,
+    note_secret,
+)
 from orchestrator.errors import OrchestratorError
 from orchestrator.templating import MACROS, render_nested
 

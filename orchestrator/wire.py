@@ -171,15 +171,32 @@ class _LogPump:
 _pump = _LogPump()
 
 
+START_HANDLER = "orchestrator_started"
+"""The Dask scheduler's handler (orchestrator.packs.ClaimBook) that publishes a try's start."""
+
+
 class EachReporter:
     """Reports every start and outcome at once, and the log of a running try each second
-    (tries that may run for a while)."""
+    (tries that may run for a while).
+
+    A start is handed to the Dask scheduler and acknowledged before the try's code runs, so a
+    worker killed the moment after cannot take it along: every try that ran is recorded. (An
+    event sent with the worker's own batched stream could still be in it.) Without that handler
+    (a scheduler without the ClaimBook) the start goes with the stream."""
 
     def __init__(self, worker: Any) -> None:
         self.worker = worker
 
     def started(self, key: str, start: datetime, worker: str, log: LogBuffer, masker: Masker) -> None:
-        self.worker.log_event(START_TOPIC, {"key": key, "start": start.timestamp(), "worker": worker})
+        from distributed.utils import sync
+
+        msg = {"key": key, "start": start.timestamp(), "worker": worker}
+        try:
+            acknowledged = sync(self.worker.loop, getattr(self.worker.scheduler, START_HANDLER), msg=msg) is True
+        except Exception:  # noqa: BLE001 - the stream is the fallback; losing the worker now loses both
+            acknowledged = False
+        if not acknowledged:
+            self.worker.log_event(START_TOPIC, msg)
         _pump.watch(key, log, self.worker, masker)
 
     def done(self, outcome: Outcome) -> None:
