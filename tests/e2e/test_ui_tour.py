@@ -66,7 +66,7 @@ def test_navigation_is_grouped_into_menus(pages: Pages) -> None:
     page.locator(".navgroup", has_text="Admin").locator("button").click()
     menu = page.locator(".navgroup.open .menu")
     expect(menu).to_be_visible()
-    expect(menu.locator("a")).to_have_text(["Connections", "Circuit breakers", "Plugins", "Health", "Audit log"])
+    expect(menu.locator("a")).to_have_text(["Connections", "Variables", "Circuit breakers", "Plugins", "Health", "Audit log"])
     screenshot(page, "tour_nav_admin_menu")
     menu.locator("a", has_text="Health").click()
     page.wait_for_url("**/health")
