@@ -191,10 +191,12 @@ class DaskExecutor:
     def _bundle(self) -> tuple[str, Future]:
         """The current code bundle's name and its future, scattered to every worker once per version.
 
-        Tries still holding an older bundle keep it alive in Dask until they end."""
+        Tries still holding an older bundle keep it alive in Dask until they end. Dask may keep one
+        replica only, so a worker's death can lose it: it is scattered again."""
         assert self._bundles is not None
         bundle = self._bundles.current()
-        if self._bundle_future is None or self._bundle_future[0] != bundle.name:
+        # a bundle whose last replica died with its worker is scattered again
+        if self._bundle_future is None or self._bundle_future[0] != bundle.name or self._bundle_future[1].status != "finished":
             self._bundle_future = (bundle.name, self.client.scatter(bundle.data, broadcast=True, hash=False))
         return self._bundle_future
 
