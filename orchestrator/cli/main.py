@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from orchestrator.store import dags as dag_store
 from orchestrator.store import jobs as job_store
 from orchestrator.store import queries
 from orchestrator.store import run_batches
+from orchestrator.store import run_history
 from orchestrator.store import runs as run_store
 from orchestrator.store.run_batches import RunRequest
 
@@ -341,6 +343,38 @@ def runs_cancel(state: CliState, dag_id: str, run_id: str) -> None:
     finally:
         listeners.close()
     click.echo(f"run {run_id} of {dag_id} is cancelled")
+
+
+@runs.command("replay")
+@click.argument("dag_id")
+@click.argument("run_id")
+@click.option("--until", type=int, default=None, help="Stop at this event id: the run as it stood then (no comparison).")
+@click.option("--json", "as_json", is_flag=True, help="Print the rebuilt state and the differences as JSON.")
+@pass_state
+@handle_errors
+def runs_replay(state: CliState, dag_id: str, run_id: str, until: int | None, as_json: bool) -> None:
+    """Rebuild RUN_ID's state from its events alone and check it matches the stored rows
+    (exit 1, printing the differences, when it does not)."""
+    with state.sessions(readonly=True)() as session:
+        require_dag(session, dag_id, DagPermission.READ)
+        replayed = run_history.replay_run(session, dag_id, run_id, until=until)
+    image = replayed.image
+    tasks_out = [
+        {"task_id": tid, "map_index": index, "state": i.state, "try_number": i.try_number}
+        for (tid, index), i in sorted(image.tasks.items())
+    ]
+    if as_json:
+        click.echo(json.dumps({"run_state": image.state, "events": image.events, "event_id": image.event_id, "tasks": tasks_out,
+                               "differences": replayed.differences}, indent=2))
+    else:
+        click.echo(f"run {run_id} of {dag_id}: {image.state} after {image.events} events")
+        emit_rows(tasks_out, ["task_id", "map_index", "state", "try_number"], False)
+        for line in replayed.differences:
+            click.echo(f"differs: {line}", err=True)
+    if replayed.differences:
+        sys.exit(EXIT_FAILURE)
+    if until is None:
+        click.echo("the replayed state matches the stored rows", err=True)
 
 
 @cli.group()

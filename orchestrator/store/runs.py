@@ -20,6 +20,7 @@ from orchestrator.inputs import check_run_input
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
 from orchestrator.setup_teardown import clear_scope
 from orchestrator.planner import TaskView
+from orchestrator.replay import MAP_COUNT
 from orchestrator.spec import DagSpec
 from orchestrator.states import (
     RUN_TERMINAL,
@@ -186,6 +187,7 @@ class Batch:
         # queued (to be expanded) then running (its instances run), as the state machine has every task go
         self.move_task(run, task_id, view, TaskState.QUEUED, at, reason="its input is known: expanding it")
         self.move_task(run, task_id, view, TaskState.RUNNING, at, reason=f"expanded into {count} mapped instances", start_date=at, end_date=None)
+        self.events[-1]["payload"] = {MAP_COUNT: count}  # replay makes (or drops) the instances from it
 
     def move_run(
         self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler", **changes: Any
