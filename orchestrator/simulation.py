@@ -38,6 +38,10 @@ MAX_STEPS = 100_000
 """A walk that takes more try ends than this stops (a loop that never ends under its outcomes)."""
 
 
+MAX_SECONDS = 10 * 366 * 86400.0
+"""The longest simulated duration or delay (ten years)."""
+
+
 class SimulationInputError(OrchestratorError):
     """The outcomes given to a simulation are not valid; the message names the field."""
 
@@ -53,12 +57,12 @@ class TryOutcome(BaseModel):
     error: str | None = Field(default=None, description="a failure's message")
     result: Any = Field(default=None, description="what a success returns (conditional edges, mapping, loop controllers read it)")
     follow: tuple[str, ...] | None = Field(default=None, description="a branch's choice: the direct downstream tasks to follow")
-    duration: float = Field(default=0.0, ge=0, description="seconds the try runs")
+    duration: float = Field(default=0.0, ge=0, le=MAX_SECONDS, description="seconds the try runs")
     decision: Literal["approve", "reject", "request_changes"] | None = Field(
         default=None, description="an ApprovalTask's decision (none: nobody decides; escalation and timeout apply)"
     )
     event: dict[str, Any] | None = Field(default=None, description="a WaitForEvent's arriving event payload (none: no event comes)")
-    after: float = Field(default=0.0, ge=0, description="seconds until the decision or the event comes")
+    after: float = Field(default=0.0, ge=0, le=MAX_SECONDS, description="seconds until the decision or the event comes")
 
 
 class Outcomes(BaseModel):
@@ -336,4 +340,7 @@ class _Walk:
 
 def simulate(spec: DagSpec, outcomes: Outcomes, *, conf: Mapping[str, Any] | None = None, start: datetime) -> Simulation:
     """Walk a run of `spec` with `conf` from `start` on a virtual clock, each try ending as `outcomes` says."""
-    return _Walk(spec, outcomes, dict(conf or {}), start).walk()
+    try:
+        return _Walk(spec, outcomes, dict(conf or {}), start).walk()
+    except OverflowError:
+        raise SimulationInputError(f"the simulated clock, started at {start.isoformat()}, runs past the year 9999: start earlier") from None

@@ -19,6 +19,7 @@ from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import retention as retention_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
+from orchestrator.cli import simulate as simulate_cli
 from orchestrator.cli import variables as variables_cli
 from orchestrator.access import DagPermission
 from orchestrator.cli import roles as roles_cli
@@ -471,6 +472,7 @@ cli.add_command(plugins_cli.plugins)
 cli.add_command(connections.connections)
 cli.add_command(variables_cli.variables)
 dags.add_command(airflow_cli.check_airflow)
+dags.add_command(simulate_cli.dags_simulate)
 cli.add_command(admin.tokens)
 cli.add_command(admin.standalone)
 cli.add_command(approvals_cli.approvals)

@@ -17,3 +17,4 @@ from webui.api import assets, events  # noqa: E402,F401
 from webui.api import versions  # noqa: E402,F401
 from webui.api import approvals  # noqa: E402,F401
 from webui.api import variables  # noqa: E402,F401
+from webui.api import simulation  # noqa: E402,F401
