@@ -1,5 +1,5 @@
-/* The run page: why it waits, the runs it triggered, task table, Gantt chart and event timeline,
-   live by the event stream; cancel the run, clear a task (and what follows it). */
+/* The run page: why it waits, the runs it triggered, task table, Gantt chart, a time slider over its
+   history and event timeline, live by the event stream; cancel the run, clear a task (and what follows it). */
 "use strict";
 (() => {
   let data = orch.pageData().data;
@@ -103,7 +103,35 @@
     document.querySelector("#events tbody").insertAdjacentHTML("beforeend", html);
   }
 
-  function drawAll() { drawFacts(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events); }
+  // the time slider: the run as it stood after event N, rebuilt by the API from the event rows
+  const slider = document.getElementById("replay-slider");
+  let replayIds = [];
+  let following = true;  // at the newest event, the slider moves along as events arrive
+  async function drawReplay(position) {
+    const until = replayIds[position - 1];
+    const image = await orch.api("GET", `/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}/replay${until === undefined ? "" : `?until=${until}`}`);
+    if (until === undefined) {
+      replayIds = image.event_ids;
+      slider.max = String(Math.max(replayIds.length, 1));
+      if (following) slider.value = slider.max;
+      if (!following) return drawReplay(Number(slider.value));
+    }
+    document.getElementById("replay-position").textContent = `${slider.value} of ${replayIds.length}`;
+    document.getElementById("replay-at").textContent = `${orch.fmtTime(image.at) || ""} · run ${image.run_state || "not started"}`;
+    document.getElementById("replay-at").dataset.runState = image.run_state || "";
+    document.querySelector("#replay-tasks tbody").innerHTML = image.tasks.map((t) => `<tr data-task="${orch.esc(t.task_id)}" data-map-index="${t.map_index}" data-state="${orch.esc(t.state)}">
+      <td>${orch.esc(t.task_id)}${t.map_index >= 0 ? ` [${t.map_index}]` : ""}</td><td>${orch.badge(t.state)}</td><td>${t.try_number}</td></tr>`).join("");
+  }
+  slider.addEventListener("input", () => {
+    following = Number(slider.value) === replayIds.length;
+    drawReplay(Number(slider.value)).catch((e) => orch.toast(`Could not replay the run: ${e.message}`, "error"));
+  });
+
+  function drawAll() {
+    const moved = data.events.length > 0;
+    drawFacts(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events);
+    if (moved || !replayIds.length) drawReplay(0).catch((e) => orch.toast(`Could not replay the run: ${e.message}`, "error"));
+  }
   drawAll();
 
   // live: the event stream says when this run moved; while it runs, durations tick every second
