@@ -5,6 +5,8 @@
 - Tiny tries (declared with `tiny=True`, or learned: their kind's recent tries all took under
   `TINY_S`) are put in batches, many in one Dask task, cut so every worker thread gets work.
 - Every other try is a pack of its own.
+- Tries of a kind never seen end (`Probes`) go a few at a time until one ends, so a thousand of
+  them ready together are batched once their first tells that they are tiny.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class DurationBook:
     def record(self, kind: Hashable, seconds: float) -> None:
         self._recent.setdefault(kind, deque(maxlen=LEARN_FROM)).append(seconds)
 
+    def known(self, kind: Hashable) -> bool:
+        """Whether a try of this kind has ended with its duration recorded."""
+        return kind in self._recent
+
     def tiny(self, kind: Hashable, declared: bool | None = None) -> bool:
         """Declared wins; otherwise tiny when the kind's last tries (up to LEARN_FROM) were all tiny."""
         if declared is not None:
@@ -48,8 +54,8 @@ class Pack:
     tiny: bool
 
 
-def make_packs(items: Sequence[WorkItem], tiny: Callable[[WorkItem], bool], slots: int) -> list[Pack]:
-    """Group work items (in submit order, each after the items it is chained to) into packs."""
+def chains_of(items: Sequence[WorkItem]) -> list[list[WorkItem]]:
+    """The items (in submit order, each after the items it is chained to) as chains that run in one pack."""
     chains: list[list[WorkItem]] = []
     chain_of: dict[str, list[WorkItem]] = {}
     for item in items:
@@ -59,9 +65,14 @@ def make_packs(items: Sequence[WorkItem], tiny: Callable[[WorkItem], bool], slot
             chains.append(chain)
         chain.append(item)
         chain_of[item.key] = chain
+    return chains
+
+
+def make_packs(items: Sequence[WorkItem], tiny: Callable[[WorkItem], bool], slots: int) -> list[Pack]:
+    """Group work items (in submit order, each after the items it is chained to) into packs."""
     small: list[list[WorkItem]] = []
     packs: list[Pack] = []
-    for c in chains:
+    for c in chains_of(items):
         if all(tiny(i) for i in c):
             small.append(c)
         else:
@@ -87,3 +98,62 @@ def _batches(chains: list[list[WorkItem]], slots: int) -> list[Pack]:
     if current:
         packs.append(Pack(tuple(current), True))
     return packs
+
+
+class Probes:
+    """Chains whose first try is of a kind never seen end: up to `slots` of a kind go as probes,
+    the rest are held until a probe ends, and then go like any other (batched when the probe
+    showed them tiny). Holding costs no throughput: past the slots they would only queue in Dask."""
+
+    def __init__(self) -> None:
+        self._probing: dict[Hashable, set[str]] = {}
+        self._kind_of_probe: dict[str, Hashable] = {}
+        self._held: dict[Hashable, list[WorkItem]] = {}
+
+    def admit(self, items: Sequence[WorkItem], unknown: Callable[[WorkItem], Hashable | None], slots: int) -> list[WorkItem]:
+        """The items to submit now, in order; `unknown` gives the kind of an item whose duration
+        is not known (None: known or declared). Chains stay whole, held or not."""
+        go: list[WorkItem] = []
+        for chain in chains_of(items):
+            kind = unknown(chain[0])
+            if kind is None:
+                go.extend(chain)
+                continue
+            probing = self._probing.setdefault(kind, set())
+            if kind in self._held or len(probing) >= max(1, slots):
+                self._held.setdefault(kind, []).extend(chain)
+                continue
+            probing.add(chain[0].key)
+            self._kind_of_probe[chain[0].key] = kind
+            go.extend(chain)
+        return go
+
+    def ended(self, key: str) -> list[WorkItem]:
+        """A try ended, was lost or cancelled: when it was a probe, the items held for its kind."""
+        kind = self._kind_of_probe.pop(key, None)
+        if kind is None:
+            return []
+        probing = self._probing.get(kind, set())
+        probing.discard(key)
+        if not probing:
+            self._probing.pop(kind, None)
+        return self._held.pop(kind, [])
+
+    def drop(self, key: str) -> list[WorkItem]:
+        """A try about to be cancelled: what to submit first, so it is cancelled as any submitted
+        try is (a held one: its chain, no longer held; a probe: the items held for its kind)."""
+        for kind, held in self._held.items():
+            for chain in chains_of(held):
+                if any(i.key == key for i in chain):
+                    taken = {id(i) for i in chain}
+                    kept = [i for i in held if id(i) not in taken]
+                    if kept:
+                        self._held[kind] = kept
+                    else:
+                        del self._held[kind]
+                    return chain
+        return self.ended(key)
+
+    def held(self) -> int:
+        """How many items wait for a probe."""
+        return sum(len(h) for h in self._held.values())

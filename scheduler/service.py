@@ -454,7 +454,7 @@ class Scheduler:
             views = run_store.load_task_views(session, key)
             stale = self.tracker.replace(active_run(row, self._spec(session, row.dag_id, row.version_hash), views))
         for flight_key in stale:
-            self.executor.cancel(flight_key)
+            self.tracker.cancel(flight_key)
 
     def _start_queued(
         self, session: Session, queued: list[QueuedRun], batch: Batch, now: datetime, share: int, *, recheck_waiting: bool

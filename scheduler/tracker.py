@@ -21,7 +21,7 @@ from orchestrator.compensation import compensation_event_payload
 from orchestrator.config import Config
 from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
-from orchestrator.packing import DurationBook, make_packs
+from orchestrator.packing import DurationBook, Probes, make_packs
 from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, plan_run
 from orchestrator.runtime import Outcome, WorkItem
 from orchestrator.states import TaskState
@@ -59,6 +59,8 @@ class RunTracker:
         self.runs: dict[RunKey, ActiveRun] = {}
         self.flights = FlightBook()
         self.durations = DurationBook()
+        self.probes = Probes()
+        self._released: list[WorkItem] = []  # held for a probe that ended: submitted after the next plan
         self._lost: Counter[tuple[RunKey, str, int]] = Counter()  # tries lost with their worker, by task
         self._seq = itertools.count(1)
         self._dirty: dict[RunKey, set[str] | None] = {}
@@ -179,6 +181,7 @@ class RunTracker:
             return
         assert isinstance(event, Completed)
         self.flights.pop(event.key)
+        self._released.extend(self.probes.ended(event.key))
         self._complete(run, flight, view, event.outcome, event.error, batch, now)
         self._note_retry(run.key, flight.task_id, view, flight.map_index)
         self._mark_dirty(run.key, flight.task_id, flight.map_index)
@@ -296,7 +299,8 @@ class RunTracker:
 
     def plan(self, batch: Batch, now: datetime) -> list[Dispatch]:
         """Decide for every run touched since the last plan; returns the work to submit after commit."""
-        dispatches: list[Dispatch] = []
+        dispatches = [Dispatch(work) for work in self._released]
+        self._released = []
         dirty, self._dirty = self._dirty, {}
         # counted once per pass and kept up to date by each admission: with a thousand runs
         # starting together, counting the tasks in flight for every run would be quadratic
@@ -397,7 +401,7 @@ class RunTracker:
     def _drop_work(self, run: ActiveRun, task_id: str, view: TaskView, batch: Batch, now: datetime, reason: str) -> None:
         """Stop the work of a task that is cancelled while in flight, and close its running try."""
         if view.key is not None and self.flights.pop(view.key) is not None:
-            self.executor.cancel(view.key)
+            self.cancel(view.key)
         self.own.forget(run.key, task_id)
         if view.state in (TaskState.RUNNING, TaskState.WAITING):
             batch.try_updates.append(
@@ -406,19 +410,36 @@ class RunTracker:
 
     def dispatch(self, dispatches: Iterable[Dispatch]) -> None:
         """Hand committed work to the executor in packs (orchestrator.packing): chained tries
-        with their upstream's, tiny ones in batches."""
+        with their upstream's, tiny ones in batches, those of a kind never seen end after a probe."""
         items = [d.work for d in dispatches]
-        if not items:
-            return
+        if items:
+            self._submit_packs(self.probes.admit(items, self._unknown_kind, self.executor.slots))
+
+    def cancel(self, key: str) -> None:
+        """Stop an executor key's work (a held try is submitted first, to be cancelled as any other)."""
+        self._submit_packs(self.probes.drop(key))
+        self.executor.cancel(key)
+
+    def _submit_packs(self, items: list[WorkItem]) -> None:
         for pack in make_packs(items, self._tiny, self.executor.slots):
             self.executor.submit(pack.items, tiny=pack.tiny)
 
-    def _tiny(self, work: WorkItem) -> bool:
+    def _task_of(self, work: WorkItem) -> tuple[RunKey, Any] | None:
         run = self.runs.get(RunKey(work.dag_id, work.run_id))
         if run is None or work.task_id not in run.spec.task_map:
-            return False  # a DAG callback
-        task = run.spec.task_map[work.task_id]
-        return self.durations.tiny(_kind(run.key, task), task.tiny)
+            return None  # a DAG callback
+        return run.key, run.spec.task_map[work.task_id]
+
+    def _tiny(self, work: WorkItem) -> bool:
+        found = self._task_of(work)
+        return found is not None and self.durations.tiny(_kind(*found), found[1].tiny)
+
+    def _unknown_kind(self, work: WorkItem) -> tuple[str, ...] | None:
+        found = self._task_of(work)
+        if found is None or found[1].tiny is not None:
+            return None
+        kind = _kind(*found)
+        return None if self.durations.known(kind) else kind
 
     def take_finished(self) -> list[RunKey]:
         """Runs that ended in the last plan; the tracker forgets them."""

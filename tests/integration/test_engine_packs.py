@@ -126,3 +126,17 @@ def test_tasks_that_are_not_tiny_keep_a_dask_task_each(run_dag) -> None:
             [PythonTask(task_id=f"w{i}", python_callable=record_try, op_args=[LINES], tiny=False) for i in range(4)]
     """)
     assert sorted(ran.packs) == [([f"w{i}"], False) for i in range(4)]
+
+
+def test_a_wide_fan_out_of_a_kind_never_seen_is_batched_once_a_probe_ends(run_dag) -> None:
+    ran = run_dag("unseen", """
+        from orchestrator import DAG, PythonTask
+        from tests.fixtures import say_and_return
+
+        with DAG("unseen"):
+            [PythonTask(task_id=f"u{i}", python_callable=say_and_return, op_args=[i]) for i in range(60)]
+    """)
+    singles = [ids for ids, tiny in ran.packs if not tiny]
+    assert 1 <= len(singles) <= 4  # the probes: one per worker thread at most
+    assert any(tiny for _, tiny in ran.packs)
+    assert sorted(tid for ids, _ in ran.packs for tid in ids) == sorted(f"u{i}" for i in range(60))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.packing import MAX_BATCH, TINY_S, DurationBook, make_packs
+from orchestrator.packing import MAX_BATCH, TINY_S, DurationBook, Probes, make_packs
 from orchestrator.runtime import WorkItem
 
 
@@ -75,3 +75,49 @@ def test_a_declared_size_wins_over_what_was_learned() -> None:
     assert book.tiny("slow", declared=True)
     book.record("fast", 0.0)
     assert not book.tiny("fast", declared=False)
+
+
+def unknown(w: WorkItem) -> str | None:
+    return "kind" if w.task_id.startswith("u") else None
+
+
+def test_tries_of_a_kind_never_seen_go_one_per_slot_and_the_rest_wait() -> None:
+    probes = Probes()
+    go = probes.admit([item(f"u{i}") for i in range(10)] + [item("k")], unknown, slots=2)
+    assert [i.key for i in go] == ["u0", "u1", "k"]
+    assert probes.held() == 8
+
+
+def test_a_probe_ending_frees_every_item_held_for_its_kind() -> None:
+    probes = Probes()
+    probes.admit([item(f"u{i}") for i in range(10)], unknown, slots=2)
+    assert [i.key for i in probes.ended("u0")] == [f"u{i}" for i in range(2, 10)]
+    assert probes.held() == 0
+    assert probes.ended("u1") == []
+
+
+def test_a_held_chain_stays_whole() -> None:
+    probes = Probes()
+    go = probes.admit([item("u0"), item("u1"), item("u2"), item("x", "u2")], unknown, slots=2)
+    assert [i.key for i in go] == ["u0", "u1"]
+    assert [i.key for i in probes.ended("u1")] == ["u2", "x"]
+
+
+def test_a_cancelled_held_item_is_handed_back_with_its_chain_and_no_longer_held() -> None:
+    probes = Probes()
+    probes.admit([item("u0"), item("u1"), item("u2"), item("x", "u2"), item("u3")], unknown, slots=1)
+    assert [i.key for i in probes.drop("x")] == ["u2", "x"]
+    assert [i.key for i in probes.ended("u0")] == ["u1", "u3"]
+
+
+def test_a_cancelled_probe_frees_the_items_held_for_its_kind() -> None:
+    probes = Probes()
+    probes.admit([item("u0"), item("u1")], unknown, slots=1)
+    assert [i.key for i in probes.drop("u0")] == ["u1"]
+
+
+def test_a_kind_seen_once_is_known() -> None:
+    book = DurationBook()
+    assert not book.known(("PythonTask", "m.f"))
+    book.record(("PythonTask", "m.f"), 3.0)
+    assert book.known(("PythonTask", "m.f"))
