@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, defer
 
 from orchestrator.models import Dag, DagRun, Schedule
 from orchestrator.schedule import next_interval
+from orchestrator.store.bulk import update_many
 from orchestrator.spec import DagSpec
 from orchestrator.states import RUN_ACTIVE
 from orchestrator.store import dags as dag_store
@@ -39,6 +40,7 @@ def create_due_runs(session: Session, now: datetime, spec_of: Callable[[Dag], Da
     active = dag_store.active_run_counts(session, ids)
     last_intervals = dag_store.last_scheduled_intervals(session, ids)
     new_runs: list[NewRun] = []
+    next_at: list[dict[str, object]] = []
     for dag in due:
         spec = spec_of(dag) if spec_of is not None else DagSpec.model_validate(dag.spec)
         last = last_intervals.get(dag.dag_id)
@@ -55,7 +57,11 @@ def create_due_runs(session: Session, now: datetime, spec_of: Callable[[Dag], Da
             )
             last = interval
             running += 1
-        dag.next_run_at = dag_store.next_run_at(spec, last, now)
+        next_at.append({"k_dag_id": dag.dag_id, "next_run_at": dag_store.next_run_at(spec, last, now)})
+    # straight to the driver, and the rows loaded above are not left dirty for a flush
+    update_many(session, Dag.__table__, next_at, ["dag_id"])
+    for dag in due:
+        session.expire(dag, ["next_run_at"])
     return len(run_store.queue_runs(session, new_runs, now, actor="scheduler"))
 
 

@@ -113,6 +113,7 @@ class Scheduler:
         self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
         self._stopping = threading.Event()
         self._specs: dict[tuple[str, str], DagSpec] = {}
+        self._next_due: datetime | None = None  # the first next_run_at within SPEC_LOOKAHEAD_S
         self._pending = Batch()
         self._unwritten: list[Batch] = []
         self._started: list[RunKey] = []  # runs started in the pass being written
@@ -320,7 +321,7 @@ class Scheduler:
         while not self._stopping.is_set():
             deadline = min(next_poll, write_by if write_by is not None else next_poll)
             timeout = max(0.0, deadline - time.monotonic())
-            wake = self.tracker.next_wakeup()
+            wake = min((t for t in (self.tracker.next_wakeup(), self._next_due) if t is not None), default=None)
             if wake is not None:
                 timeout = min(timeout, max(0.0, (wake - self.clock()).total_seconds()))
             events = self._drain(timeout)
@@ -331,7 +332,7 @@ class Scheduler:
             self.tracker.wake_due(now)
             self._unsent.extend(self.tracker.plan(self._pending, now))
             mono = time.monotonic()
-            poll = mono >= next_poll or self.changes_pending()
+            poll = mono >= next_poll or self.changes_pending() or self._cron_due(now)
             if self._pending and write_by is None:
                 write_by = mono + self.config.commit_interval_s
             if not (poll or self._unsent or (write_by is not None and mono >= write_by)):
@@ -369,6 +370,10 @@ class Scheduler:
             busy, passes = self._busy
             self._busy = (busy + time.perf_counter() - started, passes + 1)
 
+    def _cron_due(self, now: datetime) -> bool:
+        """A scheduled DAG fell due: its run is created at once, not at the next poll interval."""
+        return self._next_due is not None and now >= self._next_due
+
     def _forget_started(self) -> None:
         """Runs this pass started were rolled back with it: they are still queued in the store."""
         started, self._started = set(self._started), []
@@ -400,7 +405,7 @@ class Scheduler:
     def _poll(self, session: Session, batch: Batch, now: datetime) -> None:
         """Act on what changed since the last poll; every `poll_interval_s`, also on what goes by the clock."""
         mono = time.monotonic()
-        full = mono >= self._next_full_poll
+        full = mono >= self._next_full_poll or self._cron_due(now)
         if full:
             self._next_full_poll = mono + self.config.poll_interval_s
         backlog = False
@@ -414,7 +419,7 @@ class Scheduler:
         if full:
             # breakers and pools are shared with other schedulers and the UI: the store's copy wins
             self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
-            self._warm_specs(session, now + timedelta(seconds=SPEC_LOOKAHEAD_S))
+            self._warm_specs(session, now)
         self._notice(session)
         # after the reloads, which would take an adopted run's row (still its old owner's) for a loss
         alive = self._alive(session, now)
@@ -500,13 +505,17 @@ class Scheduler:
             self._started.append(run.key)
         return chosen.more
 
-    def _warm_specs(self, session: Session, until: datetime) -> None:
-        """Parse the specs of the DAGs due before `until` ahead of time, WARM_PER_POLL a poll: when
-        1,000 DAGs fall due together, the poll that starts their runs finds their specs parsed."""
+    def _warm_specs(self, session: Session, now: datetime) -> None:
+        """Parse the specs of the DAGs due in the next SPEC_LOOKAHEAD_S ahead of time, WARM_PER_POLL a poll: when
+        1,000 DAGs fall due together, the poll that starts their runs finds their specs parsed.
+        The first of those due times wakes the loop for a full poll (`_next_due`)."""
         due = session.execute(
-            select(Dag.dag_id, Dag.version_hash).where(Dag.next_run_at <= until, Dag.is_paused.is_(False), Dag.is_active.is_(True))
+            select(Dag.dag_id, Dag.version_hash, Dag.next_run_at)
+            .where(Dag.next_run_at <= now + timedelta(seconds=SPEC_LOOKAHEAD_S), Dag.is_paused.is_(False), Dag.is_active.is_(True))
         ).all()
-        missing = sorted({(dag_id, version_hash) for dag_id, version_hash in due} - self._specs.keys())
+        # one still due after this poll (its max_active_runs is reached) waits for the poll interval
+        self._next_due = min((row.next_run_at for row in due if row.next_run_at > now), default=None)
+        missing = sorted({(dag_id, version_hash) for dag_id, version_hash, _ in due} - self._specs.keys())
         self._load_specs(session, set(missing[:WARM_PER_POLL]))
 
     def _dag_spec(self, dag: Dag) -> DagSpec:

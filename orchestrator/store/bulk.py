@@ -91,12 +91,25 @@ def _shape(session: Session, table: Table) -> _Shape:
 
 
 def insert_many(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT the rows (their keys name the table's columns), one executemany per set of keys."""
+    """INSERT the rows (their keys name the table's columns), one executemany per set of keys;
+    columns a row leaves out get their model's Python-side default, as an ORM insert would."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
-    for group in groups.values():
-        _insert_group(session, table, group)
+    for names, group in groups.items():
+        defaults = _defaults(table, names)
+        _insert_group(session, table, [{**defaults, **row} for row in group] if defaults else group)
+
+
+def _defaults(table: Table, names: tuple[str, ...]) -> dict[str, Any]:
+    """The Python-side defaults (scalars, or callables taking no context) of the columns not in `names`."""
+    out: dict[str, Any] = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in names or default is None or not (default.is_scalar or default.is_callable):
+            continue
+        out[column.name] = default.arg(None) if default.is_callable else default.arg  # type: ignore[attr-defined]
+    return out
 
 
 def _insert_group(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:

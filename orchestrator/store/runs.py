@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -352,7 +352,7 @@ def queue_runs(session: Session, runs: list[NewRun], now: datetime, actor: str) 
     taken = existing_runs(session, [(r.dag_id, r.run_id) for r in runs])
     fresh = [r for r in runs if (r.dag_id, r.run_id) not in taken]
     if fresh:
-        session.execute(insert(DagRun), [r.row(now) for r in fresh])
+        insert_many(session, DagRun.__table__, [r.row(now) for r in fresh])
         events.append(session, [r.queued_event(now, actor) for r in fresh])
         change_store.touch(session, [(r.dag_id, r.run_id) for r in fresh])
     return fresh
