@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import DagDefinitionError
 from orchestrator.spec import DagSpec
-from orchestrator.states import TASK_IN_FLIGHT, TASK_TERMINAL, RunState, TaskState
+from orchestrator.states import TASK_DUE_AGAIN, TASK_IN_FLIGHT, TASK_TERMINAL, RunState, TaskState
 
 if TYPE_CHECKING:
     from orchestrator.planner import TaskView
@@ -91,7 +91,7 @@ def plan_compensation(
             continue
         view = tasks[comp]
         ready = state in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.WAITING) or (
-            state is TaskState.UP_FOR_RETRY and view.next_retry_at is not None and view.next_retry_at <= now
+            state in TASK_DUE_AGAIN and view.next_retry_at is not None and view.next_retry_at <= now
         )
         if state in TASK_IN_FLIGHT or not ready:
             return CompensationPlan(skip=skip)

@@ -177,3 +177,15 @@ def orchestrator_log_stores() -> list[Any]:
     `ORCH_LOG_STORE` names the scheme new logs go to; a reference is always read back by the
     store of its own scheme.
     """
+
+
+# -- sensors (issue 12) ---------------------------------------------------------------------------------
+@hookspec
+def orchestrator_trigger_types() -> list[Any]:
+    """Called once when the plugins load (the scheduler, and a process that parses DAG files).
+
+    Return orchestrator.async_triggers.BaseTrigger subclasses, each under its unique `name`: what a
+    deferrable sensor can wait for in the scheduler's own event loop (the built-in "time", "file"
+    and "http"; a plugin adds e.g. a queue's length). A sensor names one in its
+    `defer_trigger()`; the scheduler builds it with the sensor's JSON arguments and awaits `run()`.
+    """

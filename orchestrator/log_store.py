@@ -27,9 +27,9 @@ from orchestrator.config import Config
 from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.hookspecs import hookimpl
 from orchestrator.models import TaskTry
-from orchestrator.states import TASK_TERMINAL, TaskState
+from orchestrator.states import TASK_DUE_AGAIN, TASK_TERMINAL
 
-FINISHED_TRY_STATES = sorted(s.value for s in TASK_TERMINAL | {TaskState.UP_FOR_RETRY})
+FINISHED_TRY_STATES = sorted(s.value for s in TASK_TERMINAL | TASK_DUE_AGAIN)
 """Try states whose log never grows again."""
 
 

@@ -237,8 +237,10 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
     settlement = settle_outcome(
         task, view, status, end, error, error_types=(outcome.error_type, *outcome.error_bases) if outcome.error_type else (),
         seed=f"{run.key.dag_id}/{run.key.run_id}/{task_id}" + (f"[{map_index}]" if map_index >= 0 else ""),
-        decision=event.decision, result=outcome.result,
+        decision=event.decision, result=outcome.result, started=start,
     )
+    if status == "reschedule" and settlement.state is TaskState.FAILED:
+        error = settlement.reason  # the sensor timed out: its try records why
     succeeded = status == "success"
     follow = outcome.follow if succeeded else None
     log = outcome.log
@@ -247,11 +249,14 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
         states[task_id] = (view.state.value, view.result)
         follow, notes = follow_edges(run.spec, task_id, outcome.result, run.params, states)
         log += "".join(f"{note}\n" for note in notes)
-    moves.append(Move(task_id, settlement.state, end, settlement.reason, map_index, {
+    moved: dict[str, Any] = {
         "end_date": end, "next_retry_at": settlement.next_retry_at, "key": None, "result": settlement.result, "follow": follow,
-    }))
+    }
+    if settlement.state is TaskState.UP_FOR_RESCHEDULE:
+        moved["max_tries"] = view.max_tries + 1  # a poke is a try, but not one of the task's retries
+    moves.append(Move(task_id, settlement.state, end, settlement.reason, map_index, moved))
     tries.append(TryClosed(task_id, try_number, {
-        "state": TaskState.SUCCESS.value if succeeded else TaskState.FAILED.value, "end_date": end, "error": error, "log": log,
+        "state": _try_state(status, settlement.state), "end_date": end, "error": error, "log": log,
         "worker": worker, **({"rendered": outcome.rendered} if outcome.rendered else {}),
     }, map_index))
     changes = Changes(moves=tuple(moves), tries=tuple(tries), breaker=breaker, busy_s=busy_s)
@@ -278,6 +283,15 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
         why = f"loop {task.loop.group_id}: iteration {following} of at most {task.loop.max_iterations}"
         changes = changes._replace(repeat=Repeat(finished, following, why, end))
     return changes
+
+
+def _try_state(status: str, settled: TaskState) -> str:
+    """The state a try row ends in: success or failed, a sensor's poke up_for_reschedule, a skip skipped."""
+    if status == "success":
+        return TaskState.SUCCESS.value
+    if settled in (TaskState.UP_FOR_RESCHEDULE, TaskState.SKIPPED):
+        return settled.value
+    return TaskState.FAILED.value
 
 
 def idempotency_key(run: RunView, task_id: str) -> str:

@@ -41,8 +41,10 @@ from orchestrator.compensation import plan_compensation
 from orchestrator.error_routing import failure_record, handler_verdict, seen_as, stop_cause
 from orchestrator.mapping import MappingError, gather_state, map_length
 from orchestrator.retry import may_retry, retry_delay, retryable
+from orchestrator.sensors import TIMEOUT_ERROR_TYPE, after_poke, poke_record
 from orchestrator.spec import DagSpec, LoopSpec, TaskSpec
 from orchestrator.states import (
+    TASK_DUE_AGAIN,
     TASK_TERMINAL,
     RunState,
     TaskState,
@@ -227,9 +229,9 @@ def _plan_instances(
     submitted = False
     for i in range(len(view.instances)) if look is None else sorted(look):
         instance = view.instances[i]
-        if instance.state is TaskState.UP_FOR_RETRY:
+        if instance.state in TASK_DUE_AGAIN:
             if instance.next_retry_at is not None and instance.next_retry_at <= now:
-                commands.append(Submit(tid, reason=f"retry {instance.try_number + 1} of {instance.max_tries}", map_index=i))
+                commands.append(Submit(tid, reason=_again(instance), map_index=i))
                 submitted = True
         elif instance.state in (TaskState.PENDING, TaskState.SCHEDULED, TaskState.WAITING):
             commands.append(Submit(tid, map_index=i))
@@ -243,6 +245,13 @@ def _plan_instances(
     why = f"{failed} of {len(view.instances)} mapped instances did not succeed" if failed else f"all {len(view.instances)} mapped instances succeeded"
     commands.append(Gather(tid, state, why))
     return state
+
+
+def _again(view: TaskView) -> str:
+    """Why a task that waited for its `next_retry_at` is submitted: a retry, or a sensor's next poke."""
+    if view.state is TaskState.UP_FOR_RESCHEDULE:
+        return "the sensor's next poke is due"
+    return f"retry {view.try_number + 1} of {view.max_tries}"
 
 
 def plan_run(
@@ -291,9 +300,9 @@ def plan_run(
         view = tasks[tid]
         state = state_of(tid)
         new: TaskState | None = None
-        if state is TaskState.UP_FOR_RETRY:
+        if state in TASK_DUE_AGAIN:
             if view.next_retry_at is not None and view.next_retry_at <= now:
-                commands.append(Submit(tid, reason=f"retry {view.try_number + 1} of {view.max_tries}"))
+                commands.append(Submit(tid, reason=_again(view)))
                 submitted.add(tid)
                 new = TaskState.QUEUED
         elif state is TaskState.RUNNING and task.mapped:
@@ -413,18 +422,25 @@ def settle_outcome(
     seed: str | None = None,
     decision: RetryDecision | None = None,
     result: Any = None,
+    started: datetime | None = None,
 ) -> Settlement:
     """Success, a retry (when the policy allows), failure, or back to waiting for `not_run`.
 
     `error_types` are the failed try's exception class and base class names (for `retry_on` /
     `no_retry_on`, and `on_failure` routes), `seed` the jitter's seed, `decision` a plugin's
     verdict that overrides both the filters and the delay (never the number of tries), `result`
-    what a successful try returned.
+    what a successful try returned, `started` when the try began (a sensor's first poke).
+    A `reschedule` (a sensor's poke that found its condition not met) waits for the next poke, or
+    ends the sensor at its timeout; `skipped`: the task skipped itself.
     """
     if status == "success":
         return Settlement(TaskState.SUCCESS, result=result) if task.loop is None else _loop_settlement(task.loop, view, result)
     if status == "not_run":
         return Settlement(TaskState.PENDING, reason="a chained upstream did not succeed; waiting again")
+    if status == "skipped":
+        return Settlement(TaskState.SKIPPED, reason=f"skipped: {error}" if error else "skipped by the task")
+    if status == "reschedule":
+        return _rescheduled(task, view, started or ended, ended, seed or task.task_id)
 
     def failed(reason: str | None) -> Settlement:
         kept = view.result if task.loop is not None else failure_record(task, error, error_types)
@@ -445,6 +461,17 @@ def settle_outcome(
         reason=f"try {view.try_number} of {view.max_tries} failed ({error}); retrying in {delay.total_seconds():g} s",
         result=view.result if task.loop is not None else None,
     )
+
+
+def _rescheduled(task: TaskSpec, view: TaskView, started: datetime, ended: datetime, seed: str) -> Settlement:
+    """A reschedule-mode sensor's poke found its condition not met (orchestrator.sensors.after_poke)."""
+    if task.sensor is None:
+        return Settlement(TaskState.FAILED, reason=f"task {task.task_id!r} asked to be rescheduled, but it is not a sensor")
+    verdict = after_poke(task.sensor, poke_record(view.result), started, ended, seed)
+    if verdict.state is TaskState.FAILED:
+        return Settlement(TaskState.FAILED, reason=verdict.reason, result=failure_record(task, verdict.error, (TIMEOUT_ERROR_TYPE,)))
+    record = verdict.record.to_result() if verdict.record is not None else None
+    return Settlement(verdict.state, next_retry_at=verdict.next_poke_at, reason=verdict.reason, result=record)
 
 
 def _loop_settlement(loop: LoopSpec, view: TaskView, done: Any) -> Settlement:

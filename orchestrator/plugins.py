@@ -57,6 +57,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.steps.subdag",
     "orchestrator.steps.approval",
     "orchestrator.steps.wait_event",
+    "orchestrator.steps.sensor",
+    "orchestrator.async_triggers",
     "orchestrator.connectors",
     "orchestrator.tracing",
     "orchestrator.log_store",
@@ -147,6 +149,11 @@ class Plugins:
         return self._collect("orchestrator_timetables", "timetable", lambda t: str(t.name))
 
     @functools.cached_property
+    def trigger_types(self) -> dict[str, Any]:
+        """trigger name -> BaseTrigger subclass (what deferrable sensors wait for, scheduler/triggerer.py)."""
+        return self._collect("orchestrator_trigger_types", "trigger type", lambda t: str(t.name))
+
+    @functools.cached_property
     def log_store_types(self) -> dict[str, Any]:
         """scheme -> log store class."""
         return self._collect("orchestrator_log_stores", "log store", lambda c: str(c.scheme))
@@ -178,7 +185,7 @@ class Plugins:
         """Fail fast when registrations clash: called when the scheduler and the web UI start."""
         for failed in self.failures:
             log.warning("plugin %s (%s) was not loaded: %s", failed.name, failed.source, failed.error)
-        _ = self.step_types, self.notifiers, self.connector_types, self.log_store_types
+        _ = self.step_types, self.notifiers, self.connector_types, self.log_store_types, self.trigger_types
 
     def _results(self, hook_name: str) -> list[tuple[str, list[Any]]]:
         """(plugin name, its answer) for each implementation, in registration order."""

@@ -32,9 +32,12 @@ from orchestrator.context import TaskContext, reset_context, set_context
 from orchestrator.dag import DAG
 from orchestrator.errors import NotFoundError, TaskTimeoutError
 from orchestrator.retry import may_retry, retryable
+from orchestrator.sensors import Reschedule, TaskSkipped
 from orchestrator.template_context import render_task
 
-OutcomeStatus = Literal["success", "failed", "not_run"]
+OutcomeStatus = Literal["success", "failed", "not_run", "skipped", "reschedule"]
+"""`skipped`: the task raised TaskSkipped; `reschedule`: a reschedule-mode sensor's poke found its
+condition not met (orchestrator.sensors)."""
 
 
 @dataclass(frozen=True)
@@ -329,6 +332,11 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
                 result = _check_result(value, work.max_result_bytes)
                 follow = task.follow(result)
                 status = "success"
+            except (TaskSkipped, Reschedule) as exc:
+                status = "skipped" if isinstance(exc, TaskSkipped) else "reschedule"
+                error = str(exc) or None
+                buf.write(f"{'skipped' if status == 'skipped' else 'not yet: rescheduled'}{f' ({error})' if error else ''}\n")
+                context = None  # neither a success nor a failure: no callback
             except BaseException as exc:  # noqa: BLE001 - user code may raise anything
                 failure = exc
                 error = f"{type(exc).__name__}: {exc}"

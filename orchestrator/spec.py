@@ -16,6 +16,7 @@ from orchestrator.assets import AssetCondition
 from orchestrator.dependencies import DependencySpec, TriggerSpec
 from orchestrator.edges import Edge, compile_edges
 from orchestrator.event_waits import EventWaitSpec
+from orchestrator.sensors import SensorSpec, TriggerWaitSpec
 from orchestrator.states import TriggerRule
 from orchestrator.triggers import EventTriggerSpec
 
@@ -124,9 +125,12 @@ class TaskSpec(BaseModel):
     subdag: SubDagSpec | None = Field(default=None, description="for SubDagTask: input and output mapping, what a failed child does")
 
     # human approvals and waits for events (issue 6): the scheduler settles the task, no worker runs it
-    wait: Annotated[ApprovalSpec | EventWaitSpec, Field(discriminator="kind")] | None = Field(
-        default=None, description="for ApprovalTask and WaitForEvent: the decision or the outside event the task waits for"
+    wait: Annotated[ApprovalSpec | EventWaitSpec | TriggerWaitSpec, Field(discriminator="kind")] | None = Field(
+        default=None, description="for ApprovalTask, WaitForEvent and a deferrable sensor: the decision, the outside event "
+        "or the trigger the task waits for",
     )
+    # sensors (issue 12): how a sensor that runs on workers pokes (a deferrable one has `wait` instead)
+    sensor: SensorSpec | None = Field(default=None, description="for a sensor on workers: its mode, interval, timeout and backoff")
 
     # Airflow authoring (issue 12): setup/teardown, depends_on_past
     setup_teardown: Literal["setup", "teardown"] | None = Field(
@@ -145,7 +149,7 @@ class TaskSpec(BaseModel):
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "outlets", "trigger", "task_group", "next_conditions", "branch", "min_success", "mapped",
         "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait", "tiny", "setup_teardown", "fail_dagrun",
-        "depends_on_past",
+        "depends_on_past", "sensor",
     )
 
     @property

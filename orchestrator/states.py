@@ -26,6 +26,8 @@ class TaskState(str, Enum):
     SUCCESS = "success"
     FAILED = "failed"
     UP_FOR_RETRY = "up_for_retry"
+    UP_FOR_RESCHEDULE = "up_for_reschedule"
+    """A reschedule-mode sensor between two pokes: it holds no worker slot (orchestrator.sensors)."""
     UPSTREAM_FAILED = "upstream_failed"
     SKIPPED = "skipped"
     WAITING = "waiting"
@@ -76,6 +78,9 @@ TASK_TERMINAL = frozenset(
 TASK_IN_FLIGHT = frozenset({TaskState.QUEUED, TaskState.RUNNING})
 """Task states in which an executor holds the work."""
 
+TASK_DUE_AGAIN = frozenset({TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE})
+"""Task states that are submitted again once their `next_retry_at` is due: a retry, a sensor's next poke."""
+
 TASK_FAILED_LIKE = frozenset({TaskState.FAILED, TaskState.UPSTREAM_FAILED, TaskState.CANCELLED})
 """Terminal states that make a leaf fail its run."""
 
@@ -117,6 +122,15 @@ _TASK_TRANSITIONS: frozenset[tuple[TaskState, TaskState]] = frozenset(
         (_T.UP_FOR_RETRY, _T.SCHEDULED),
         (_T.UP_FOR_RETRY, _T.FAILED),
         (_T.UP_FOR_RETRY, _T.CANCELLED),
+        # a sensor: a poke that found its condition not met (reschedule mode), a timeout with
+        # soft_fail, or task code that skips itself
+        (_T.RUNNING, _T.UP_FOR_RESCHEDULE),
+        (_T.RUNNING, _T.SKIPPED),
+        (_T.WAITING, _T.SKIPPED),
+        (_T.UP_FOR_RESCHEDULE, _T.QUEUED),
+        (_T.UP_FOR_RESCHEDULE, _T.SCHEDULED),
+        (_T.UP_FOR_RESCHEDULE, _T.WAITING),
+        (_T.UP_FOR_RESCHEDULE, _T.CANCELLED),
         # held without using a try: an open circuit breaker (waiting), a full pool (scheduled)
         (_T.PENDING, _T.WAITING),
         (_T.SCHEDULED, _T.WAITING),

@@ -1,6 +1,6 @@
 """Tasks the scheduler settles itself, without a worker: TriggerDagRunTask (scheduler/child_runs.py
-settles it once its child run ended), ApprovalTask and WaitForEvent (scheduler/waits.py settles
-them once decided or matched), and tasks settled at once (an idempotency key's reuse).
+settles it once its child run ended), ApprovalTask, WaitForEvent and deferrable sensors
+(scheduler/waits.py settles them once decided, matched or fired), and tasks settled at once (an idempotency key's reuse).
 
 This module keeps which of them are in progress, for those passes to look at, and makes the
 outcomes that settle them; the tracker applies those like any try's end.
@@ -81,11 +81,12 @@ def settled_here(key: RunKey, task_id: str, try_number: int, status: str, now: d
 
 
 def wait_ended(
-    key: RunKey, task_id: str, try_number: int, now: datetime, *, result: Any, error: str | None, error_type: str | None, log: str
+    key: RunKey, task_id: str, try_number: int, now: datetime, *, result: Any, error: str | None, error_type: str | None, log: str,
+    skipped: bool = False,
 ) -> Outcome:
-    """The outcome of a waiting task that ends: success with `result`, or failed with `error`."""
+    """The outcome of a waiting task that ends: success with `result`, failed with `error`, or skipped."""
     return Outcome(
         key=f"wait:{key.dag_id}/{key.run_id}/{task_id}/{try_number}", task_id=task_id, try_number=try_number,
-        status="success" if error is None else "failed", end=now, worker=SCHEDULER, result=result, error=error, log=log,
+        status="skipped" if skipped else "success" if error is None else "failed", end=now, worker=SCHEDULER, result=result, error=error, log=log,
         error_type=error_type,
     )

@@ -48,6 +48,7 @@ from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.tracker import Dispatch, RunTracker, active_run, start_runs
 from scheduler.triggering import create_asset_runs, process_events
+from scheduler.triggerer import Triggerer
 from scheduler.waits import WaitBook
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,6 @@ class Scheduler:
         # breaker thresholds per connection come from its extras
         self.tracker.connection_extra = lambda conn_id: (resolve(conn_id) or {}).get("extra")
         self.tracker.idempotency_lookup = idempotency_store.lookup_in(sessions)
-        self.waits = WaitBook()  # ApprovalTask and WaitForEvent: registered and settled at each poll
         self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
         self._stopping = threading.Event()
         self._specs: dict[tuple[str, str], DagSpec] = {}
@@ -123,6 +123,9 @@ class Scheduler:
         # clashing registrations (two step types of one name) stop the start-up here
         self.plugins = load_plugins(config)
         self.plugins.check()
+        # deferrable sensors wait in this scheduler's own event loop; a trigger that fires wakes the loop
+        self.triggerer = Triggerer(self.plugins.trigger_types, wake=lambda: self.events.put(_Wake()))
+        self.waits = WaitBook(self.triggerer)  # ApprovalTask, WaitForEvent, deferred sensors: registered and settled at each poll
         self.tracker.retry_decision = lambda task, try_number, error_type, error: self.plugins.pm.hook.orchestrator_retry_decision(
             task=task, try_number=try_number, error_type=error_type, error=error
         )
@@ -160,6 +163,7 @@ class Scheduler:
         folder_thread = watch_thread = None
         try:
             self.executor.start(self.events.put)
+            self.triggerer.start()
             if self.sync_folder:
                 self._sync_folder()
                 folder_thread = threading.Thread(target=self._folder_loop, name="dag-folder-sync", daemon=True)
@@ -237,8 +241,10 @@ class Scheduler:
 
     def _poll_wanted(self) -> bool:
         """The last poll left work (events, runs to start), the tracker started waits to register
-        (WaitForEvent, approvals), or the full poll is due."""
-        return self._backlog or bool(self.tracker.waits_started) or time.monotonic() >= self._next_full_poll
+        (WaitForEvent, approvals, deferred sensors), a deferred sensor's trigger fired, or the full poll is due."""
+        return (
+            self._backlog or bool(self.tracker.waits_started) or self.triggerer.has_fired() or time.monotonic() >= self._next_full_poll
+        )
 
     def _folder_loop(self) -> None:
         while not self._stopping.wait(self.config.dag_dir_scan_interval_s):
@@ -310,6 +316,7 @@ class Scheduler:
         except OperationalError:
             log.exception("could not record the shutdown; the next scheduler will adopt the runs")
         self.executor.close()
+        self.triggerer.close()
         self.listeners.close()
 
     # -- the loop --------------------------------------------------------------------------------

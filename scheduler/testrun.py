@@ -17,6 +17,7 @@ from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.tracker import RunTracker, start_runs
+from scheduler.triggerer import Triggerer
 from scheduler.waits import WaitBook
 
 
@@ -34,9 +35,13 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
     tracker = RunTracker(config, executor, connection_resolver(config, sessions))
     # a test run's tries really run: they honour (and record) idempotency keys like the scheduler's
     tracker.idempotency_lookup = idempotency_store.lookup_in(sessions)
-    waits = WaitBook()
+    plugins = load_plugins(config)
+    # deferrable sensors wait in an event loop of this process (this loop looks again every poll interval)
+    triggerer = Triggerer(plugins.trigger_types, wake=lambda: None)
+    triggerer.start()
+    waits = WaitBook(triggerer)
     # the plugins' listeners hear this run's committed changes, as they hear the scheduler's
-    listeners = ListenerThread(load_plugins(config))
+    listeners = ListenerThread(plugins)
     now = _now()
     try:
         with publishing(sessions, listeners) as session:
@@ -62,7 +67,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
                 if tracker.triggering:  # TriggerDagRunTask: its child run is created (and watched) here
                     settle_trigger_tasks(session, tracker, batch, now)
                     dispatches += tracker.plan(batch, now)
-                if tracker.waiting:  # ApprovalTask, WaitForEvent: decided through the API or CLI, matched by a scheduler
+                if tracker.waiting:  # ApprovalTask, WaitForEvent, deferred sensors: decided, matched by a scheduler, or fired here
                     waits.poll(session, tracker, batch, now)
                     dispatches += tracker.plan(batch, now)
                 batch.write(session)
@@ -75,5 +80,6 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
                     time.sleep(config.poll_interval_s)
     finally:
         executor.close()
+        triggerer.close()
         listeners.close()
     return run.key

@@ -24,7 +24,7 @@ from orchestrator.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost
 from orchestrator.packing import DurationBook, Probes, make_packs
 from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, plan_run
 from orchestrator.runtime import Outcome, WorkItem
-from orchestrator.states import TaskState
+from orchestrator.states import TASK_DUE_AGAIN, TaskState
 from orchestrator.store import assets as asset_store
 from orchestrator.store import events as event_store
 from orchestrator.store import runs as run_store
@@ -85,7 +85,7 @@ class RunTracker:
 
     @property
     def waiting(self) -> set[tuple[RunKey, str]]:
-        """ApprovalTask and WaitForEvent tries, settled by scheduler/waits.py."""
+        """ApprovalTask, WaitForEvent and deferrable sensor tries, settled by scheduler/waits.py."""
         return self.own.waiting
 
     @property
@@ -189,7 +189,7 @@ class RunTracker:
 
     def _note_retry(self, key: RunKey, task_id: str, view: TaskView, map_index: int = -1) -> None:
         """Keep an index of waiting retries, so timers never scan every task."""
-        if view.state is TaskState.UP_FOR_RETRY and view.next_retry_at is not None:
+        if view.state in TASK_DUE_AGAIN and view.next_retry_at is not None:
             self._retries[(key, task_id, map_index)] = view.next_retry_at
         else:
             self._retries.pop((key, task_id, map_index), None)
@@ -498,19 +498,23 @@ class RunTracker:
         self._mark_dirty(key, task_id)
 
     def begin_waiting(self, key: RunKey, task_id: str, reason: str, batch: Batch, now: datetime) -> None:
-        """An ApprovalTask's request or a WaitForEvent's wait is registered: the task waits, holding no slot."""
+        """An ApprovalTask's request, a WaitForEvent's wait or a deferred sensor's trigger is registered:
+        the task waits, holding no slot."""
         batch.move_task(key, task_id, self.runs[key].tasks[task_id], TaskState.WAITING, now, reason=reason)
 
     def settle_wait(
-        self, key: RunKey, task_id: str, batch: Batch, now: datetime, *, result: Any, error: str | None, error_type: str | None, log: str
+        self, key: RunKey, task_id: str, batch: Batch, now: datetime, *, result: Any, error: str | None, error_type: str | None, log: str,
+        skipped: bool = False,
     ) -> None:
-        """A waiting task ends: success with `result`, or failed with `error` (of `error_type`, which
-        `on_failure` may route), settled like a try the executor reports (conditional edges, error
-        routing, compensation). It has no retries."""
+        """A waiting task ends: success with `result`, failed with `error` (of `error_type`, which
+        `on_failure` may route), or `skipped` (a deferred sensor's soft_fail), settled like a try the
+        executor reports (conditional edges, error routing, compensation). It has no retries."""
         self.own.forget_wait(key, task_id)
         run = self.runs[key]
         view = run.tasks[task_id]
-        outcome = wait_ended(key, task_id, view.try_number, now, result=result, error=error, error_type=error_type, log=log)
+        outcome = wait_ended(
+            key, task_id, view.try_number, now, result=result, error=error, error_type=error_type, log=log, skipped=skipped,
+        )
         self._complete(run, Flight(key, task_id, view.try_number), view, outcome, None, batch, now)
         if view.state is TaskState.FAILED and isinstance(result, dict):
             # what was decided stays on record, beside the failure record that on_failure routing reads

@@ -1,14 +1,17 @@
-"""ApprovalTask and WaitForEvent in the scheduler: register what each waits for, settle it when done.
+"""ApprovalTask, WaitForEvent and deferrable sensors in the scheduler: register what each waits
+for, settle it when done.
 
 The tracker starts such a try without a worker (`RunTracker._start_wait`). On each poll,
 `WaitBook.poll` (in the poll's transaction):
 
 1. registers the tries started since the last poll (an approval request, or an event wait that
-   only events stored from then on can match) and moves their tasks to `waiting`;
+   only events stored from then on can match, a deferrable sensor's trigger given to the
+   scheduler's event loop, scheduler/triggerer.py) and moves their tasks to `waiting`;
 2. loads what the store says about the waiting tasks this scheduler took over (a restart, a run
    reloaded after a user's action), to know their deadlines;
 3. settles the tasks whose request was decided (by users, through the API or the CLI) or whose
-   event matched (store.event_waits.match, in the pass that matches the outside events);
+   event matched (store.event_waits.match, in the pass that matches the outside events), or
+   whose trigger fired or timed out;
 4. applies what fell due by the scheduler's clock: escalation steps, timeouts.
 
 Its cost does not grow with the number of waiting tasks: two indexed queries for what was decided
@@ -20,18 +23,21 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from orchestrator.approvals import ApprovalSpec, Cast, Outcome, failure, next_due, result
 from orchestrator.event_waits import TIMEOUT_ERROR_TYPE, EventWaitSpec
+from orchestrator.async_triggers import TriggerContext
 from orchestrator.models import ApprovalRequest, EventWait
+from orchestrator.sensors import TriggerWaitSpec, describe_trigger, timed_out
 from orchestrator.states import TaskState
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import event_waits as wait_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.tracker import RunTracker
+from scheduler.triggerer import Triggerer, WatchKey
 
 APPROVAL = "approval"
 EVENT = "event"
@@ -51,7 +57,8 @@ class _Due:
 class WaitBook:
     """The deadlines of the waiting tasks this scheduler drives, and the poll pass that settles them."""
 
-    def __init__(self) -> None:
+    def __init__(self, triggerer: Triggerer) -> None:
+        self.triggerer = triggerer  # deferrable sensors: their triggers, awaited in the scheduler's event loop
         self._due: list[_Due] = []
         # (kind, row id) -> its deadline now: a heap entry for any other time is stale (a run
         # reloaded after a user's action is loaded again, and pushes its deadline again)
@@ -64,6 +71,7 @@ class WaitBook:
         self._adopt(session, tracker)
         self._settle_decided(session, tracker, batch, now)
         self._settle_matched(session, tracker, batch, now)
+        self._settle_fired(tracker, batch, now)
         self._fire_due(session, tracker, batch, now)
 
     # -- 1, 2: what each try waits for ---------------------------------------------------------------
@@ -78,6 +86,9 @@ class WaitBook:
                 requests.append(approval_store.NewRequest(key.dag_id, key.run_id, tid, view.try_number, wait))
             elif isinstance(wait, EventWaitSpec):
                 waits.append(wait_store.NewWait(key.dag_id, key.run_id, tid, view.try_number, wait, run.params))
+            elif isinstance(wait, TriggerWaitSpec):
+                self._watch(tracker, key, tid, wait, now)
+                tracker.begin_waiting(key, tid, describe_trigger(wait), batch, now)
         for row in approval_store.open_requests(session, requests, now):
             spec = approval_store.spec_of(row)
             batch.events.append(approval_store.requested_event(row))
@@ -90,7 +101,14 @@ class WaitBook:
             self._event_due(wait_row)
 
     def _adopt(self, session: Session, tracker: RunTracker) -> None:
-        adopted = [(key.dag_id, key.run_id, tid, tracker.runs[key].tasks[tid].try_number) for key, tid in tracker.take_adopted_waits()]
+        adopted = []
+        for key, tid in tracker.take_adopted_waits():
+            run = tracker.runs[key]
+            wait, view = run.spec.task_map[tid].wait, run.tasks[tid]
+            if isinstance(wait, TriggerWaitSpec):  # its trigger is awaited again, its timeout still from the start
+                self._watch(tracker, key, tid, wait, view.start_date or datetime.now(UTC))
+            else:
+                adopted.append((key.dag_id, key.run_id, tid, view.try_number))
         if not adopted:
             return
         for row in approval_store.of_tasks(session, adopted):
@@ -133,6 +151,38 @@ class WaitBook:
                                     log=f"event {e.id} ({e.type}) matched\n")
                 done.append(w.id)
         wait_store.close(session, done)
+
+    def _watch(self, tracker: RunTracker, key: RunKey, task_id: str, wait: TriggerWaitSpec, started: datetime) -> None:
+        run, view = tracker.runs[key], tracker.runs[key].tasks[task_id]
+        context = TriggerContext(
+            key.dag_id, key.run_id, task_id, started, logical_date=run.logical_date, data_interval_end=run.data_interval_end,
+            connection=lambda conn_id: tracker.resolve_connection(conn_id) if tracker.resolve_connection else None,
+        )
+        self.triggerer.watch(WatchKey(key, task_id, view.try_number), wait, context, started + timedelta(seconds=wait.timeout_s))
+
+    def _settle_fired(self, tracker: RunTracker, batch: Batch, now: datetime) -> None:
+        """Deferred sensors whose trigger fired, timed out or broke; watches nobody waits for any more stop."""
+        for fired in self.triggerer.take_fired():
+            key = fired.key
+            if not _drives(tracker, key.run.dag_id, key.run.run_id, key.task_id, key.try_number):
+                continue  # cancelled or cleared meanwhile, or another scheduler drives the run now
+            wait = tracker.runs[key.run].spec.task_map[key.task_id].wait
+            assert isinstance(wait, TriggerWaitSpec)
+            if fired.timed_out:
+                view = tracker.runs[key.run].tasks[key.task_id]
+                waited = (now - view.start_date).total_seconds() if view.start_date else wait.timeout_s
+                verdict = timed_out(None, round(waited, 3), wait.timeout_s, wait.soft_fail)
+                tracker.settle_wait(key.run, key.task_id, batch, now, result=None, error=verdict.error, error_type=verdict.error_type,
+                                    log=verdict.reason + "\n", skipped=verdict.state is TaskState.SKIPPED)
+            elif fired.error is not None:
+                tracker.settle_wait(key.run, key.task_id, batch, now, result=None, error=fired.error, error_type="TriggerError",
+                                    log=fired.error + "\n")
+            else:
+                tracker.settle_wait(key.run, key.task_id, batch, now, result=fired.payload, error=None, error_type=None,
+                                    log=f"trigger {wait.trigger} fired\n")
+        for stale in self.triggerer.watched():
+            if not _drives(tracker, stale.run.dag_id, stale.run.run_id, stale.task_id, stale.try_number):
+                self.triggerer.cancel(stale)
 
     # -- 4: escalations and timeouts ---------------------------------------------------------------------
     def _fire_due(self, session: Session, tracker: RunTracker, batch: Batch, now: datetime) -> None:

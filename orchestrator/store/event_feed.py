@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Row, and_, case, false, func, null, or_, s
 from sqlalchemy.orm import Session
 
 from orchestrator.models import DagRun, Event, TaskTry
-from orchestrator.states import RUN_TERMINAL, RunState, TaskState
+from orchestrator.states import RUN_TERMINAL, TASK_DUE_AGAIN, RunState, TaskState
 
 GAP_WAIT_S = 60.0
 """How long a skipped id is looked for again: far longer than any transaction of the scheduler."""
@@ -87,8 +87,9 @@ class EventCursor:
 
 
 RUN_ENDS = frozenset(s.value for s in RUN_TERMINAL)
-TRY_ENDS = frozenset({TaskState.SUCCESS.value, TaskState.FAILED.value, TaskState.UP_FOR_RETRY.value})
-"""The task states a try ends in (a try ended by a failure that is retried ends in up_for_retry)."""
+TRY_ENDS = frozenset(s.value for s in (TaskState.SUCCESS, TaskState.FAILED, *TASK_DUE_AGAIN))
+"""The task states a try ends in (a try ended by a failure that is retried ends in up_for_retry, a
+sensor's poke that found its condition not met in up_for_reschedule)."""
 RunKey = tuple[str, str]
 TryKey = tuple[str, str, str, int, int]
 
