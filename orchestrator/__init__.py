@@ -14,7 +14,10 @@ from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState, TriggerRule
 from orchestrator.linking import Label
 from orchestrator.params import Param
-from orchestrator.steps import ApprovalTask, EmptyTask, HttpTask, NotifyTask, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent
+from orchestrator.sensors import PokeReturnValue, TaskSkipped
+from orchestrator.steps import (
+    ApprovalTask, EmptyTask, HttpTask, NotifyTask, Sensor, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent,
+)
 from orchestrator.task_group import TaskGroup
 from orchestrator.tasks import BaseTask, BranchPythonTask, PythonTask, ShortCircuitPythonTask, XComArg, task
 from orchestrator.triggers import EventTrigger
@@ -37,14 +40,17 @@ __all__ = [
     "LoopGroup",
     "NotifyTask",
     "Param",
+    "PokeReturnValue",
     "PythonTask",
     "RunState",
+    "Sensor",
     "ShortCircuitPythonTask",
     "ShellTask",
     "SqlTask",
     "SubDagTask",
     "TaskContext",
     "TaskGroup",
+    "TaskSkipped",
     "TaskSpec",
     "TaskState",
     "TriggerDagRunTask",

@@ -127,3 +127,27 @@ def pulled_xcom(dag_id: str, run_id: str, task_id: str, key: str) -> tuple[bool,
     if len(rows) == 1 and rows[0][0] == -1:
         return True, rows[0][1]
     return True, [value for _, value in rows]
+
+
+def external_states(dag_id: str, logical_date: datetime, task_ids: list[str] | None) -> tuple[str | None, dict[str, str]]:
+    """(the state of `dag_id`'s run at `logical_date`, the states of its tasks `task_ids` by task_id),
+    for ExternalTaskSensor; (None, {}) when there is no such run. Of several runs at that date
+    (a manual one beside a scheduled one), the latest queued counts."""
+    from orchestrator.models import DagRun, TaskInstance
+
+    with _session(f"the state of {dag_id}'s run at {logical_date.isoformat()}") as (session, _f):
+        run = session.execute(
+            select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
+            .order_by(DagRun.queued_at.desc()).limit(1)
+        ).first()
+        if run is None:
+            return None, {}
+        if not task_ids:
+            return run.state, {}
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id, TaskInstance.task_id.in_(task_ids),
+                TaskInstance.map_index == -1,
+            )
+        ).all()
+    return run.state, {r.task_id: r.state for r in rows}

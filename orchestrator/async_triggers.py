@@ -68,8 +68,8 @@ class BaseTrigger:
 
 
 class TimeTrigger(BaseTrigger):
-    """Fires at `moment` (ISO 8601), or `delta_s` after the run's data interval end (else after the
-    wait began): TimeDeltaSensor and DateTimeSensor."""
+    """Fires at `moment` (ISO 8601), or `delta_s` after the run's data interval end (else its logical
+    date, else when the wait began): TimeDeltaSensor and DateTimeSensor."""
 
     name = "time"
 
@@ -80,7 +80,7 @@ class TimeTrigger(BaseTrigger):
             except ValueError:
                 raise TriggerArgumentError(f"trigger time: moment must be an ISO 8601 date-time, not {self.args['moment']!r}") from None
             return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        base = self.context.data_interval_end or self.context.started_at
+        base = self.context.data_interval_end or self.context.logical_date or self.context.started_at
         return base + timedelta(seconds=self._number("delta_s", 0.0))
 
     async def run(self) -> TriggerEvent:

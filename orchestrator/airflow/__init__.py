@@ -15,6 +15,9 @@ from typing import Any
 from orchestrator.airflow import pendulum
 from orchestrator.airflow.compat import DAG, dag
 from orchestrator.airflow.decorators import UnsupportedAirflowFeature, setup, task, teardown
+from orchestrator.airflow.sensors import (
+    BaseSensorOperator, DateTimeSensor, ExternalTaskSensor, FileSensor, HttpSensor, PythonSensor, SqlSensor, TimeDeltaSensor,
+)
 from orchestrator.airflow.operators import (
     BashOperator, BranchPythonOperator, EmptyOperator, PythonOperator, ShortCircuitOperator, TriggerDagRunOperator,
 )
@@ -22,12 +25,15 @@ from orchestrator.context import TaskContext, get_context
 from orchestrator.dag import chain
 from orchestrator.linking import Label
 from orchestrator.params import Param
+from orchestrator.sensors import PokeReturnValue, SensorTimeout, TaskSkipped
 from orchestrator.states import TriggerRule
 from orchestrator.task_group import TaskGroup, task_group
 from orchestrator.tasks import BaseTask
 from orchestrator.variables import Variable
 
 BaseOperator = BaseTask
+AirflowSkipException = TaskSkipped
+AirflowSensorTimeout = SensorTimeout
 
 
 def get_current_context() -> TaskContext:
@@ -43,15 +49,26 @@ def cross_downstream(from_tasks: Sequence[Any], to_tasks: Sequence[Any]) -> None
 
 __all__ = [
     "DAG",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
     "BaseOperator",
+    "BaseSensorOperator",
     "BashOperator",
     "BranchPythonOperator",
+    "DateTimeSensor",
     "EmptyOperator",
+    "ExternalTaskSensor",
+    "FileSensor",
+    "HttpSensor",
     "Label",
     "Param",
+    "PokeReturnValue",
     "PythonOperator",
+    "PythonSensor",
     "ShortCircuitOperator",
+    "SqlSensor",
     "TaskGroup",
+    "TimeDeltaSensor",
     "TriggerDagRunOperator",
     "TriggerRule",
     "UnsupportedAirflowFeature",

@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.airflow.compat import task_kwargs
 from orchestrator.errors import DagDefinitionError
+from orchestrator.steps.sensor import Sensor
 from orchestrator.tasks import BranchPythonTask, PartialTask, PythonTask, ShortCircuitPythonTask, TaskDecorator, XComArg
 
 
@@ -71,8 +72,10 @@ class _TaskNamespace:
     def __call__(self, fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self._plain(fn, **kwargs)
 
-    def sensor(self, *args: Any, **kwargs: Any) -> Any:
-        raise UnsupportedAirflowFeature("@task.sensor is not available yet: sensors come with issue 12's item 4")
+    def sensor(self, fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
+        """`@task.sensor(poke_interval=..., timeout=..., mode=...)`: the function is the poke (a bool
+        or a PokeReturnValue), run as our Sensor."""
+        return _decorator(Sensor)(fn, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.airflow.compat import IGNORED_DAG_ARGS, IGNORED_TASK_ARGS
 
-SUPPORTED_TASK_FLAVOURS = frozenset({"branch", "short_circuit", "python"})
+SUPPORTED_TASK_FLAVOURS = frozenset({"branch", "short_circuit", "python", "sensor"})
 
 
 @dataclass
@@ -56,8 +56,7 @@ def rewrite(source: str) -> Migration:
             findings.extend(_call_findings(node))
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "task":
             if node.attr not in SUPPORTED_TASK_FLAVOURS and not node.attr.startswith("_") and node.attr not in ("override", "expand", "partial"):
-                note = "sensors come later" if node.attr == "sensor" else "run the code in a plain @task or a BashOperator"
-                findings.append(f"line {node.lineno}: @task.{node.attr} is not supported ({note})")
+                findings.append(f"line {node.lineno}: @task.{node.attr} is not supported (run the code in a plain @task or a BashOperator)")
     out: list[str] = []
     skip_until = 0
     for number, line in enumerate(lines, start=1):

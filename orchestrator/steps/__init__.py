@@ -10,10 +10,11 @@ from orchestrator.steps.approval import ApprovalTask
 from orchestrator.steps.empty import EmptyTask
 from orchestrator.steps.http import HttpTask
 from orchestrator.steps.notify import NotifyTask
+from orchestrator.steps.sensor import Sensor
 from orchestrator.steps.shell import ShellTask
 from orchestrator.steps.sql import SqlTask
 from orchestrator.steps.subdag import SubDagTask
 from orchestrator.steps.trigger import TriggerDagRunTask
 from orchestrator.steps.wait_event import WaitForEvent
 
-__all__ = ["ApprovalTask", "EmptyTask", "HttpTask", "NotifyTask", "ShellTask", "SqlTask", "SubDagTask", "TriggerDagRunTask", "WaitForEvent"]
+__all__ = ["ApprovalTask", "EmptyTask", "HttpTask", "NotifyTask", "Sensor", "ShellTask", "SqlTask", "SubDagTask", "TriggerDagRunTask", "WaitForEvent"]

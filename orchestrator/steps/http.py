@@ -46,6 +46,19 @@ class HttpResponse:
     headers: Mapping[str, str]
     body: bytes
 
+    @property
+    def status_code(self) -> int:
+        """The status, by the name `requests` gives it (what an HttpSensor's response_check reads)."""
+        return self.status
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON (ValueError when it is not JSON)."""
+        return json.loads(self.text)
+
     def value(self) -> Any:
         """The body as JSON when it is JSON, else as text; None when empty."""
         if not self.body:

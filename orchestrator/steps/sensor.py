@@ -23,7 +23,7 @@ from orchestrator.sensors import (
 )
 from orchestrator.spec import TaskSpec
 from orchestrator.steps.approval import definition_error
-from orchestrator.tasks import BaseTask, PythonTask, TaskDecorator, _seconds
+from orchestrator.tasks import BaseTask, PythonTask, TaskDecorator, _seconds, task
 
 if TYPE_CHECKING:
     from orchestrator.context import TaskContext
@@ -154,6 +154,9 @@ def sensor(fn: Callable[..., Any] | None = None, **task_kwargs: Any) -> Any:
     if fn is not None:
         return TaskDecorator(fn, task_kwargs, Sensor)
     return lambda f: TaskDecorator(f, task_kwargs, Sensor)
+
+
+task.sensor = sensor  # type: ignore[attr-defined]  # beside task.branch and task.short_circuit (orchestrator.tasks)
 
 
 @hookimpl

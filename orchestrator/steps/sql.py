@@ -99,27 +99,33 @@ class SqlTask(BaseTask):
         return self.sql[:2000]
 
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.pool import NullPool
-
-        from orchestrator.connections import get_connection
-
         assert self.conn_id is not None
-        engine = create_engine(sqlalchemy_url(get_connection(self.conn_id)), poolclass=NullPool)
-        try:
-            with engine.begin() as conn:
-                result = conn.execute(text(self.sql), _resolve(self.parameters, upstream_results))
-                if not result.returns_rows:
-                    log.info("%d row(s) affected", result.rowcount)
-                    return {"rowcount": result.rowcount}
-                rows = result.mappings().fetchmany(self.max_rows + 1)
-        finally:
-            engine.dispose()
-        if len(rows) > self.max_rows:
-            log.warning("the query returned more than max_rows=%d rows: the result holds the first %d", self.max_rows, self.max_rows)
-            rows = rows[: self.max_rows]
-        log.info("%d row(s) returned", len(rows))
-        return [{str(k): json_safe(v) for k, v in row.items()} for row in rows]
+        return run_statement(self.conn_id, self.sql, _resolve(self.parameters, upstream_results), self.max_rows)
+
+
+def run_statement(conn_id: str, sql: str, parameters: Mapping[str, Any], max_rows: int) -> Any:
+    """Run one statement (it commits) on the running task's connection `conn_id`: a query's first
+    `max_rows` rows as a list of {column: value}, any other statement's {"rowcount": n}."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from orchestrator.connections import get_connection
+
+    engine = create_engine(sqlalchemy_url(get_connection(conn_id)), poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), dict(parameters))
+            if not result.returns_rows:
+                log.info("%d row(s) affected", result.rowcount)
+                return {"rowcount": result.rowcount}
+            rows = result.mappings().fetchmany(max_rows + 1)
+    finally:
+        engine.dispose()
+    if len(rows) > max_rows:
+        log.warning("the query returned more than max_rows=%d rows: the result holds the first %d", max_rows, max_rows)
+        rows = rows[:max_rows]
+    log.info("%d row(s) returned", len(rows))
+    return [{str(k): json_safe(v) for k, v in row.items()} for row in rows]
 
 
 @hookimpl
