@@ -292,3 +292,26 @@ class Greeter(_BaseTask):
 def echo_kwargs(**kwargs: object) -> dict:
     """Returns what it was called with (templates_dict included), for rendering tests."""
     return {k: v for k, v in kwargs.items() if k in ("when", "tag", "templates_dict")}
+
+
+# -- used by tests/integration/test_sensors.py ------------------------------------------------------
+def file_exists(path: str) -> bool:
+    """A sensor's poke: whether `path` exists."""
+    return _os.path.exists(path)
+
+
+def file_text_when_there(path: str) -> object:
+    """A sensor's poke that returns the file's text as its value once it exists."""
+    from orchestrator import PokeReturnValue
+
+    if not _os.path.exists(path):
+        return PokeReturnValue(False)
+    with open(path, encoding="utf-8") as fh:
+        return PokeReturnValue(True, fh.read())
+
+
+def busy_interval(seconds: float) -> dict:
+    """Occupy the worker's thread for `seconds`; returns which process ran it, and when (wall clock)."""
+    start = _time.time()
+    sleep_for(seconds)
+    return {"pid": _os.getpid(), "start": start, "end": _time.time()}

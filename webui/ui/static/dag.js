@@ -119,7 +119,7 @@
   let graph = page.graph;
   const svg = document.getElementById("graph");
   const TERMINAL = ["success", "failed", "upstream_failed", "skipped", "cancelled"];
-  const URGENCY = ["failed", "upstream_failed", "running", "queued", "up_for_retry", "waiting", "scheduled", "pending", "cancelled", "skipped", "success"];
+  const URGENCY = ["failed", "upstream_failed", "running", "queued", "up_for_retry", "up_for_reschedule", "waiting", "scheduled", "pending", "cancelled", "skipped", "success"];
   function renderGraph() {
     const { nodes, edges, groups, width, height, node_w: W, node_h: H } = graph;
     svg.setAttribute("width", width);
