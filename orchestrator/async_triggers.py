@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from orchestrator.connections import Connection
 from orchestrator.errors import OrchestratorError
 from orchestrator.hookspecs import hookimpl
+from orchestrator.steps.http import base_url, connection_headers, request
 
 DEFAULT_POLL_S = 5.0
 
@@ -121,8 +123,6 @@ class HttpTrigger(BaseTrigger):
     name = "http"
 
     async def run(self) -> TriggerEvent:
-        from orchestrator.steps.http import request
-
         url, headers = self._target()
         poll = self._number("poll_s", DEFAULT_POLL_S)
         method = str(self.args.get("method", "GET")).upper()
@@ -137,9 +137,6 @@ class HttpTrigger(BaseTrigger):
             await asyncio.sleep(poll)
 
     def _target(self) -> tuple[str, dict[str, str]]:
-        from orchestrator.connections import Connection
-        from orchestrator.steps.http import base_url, connection_headers
-
         endpoint = str(self.args.get("endpoint") or "")
         headers = {str(k): str(v) for k, v in dict(self.args.get("headers") or {}).items()}
         conn_id = self.args.get("conn_id")

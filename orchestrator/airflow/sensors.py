@@ -17,7 +17,9 @@ from orchestrator.airflow.compat import task_kwargs
 from orchestrator.async_triggers import matching_paths
 from orchestrator.errors import DagDefinitionError, OrchestratorError
 from orchestrator.sensors import PokeReturnValue, TaskSkipped
+from orchestrator.steps.http import HttpStatusError, request, target
 from orchestrator.steps.sensor import Sensor
+from orchestrator.steps.sql import run_statement
 
 if TYPE_CHECKING:
     from orchestrator.context import TaskContext
@@ -206,8 +208,6 @@ class HttpSensor(BaseSensorOperator):
             self.ignored_airflow_args["extra_options"] = dict(extra_options)
 
     def poke(self, context: TaskContext) -> PokeReturnValue:
-        from orchestrator.steps.http import HttpStatusError, request, target
-
         url, conn_headers = target(self.conn_id, self.endpoint)
         response = request(self.method, url, headers={**conn_headers, **self.headers}, params=self.request_params, timeout_s=30.0)
         context.log.info("%s %s -> %d", self.method, url, response.status)
@@ -248,8 +248,6 @@ class SqlSensor(BaseSensorOperator):
         self.success, self.failure, self.fail_on_empty = success, failure, fail_on_empty
 
     def poke(self, context: TaskContext) -> PokeReturnValue:
-        from orchestrator.steps.sql import run_statement
-
         assert self.conn_id is not None
         rows = run_statement(self.conn_id, self.sql, self.parameters, 1)
         if not isinstance(rows, list) or not rows:

@@ -45,6 +45,11 @@ DAGS = {
                           mode="reschedule", poke_interval=0.2, timeout=120)
             wait >> PythonTask(task_id="after", python_callable=upstream_value, op_args=[wait.output])
 
+        with DAG("shown") as dag:
+            Sensor(task_id="wait", python_callable=file_exists, op_args=[{SIGNALS.format(name="shown")}],
+                   mode="reschedule", poke_interval=0.3, timeout=300)
+            FileSensor(task_id="deferred", filepath={SIGNALS.format(name="shown")}, deferrable=True, poke_interval=0.1, timeout=300)
+
         with DAG("deferrable_mode") as dag:
             FileSensor(task_id="wait", filepath={SIGNALS.format(name="deferred")}, deferrable=True, poke_interval=0.1, timeout=120)
 
@@ -206,6 +211,7 @@ class Env:
     sessions: sessionmaker[Session]
     server: StatusServer
     scheduler: SchedulerThread
+    url: str
 
     @property
     def signals(self) -> Path:
@@ -249,7 +255,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         mp.setenv("ORCH_CONN_WAREHOUSE", f"sqlite:///{home / 'warehouse.db'}")
         mp.setenv("ORCH_DATABASE_URL", url)
         with SchedulerThread(make_config(home, url), sessions, DaskExecutor(workers=2, threads_per_worker=1)) as scheduler:
-            yield Env(home, sessions, server, scheduler)
+            yield Env(home, sessions, server, scheduler, url)
 
 
 pytestmark = pytest.mark.slow
@@ -314,6 +320,32 @@ def test_a_trigger_type_from_a_plugin_wakes_a_deferred_sensor(env: Env) -> None:
     env.signal("flag", "up")
     assert env.finished("plugin_trigger", run_id) == "success"
     assert task_rows(env.sessions, "plugin_trigger", run_id)["wait"].result == {"flag": "up", "seen_by": "plugin"}
+
+
+def test_the_api_and_the_task_page_show_a_sensor_waiting_between_pokes(env: Env) -> None:
+    from orchestrator.store import users as user_store
+    from orchestrator.store.users import Role
+    from webui import create_app
+
+    run_id = trigger(env.sessions, "shown")
+    env.reaches("shown", run_id, "waiting", task_id="deferred")
+    wait_until(lambda: env.try_states("shown", run_id)[:1] == ["up_for_reschedule"], timeout=60, what="a poke to end")
+    now = datetime.now(UTC)
+    with env.sessions.begin() as s:
+        token = user_store.create_token(s, user_store.create_user(s, f"viewer-{run_id[-8:]}", Role.VIEWER, None, now), now)[1]
+    client = create_app(make_config(env.home, env.url, secret_key="test"), sessions=env.sessions).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    api = client.get(f"/api/v1/dags/shown/runs/{run_id}/tasks/wait", headers=auth).get_json()
+    assert api["tries"][0]["state"] == "up_for_reschedule", api
+    deferred = client.get(f"/api/v1/dags/shown/runs/{run_id}/tasks/deferred", headers=auth).get_json()
+    assert deferred["state"] == "waiting", deferred
+    page = client.get(f"/dags/shown/runs/{run_id}/tasks/wait?try=1", headers=auth).get_data(as_text=True)
+    assert '<span class="badge s-up_for_reschedule">up for reschedule</span>' in page
+    reasons = [e.reason or "" for e in events_of(env.sessions, "shown", run_id)]
+    assert any(r.startswith("poke 1: not yet; next poke in 0.3 s") for r in reasons), reasons
+    assert any(r.startswith("deferred: waiting for trigger file") for r in reasons), reasons
+    env.signal("shown")
+    assert env.finished("shown", run_id) == "success"
 
 
 # -- the sensors hold no slot --------------------------------------------------------------------------
