@@ -63,3 +63,36 @@ def test_a_copy_that_cannot_load_fails_and_names_the_feature(tmp_path: Path) -> 
     assert "is_venv_installed (from airflow.providers.standard.core.operators.python) is not available here" in done.stdout
     assert "@task.virtualenv is not supported" in done.stderr
     assert (tmp_path / "venv_orchestrator.py").exists()
+
+
+SENSOR_FILE = """
+    import os
+    from datetime import datetime, timedelta
+    from airflow import DAG
+    from airflow.decorators import task
+    from airflow.sensors.base import PokeReturnValue
+    from airflow.sensors.filesystem import FileSensor
+    from airflow.sensors.time_delta import TimeDeltaSensor
+
+    with DAG("sensing_from_airflow", schedule=None, start_date=datetime(2024, 1, 1)) as dag:
+        @task.sensor(poke_interval=0.1, timeout=60, mode="reschedule")
+        def ready():
+            return PokeReturnValue(is_done=True, xcom_value=7)
+
+        here = FileSensor(task_id="here", filepath=__file__, poke_interval=0.1, timeout=60)
+        soon = TimeDeltaSensor(task_id="soon", delta=timedelta(seconds=0), deferrable=True)
+        [ready(), here, soon]
+"""
+
+
+def test_sensors_are_no_longer_reported_and_run_in_dags_test(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    original = write_dag(tmp_path / "dags", "sensing.py", SENSOR_FILE)
+    done = orch(["dags", "check-airflow", str(original), "--output", str(tmp_path / "dags" / "converted.py")], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing found that will not run" in done.stdout and "the copy loads: sensing_from_airflow" in done.stdout
+    original.unlink()
+    assert orch(["db", "upgrade"], env).returncode == 0
+    run = orch(["dags", "test", "sensing_from_airflow"], env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "run test__" in run.stdout and ": success" in run.stdout
