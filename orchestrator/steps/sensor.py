@@ -123,6 +123,10 @@ class Sensor(PythonTask):
         if not self.deferrable:
             # a timeout is final, as Airflow's AirflowSensorTimeout: retrying would only wait again
             return spec.model_copy(update={"sensor": self.sensor, "no_retry_on": (*spec.no_retry_on, TIMEOUT_ERROR_TYPE)})
+        if self.mapped:
+            raise DagDefinitionError(
+                f"sensor {self.task_id!r}: a deferrable sensor cannot be mapped; map a reschedule-mode one (mode='reschedule')"
+            )
         trigger = self.defer_trigger()
         if trigger is None:
             raise DagDefinitionError(

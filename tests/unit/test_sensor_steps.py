@@ -70,6 +70,14 @@ def test_a_deferrable_http_sensor_cannot_run_a_response_check() -> None:
         HttpSensor(task_id="h", endpoint="/health", response_check=lambda r: True, deferrable=True)
 
 
+def test_a_deferrable_sensor_cannot_be_mapped() -> None:
+    with DAG("d"):
+        ready = task.sensor(lambda path: True, task_id="ready", deferrable=True)
+        mapped = ready.expand(path=["/a", "/b"])
+    with pytest.raises(DagDefinitionError, match="cannot be mapped"):
+        mapped.task.to_spec()
+
+
 def test_an_unknown_mode_is_refused() -> None:
     with DAG("d"), pytest.raises(DagDefinitionError, match="mode must be 'poke' or 'reschedule'"):
         Sensor(task_id="s", python_callable=never, mode="smart")
