@@ -38,6 +38,7 @@ class Fired:
     """How a watch ended: the trigger fired (`payload`), the timeout passed, or the trigger failed (`error`)."""
 
     key: WatchKey
+    at: datetime
     payload: Any = None
     timed_out: bool = False
     error: str | None = None
@@ -73,7 +74,7 @@ class Triggerer:
             cls = self.trigger_types.get(spec.trigger)
             if cls is None:
                 known = ", ".join(sorted(self.trigger_types)) or "none"
-                self._fired.append(Fired(key, error=f"no trigger type named {spec.trigger!r} is registered (known: {known}); "
+                self._fired.append(Fired(key, datetime.now(UTC), error=f"no trigger type named {spec.trigger!r} is registered (known: {known}); "
                                                     "is the plugin that provides it installed?"))
                 self._wake()
                 return
@@ -101,9 +102,13 @@ class Triggerer:
     def close(self) -> None:
         """Cancel every watch and stop the loop (the tasks stay waiting in the store: the next
         scheduler to drive their runs watches them again)."""
-        for key in self.watched():
-            self.cancel(key)
+        with self._lock:
+            self._watches.clear()
         if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop).result(timeout=10)
+            except TimeoutError:
+                log.warning("some triggers did not stop within 10 s")
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
         if not self._thread.is_alive():
@@ -114,16 +119,24 @@ class Triggerer:
         left = max((deadline - datetime.now(UTC)).total_seconds(), 0.0)
         try:
             event = await asyncio.wait_for(cls(dict(spec.args), context).run(), timeout=left)
-            ended = Fired(key, payload=event.payload)
+            ended = Fired(key, datetime.now(UTC), payload=event.payload)
         except TimeoutError:
-            ended = Fired(key, timed_out=True)
+            ended = Fired(key, datetime.now(UTC), timed_out=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a broken trigger fails its task, never the loop
             log.warning("trigger %s of %s/%s/%s failed", spec.trigger, key.run.dag_id, key.run.run_id, key.task_id, exc_info=True)
-            ended = Fired(key, error=f"trigger {spec.trigger} failed: {type(exc).__name__}: {exc}")
+            ended = Fired(key, datetime.now(UTC), error=f"trigger {spec.trigger} failed: {type(exc).__name__}: {exc}")
         with self._lock:
             if self._watches.pop(key, None) is None:
                 return  # cancelled meanwhile
             self._fired.append(ended)
         self._wake()
+
+
+async def _cancel_all() -> None:
+    """Cancel every trigger still awaited, and let each finish its cancellation."""
+    waiting = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for t in waiting:
+        t.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)

@@ -166,19 +166,20 @@ class WaitBook:
             key = fired.key
             if not _drives(tracker, key.run.dag_id, key.run.run_id, key.task_id, key.try_number):
                 continue  # cancelled or cleared meanwhile, or another scheduler drives the run now
+            ended = max(now, fired.at)  # it may have fired after this pass read the clock: never end before it fired
             wait = tracker.runs[key.run].spec.task_map[key.task_id].wait
             assert isinstance(wait, TriggerWaitSpec)
             if fired.timed_out:
                 view = tracker.runs[key.run].tasks[key.task_id]
-                waited = (now - view.start_date).total_seconds() if view.start_date else wait.timeout_s
+                waited = (ended - view.start_date).total_seconds() if view.start_date else wait.timeout_s
                 verdict = timed_out(None, round(waited, 3), wait.timeout_s, wait.soft_fail)
-                tracker.settle_wait(key.run, key.task_id, batch, now, result=None, error=verdict.error, error_type=verdict.error_type,
+                tracker.settle_wait(key.run, key.task_id, batch, ended, result=None, error=verdict.error, error_type=verdict.error_type,
                                     log=verdict.reason + "\n", skipped=verdict.state is TaskState.SKIPPED)
             elif fired.error is not None:
-                tracker.settle_wait(key.run, key.task_id, batch, now, result=None, error=fired.error, error_type="TriggerError",
+                tracker.settle_wait(key.run, key.task_id, batch, ended, result=None, error=fired.error, error_type="TriggerError",
                                     log=fired.error + "\n")
             else:
-                tracker.settle_wait(key.run, key.task_id, batch, now, result=fired.payload, error=None, error_type=None,
+                tracker.settle_wait(key.run, key.task_id, batch, ended, result=fired.payload, error=None, error_type=None,
                                     log=f"trigger {wait.trigger} fired\n")
         for stale in self.triggerer.watched():
             if not _drives(tracker, stale.run.dag_id, stale.run.run_id, stale.task_id, stale.try_number):

@@ -362,7 +362,7 @@ def test_waiting_sensors_hold_no_slot_while_both_workers_run_other_work(env: Env
     overlapping = [(a, b) for a in spans for b in spans if a["pid"] != b["pid"] and a["start"] < b["end"] and b["start"] < a["end"]]
     assert overlapping, spans  # ... at the same time: neither worker's only slot was held by a sensor
     pokes_meanwhile = [t for t in tries_of(env.sessions, "slots", run_id) if t.task_id == "rescheduled"]
-    assert len(pokes_meanwhile) >= 2 and all(t.state == "up_for_reschedule" for t in pokes_meanwhile if t.end_date)
+    assert pokes_meanwhile and all(t.state == "up_for_reschedule" for t in pokes_meanwhile if t.end_date)
     env.signal("slots")
     assert env.finished("slots", run_id) == "success"
     assert [t.worker for t in tries_of(env.sessions, "slots", run_id) if t.task_id == "deferred"] == ["scheduler"]
@@ -459,4 +459,5 @@ def test_a_sensor_cancelled_while_waiting_stops_waiting(env: Env) -> None:
         run_store.cancel_run(s, "never_comes", run_id, datetime.now(UTC), actor="tester")
     assert env.finished("never_comes", run_id) == "cancelled"
     assert env.state("never_comes", run_id) == "cancelled"
-    wait_until(lambda: not env.scheduler.scheduler.triggerer.watched(), timeout=30, what="the trigger to be cancelled")
+    triggerer = env.scheduler.scheduler.triggerer
+    wait_until(lambda: all(k.run.run_id != run_id for k in triggerer.watched()), timeout=30, what="the trigger to be cancelled")
