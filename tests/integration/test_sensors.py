@@ -461,3 +461,31 @@ def test_a_sensor_cancelled_while_waiting_stops_waiting(env: Env) -> None:
     assert env.state("never_comes", run_id) == "cancelled"
     triggerer = env.scheduler.scheduler.triggerer
     wait_until(lambda: all(k.run.run_id != run_id for k in triggerer.watched()), timeout=30, what="the trigger to be cancelled")
+
+
+def test_a_deferred_sensor_keeps_waiting_across_a_scheduler_restart(tmp_path: Path) -> None:
+    from orchestrator.executor import InProcessExecutor
+
+    write_dag(tmp_path / "dags", "restart.py", f"""
+        import os
+        from orchestrator import DAG
+        from orchestrator.airflow import FileSensor
+
+        with DAG("restart") as dag:
+            FileSensor(task_id="wait", filepath={SIGNALS.format(name="restart")}, deferrable=True, poke_interval=0.1, timeout=300)
+    """)
+    (tmp_path / "signals").mkdir()
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    sessions = upgraded_sessions(url)
+    config = make_config(tmp_path, url)
+    with SchedulerThread(config, sessions, InProcessExecutor()):
+        run_id = trigger(sessions, "restart")
+        wait_until(lambda: getattr(task_rows(sessions, "restart", run_id).get("wait"), "state", None) == "waiting", timeout=60,
+                   what="the sensor to wait")
+    # stopped: the task still waits in the store; the next scheduler watches its trigger again
+    assert task_rows(sessions, "restart", run_id)["wait"].state == "waiting"
+    with SchedulerThread(config, sessions, InProcessExecutor()) as second:
+        wait_until(lambda: second.scheduler.triggerer.watched(), timeout=60, what="the trigger to be watched again")
+        (tmp_path / "signals" / "restart").write_text("")
+        assert wait_for_run(sessions, "restart", run_id, timeout=60).state == "success"
+    assert [t.state for t in tries_of(sessions, "restart", run_id)] == ["success"]
