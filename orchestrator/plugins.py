@@ -171,15 +171,18 @@ class Plugins:
         return blueprints
 
     def summary(self) -> dict[str, Any]:
-        """What `plugins list`, the API and the UI show: each plugin, the step types, and a clash if any."""
+        """What `plugins list`, the API and the UI show: each plugin, the step types, the trigger types
+        (what deferrable sensors can wait for), and a clash if any."""
         problem = None
         step_types: dict[str, str] = {}
+        trigger_types: dict[str, str] = {}
         try:
             step_types = {name: f"{cls.__module__}.{cls.__qualname__}" for name, cls in self.step_types.items()}
+            trigger_types = {name: f"{cls.__module__}.{cls.__qualname__}" for name, cls in self.trigger_types.items()}
             _ = self.notifiers, self.connector_types
         except PluginError as exc:
             problem = str(exc)
-        return {"plugins": [asdict(i) for i in self.infos], "step_types": step_types, "error": problem}
+        return {"plugins": [asdict(i) for i in self.infos], "step_types": step_types, "trigger_types": trigger_types, "error": problem}
 
     def check(self) -> None:
         """Fail fast when registrations clash: called when the scheduler and the web UI start."""

@@ -16,7 +16,7 @@ def plugins() -> None:
 
 
 @plugins.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (plugins, step_types, error).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object (plugins, step_types, trigger_types, error).")
 @dags_option
 @pass_state
 @handle_errors
@@ -42,6 +42,8 @@ def plugins_list(state: CliState, as_json: bool) -> None:
                 click.echo(f"    hooks: {', '.join(r['hooks'])}")
         if info["step_types"]:
             click.echo("step types: " + ", ".join(sorted(info["step_types"])))
+        if info["trigger_types"]:
+            click.echo("trigger types: " + ", ".join(sorted(info["trigger_types"])))
         if info["error"]:
             click.echo(f"Error: {info['error']}", err=True)
     if failed or info["error"]:

@@ -320,6 +320,8 @@ def test_a_trigger_type_from_a_plugin_wakes_a_deferred_sensor(env: Env) -> None:
     env.signal("flag", "up")
     assert env.finished("plugin_trigger", run_id) == "success"
     assert task_rows(env.sessions, "plugin_trigger", run_id)["wait"].result == {"flag": "up", "seen_by": "plugin"}
+    # `plugins list` and GET /api/v1/plugins name it beside the built-in ones
+    assert {"flag", "time", "file", "http"} <= set(env.scheduler.scheduler.plugins.summary()["trigger_types"])
 
 
 def test_the_api_and_the_task_page_show_a_sensor_waiting_between_pokes(env: Env) -> None:

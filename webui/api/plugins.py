@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from flask import current_app
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from orchestrator.log_store import LogStores
 from orchestrator.plugins import Plugins, load_plugins
@@ -45,6 +45,7 @@ class PluginOut(BaseModel):
 class PluginList(BaseModel):
     plugins: list[PluginOut]
     step_types: dict[str, str]
+    trigger_types: dict[str, str] = Field(default_factory=dict, description="what deferrable sensors can wait for, by trigger name")
     error: str | None = None
 
 
