@@ -135,7 +135,7 @@ class Sensor(PythonTask):
             )
         name, args = trigger
         for key, value in args.items():
-            if isinstance(value, str) and ("{{" in value or "{%" in value):
+            if _has_template(value):
                 raise DagDefinitionError(
                     f"sensor {self.task_id!r}: a deferrable sensor's {key} cannot be a template ({value!r}): the scheduler "
                     "waits for it without rendering; give the value itself, or use mode='reschedule'"
@@ -143,6 +143,17 @@ class Sensor(PythonTask):
         wait = TriggerWaitSpec(trigger=name, args=args, timeout_s=self.sensor.timeout_s, soft_fail=self.sensor.soft_fail)
         # settled by the scheduler (no try to retry), as a WaitForEvent
         return spec.model_copy(update={"wait": wait, "retries": 0})
+
+
+def _has_template(value: Any) -> bool:
+    """Whether a trigger argument (or a string inside it) is a Jinja template."""
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_template(v) for v in value)
+    return False
 
 
 def _answer(value: Any) -> tuple[bool, Any]:

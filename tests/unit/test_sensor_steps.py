@@ -61,7 +61,14 @@ def test_a_python_sensor_cannot_be_deferrable() -> None:
 def test_a_deferrable_sensor_cannot_wait_for_a_template() -> None:
     with DAG("d"):
         s = FileSensor(task_id="f", filepath="/data/{{ ds }}.csv", deferrable=True)
-    with pytest.raises(DagDefinitionError, match="filepath|path.*cannot be a template"):
+    with pytest.raises(DagDefinitionError, match="path cannot be a template"):
+        s.to_spec()
+
+
+def test_a_deferrable_sensor_cannot_send_a_templated_header() -> None:
+    with DAG("d"):
+        s = HttpSensor(task_id="h", endpoint="/health", headers={"X-Day": "{{ ds }}"}, deferrable=True)
+    with pytest.raises(DagDefinitionError, match="headers cannot be a template"):
         s.to_spec()
 
 
