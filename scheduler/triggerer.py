@@ -50,7 +50,7 @@ class Triggerer:
     def __init__(self, trigger_types: dict[str, type[BaseTrigger]], wake: Callable[[], None]) -> None:
         self.trigger_types = trigger_types
         self._wake = wake
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None  # made by start(): a scheduler that never runs has none
         self._thread = threading.Thread(target=self._run, name="scheduler-triggerer", daemon=True)
         self._lock = threading.Lock()
         self._fired: list[Fired] = []
@@ -58,16 +58,20 @@ class Triggerer:
 
     def start(self) -> None:
         """Start the event loop's thread (the scheduler does, once it runs)."""
-        if not self._thread.is_alive():
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
             self._thread.start()
 
     def _run(self) -> None:
+        assert self._loop is not None
         asyncio.set_event_loop(self._loop)
         self._loop.run_forever()
 
     # -- the scheduler's side ------------------------------------------------------------------
     def watch(self, key: WatchKey, spec: TriggerWaitSpec, context: TriggerContext, deadline: datetime) -> None:
         """Start awaiting the trigger `spec` names until `deadline` (nothing happens if `key` is watched already)."""
+        if self._loop is None:
+            raise RuntimeError("start() the triggerer before it watches")
         with self._lock:
             if key in self._watches:
                 return
@@ -104,15 +108,18 @@ class Triggerer:
         scheduler to drive their runs watches them again)."""
         with self._lock:
             self._watches.clear()
+        loop = self._loop
+        if loop is None:
+            return
         if self._thread.is_alive():
             try:
-                asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop).result(timeout=10)
+                asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=10)
             except TimeoutError:
                 log.warning("some triggers did not stop within 10 s")
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            loop.call_soon_threadsafe(loop.stop)
             self._thread.join(10)
-        if not self._thread.is_alive():
-            self._loop.close()
+        if not self._thread.is_alive() and not loop.is_closed():
+            loop.close()
 
     # -- the loop's side --------------------------------------------------------------------------
     async def _await(self, key: WatchKey, cls: type[BaseTrigger], spec: TriggerWaitSpec, context: TriggerContext, deadline: datetime) -> None:
