@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -120,6 +120,9 @@ class DagRun(Base):
     owner_job_id: Mapped[int | None] = mapped_column(Integer, comment="the scheduler (scheduler_job.id) that drives the running run")
     change_seq: Mapped[int] = mapped_column(
         BigInteger, default=0, comment="change_counter.seq of the last commit that queued the run or changed it for the schedulers"
+    )
+    paused: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), comment="a user paused this run: no new work is dispatched until resumed"
     )
 
     __table_args__ = (

@@ -124,6 +124,10 @@ _TASK_TRANSITIONS: frozenset[tuple[TaskState, TaskState]] = frozenset(
     }
     # clearing a finished task makes it wait for its upstreams again
     | {(terminal, _T.PENDING) for terminal in TASK_TERMINAL}
+    # a user marks a task success or failed from any other state (orchestrator.run_controls);
+    # marking its run failed skips the tasks that had not started
+    | {(state, marked) for state in _T for marked in (_T.SUCCESS, _T.FAILED) if state is not marked}
+    | {(_T.SCHEDULED, _T.SKIPPED)}
 )
 
 _R = RunState
@@ -146,6 +150,8 @@ _RUN_TRANSITIONS: frozenset[tuple[RunState, RunState]] = frozenset(
         (_R.FAILED, _R.QUEUED),
         (_R.CANCELLED, _R.QUEUED),
     }
+    # a user marks a run success or failed from any other state (orchestrator.run_controls)
+    | {(state, marked) for state in _R for marked in (_R.SUCCESS, _R.FAILED) if state is not marked}
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import time
@@ -176,10 +175,10 @@ def _trigger_many(state: CliState, dag_id: str, requests: list[RunRequest], labe
         part = runs[start : start + run_batches.MAX_PER_COMMIT]
         try:
             with sessions.begin() as session:
-                run_store.queue_runs(session, part, now, actor="cli")
+                run_store.queue_runs(session, part, now, actor=cli_actor())
                 session.flush()
                 ids = [r.run_id for r in part]
-                audit.record(session, actor=f"cli:{getpass.getuser()}", action="run.trigger_batch", target=f"dag:{dag_id}", at=now,
+                audit.record(session, actor=cli_actor(), action="run.trigger_batch", target=f"dag:{dag_id}", at=now,
                              details={"count": len(ids), "run_ids": ids})
         except IntegrityError:
             raise ConflictError(

@@ -440,7 +440,8 @@ def try_update(run: RunKey, task_id: str, try_number: int, *, map_index: int = -
     }
 
 
-def _get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+def get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+    """The run row; NotFoundError names the run when there is none."""
     row = session.get(DagRun, (dag_id, run_id))
     if row is None:
         raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
@@ -449,7 +450,7 @@ def _get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
 
 def cancel_run(session: Session, dag_id: str, run_id: str, now: datetime, actor: str) -> DagRun:
     """Cancel a queued or running run and its unfinished tasks; the scheduler stops their work."""
-    row = _get_run(session, dag_id, run_id)
+    row = get_run(session, dag_id, run_id)
     current = RunState(row.state)
     if current in RUN_TERMINAL:
         raise ConflictError(f"run {run_id!r} already ended ({current.value}); there is nothing to cancel")
@@ -479,7 +480,7 @@ def clear_task(
 
     Returns the ids of the cleared tasks. A finished run is queued again.
     """
-    row = _get_run(session, dag_id, run_id)
+    row = get_run(session, dag_id, run_id)
     key = RunKey(dag_id, run_id)
     spec = spec_for_version(session, dag_id, row.version_hash)
     if task_id not in spec.task_map:
@@ -503,7 +504,7 @@ def clear_task(
 
 def rerun_failed_tasks(session: Session, dag_id: str, run_id: str, *, now: datetime, actor: str) -> list[str]:
     """Clear every failed and upstream_failed task of a run so it runs them again (backfill --rerun-failed)."""
-    row = _get_run(session, dag_id, run_id)
+    row = get_run(session, dag_id, run_id)
     spec = spec_for_version(session, dag_id, row.version_hash)
     views = load_task_views(session, RunKey(dag_id, run_id))
     targets = [tid for tid, v in views.items() if v.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]
