@@ -22,7 +22,7 @@ import queue
 import sys
 import threading
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -113,6 +113,8 @@ class Plugins:
     def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
         self.pm = pm
         self.infos = infos
+        # how listeners resolve a named connection (orchestrator_on_deadline_missed); the scheduler sets it
+        self.resolve_connection: Callable[[str], dict[str, Any] | None] = lambda _conn_id: None
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -218,10 +220,11 @@ class Plugins:
                 continue  # nobody listens to this kind: no event object is made
             hook_name = _LISTENER_HOOKS[kind.split(".", 1)[0]]
             event = StateEvent.from_row(row)
+            extra = {"connection": self.resolve_connection} if hook_name == "orchestrator_on_deadline_missed" else {}
             # each implementation on its own: one that raises must not keep the others from hearing
             for impl in hearing:
                 try:
-                    impl.function(event=event)
+                    impl.function(event=event, **extra)
                 except Exception:  # noqa: BLE001 - a plugin's bug is logged, never the scheduler's problem
                     log.exception("listener %s of plugin %s failed on %s", hook_name, impl.plugin_name, kind)
 
@@ -232,7 +235,7 @@ class Plugins:
 # event kind prefix -> the listener hook that hears it
 _LISTENER_HOOKS = {
     "task": "orchestrator_on_task_state", "run": "orchestrator_on_run_state", "dag": "orchestrator_on_dag_state",
-    "approval": "orchestrator_on_approval",
+    "approval": "orchestrator_on_approval", "deadline": "orchestrator_on_deadline_missed",
 }
 
 

@@ -1,5 +1,6 @@
-"""DAG callbacks (on_success_callback / on_failure_callback): a small work item once a run's
-final state is committed, its result recorded as an event of the run."""
+"""DAG callbacks (on_success_callback / on_failure_callback; on_deadline_miss of the DAG or a
+task): a small work item once a run's final state (or a missed deadline) is committed, its
+result recorded as an event of the run."""
 
 from __future__ import annotations
 
@@ -44,6 +45,21 @@ class DagCallbacks:
             params=run.params, dag_callback="success" if run.state is RunState.SUCCESS else "failed",
         )
         self._inflight[key] = (run.key, "on_success_callback" if run.state is RunState.SUCCESS else "on_failure_callback")
+        return [Dispatch(work)]
+
+    def deadline_work(self, run: ActiveRun, task_id: str | None) -> list[Dispatch]:
+        """The work that calls `on_deadline_miss` of the DAG (or of task `task_id`), if it has one."""
+        ref = run.spec.on_deadline_miss_callback if task_id is None else run.spec.task_map[task_id].on_deadline_miss
+        if ref is None:
+            return []
+        key = f"{run.key.dag_id}/{run.key.run_id}/{DAG_CALLBACK_TASK_ID}/deadline/{task_id or ''}/{next(self._seq)}"
+        work = WorkItem(
+            key=key, dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=DAG_CALLBACK_TASK_ID, try_number=1,
+            fileloc=run.spec.fileloc, dags_root=self._dags_root, logical_date=run.logical_date,
+            data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
+            params=run.params, dag_callback="deadline_miss", callback_task=task_id,
+        )
+        self._inflight[key] = (run.key, "on_deadline_miss" if task_id is None else f"{task_id}.on_deadline_miss")
         return [Dispatch(work)]
 
     def done(self, event: Completed, batch: Batch, now: datetime) -> None:

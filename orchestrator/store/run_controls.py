@@ -51,7 +51,7 @@ def mark_run(session: Session, dag_id: str, run_id: str, to: RunState, *, now: d
     marks = decide_run_mark(views, to)
     batch = Batch()
     _apply(batch, key, views, marks, now, actor, why=f"run marked {to.value} by {actor}")
-    batch.move_run(key, current, to, now, reason=f"marked {to.value} by {actor}", actor=actor, end_date=now, paused=False)
+    batch.move_run(key, current, to, now, reason=f"marked {to.value} by {actor}", actor=actor, mark=True, end_date=now, paused=False)
     _commit(session, row, batch)
     return marks
 
@@ -90,7 +90,7 @@ def _apply(batch: Batch, key: RunKey, views: dict, marks: list[TaskMark], now: d
                 key, mark.task_id, view.try_number, map_index=mark.map_index, state=mark.to.value, end_date=now, error=reason,
             ))
         end = now if mark.to in TASK_TERMINAL else None
-        batch.move_task(key, mark.task_id, view, mark.to, now, reason=reason, actor=actor, map_index=mark.map_index,
+        batch.move_task(key, mark.task_id, view, mark.to, now, reason=reason, actor=actor, map_index=mark.map_index, mark=True,
                         end_date=end, key=None, next_retry_at=None)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
+from orchestrator.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
 from orchestrator.inputs import check_run_input
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
 from orchestrator.setup_teardown import clear_scope
@@ -27,8 +27,10 @@ from orchestrator.states import (
     TASK_TERMINAL,
     RunState,
     TaskState,
+    check_run_mark,
     check_run_transition,
     check_task_transition,
+    is_task_mark_allowed,
     is_task_transition_allowed,
 )
 from orchestrator.store import assets as asset_store
@@ -144,12 +146,16 @@ class Batch:
         reason: str | None = None,
         actor: str = "scheduler",
         map_index: int = -1,
+        mark: bool = False,
         **changes: Any,
     ) -> None:
         """Change a task's state (checked), apply `changes` to its view, record row and event.
-        `map_index` names one instance of a mapped task (its view is that instance's)."""
+        `map_index` names one instance of a mapped task (its view is that instance's); `mark`: a
+        user's mark, checked against the marks' table (orchestrator.states) instead."""
         current = view.state
-        if not is_task_transition_allowed(current, to):  # the message is built only when it is needed
+        if mark and not is_task_mark_allowed(current, to):
+            raise IllegalTransitionError(f"task {run.dag_id}/{run.run_id}/{task_id}", current.value, to.value, view.history)
+        if not mark and not is_task_transition_allowed(current, to):  # the message is built only when it is needed
             where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
             check_task_transition(current, to, what=f"task {run.dag_id}/{run.run_id}/{where}", history=view.history)
         pk = (run.dag_id, run.run_id, task_id, map_index)
@@ -190,10 +196,11 @@ class Batch:
         self.events[-1]["payload"] = {MAP_COUNT: count}  # replay makes (or drops) the instances from it
 
     def move_run(
-        self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler", **changes: Any
+        self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler",
+        mark: bool = False, **changes: Any,
     ) -> None:
-        """Change a run's state (checked) and record the row update and the event."""
-        check_run_transition(current, to, what=f"run {run.dag_id}/{run.run_id}")
+        """Change a run's state (checked; `mark`: against the marks' table) and record the row update and the event."""
+        (check_run_mark if mark else check_run_transition)(current, to, what=f"run {run.dag_id}/{run.run_id}")
         before = self._runs[run][0] if run in self._runs else current.value
         values = dict(self._runs[run][1]) if run in self._runs else {}
         values.update(changes, state=to.value)
