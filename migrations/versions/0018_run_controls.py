@@ -1,4 +1,5 @@
-"""run controls: a run paused on its own (no new work dispatched until resumed)
+"""run controls and deadlines: a run paused on its own (no new work dispatched until resumed);
+the event log indexed by kind and time (the Late list reads the deadline misses)
 
 Revision ID: 0018
 Revises: 0016
@@ -21,8 +22,10 @@ def upgrade() -> None:
     with op.batch_alter_table('dag_run') as batch:
         batch.add_column(sa.Column('paused', sa.Boolean(), nullable=False, server_default=sa.false(),
                                    comment='a user paused this run: no new work is dispatched until resumed'))
+    op.create_index('ix_event_kind_at', 'event', ['kind', 'at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_event_kind_at', table_name='event')
     with op.batch_alter_table('dag_run') as batch:
         batch.drop_column('paused')
