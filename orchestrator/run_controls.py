@@ -1,8 +1,9 @@
 """Run controls as pure decisions: what marking a task or a run success or failed changes.
 
 As in Airflow, a mark sets states and leaves the rest to the scheduler: marking a task success
-lets its downstream run by their trigger rules, marking it failed makes them upstream_failed where
-their rules say so (the planner decides both once the scheduler reloads the run). Marking a run
+lets its downstream run by their trigger rules (those it had made upstream_failed wait again),
+marking it failed makes them upstream_failed where their rules say so (the planner decides both
+once the scheduler reloads the run). Marking a run
 sets its unfinished tasks: all to success, or, for failed, the started ones to failed and those
 not started to skipped; the scheduler then stops the run's work in flight.
 
@@ -63,7 +64,24 @@ def mark_task(spec: DagSpec, views: Mapping[str, TaskView], task_id: str, to: Ta
         raise ConflictError(f"task {task_id!r} is {to.value} already")
     marks = [TaskMark(task_id, i, to) for i, inst in enumerate(view.instances) if inst.state not in TASK_TERMINAL]
     marks.append(TaskMark(task_id, -1, to))
+    if to is TaskState.SUCCESS:
+        marks.extend(TaskMark(down, -1, TaskState.PENDING) for down in _blocked_downstream(spec, views, task_id))
     return marks
+
+
+def _blocked_downstream(spec: DagSpec, views: Mapping[str, TaskView], task_id: str) -> list[str]:
+    """The tasks after `task_id` that are upstream_failed through it (directly, or through others
+    that are): a success lets them be decided again by their trigger rules."""
+    blocked: list[str] = []
+    seen = {task_id}
+    frontier = [task_id]
+    while frontier:
+        for down in spec.downstream[frontier.pop()]:
+            if down not in seen and down in views and views[down].state is TaskState.UPSTREAM_FAILED:
+                seen.add(down)
+                blocked.append(down)
+                frontier.append(down)
+    return blocked
 
 
 def mark_run(views: Mapping[str, TaskView], to: RunState) -> list[TaskMark]:

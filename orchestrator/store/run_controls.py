@@ -84,7 +84,7 @@ def set_run_paused(session: Session, dag_id: str, run_id: str, paused: bool, *, 
 def _apply(batch: Batch, key: RunKey, views: dict, marks: list[TaskMark], now: datetime, actor: str, why: str | None = None) -> None:
     for mark in marks:
         view = views[mark.task_id] if mark.map_index < 0 else views[mark.task_id].instances[mark.map_index]
-        reason = why or f"marked {mark.to.value} by {actor}"
+        reason = why or (f"marked {mark.to.value} by {actor}" if mark.to in TASK_TERMINAL else f"an upstream was marked success by {actor}")
         if view.state in _IN_A_TRY:  # its try ends here; the scheduler stops the work
             batch.try_updates.append(try_update(
                 key, mark.task_id, view.try_number, map_index=mark.map_index, state=mark.to.value, end_date=now, error=reason,
