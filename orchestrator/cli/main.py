@@ -16,6 +16,7 @@ from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import retention as retention_cli
+from orchestrator.cli import run_controls as run_controls_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import simulate as simulate_cli
@@ -462,6 +463,7 @@ def import_errors(state: CliState, as_json: bool) -> None:
 
 
 cli.add_command(admin.users)
+run_controls_cli.register(runs, tasks)
 cli.add_command(resilience.circuits)
 cli.add_command(resilience.pools)
 cli.add_command(schedules_cli.schedules)
