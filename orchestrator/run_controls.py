@@ -4,8 +4,8 @@ As in Airflow, a mark sets states and leaves the rest to the scheduler: marking 
 lets its downstream run by their trigger rules (those it had made upstream_failed wait again),
 marking it failed makes them upstream_failed where their rules say so (the planner decides both
 once the scheduler reloads the run). Marking a run
-sets its unfinished tasks: all to success, or, for failed, the started ones to failed and those
-not started to skipped; the scheduler then stops the run's work in flight.
+sets its unfinished tasks: all to success, or, for failed, those running (or waiting, or between
+tries) to failed and the others, queued ones included, to skipped; the scheduler then stops the run's work in flight.
 
 No I/O here: orchestrator/store/run_controls.py applies these decisions in one transaction.
 """
@@ -23,7 +23,7 @@ from orchestrator.states import TASK_TERMINAL, RunState, TaskState
 MARKABLE = (TaskState.SUCCESS, TaskState.FAILED)
 """The states a user may mark a task or a run with."""
 
-_NOT_STARTED = frozenset({TaskState.PENDING, TaskState.SCHEDULED})
+_STARTED = frozenset({TaskState.RUNNING, TaskState.WAITING, TaskState.UP_FOR_RETRY})
 
 
 class InvalidMarkError(OrchestratorError):
@@ -102,4 +102,4 @@ def mark_run(views: Mapping[str, TaskView], to: RunState) -> list[TaskMark]:
 def _run_mark(current: TaskState, to: RunState) -> TaskState:
     if to is RunState.SUCCESS:
         return TaskState.SUCCESS
-    return TaskState.SKIPPED if current in _NOT_STARTED else TaskState.FAILED
+    return TaskState.FAILED if current in _STARTED else TaskState.SKIPPED

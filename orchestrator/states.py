@@ -154,7 +154,7 @@ _RUN_TRANSITIONS: frozenset[tuple[RunState, RunState]] = frozenset(
 # tasks that had not started (and see below). Only `Batch.move_task(..., mark=True)` / `move_run(..., mark=True)` use it.
 _TASK_MARKS: frozenset[tuple[TaskState, TaskState]] = frozenset(
     {(state, marked) for state in _T for marked in (_T.SUCCESS, _T.FAILED) if state is not marked}
-    | {(_T.PENDING, _T.SKIPPED), (_T.SCHEDULED, _T.SKIPPED)}
+    | {(_T.PENDING, _T.SKIPPED), (_T.SCHEDULED, _T.SKIPPED), (_T.QUEUED, _T.SKIPPED)}
     # a task marked success lets the downstream it had made upstream_failed wait again
     | {(_T.UPSTREAM_FAILED, _T.PENDING)}
 )
