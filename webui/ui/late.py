@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import render_template, request
@@ -22,4 +23,11 @@ def late() -> Any:
     dag_id = request.args.get("dag", "").strip() or None
     with web_state().read_sessions() as s:
         rows, total = late_store.late_page(s, dag_id=dag_id, among=readable_dag_ids(s), limit=LATE_SHOWN)
-    return render_template("late.html", rows=rows, total=total, dag=dag_id)
+    deadlines = {r.id: _deadline(r.payload) for r in rows}
+    return render_template("late.html", rows=rows, total=total, dag=dag_id, deadlines=deadlines)
+
+
+def _deadline(payload: dict[str, Any] | None) -> datetime | None:
+    """The time the run or task should have finished by (the event keeps it as ISO text)."""
+    text = (payload or {}).get("deadline")
+    return datetime.fromisoformat(text) if text else None
