@@ -126,46 +126,33 @@ def _states(env: Env, dag_id: str, run_id: str) -> dict[str, str]:
     return {tid: ti.state for tid, ti in task_rows(env.sessions, dag_id, run_id).items()}
 
 
-def test_marking_a_running_task_success_lets_its_downstream_run_and_the_run_succeed(env: Env) -> None:
+@pytest.mark.parametrize(("mark", "run_state", "states"), [
+    (TaskState.SUCCESS, "success", {"first": "success", "second": "success"}),  # its downstream then ran
+    (TaskState.FAILED, "failed", {"first": "failed", "second": "upstream_failed"}),
+], ids=["success lets the downstream run", "failed makes the downstream upstream_failed"])
+def test_marking_a_running_task_settles_its_downstream_by_the_trigger_rules(env: Env, mark: TaskState, run_state: str, states: dict) -> None:
     run_id = trigger(env.sessions, "held")
     env.started(run_id)
     with env.sessions.begin() as s:
-        run_controls.mark_task(s, "held", run_id, "first", TaskState.SUCCESS, now=_now(), actor="tester")
-    assert wait_for_run(env.sessions, "held", run_id).state == "success"
-    assert _states(env, "held", run_id) == {"first": "success", "second": "success"}
+        run_controls.mark_task(s, "held", run_id, "first", mark, now=_now(), actor="tester")
+    assert wait_for_run(env.sessions, "held", run_id).state == run_state
+    assert _states(env, "held", run_id) == states
     env.release(run_id)
 
 
-def test_marking_a_running_task_failed_makes_its_downstream_upstream_failed_and_the_run_fail(env: Env) -> None:
+@pytest.mark.parametrize(("mark", "states"), [
+    (RunState.FAILED, {"first": "failed", "second": "skipped"}),  # the running task fails, the rest is skipped
+    (RunState.SUCCESS, {"first": "success", "second": "success"}),
+], ids=["failed", "success"])
+def test_marking_a_running_run_sets_its_unfinished_tasks_and_the_scheduler_lets_it_go(env: Env, mark: RunState, states: dict) -> None:
     run_id = trigger(env.sessions, "held")
     env.started(run_id)
     with env.sessions.begin() as s:
-        run_controls.mark_task(s, "held", run_id, "first", TaskState.FAILED, now=_now(), actor="tester")
-    assert wait_for_run(env.sessions, "held", run_id).state == "failed"
-    assert _states(env, "held", run_id) == {"first": "failed", "second": "upstream_failed"}
-    env.release(run_id)
-
-
-def test_marking_a_running_run_failed_fails_the_started_task_and_skips_the_rest(env: Env) -> None:
-    run_id = trigger(env.sessions, "held")
-    env.started(run_id)
-    with env.sessions.begin() as s:
-        run_controls.mark_run(s, "held", run_id, RunState.FAILED, now=_now(), actor="tester")
+        run_controls.mark_run(s, "held", run_id, mark, now=_now(), actor="tester")
     wait_until(lambda: env.tracked("held", run_id) is None, timeout=30, what="the scheduler to drop the run")
     env.release(run_id)  # the cancelled try may still end on its worker: nobody hears it
-    assert run_row(env.sessions, "held", run_id).state == "failed"
-    assert _states(env, "held", run_id) == {"first": "failed", "second": "skipped"}
-
-
-def test_marking_a_running_run_success_marks_its_unfinished_tasks_success(env: Env) -> None:
-    run_id = trigger(env.sessions, "held")
-    env.started(run_id)
-    with env.sessions.begin() as s:
-        run_controls.mark_run(s, "held", run_id, RunState.SUCCESS, now=_now(), actor="tester")
-    wait_until(lambda: env.tracked("held", run_id) is None, timeout=30, what="the scheduler to drop the run")
-    env.release(run_id)
-    assert run_row(env.sessions, "held", run_id).state == "success"
-    assert _states(env, "held", run_id) == {"first": "success", "second": "success"}
+    assert run_row(env.sessions, "held", run_id).state == mark.value
+    assert _states(env, "held", run_id) == states
 
 
 def test_a_paused_run_dispatches_nothing_new_until_resumed(env: Env) -> None:
