@@ -228,8 +228,9 @@ class Plugins:
                 except Exception:  # noqa: BLE001 - a plugin's bug is logged, never the scheduler's problem
                     log.exception("listener %s of plugin %s failed on %s", hook_name, impl.plugin_name, kind)
 
-    def has_listeners(self) -> bool:
-        return any(getattr(self.pm.hook, name).get_hookimpls() for name in _LISTENER_HOOKS.values())
+    def listened_kinds(self) -> frozenset[str]:
+        """The event kind prefixes ("task", "run", "deadline", ...) some plugin listens to."""
+        return frozenset(prefix for prefix, name in _LISTENER_HOOKS.items() if getattr(self.pm.hook, name).get_hookimpls())
 
 
 # event kind prefix -> the listener hook that hears it
@@ -448,10 +449,17 @@ class ListenerThread:
         self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=max_backlog)
         self._thread = threading.Thread(target=self._run, name="orchestrator-listeners", daemon=True)
         self._started = False
+        self._kinds: frozenset[str] | None = None
         self.dropped = 0
 
     def publish(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows or not self.plugins.has_listeners():
+        if not rows:
+            return
+        if self._kinds is None:
+            self._kinds = self.plugins.listened_kinds()
+        # only what someone hears crosses to the thread (the built-in notify plugin hears deadline misses only)
+        rows = [r for r in rows if str(r.get("kind", "")).partition(".")[0] in self._kinds] if self._kinds else []
+        if not rows:
             return
         if not self._started:
             self._started = True
