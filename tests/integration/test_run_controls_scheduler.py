@@ -68,7 +68,7 @@ def note_late(context):
         f.write(context.run_id + "\\n")
 
 NOTIFY = [{"channel": "email", "conn_id": "mail", "to": ["oncall@example.com"]},
-          {"channel": "webhook", "url": os.environ.get("LATE_HOOK_URL", "http://127.0.0.1:9/none")}]
+          {"channel": "webhook", "url": "HOOK_URL/late"}]
 
 with DAG("late", deadline=Deadline(after=timedelta(seconds=1), reference="run_start", notify=NOTIFY),
          on_deadline_miss=note_late) as dag:
@@ -102,9 +102,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, dask_address: str) -> Iterator
     smtp, hooks = SmtpServer().start(), HttpServer().start()
     mp = pytest.MonkeyPatch()
     mp.setenv("ORCH_CONN_MAIL", f"smtp://127.0.0.1:{smtp.port}?from=orchestrator%40example.com")
-    mp.setenv("LATE_HOOK_URL", f"{hooks.url}/late")  # read when the scheduler parses late.py
     for name, source in DAGS.items():
-        write_dag(home / "dags", name, source)
+        # the URL is written into the file: a parse in a process started earlier would not see a new environment variable
+        write_dag(home / "dags", name, source.replace("HOOK_URL", hooks.url))
     url = f"sqlite:///{home / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     try:
