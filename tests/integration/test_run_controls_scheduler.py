@@ -89,8 +89,10 @@ class Env:
         """The scheduler's copy of the run, if it drives it."""
         return self.scheduler.scheduler.tracker.runs.get(RunKey(dag_id, run_id))
 
-    def started(self, run_id: str) -> None:
+    def started(self, dag_id: str, run_id: str) -> None:
+        """Wait until the held task `first` runs, on its worker and in the store."""
         wait_until(lambda: (self.home / f"{run_id}.started").exists(), timeout=60, what=f"{run_id}'s first task to start")
+        wait_until(lambda: task_rows(self.sessions, dag_id, run_id)["first"].state == "running", timeout=60, what="the start to be recorded")
 
     def release(self, run_id: str) -> None:
         (self.home / f"{run_id}.release").write_text("go")
@@ -132,7 +134,7 @@ def _states(env: Env, dag_id: str, run_id: str) -> dict[str, str]:
 ], ids=["success lets the downstream run", "failed makes the downstream upstream_failed"])
 def test_marking_a_running_task_settles_its_downstream_by_the_trigger_rules(env: Env, mark: TaskState, run_state: str, states: dict) -> None:
     run_id = trigger(env.sessions, "held")
-    env.started(run_id)
+    env.started("held", run_id)
     with env.sessions.begin() as s:
         run_controls.mark_task(s, "held", run_id, "first", mark, now=_now(), actor="tester")
     assert wait_for_run(env.sessions, "held", run_id).state == run_state
@@ -146,7 +148,7 @@ def test_marking_a_running_task_settles_its_downstream_by_the_trigger_rules(env:
 ], ids=["failed", "success"])
 def test_marking_a_running_run_sets_its_unfinished_tasks_and_the_scheduler_lets_it_go(env: Env, mark: RunState, states: dict) -> None:
     run_id = trigger(env.sessions, "held")
-    env.started(run_id)
+    env.started("held", run_id)
     with env.sessions.begin() as s:
         run_controls.mark_run(s, "held", run_id, mark, now=_now(), actor="tester")
     wait_until(lambda: env.tracked("held", run_id) is None, timeout=30, what="the scheduler to drop the run")
@@ -157,7 +159,7 @@ def test_marking_a_running_run_sets_its_unfinished_tasks_and_the_scheduler_lets_
 
 def test_a_paused_run_dispatches_nothing_new_until_resumed(env: Env) -> None:
     run_id = trigger(env.sessions, "fan_after_held")
-    env.started(run_id)
+    env.started("fan_after_held", run_id)
     with env.sessions.begin() as s:
         run_controls.set_run_paused(s, "fan_after_held", run_id, True, now=_now(), actor="tester")
     wait_until(lambda: getattr(env.tracked("fan_after_held", run_id), "paused", False), timeout=30, what="the scheduler to see the pause")
@@ -174,7 +176,7 @@ def test_a_paused_run_dispatches_nothing_new_until_resumed(env: Env) -> None:
 
 def test_a_run_past_its_dagrun_timeout_fails_and_its_task_fails(env: Env) -> None:
     run_id = trigger(env.sessions, "timed")
-    env.started(run_id)
+    env.started("timed", run_id)
     run = wait_for_run(env.sessions, "timed", run_id)
     env.release(run_id)
     assert run.state == "failed"
@@ -184,7 +186,7 @@ def test_a_run_past_its_dagrun_timeout_fails_and_its_task_fails(env: Env) -> Non
 
 def test_a_late_run_and_task_are_recorded_called_back_and_notified_by_email_and_webhook(env: Env) -> None:
     run_id = trigger(env.sessions, "late")
-    env.started(run_id)
+    env.started("late", run_id)
 
     def misses() -> list[tuple[str | None, dict]] | None:
         found = [(e.task_id, e.payload) for e in events_of(env.sessions, "late", run_id) if e.kind == DEADLINE_MISSED]
