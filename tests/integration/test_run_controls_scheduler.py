@@ -16,6 +16,7 @@ from orchestrator.dask_executor import DaskExecutor
 from orchestrator.states import RunState, TaskState
 from orchestrator.store import run_controls
 from orchestrator.store.events import DEADLINE_MISSED
+from orchestrator.store.run_history import replay_run
 from orchestrator.store.runs import RunKey
 from scheduler.active_runs import ActiveRun
 
@@ -155,6 +156,21 @@ def test_marking_a_running_run_sets_its_unfinished_tasks_and_the_scheduler_lets_
     env.release(run_id)  # the cancelled try may still end on its worker: nobody hears it
     assert run_row(env.sessions, "held", run_id).state == mark.value
     assert _states(env, "held", run_id) == states
+
+
+def test_a_run_paused_resumed_and_marked_replays_from_its_events(env: Env) -> None:
+    run_id = trigger(env.sessions, "held")
+    env.started("held", run_id)
+    with env.sessions.begin() as s:
+        run_controls.set_run_paused(s, "held", run_id, True, now=_now(), actor="tester")
+    with env.sessions.begin() as s:
+        run_controls.set_run_paused(s, "held", run_id, False, now=_now(), actor="tester")
+    with env.sessions.begin() as s:
+        run_controls.mark_task(s, "held", run_id, "first", TaskState.FAILED, now=_now(), actor="tester")
+    assert wait_for_run(env.sessions, "held", run_id).state == "failed"
+    env.release(run_id)
+    with env.sessions() as s:
+        assert replay_run(s, "held", run_id).differences == []
 
 
 def test_a_paused_run_dispatches_nothing_new_until_resumed(env: Env) -> None:
