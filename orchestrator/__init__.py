@@ -7,6 +7,7 @@ from orchestrator.approvals import Escalate
 from orchestrator.assets import AnyOf, Asset
 from orchestrator.context import TaskContext, get_context
 from orchestrator.dag import DAG, chain, dag
+from orchestrator.deadlines import Deadline
 from orchestrator.dependencies import DagDependency
 from orchestrator.loops import LoopGroup
 from orchestrator.plugins import get_step_type
@@ -32,6 +33,7 @@ __all__ = [
     "BranchPythonTask",
     "DagDependency",
     "DagSpec",
+    "Deadline",
     "EmptyTask",
     "Escalate",
     "EventTrigger",

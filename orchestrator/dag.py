@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.assets import AnyOf, Asset, asset_condition
+from orchestrator.deadlines import Deadline, deadline_spec, timeout_seconds
 from orchestrator.dependencies import DagDependency, dependency_specs
 from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
 from orchestrator.inputs import check_schema, input_problems
@@ -81,10 +82,15 @@ class DAG:
         input_schema: dict[str, Any] | None = None,
         doc_md: str | None = None,
         title: str | None = None,
+        dagrun_timeout: timedelta | float | None = None,
+        deadline: Deadline | None = None,
+        on_deadline_miss: Callable[[TaskContext], Any] | None = None,
     ) -> None:
         """`schedule` is a cron string or preset, a `timedelta` (every N minutes, hours, a day or a
         week from `start_date`), assets, or None. `params` may hold `Param`s, whose JSON Schemas
-        check a run's conf and draw its trigger form; `doc_md` is shown on the DAG's page."""
+        check a run's conf and draw its trigger form; `doc_md` is shown on the DAG's page.
+        A run unfinished `dagrun_timeout` after its start fails; one unfinished at its `deadline`
+        is late: the miss is recorded, `on_deadline_miss` called and the deadline's `notify` told."""
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
         if isinstance(schedule, Timetable):
@@ -139,6 +145,11 @@ class DAG:
                 raise DagDefinitionError(f"DAG {dag_id!r}: {name} must be callable, not {fn!r}")
         self.on_success_callback = on_success_callback
         self.on_failure_callback = on_failure_callback
+        if on_deadline_miss is not None and not callable(on_deadline_miss):
+            raise DagDefinitionError(f"DAG {dag_id!r}: on_deadline_miss must be callable, not {on_deadline_miss!r}")
+        self.on_deadline_miss = on_deadline_miss
+        self.dagrun_timeout_s = timeout_seconds(dagrun_timeout, f"DAG {dag_id!r}")
+        self.deadline = deadline_spec(deadline, f"DAG {dag_id!r}")
         self.tasks: dict[str, BaseTask] = {}
         self.task_groups: dict[str, TaskGroup] = {}
         self._open_groups: list[TaskGroup] = []
@@ -254,6 +265,9 @@ class DAG:
             task_groups=tuple(g.to_spec() for g in self.task_groups.values()),
             doc_md=self.doc_md,
             title=self.title,
+            dagrun_timeout_s=self.dagrun_timeout_s,
+            deadline=self.deadline,
+            on_deadline_miss_callback=_callable_ref(self.on_deadline_miss),
         )
 
     def __repr__(self) -> str:

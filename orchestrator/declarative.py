@@ -26,6 +26,8 @@ step). The file's shape::
             condition: data.amount > 1000   # orchestrator.expressions; no condition: always followed
         retryPolicy: {maxAttempts: 3, delay: PT5M, strategy: exponential, maxDelay: PT1H}
         timeout: PT1H
+        deadline: {after: PT2H, reference: run_start}   # expected finish (orchestrator.deadlines);
+                                        #   also on the workflow, beside dagrunTimeout: PT6H
         triggerRule: all_success        # optional; a step that several steps lead to defaults to
                                         #   none_failed_min_one_success (it runs after whichever path ran)
         onFailure:                      # stop the run | continue | retry (needs retryPolicy), and/or route
@@ -101,6 +103,7 @@ from pydantic import (
 )
 
 from orchestrator.dag import DAG
+from orchestrator.deadlines import Deadline
 from orchestrator.durations import parse_duration
 from orchestrator.edges import CONDITION_NAMES
 from orchestrator.errors import DagDefinitionError
@@ -241,6 +244,17 @@ class Branch(_Shape):
     steps: list[Step] = Field(min_length=1)
 
 
+class DeadlineShape(_Shape):
+    """`deadline: {after: PT2H, reference: logical_date | run_start, notify: [{channel: email, ...}]}`."""
+
+    after: Duration
+    reference: Literal["logical_date", "run_start"] = "run_start"
+    notify: list[dict[str, Any]] = Field(default_factory=list)
+
+    def to_deadline(self) -> Deadline:
+        return Deadline(after=self.after, reference=self.reference, notify=self.notify)
+
+
 class Step(_Shape):
     step_id: StepId = Field(alias="stepId")
     task_id: str | None = Field(default=None, alias="taskId", min_length=1)
@@ -259,6 +273,7 @@ class Step(_Shape):
     )
     compensate: StepId | None = None
     idempotency_key: str | None = Field(default=None, alias="idempotencyKey", min_length=1)
+    deadline: DeadlineShape | None = None
 
     @field_validator("idempotency_key")
     @classmethod
@@ -298,6 +313,8 @@ class Workflow(_Shape):
     input_schema: dict[str, Any] | None = Field(default=None, alias="inputSchema")
     triggers: list[Trigger] = Field(default_factory=list)
     steps: list[Step] = Field(min_length=1)
+    dagrun_timeout: Duration | None = Field(default=None, alias="dagrunTimeout")
+    deadline: DeadlineShape | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -726,6 +743,8 @@ def _task_options(step: Step) -> dict[str, Any]:
         options["min_success"] = step.min_success
     if step.idempotency_key is not None:
         options["idempotency_key"] = step.idempotency_key
+    if step.deadline is not None:
+        options["deadline"] = step.deadline.to_deadline()
     return options
 
 
@@ -814,7 +833,8 @@ def build_dag(workflow: Workflow) -> WorkflowDag:
     try:
         dag = WorkflowDag(
             workflow.workflow_id, title=workflow.name, version_label=workflow.version, description=workflow.description,
-            tags=workflow.tags, input_schema=input_schema, params=schema_defaults(input_schema or {}), **arguments,
+            tags=workflow.tags, input_schema=input_schema, params=schema_defaults(input_schema or {}),
+            dagrun_timeout=workflow.dagrun_timeout or None, deadline=workflow.deadline.to_deadline() if workflow.deadline else None, **arguments,
         )
     except DagDefinitionError as exc:
         raise WorkflowFileError([*problems, ("", str(exc))]) from None

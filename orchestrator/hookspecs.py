@@ -154,6 +154,19 @@ def orchestrator_on_approval(event: StateEvent) -> None:
     """
 
 
+# -- deadlines (issue 13) -----------------------------------------------------------------------------
+@hookspec
+def orchestrator_on_deadline_missed(event: StateEvent, connection: Any) -> None:
+    """Called after a run or task missed its deadline and the `deadline.missed` event was committed.
+
+    `event` has the dag_id, run_id, task_id (None for the run), reason and a payload with
+    `deadline` (ISO time) and `notify` (the deadline's targets: channel, to, conn_id, url, subject).
+    `connection(conn_id)` resolves a named connection as the scheduler does for tasks (a dict, or
+    None). The built-in notify plugin sends each target through its notifier (e-mail, webhook).
+    Same thread and isolation as `orchestrator_on_task_state`. Returns nothing.
+    """
+
+
 # -- Airflow authoring (issue 12) -----------------------------------------------------------------------
 @hookspec
 def orchestrator_timetables() -> list[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -121,6 +121,9 @@ class DagRun(Base):
     change_seq: Mapped[int] = mapped_column(
         BigInteger, default=0, comment="change_counter.seq of the last commit that queued the run or changed it for the schedulers"
     )
+    paused: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), comment="a user paused this run: no new work is dispatched until resumed"
+    )
 
     __table_args__ = (
         Index("ix_dag_run_state", "state"),
@@ -196,7 +199,8 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_event_dag_id_run_id", "dag_id", "run_id"),)
+    # by kind and time: the Late list reads the deadline misses without scanning the log
+    __table_args__ = (Index("ix_event_dag_id_run_id", "dag_id", "run_id"), Index("ix_event_kind_at", "kind", "at"))
 
 
 class ChangeCounter(Base):

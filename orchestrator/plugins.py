@@ -22,7 +22,7 @@ import queue
 import sys
 import threading
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -115,6 +115,8 @@ class Plugins:
     def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
         self.pm = pm
         self.infos = infos
+        # how listeners resolve a named connection (orchestrator_on_deadline_missed); the scheduler sets it
+        self.resolve_connection: Callable[[str], dict[str, Any] | None] = lambda _conn_id: None
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -228,21 +230,23 @@ class Plugins:
                 continue  # nobody listens to this kind: no event object is made
             hook_name = _LISTENER_HOOKS[kind.split(".", 1)[0]]
             event = StateEvent.from_row(row)
+            extra = {"connection": self.resolve_connection} if hook_name == "orchestrator_on_deadline_missed" else {}
             # each implementation on its own: one that raises must not keep the others from hearing
             for impl in hearing:
                 try:
-                    impl.function(event=event)
+                    impl.function(event=event, **extra)
                 except Exception:  # noqa: BLE001 - a plugin's bug is logged, never the scheduler's problem
                     log.exception("listener %s of plugin %s failed on %s", hook_name, impl.plugin_name, kind)
 
-    def has_listeners(self) -> bool:
-        return any(getattr(self.pm.hook, name).get_hookimpls() for name in _LISTENER_HOOKS.values())
+    def listened_kinds(self) -> frozenset[str]:
+        """The event kind prefixes ("task", "run", "deadline", ...) some plugin listens to."""
+        return frozenset(prefix for prefix, name in _LISTENER_HOOKS.items() if getattr(self.pm.hook, name).get_hookimpls())
 
 
 # event kind prefix -> the listener hook that hears it
 _LISTENER_HOOKS = {
     "task": "orchestrator_on_task_state", "run": "orchestrator_on_run_state", "dag": "orchestrator_on_dag_state",
-    "approval": "orchestrator_on_approval",
+    "approval": "orchestrator_on_approval", "deadline": "orchestrator_on_deadline_missed",
 }
 
 
@@ -455,10 +459,17 @@ class ListenerThread:
         self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=max_backlog)
         self._thread = threading.Thread(target=self._run, name="orchestrator-listeners", daemon=True)
         self._started = False
+        self._kinds: frozenset[str] | None = None
         self.dropped = 0
 
     def publish(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows or not self.plugins.has_listeners():
+        if not rows:
+            return
+        if self._kinds is None:
+            self._kinds = self.plugins.listened_kinds()
+        # only what someone hears crosses to the thread (the built-in notify plugin hears deadline misses only)
+        rows = [r for r in rows if str(r.get("kind", "")).partition(".")[0] in self._kinds] if self._kinds else []
+        if not rows:
             return
         if not self._started:
             self._started = True

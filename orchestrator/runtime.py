@@ -73,8 +73,10 @@ class WorkItem:
     """The task instance's max_tries: a failed try below it runs on_retry, otherwise on_failure."""
     routed_error: dict[str, Any] | None = None
     """For an error handler: the failure routed to it (TaskContext.routed_error)."""
-    dag_callback: Literal["success", "failed"] | None = None
-    """Set on a run-end callback item (task_id DAG_CALLBACK_TASK_ID): which DAG callback to call."""
+    dag_callback: Literal["success", "failed", "deadline_miss"] | None = None
+    """Set on a callback item (task_id DAG_CALLBACK_TASK_ID): which DAG callback to call (a run's end,
+    or a missed deadline: the DAG's on_deadline_miss, or with `callback_task` that task's)."""
+    callback_task: str | None = None
     code_bundle: str | None = None
     """The name of the code bundle holding the DAG folder, when the worker gets the code with the work
     (orchestrator.code_bundle); `fileloc` is then read relative to `dags_root` inside the bundle."""
@@ -433,21 +435,26 @@ def _log_callback_error(name: str, exc: BaseException) -> None:
         buf.write(f"{name} callback failed (the try's outcome stands): {type(exc).__name__}: {exc}\n{text}")
 
 
+_CALLBACK_NAMES = {"success": "on_success_callback", "failed": "on_failure_callback", "deadline_miss": "on_deadline_miss"}
+
+
 def _run_dag_callback(work: WorkItem) -> Outcome:
-    """Call the DAG's on_success_callback / on_failure_callback for a run that ended; `success`
+    """Call the DAG's on_success_callback / on_failure_callback for a run that ended (or the DAG's or
+    a task's on_deadline_miss for a missed deadline); `success`
     when it ran (or there is none), `failed` with the error otherwise. Its output is the log."""
     start = _now()
-    name = "on_success_callback" if work.dag_callback == "success" else "on_failure_callback"
+    name = _CALLBACK_NAMES[work.dag_callback or "failed"]
     with _capture(work) as (buf, masker):
         ok = True
         try:
-            fn = getattr(load_dag(work.fileloc, work.dag_id, work.dags_root), name)
+            dag = load_dag(work.fileloc, work.dag_id, work.dags_root)
+            fn = getattr(dag.tasks[work.callback_task] if work.callback_task else dag, name)
         except Exception as exc:  # noqa: BLE001 - the file may have changed since the run
             _log_callback_error(name, exc)
             ok = False
             fn = None
         if fn is not None:
-            context = _context(work, run_state=work.dag_callback)
+            context = _context(work, run_state=None if work.dag_callback == "deadline_miss" else work.dag_callback)
             ctx_token = set_context(context)
             try:
                 ok = _call_callback(name, fn, context, work.execution_timeout_s)

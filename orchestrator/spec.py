@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from orchestrator.approvals import ApprovalSpec
 from orchestrator.assets import AssetCondition
+from orchestrator.deadlines import DeadlineSpec
 from orchestrator.dependencies import DependencySpec, TriggerSpec
 from orchestrator.edges import Edge, compile_edges
 from orchestrator.event_waits import EventWaitSpec
@@ -137,6 +138,8 @@ class TaskSpec(BaseModel):
         default=None, description="a setup, or a teardown (runs once its upstreams ended if a setup of it succeeded)"
     )
     fail_dagrun: bool = Field(default=False, description="for a teardown: its failure fails the run (else the run's state ignores it)")
+    deadline: DeadlineSpec | None = Field(default=None, description="when the task should have finished (orchestrator.deadlines)")
+    on_deadline_miss: str | None = Field(default=None, description="module:qualname of the task's deadline-miss callback, if any")
     depends_on_past: bool = Field(
         default=False, description="runs only once the same task of the DAG's previous run (by logical date) succeeded or was skipped"
     )
@@ -149,7 +152,7 @@ class TaskSpec(BaseModel):
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "outlets", "trigger", "task_group", "next_conditions", "branch", "min_success", "mapped",
         "on_failure", "compensate", "idempotency_key", "loop", "subdag", "wait", "tiny", "setup_teardown", "fail_dagrun",
-        "depends_on_past", "sensor",
+        "depends_on_past", "sensor", "deadline", "on_deadline_miss",
     )
 
     @property
@@ -199,6 +202,10 @@ class DagSpec(BaseModel):
     title: str | None = Field(default=None, description="a human-readable name (a workflow file's `name`)")
     version_label: str | None = Field(default=None, description="the author's version of the DAG (a workflow file's `version`)")
     doc_md: str | None = Field(default=None, description="the DAG's documentation in Markdown, shown on its page")
+    # day-two operations (issue 13): run timeout and deadlines
+    dagrun_timeout_s: float | None = Field(default=None, description="a run still unfinished this long after its start fails")
+    deadline: DeadlineSpec | None = Field(default=None, description="when a run should have finished (orchestrator.deadlines)")
+    on_deadline_miss_callback: str | None = Field(default=None, description="module:qualname of the DAG's deadline-miss callback, if any")
 
     @model_validator(mode="after")
     def _tasks_in_topological_order(self) -> DagSpec:
@@ -226,7 +233,7 @@ class DagSpec(BaseModel):
 
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on", "task_groups",
-        "input_schema", "title", "version_label", "doc_md",
+        "input_schema", "title", "version_label", "doc_md", "dagrun_timeout_s", "deadline", "on_deadline_miss_callback",
     )
     _CACHED: ClassVar[tuple[str, ...]] = (
         "version_hash", "task_map", "topo_index", "downstream", "leaves", "error_handlers", "compensations", "flow_leaves", "edges",

@@ -163,6 +163,31 @@ _RUN_TRANSITIONS: frozenset[tuple[RunState, RunState]] = frozenset(
 )
 
 
+# What a user's mark may do (orchestrator.run_controls), apart from the scheduler's machine above:
+# set a task or run success or failed from any other state; marking a run failed skips the
+# tasks that had not started (and see below). Only `Batch.move_task(..., mark=True)` / `move_run(..., mark=True)` use it.
+_TASK_MARKS: frozenset[tuple[TaskState, TaskState]] = frozenset(
+    {(state, marked) for state in _T for marked in (_T.SUCCESS, _T.FAILED) if state is not marked}
+    | {(_T.PENDING, _T.SKIPPED), (_T.SCHEDULED, _T.SKIPPED), (_T.QUEUED, _T.SKIPPED)}
+    # a task marked success lets the downstream it had made upstream_failed wait again
+    | {(_T.UPSTREAM_FAILED, _T.PENDING)}
+)
+_RUN_MARKS: frozenset[tuple[RunState, RunState]] = frozenset(
+    {(state, marked) for state in _R for marked in (_R.SUCCESS, _R.FAILED) if state is not marked}
+)
+
+
+def is_task_mark_allowed(current: TaskState, requested: TaskState) -> bool:
+    """Whether a user's mark may set a task in `current` to `requested`."""
+    return (current, requested) in _TASK_MARKS
+
+
+def check_run_mark(current: RunState, requested: RunState, *, what: str = "run") -> None:
+    """Raise `IllegalTransitionError` unless a user's mark may set a run in `current` to `requested`."""
+    if (current, requested) not in _RUN_MARKS:
+        raise IllegalTransitionError(what, current.value, requested.value, None)
+
+
 def is_task_transition_allowed(current: TaskState, requested: TaskState) -> bool:
     """Whether the task state machine allows going from `current` to `requested`."""
     return (current, requested) in _TASK_TRANSITIONS

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.assets import Asset, outlet_uris
 from orchestrator.compensation import compensation_task_id
+from orchestrator.deadlines import Deadline, deadline_spec
 from orchestrator.error_routing import is_error_mode, on_failure_spec
 from orchestrator.errors import BranchError, DagDefinitionError
 from orchestrator.linking import Linkable
@@ -117,12 +118,15 @@ class BaseTask(Linkable):
         idempotency_key: str | None = None,
         doc_md: str | None = None,
         depends_on_past: bool = False,
+        deadline: Deadline | None = None,
+        on_deadline_miss: Callable[[TaskContext], Any] | None = None,
     ) -> None:
         """`on_failure` is either the failure callback (a callable) or the error transition after
         the last try ("fail", "continue", "stop" or {error type: handler task}, see
         orchestrator.error_routing). `compensate` names the task that undoes this one if the run
         fails (orchestrator.compensation); `idempotency_key` is a template whose rendered key runs
-        at most once (orchestrator.idempotency)."""
+        at most once (orchestrator.idempotency). A task unfinished at its `deadline` is late
+        (orchestrator.deadlines): `on_deadline_miss` is called with its context."""
         from orchestrator.dag import current_dag
 
         if not _valid_task_id(task_id):
@@ -141,6 +145,10 @@ class BaseTask(Linkable):
         if not isinstance(depends_on_past, bool):
             raise DagDefinitionError(f"task {task_id!r}: depends_on_past must be True or False, not {depends_on_past!r}")
         self.depends_on_past = depends_on_past
+        self.deadline = deadline_spec(deadline, f"task {task_id!r}")
+        if on_deadline_miss is not None and not callable(on_deadline_miss):
+            raise DagDefinitionError(f"task {task_id!r}: on_deadline_miss must be callable, not {on_deadline_miss!r}")
+        self.on_deadline_miss = on_deadline_miss
         # set by as_setup() / as_teardown() (orchestrator.setup_teardown)
         self.setup_teardown: Literal["setup", "teardown"] | None = None
         self.fail_dagrun = False
@@ -284,6 +292,8 @@ class BaseTask(Linkable):
             setup_teardown=self.setup_teardown,
             fail_dagrun=self.fail_dagrun,
             depends_on_past=self.depends_on_past or self.dag.default_args.get("depends_on_past", False) is True,
+            deadline=self.deadline,
+            on_deadline_miss=None if self.on_deadline_miss is None else _callable_ref(self.on_deadline_miss),
             **self._resilience_fields(),
         )
 

@@ -30,6 +30,9 @@ class ActiveRun:
     conf: dict[str, Any]
     tasks: dict[str, TaskView]
     ext_change: int = 0
+    paused: bool = False
+    """A user paused the run: nothing new is dispatched for it (work in flight finishes)."""
+    start_date: datetime | None = None
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -54,6 +57,8 @@ def active_run(row: DagRun, spec: DagSpec, views: dict[str, TaskView]) -> Active
         conf=dict(row.conf or {}),
         tasks=views,
         ext_change=row.ext_change,
+        paused=bool(row.paused),
+        start_date=row.start_date,
     )
 
 
@@ -68,6 +73,7 @@ def start_runs(
         run = active_run(row, spec, views[RunKey(row.dag_id, row.run_id)])
         batch.move_run(run.key, RunState(row.state), RunState.RUNNING, now, start_date=now, state_reason=None, owner_job_id=owner)
         run.state = RunState.RUNNING
+        run.start_date = now
         started.append(run)
     return started
 

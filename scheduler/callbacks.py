@@ -1,11 +1,13 @@
-"""DAG callbacks (on_success_callback / on_failure_callback): a small work item once a run's
-final state is committed, its result recorded as an event of the run."""
+"""DAG callbacks (on_success_callback / on_failure_callback; on_deadline_miss of the DAG or a
+task): a small work item once a run's final state (or a missed deadline) is committed, its
+result recorded as an event of the run."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 from datetime import datetime
+from typing import Literal
 
 from orchestrator.executor import Completed
 from orchestrator.runtime import DAG_CALLBACK_TASK_ID, WorkItem
@@ -36,14 +38,28 @@ class DagCallbacks:
         ref = {RunState.SUCCESS: run.spec.on_success_callback, RunState.FAILED: run.spec.on_failure_callback}.get(run.state)
         if ref is None:
             return []
-        key = f"{run.key.dag_id}/{run.key.run_id}/{DAG_CALLBACK_TASK_ID}/{run.state.value}/{next(self._seq)}"
+        success = run.state is RunState.SUCCESS
+        return self._dispatch(run, run.state.value, "success" if success else "failed", "on_success_callback" if success else "on_failure_callback")
+
+    def deadline_work(self, run: ActiveRun, task_id: str | None) -> list[Dispatch]:
+        """The work that calls `on_deadline_miss` of the DAG (or of task `task_id`), if it has one."""
+        ref = run.spec.on_deadline_miss_callback if task_id is None else run.spec.task_map[task_id].on_deadline_miss
+        if ref is None:
+            return []
+        name = "on_deadline_miss" if task_id is None else f"{task_id}.on_deadline_miss"
+        return self._dispatch(run, f"deadline/{task_id or ''}", "deadline_miss", name, callback_task=task_id)
+
+    def _dispatch(
+        self, run: ActiveRun, label: str, which: Literal["success", "failed", "deadline_miss"], name: str, callback_task: str | None = None
+    ) -> list[Dispatch]:
+        key = f"{run.key.dag_id}/{run.key.run_id}/{DAG_CALLBACK_TASK_ID}/{label}/{next(self._seq)}"
         work = WorkItem(
             key=key, dag_id=run.key.dag_id, run_id=run.key.run_id, task_id=DAG_CALLBACK_TASK_ID, try_number=1,
             fileloc=run.spec.fileloc, dags_root=self._dags_root, logical_date=run.logical_date,
             data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
-            params=run.params, dag_callback="success" if run.state is RunState.SUCCESS else "failed",
+            params=run.params, dag_callback=which, callback_task=callback_task,
         )
-        self._inflight[key] = (run.key, "on_success_callback" if run.state is RunState.SUCCESS else "on_failure_callback")
+        self._inflight[key] = (run.key, name)
         return [Dispatch(work)]
 
     def done(self, event: Completed, batch: Batch, now: datetime) -> None:

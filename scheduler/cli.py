@@ -9,7 +9,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.cli.common import CliState, dags_option, handle_errors, parse_conf, pass_state
+from orchestrator.cli.common import CliState, cli_actor, dags_option, handle_errors, parse_conf, pass_state, record_audit
 from orchestrator.config import Config
 from orchestrator.db import is_sqlite
 from orchestrator.folder_sync import sync_dag_folder
@@ -64,7 +64,9 @@ def dags_test_command(state: CliState, dag_id: str, conf_raw: str | None) -> Non
     sync_dag_folder(sessions, state.config, lambda: datetime.now(UTC))
     with sessions() as session:
         queries.get_dag(session, dag_id)
-    key = test_run(sessions, state.config, dag_id, conf)
+    key = test_run(sessions, state.config, dag_id, conf, actor=cli_actor())
+    with sessions.begin() as session:
+        record_audit(session, "dag.test", f"run:{key.dag_id}/{key.run_id}")
     with sessions() as session:
         run = queries.get_run(session, key.dag_id, key.run_id)
         for ti in queries.list_task_instances(session, key.dag_id, key.run_id):

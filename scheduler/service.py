@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
 from orchestrator.db import READONLY_OPTION, try_decision_lock
+from orchestrator.deadlines import Watch
 from orchestrator.executor import Executor, ExecutorEvent
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import ChangeCounter, Dag, DagRun, SchedulerJob
@@ -46,6 +47,7 @@ from scheduler import dependencies, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
+from scheduler.run_clock import RunClock
 from scheduler.tracker import Dispatch, RunTracker, active_run, start_runs
 from scheduler.triggering import create_asset_runs, process_events
 from scheduler.triggerer import Triggerer
@@ -129,10 +131,14 @@ class Scheduler:
         self.tracker.retry_decision = lambda task, try_number, error_type, error: self.plugins.pm.hook.orchestrator_retry_decision(
             task=task, try_number=try_number, error_type=error_type, error=error
         )
+        self.plugins.resolve_connection = resolve  # deadline-miss notifications reach SMTP and HTTP connections
         self.listeners = ListenerThread(self.plugins)
         self._busy: tuple[float, int] = (0.0, 0)
         self._next_adoption_check = 0.0  # seconds spent deciding, passes, since the last heartbeat
         self.feed = ChangeFeed()
+        # dagrun_timeout and deadlines of the runs this scheduler drives, in a due list
+        self.run_times = RunClock(self.tracker, self.executor.cancel, self._miss_recorded)
+        self.tracker.on_track = self.run_times.watch
         self._next_full_poll = 0.0  # monotonic: when cron, named schedules and shared state are looked at next
         self._seen_seq = 0  # the change counter as the watch thread last read it
         self._backlog = False  # the last poll left work (events, runs to start) for the next one
@@ -328,7 +334,9 @@ class Scheduler:
         while not self._stopping.is_set():
             deadline = min(next_poll, write_by if write_by is not None else next_poll)
             timeout = max(0.0, deadline - time.monotonic())
-            wake = min((t for t in (self.tracker.next_wakeup(), self._next_due) if t is not None), default=None)
+            wake = min(
+                (w for w in (self.tracker.next_wakeup(), self.run_times.next_due(), self._next_due) if w is not None), default=None
+            )
             if wake is not None:
                 timeout = min(timeout, max(0.0, (wake - self.clock()).total_seconds()))
             events = self._drain(timeout)
@@ -337,6 +345,7 @@ class Scheduler:
             for ev in events:
                 self.tracker.on_event(ev, self._pending, now)
             self.tracker.wake_due(now)
+            self._unsent.extend(self.run_times.tick(self._pending, now))
             self._unsent.extend(self.tracker.plan(self._pending, now))
             mono = time.monotonic()
             poll = mono >= next_poll or self.changes_pending() or self._cron_due(now)
@@ -380,6 +389,11 @@ class Scheduler:
     def _cron_due(self, now: datetime) -> bool:
         """A scheduled DAG fell due: its run is created at once, not at the next poll interval."""
         return self._next_due is not None and now >= self._next_due
+
+    def _miss_recorded(self, watch: Watch) -> bool:
+        """Whether a deadline miss is in the event log already (the run's previous scheduler saw it)."""
+        with self.sessions() as session:
+            return event_store.has_deadline_miss(session, watch.dag_id, watch.run_id, watch.task_id)
 
     def _forget_started(self) -> None:
         """Runs this pass started were rolled back with it: they are still queued in the store."""

@@ -25,8 +25,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf: dict) -> RunKey:
-    """Create a `test` run of `dag_id` and drive it to the end with the in-process executor."""
+def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf: dict, *, actor: str = "scheduler") -> RunKey:
+    """Create a `test` run of `dag_id` and drive it to the end with the in-process executor;
+    `actor` names who asked (the CLI passes `cli:<os user>`)."""
     events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
     executor = InProcessExecutor()
     executor.start(events.put)
@@ -47,7 +48,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
         with publishing(sessions, listeners) as session:
             row: DagRun = run_store.create_run(
                 session, dag_id, run_id=f"test__{now.isoformat()}", run_type="test", logical_date=now,
-                data_interval=None, conf=conf, now=now, actor="cli", check_input=True,
+                data_interval=None, conf=conf, now=now, actor=actor, check_input=True,
             )
             batch = Batch()
             (run,) = start_runs(session, [(row, run_store.spec_for_version(session, dag_id, row.version_hash))], batch, now)

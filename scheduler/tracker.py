@@ -76,6 +76,8 @@ class RunTracker:
         self.connection_extra: Callable[[str], dict[str, Any] | None] = lambda _conn_id: None
         self.retry_decision: Callable[[Any, int, str | None, str | None], Any] = lambda *_args: None
         self.keys = KeyBook(lambda keys: self.idempotency_lookup(keys))
+        # set by the service: told of each run the tracker takes (scheduler/run_clock.py watches its times)
+        self.on_track: Callable[[ActiveRun], None] = lambda _run: None
         self.admission = Admission(config, self.flights, lambda conn_id: self.connection_extra(conn_id))
 
     @property
@@ -103,6 +105,7 @@ class RunTracker:
             for i, instance in enumerate(view.instances):
                 self._note_retry(run.key, tid, instance, i)
             self.own.adopt(run.key, tid, run.spec.task_map[tid], view)
+        self.on_track(run)
 
     def forget(self, key: RunKey) -> list[str]:
         """Stop driving a run; returns the executor keys it still had in flight."""
@@ -308,6 +311,8 @@ class RunTracker:
         for key, candidates in dirty.items():
             run = self.runs.get(key)
             if run is None:
+                continue
+            if run.paused:  # looked at again when resumed (the reload marks every task)
                 continue
             held, held_instances = self.admission.take_held(key)
             instances = self._dirty_instances.pop(key, {})

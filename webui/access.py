@@ -8,6 +8,8 @@ API, which checks the rest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -69,6 +71,25 @@ def readable_dag_ids(session: Session) -> set[str] | None:
     return {dag_id for dag_id, tags in rows if access.allows(dag_id, tags or (), DagPermission.READ)}
 
 
+def may(permission: str, dag_id: str | None = None, tags: Iterable[str] | None = None) -> bool:
+    """Whether the current user may do `permission` ("read", "trigger", "edit") to the DAG: the
+    UI's buttons show only then. Without `dag_id`, the DAG of the page's URL; without `tags`,
+    the DAG's own (read once per request)."""
+    if current_identity() is None:
+        return False
+    dag_id = dag_id if dag_id is not None else (request.view_args or {}).get("dag_id")
+    if dag_id is None:
+        return False
+    access = current_access()
+    if access.restricted and tags is None:
+        cache = g.setdefault("dag_tags", {})
+        if dag_id not in cache:
+            with web_state().read_sessions() as s:
+                cache[dag_id] = _tags(s, dag_id) or ()
+        tags = cache[dag_id]
+    return access.allows(dag_id, tuple(tags or ()), DagPermission(permission))
+
+
 def _ui_dag_pages_need_read() -> None:
     dag_id = (request.view_args or {}).get("dag_id")
     if dag_id is not None and current_identity() is not None:
@@ -76,5 +97,7 @@ def _ui_dag_pages_need_read() -> None:
 
 
 def init_access(app: Flask, blueprint_name: str) -> None:
-    """Check read permission before every page of `blueprint_name` about one DAG."""
+    """Check read permission before every page of `blueprint_name` about one DAG; templates ask
+    `may(...)` which buttons to show."""
     app.before_request_funcs.setdefault(blueprint_name, []).append(_ui_dag_pages_need_read)
+    app.add_template_global(may, "may")

@@ -37,7 +37,7 @@ IGNORED_DAG_ARGS = frozenset({
     "dag_display_name", "orientation", "render_template_as_native_obj", "template_searchpath", "user_defined_macros",
     "user_defined_filters", "is_paused_upon_creation", "access_control", "owner_links", "sla_miss_callback",
     "default_view", "jinja_environment_kwargs", "max_consecutive_failed_dag_runs", "fail_fast", "fail_stop",
-    "dagrun_timeout", "auto_register", "concurrency", "template_undefined",
+    "auto_register", "concurrency", "template_undefined",
 })
 
 

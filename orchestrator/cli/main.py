@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 import time
@@ -17,6 +16,7 @@ from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import retention as retention_cli
+from orchestrator.cli import run_controls as run_controls_cli
 from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import simulate as simulate_cli
@@ -176,10 +176,10 @@ def _trigger_many(state: CliState, dag_id: str, requests: list[RunRequest], labe
         part = runs[start : start + run_batches.MAX_PER_COMMIT]
         try:
             with sessions.begin() as session:
-                run_store.queue_runs(session, part, now, actor="cli")
+                run_store.queue_runs(session, part, now, actor=cli_actor())
                 session.flush()
                 ids = [r.run_id for r in part]
-                audit.record(session, actor=f"cli:{getpass.getuser()}", action="run.trigger_batch", target=f"dag:{dag_id}", at=now,
+                audit.record(session, actor=cli_actor(), action="run.trigger_batch", target=f"dag:{dag_id}", at=now,
                              details={"count": len(ids), "run_ids": ids})
         except IntegrityError:
             raise ConflictError(
@@ -463,6 +463,7 @@ def import_errors(state: CliState, as_json: bool) -> None:
 
 
 cli.add_command(admin.users)
+run_controls_cli.register(runs, tasks)
 cli.add_command(resilience.circuits)
 cli.add_command(resilience.pools)
 cli.add_command(schedules_cli.schedules)

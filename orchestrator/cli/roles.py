@@ -27,7 +27,7 @@ def _grant_options(fn):  # noqa: ANN001, ANN202 - a click decorator
     fn = click.option("--tag", help="Every DAG with this tag.")(fn)
     fn = click.option("--dag", "dag_id", help="The DAG with this dag_id.")(fn)
     fn = click.option("--permission", type=click.Choice(["read", "trigger", "edit"]), required=True,
-                      help="read < trigger (runs, backfills, cancel, clear) < edit (pause, unpause, schedules).")(fn)
+                      help="read < trigger (runs, backfills, cancel, clear, pause or resume a run) < edit (pause, unpause, schedules, mark success or failed).")(fn)
     return click.argument("name")(fn)
 
 

@@ -11,7 +11,7 @@ import json
 import logging
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
@@ -171,3 +171,30 @@ def orchestrator_step_types() -> list[type[BaseTask]]:
 @hookimpl
 def orchestrator_notifiers() -> list[Any]:
     return [WebhookNotifier(), EmailNotifier()]
+
+
+@hookimpl
+def orchestrator_on_deadline_missed(event: Any, connection: Callable[[str], dict[str, Any] | None]) -> None:
+    """Tell each of the deadline's notify targets that the run (or task) is late; one target that
+    fails is logged and the others are still told."""
+    from orchestrator.connections import reset_connections, set_connections
+    from orchestrator.plugins import get_notifier
+
+    payload = event.payload or {}
+    what = f"task {event.task_id}" if event.task_id else "run"
+    message = f"{event.dag_id}/{event.run_id}: the {what} missed its deadline ({payload.get('deadline')}). {event.reason or ''}".strip()
+    for target in payload.get("notify") or ():
+        conn_id = target.get("conn_id")
+        resolved = connection(conn_id) if conn_id else None
+        token = set_connections({conn_id: resolved} if conn_id and resolved else {})
+        try:
+            get_notifier(target["channel"]).send(Notification(
+                message=message, subject=target.get("subject") or f"[orchestrator] late: {event.dag_id}/{event.run_id}",
+                to=tuple(target.get("to") or ()), conn_id=conn_id, url=target.get("url"),
+                data={"deadline": payload.get("deadline"), "event": "deadline.missed"},
+                dag_id=event.dag_id, run_id=event.run_id, task_id=event.task_id,
+            ))
+        except Exception:  # noqa: BLE001 - one target's failure must not keep the others from hearing
+            log.exception("could not tell %s that %s/%s missed its deadline", target.get("channel"), event.dag_id, event.run_id)
+        finally:
+            reset_connections(token)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.models import Event
@@ -58,6 +59,15 @@ def deadline_missed(
         DEADLINE_MISSED, at, dag_id=dag_id, run_id=run_id, task_id=task_id, actor=actor, reason=reason,
         payload={"deadline": deadline.isoformat()} if deadline is not None else None,
     )
+
+
+def has_deadline_miss(session: Session, dag_id: str, run_id: str, task_id: str | None) -> bool:
+    """Whether the run (or its task) has a missed deadline recorded (an indexed read: by run)."""
+    task = Event.task_id.is_(None) if task_id is None else Event.task_id == task_id
+    found = session.scalar(
+        select(Event.id).where(Event.dag_id == dag_id, Event.run_id == run_id, Event.kind == DEADLINE_MISSED, task).limit(1)
+    )
+    return found is not None
 
 
 _APPENDED = "orchestrator.appended_events"

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
+from orchestrator.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
 from orchestrator.inputs import check_run_input
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
 from orchestrator.setup_teardown import clear_scope
@@ -27,8 +27,10 @@ from orchestrator.states import (
     TASK_TERMINAL,
     RunState,
     TaskState,
+    check_run_mark,
     check_run_transition,
     check_task_transition,
+    is_task_mark_allowed,
     is_task_transition_allowed,
 )
 from orchestrator.store import assets as asset_store
@@ -144,12 +146,16 @@ class Batch:
         reason: str | None = None,
         actor: str = "scheduler",
         map_index: int = -1,
+        mark: bool = False,
         **changes: Any,
     ) -> None:
         """Change a task's state (checked), apply `changes` to its view, record row and event.
-        `map_index` names one instance of a mapped task (its view is that instance's)."""
+        `map_index` names one instance of a mapped task (its view is that instance's); `mark`: a
+        user's mark, checked against the marks' table (orchestrator.states) instead."""
         current = view.state
-        if not is_task_transition_allowed(current, to):  # the message is built only when it is needed
+        if mark and not is_task_mark_allowed(current, to):
+            raise IllegalTransitionError(f"task {run.dag_id}/{run.run_id}/{task_id}", current.value, to.value, view.history)
+        if not mark and not is_task_transition_allowed(current, to):  # the message is built only when it is needed
             where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
             check_task_transition(current, to, what=f"task {run.dag_id}/{run.run_id}/{where}", history=view.history)
         pk = (run.dag_id, run.run_id, task_id, map_index)
@@ -190,10 +196,11 @@ class Batch:
         self.events[-1]["payload"] = {MAP_COUNT: count}  # replay makes (or drops) the instances from it
 
     def move_run(
-        self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler", **changes: Any
+        self, run: RunKey, current: RunState, to: RunState, at: datetime, *, reason: str | None = None, actor: str = "scheduler",
+        mark: bool = False, **changes: Any,
     ) -> None:
-        """Change a run's state (checked) and record the row update and the event."""
-        check_run_transition(current, to, what=f"run {run.dag_id}/{run.run_id}")
+        """Change a run's state (checked; `mark`: against the marks' table) and record the row update and the event."""
+        (check_run_mark if mark else check_run_transition)(current, to, what=f"run {run.dag_id}/{run.run_id}")
         before = self._runs[run][0] if run in self._runs else current.value
         values = dict(self._runs[run][1]) if run in self._runs else {}
         values.update(changes, state=to.value)
@@ -440,7 +447,8 @@ def try_update(run: RunKey, task_id: str, try_number: int, *, map_index: int = -
     }
 
 
-def _get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+def get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
+    """The run row; NotFoundError names the run when there is none."""
     row = session.get(DagRun, (dag_id, run_id))
     if row is None:
         raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
@@ -449,7 +457,7 @@ def _get_run(session: Session, dag_id: str, run_id: str) -> DagRun:
 
 def cancel_run(session: Session, dag_id: str, run_id: str, now: datetime, actor: str) -> DagRun:
     """Cancel a queued or running run and its unfinished tasks; the scheduler stops their work."""
-    row = _get_run(session, dag_id, run_id)
+    row = get_run(session, dag_id, run_id)
     current = RunState(row.state)
     if current in RUN_TERMINAL:
         raise ConflictError(f"run {run_id!r} already ended ({current.value}); there is nothing to cancel")
@@ -479,7 +487,7 @@ def clear_task(
 
     Returns the ids of the cleared tasks. A finished run is queued again.
     """
-    row = _get_run(session, dag_id, run_id)
+    row = get_run(session, dag_id, run_id)
     key = RunKey(dag_id, run_id)
     spec = spec_for_version(session, dag_id, row.version_hash)
     if task_id not in spec.task_map:
@@ -503,7 +511,7 @@ def clear_task(
 
 def rerun_failed_tasks(session: Session, dag_id: str, run_id: str, *, now: datetime, actor: str) -> list[str]:
     """Clear every failed and upstream_failed task of a run so it runs them again (backfill --rerun-failed)."""
-    row = _get_run(session, dag_id, run_id)
+    row = get_run(session, dag_id, run_id)
     spec = spec_for_version(session, dag_id, row.version_hash)
     views = load_task_views(session, RunKey(dag_id, run_id))
     targets = [tid for tid, v in views.items() if v.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]

@@ -102,6 +102,23 @@ DAG_FILES = {
             wait = WaitForEvent("e2e.never_sent", task_id="wait_briefly", timeout=1)
             wait >> PythonTask(task_id="after_the_wait", python_callable=succeed, trigger_rule=TriggerRule.ALL_DONE)
     ''',
+    "e2e_controls.py": '''
+        from datetime import timedelta
+        from orchestrator import DAG, Deadline, PythonTask
+        from tests.fixtures import print_slowly, succeed
+
+        # a fan-out after the slow task: nothing is chained to it, so a pause holds what follows
+        with DAG("e2e_controls", schedule=None, tags=["e2e", "controls"], description="Paused, resumed and marked from the run page") as controls:
+            slow = PythonTask(task_id="slow", python_callable=print_slowly, op_args=[60, 0.5])
+            slow >> [PythonTask(task_id="left", python_callable=succeed), PythonTask(task_id="right", python_callable=succeed)]
+
+        with DAG("e2e_late", schedule=None, tags=["e2e", "controls"], description="Misses its one-second deadline",
+                 deadline=Deadline(after=timedelta(seconds=1))) as late:
+            PythonTask(task_id="takes_a_while", python_callable=print_slowly, op_args=[6, 0.5])
+
+        with DAG("e2e_team", schedule=None, tags=["team"], description="What a DAG role with trigger only may do") as team:
+            PythonTask(task_id="only", python_callable=succeed)
+    ''',
     "e2e_flow.yaml": '''
         workflowId: e2e_flow
         name: Conditional edges
@@ -119,7 +136,7 @@ DAG_FILES = {
             taskId: tests.fixtures:succeed
     ''',
 }
-DAG_COUNT = 12
+DAG_COUNT = 15
 """How many DAGs the files define: the server is ready once all of them are parsed."""
 
 

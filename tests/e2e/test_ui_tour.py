@@ -21,7 +21,7 @@ MANY = 100
 STATIC_PAGES = {
     "dags": "/dags", "import_errors": "/import-errors", "health": "/health", "plugins": "/plugins",
     "connections": "/connections", "circuits": "/circuits", "schedules": "/schedules", "assets": "/assets",
-    "events": "/events", "approvals": "/approvals", "audit": "/audit",
+    "events": "/events", "approvals": "/approvals", "audit": "/audit", "late": "/late",
 }
 
 

@@ -106,9 +106,9 @@ def test_listeners_hear_a_dags_test_run_and_its_dag_callback_runs(tmp_path: Path
     write_dag(config.resolved_dags_folder, "called_back.py", CALLBACK_DAG.format(path=str(called)))
     sessions = upgraded_sessions(config.resolved_database_url)
     sync_dag_folder(sessions, config)
-    run_key = testrun.test_run(sessions, config, "called_back", {})
+    run_key = testrun.test_run(sessions, config, "called_back", {}, actor="cli:tester")
     changes = heard(heard_file)  # test_run returns after the listeners heard everything
-    assert ["run.queued", None, "queued", "cli"] in changes
+    assert ["run.queued", None, "queued", "cli:tester"] in changes
     assert ["task.success", "one", "success", "scheduler"] in changes
     assert changes[-1] == ["run.success", None, "success", "scheduler"]
     assert lines(called) == [f"called_back {run_key.run_id} success"]

@@ -178,3 +178,13 @@ def test_approvals_mine_works_for_the_os_user_who_is_a_store_user(cli: Cli) -> N
     result = cli("approvals", "list", "--mine", os_user="erin")
     assert result.exit_code == 0, result.output
     assert "(none)" in result.output
+
+
+def test_dags_test_is_audited_and_its_run_events_name_the_cli_os_user(cli: Cli) -> None:
+    result = cli("dags", "test", "daily")
+    assert result.exit_code == 0, result.output
+    entries = [(e.actor, e.action) for e in cli.audit()]
+    assert entries == [(f"cli:{OS_USER}", "dag.test")]
+    with cli.sessions() as s:
+        queued = s.scalars(select(Event.actor).where(Event.dag_id == "daily", Event.kind == "run.queued")).all()
+    assert queued == [f"cli:{OS_USER}"]

@@ -160,6 +160,14 @@ class TriggeredRuns(BaseModel):
     run_ids: list[str] = Field(description="the queued runs' ids, in the order of the request")
 
 
+class Mark(Input):
+    state: Literal["success", "failed"] = Field(description="the state to mark the task or run with")
+
+
+class LateQuery(PageQuery):
+    dag_id: DagId | SkipJsonSchema[None] = Field(default=None, description="only this DAG's misses")
+
+
 class ClearTask(Input):
     downstream: StrictBool = Field(default=False, description="also clear every task after this one")
 
@@ -224,6 +232,7 @@ class RunOut(BaseModel):
     start_date: datetime | None
     end_date: datetime | None
     duration_s: float | None
+    paused: bool = Field(description="paused on its own: no new work is dispatched until it is resumed")
     state_reason: str | None = Field(description="why the run waits (depends_on), or why it failed without a task failing")
     waiting_since: datetime | None = Field(description="when the run began waiting on its depends_on")
     parent: ParentRun | None = Field(description="the run that triggered this one (TriggerDagRunTask), if any")
@@ -266,6 +275,30 @@ class TaskDetail(TaskInstanceOut):
 
 class ClearResult(BaseModel):
     cleared: list[str]
+
+
+class MarkedTask(BaseModel):
+    task_id: str
+    map_index: int = Field(description="-1 for a task, else the mapped instance")
+    state: TaskState
+
+
+class MarkResult(BaseModel):
+    marked: list[MarkedTask] = Field(description="every state the mark set; the scheduler decides the downstream tasks")
+
+
+class LateOut(BaseModel):
+    """A run (task_id null) or task that missed its deadline, and its state now."""
+
+    id: int = Field(description="the deadline.missed event's id")
+    dag_id: str
+    run_id: str
+    task_id: str | None
+    deadline: datetime | None = Field(description="when it should have finished")
+    missed_at: datetime = Field(description="when the scheduler saw it unfinished")
+    reason: str | None
+    run_state: RunState | None = Field(description="null when the run was purged")
+    task_state: TaskState | None
 
 
 class EventOut(BaseModel):

@@ -33,3 +33,4 @@ from webui.ui import schedules  # noqa: E402,F401
 from webui.ui import assets, events  # noqa: E402,F401
 from webui.ui import approvals  # noqa: E402,F401
 from webui.ui import live  # noqa: E402,F401
+from webui.ui import late  # noqa: E402,F401

@@ -58,6 +58,7 @@ def run_dict(row: Any, *, with_failures: bool = False) -> dict[str, Any]:
         "end_date": iso(row.end_date),
         "duration_s": seconds_between(row.start_date, row.end_date),
         "with_failures": with_failures,
+        "paused": bool(getattr(row, "paused", False)),
     }
 
 

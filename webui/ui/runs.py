@@ -13,6 +13,7 @@ from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import queries
 from orchestrator.store.runs import spec_for_version
 from orchestrator.store.users import Role
+from webui.access import may
 from webui.api.plugins import log_stores
 from webui.auth import requires
 from webui.state import web_state
@@ -83,12 +84,18 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
     }
 
 
+def _can(dag_id: str) -> dict[str, bool]:
+    """Which of the page's buttons the user's role and DAG roles allow: trigger (cancel, clear,
+    pause and resume a run) and edit (mark success or failed)."""
+    return {"trigger": may("trigger", dag_id), "edit": may("edit", dag_id)}
+
+
 @ui_blueprint.get("/dags/<dag_id>/runs/<run_id>")
 @requires(Role.VIEWER)
 def run(dag_id: str, run_id: str) -> Any:
     with web_state().read_sessions() as s:
         data = run_data(s, dag_id, run_id, 0)
-    return render_template("run.html", data=data, run=data["run"], dag_id=dag_id)
+    return render_template("run.html", data=data, run=data["run"], dag_id=dag_id, can=_can(dag_id))
 
 
 @ui_blueprint.get("/data/dags/<dag_id>/runs/<run_id>")
@@ -144,7 +151,7 @@ def task_try(dag_id: str, run_id: str, task_id: str) -> Any:
         row = queries.get_try(s, dag_id, run_id, task_id, data["try_number"], map_index=map_index) if data["state"] else None
         log = log_stores().text(row) if row is not None else ""
     return render_template(
-        "task_try.html", dag_id=dag_id, run=run, task_id=task_id, task=spec.task_map.get(task_id), fileloc=spec.fileloc, data=data,
+        "task_try.html", dag_id=dag_id, run=run, task_id=task_id, can=_can(dag_id), task=spec.task_map.get(task_id), fileloc=spec.fileloc, data=data,
         rendered=row.rendered if row is not None else None,
         log=log, dag_params=spec.params, conf=run.conf or {}, params={**spec.params, **(run.conf or {})},
     )

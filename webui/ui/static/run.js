@@ -1,12 +1,18 @@
 /* The run page: why it waits, the runs it triggered, task table, Gantt chart, a time slider over its
-   history and event timeline, live by the event stream; cancel the run, clear a task (and what follows it). */
+   history and event timeline, live by the event stream; cancel, pause, resume or mark the run, clear
+   or mark a task. The buttons are those the user's roles allow (the page says which: `can`). */
 "use strict";
 (() => {
-  let data = orch.pageData().data;
+  const page = orch.pageData();
+  let data = page.data;
+  const can = page.can || {};
   const dagId = data.dag_id;
   const runId = data.run.run_id;
-  const canOperate = !!document.getElementById("cancel-run");
+  const canOperate = !!(can.trigger || can.edit);
   const cancelBtn = document.getElementById("cancel-run");
+  const pauseBtn = document.getElementById("pause-run");
+  const resumeBtn = document.getElementById("resume-run");
+  const markRunBtns = { success: document.getElementById("mark-run-success"), failed: document.getElementById("mark-run-failed") };
   let lastEvent = 0;
   let shownTasks = "";
 
@@ -21,6 +27,10 @@
     };
     for (const [k, v] of Object.entries(facts)) document.querySelector(`#run-facts [data-fact="${k}"]`).textContent = v;
     if (cancelBtn) cancelBtn.hidden = !data.active;
+    if (pauseBtn) pauseBtn.hidden = !data.active || r.paused;
+    if (resumeBtn) resumeBtn.hidden = !data.active || !r.paused;
+    document.getElementById("run-paused").hidden = !(data.active && r.paused);
+    for (const [state, btn] of Object.entries(markRunBtns)) if (btn) btn.hidden = r.state === state;
     const reason = document.getElementById("run-reason");
     reason.textContent = r.state_reason || "";
     reason.hidden = !r.state_reason;
@@ -44,7 +54,9 @@
       const d = orch.seconds(t.start_date, t.end_date || (t.start_date && t.state === "running" ? data.now : null));
       const action = !canOperate ? "" : i
         ? "<td></td>"
-        : `<td class="nowrap">${t.clearable ? `<button type="button" class="btn btn-small" data-clear="${orch.esc(t.task_id)}" data-downstream="${t.has_downstream ? 1 : 0}">Clear</button>` : ""}</td>`;
+        : `<td class="nowrap">${can.trigger && t.clearable ? `<button type="button" class="btn btn-small" data-clear="${orch.esc(t.task_id)}" data-downstream="${t.has_downstream ? 1 : 0}">Clear</button>` : ""}${
+          can.edit && t.state && t.state !== "success" ? ` <button type="button" class="btn btn-small" data-mark="success" data-task-id="${orch.esc(t.task_id)}" title="Mark success">&#10003;</button>` : ""}${
+          can.edit && t.state && t.state !== "failed" ? ` <button type="button" class="btn btn-small btn-danger" data-mark="failed" data-task-id="${orch.esc(t.task_id)}" title="Mark failed">&#10007;</button>` : ""}</td>`;
       // a mapped task's instances follow it, indented
       const name = i ? `<td class="instance"><a href="${orch.urls.task(dagId, runId, i.task_id, null, t.map_index)}">[${t.map_index}]</a></td>`
         : `<td><a href="${orch.urls.task(dagId, runId, t.task_id)}">${orch.esc(t.task_id)}</a>${t.instance_count ? ` <span class="muted small">${t.instance_count} mapped</span>` : ""}</td>`;
@@ -153,7 +165,30 @@
     try { await orch.api("POST", `${base}/cancel`); orch.toast("Run cancelled"); } catch (e) { orch.toast(`Could not cancel: ${e.message}`, "error"); }
     refresh();
   });
+  async function act(what, path, body, done) {
+    try { await orch.api("POST", `${base}${path}`, body); orch.toast(done); } catch (e) { orch.toast(`Could not ${what}: ${e.message}`, "error"); }
+    refresh();
+  }
+  if (pauseBtn) pauseBtn.addEventListener("click", () => act("pause", "/pause", undefined, "Run paused: nothing new starts"));
+  if (resumeBtn) resumeBtn.addEventListener("click", () => act("resume", "/resume", undefined, "Run resumed"));
+  for (const [state, btn] of Object.entries(markRunBtns)) if (btn) btn.addEventListener("click", async () => {
+    const ok = await orch.confirmAction({
+      title: `Mark this run ${state}?`, ok: `Mark ${state}`,
+      text: state === "success" ? "Its unfinished tasks are marked success." : "Its running tasks are marked failed, the others skipped; its work in flight stops.",
+    });
+    if (ok) act(`mark the run ${state}`, "/mark", { state }, `Run marked ${state}`);
+  });
   document.getElementById("task-table").addEventListener("click", async (ev) => {
+    const mark = ev.target.closest("[data-mark]");
+    if (mark) {
+      const { mark: state, taskId } = mark.dataset;
+      const ok = await orch.confirmAction({
+        title: `Mark ${taskId} ${state}?`, ok: `Mark ${state}`,
+        text: "The tasks after it then follow their trigger rules; work of it still in flight is stopped.",
+      });
+      if (ok) act(`mark ${taskId}`, `/tasks/${orch.enc(taskId)}/mark`, { state }, `${taskId} marked ${state}`);
+      return;
+    }
     const btn = ev.target.closest("[data-clear]");
     if (!btn) return;
     const taskId = btn.dataset.clear;

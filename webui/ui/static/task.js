@@ -1,5 +1,6 @@
 /* The task try page: follows the log of a running try (the API's logs endpoint with ?offset=),
-   keeps state, times, error and result current (the event stream says when), and clears the task. */
+   keeps state, times, error and result current (the event stream says when), and clears or marks
+   the task (the buttons the user's roles allow are on the page). */
 "use strict";
 (() => {
   const page = orch.pageData();
@@ -10,6 +11,7 @@
   const logEl = document.getElementById("log");
   const follow = document.getElementById("follow");
   const clearBtn = document.getElementById("clear-task");
+  const markBtns = { success: document.getElementById("mark-task-success"), failed: document.getElementById("mark-task-failed") };
   const base = `/dags/${orch.enc(dagId)}/runs/${orch.enc(runId)}/tasks/${orch.enc(taskId)}`;
   const mapIndex = data.map_index;  // one instance of a mapped task, or -1
   const instanceQuery = mapIndex >= 0 ? `map_index=${mapIndex}` : "";
@@ -32,6 +34,7 @@
     document.getElementById("result").textContent = data.result || "";
     document.getElementById("log-live").hidden = data.finished || !data.state;
     if (clearBtn) clearBtn.hidden = !data.clearable;
+    for (const [state, btn] of Object.entries(markBtns)) if (btn) btn.hidden = data.task_state === state;
     const instances = document.getElementById("instances");
     if (instances) instances.innerHTML = data.instances.map((i) =>
       `<a href="${orch.urls.task(dagId, runId, taskId, null, i.map_index)}" data-map-index="${i.map_index}" title="${orch.esc(orch.label(i.state))}"><i class="sq s-${orch.esc(i.state)}"></i>[${i.map_index}]</a>`).join("");
@@ -90,6 +93,18 @@
       const res = await orch.api("POST", `${base}/clear`, { downstream: ok.option });
       orch.toast(`${(res && res.cleared ? res.cleared.length : 1)} task(s) cleared`);
     } catch (e) { orch.toast(`Could not clear: ${e.message}`, "error"); }
+    refresh();
+  });
+  for (const [state, btn] of Object.entries(markBtns)) if (btn) btn.addEventListener("click", async () => {
+    const ok = await orch.confirmAction({
+      title: `Mark ${taskId} ${state}?`, ok: `Mark ${state}`,
+      text: "The tasks after it then follow their trigger rules; work of it still in flight is stopped.",
+    });
+    if (!ok) return;
+    try {
+      await orch.api("POST", `${base}/mark`, { state });
+      orch.toast(`${taskId} marked ${state}`);
+    } catch (e) { orch.toast(`Could not mark: ${e.message}`, "error"); }
     refresh();
   });
 })();
