@@ -137,7 +137,7 @@ class Scheduler:
         self._next_adoption_check = 0.0  # seconds spent deciding, passes, since the last heartbeat
         self.feed = ChangeFeed()
         # dagrun_timeout and deadlines of the runs this scheduler drives, in a due list
-        self.run_times = RunClock(self.tracker, self.executor.cancel, self._miss_recorded)
+        self.run_times = RunClock(self.tracker, self.tracker.cancel, self._miss_recorded)
         self.tracker.on_track = self.run_times.watch
         self._next_full_poll = 0.0  # monotonic: when cron, named schedules and shared state are looked at next
         self._seen_seq = 0  # the change counter as the watch thread last read it
