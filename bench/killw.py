@@ -82,7 +82,13 @@ def kill_workers(opts: Options) -> Figures:
                 if pids:
                     os.kill(rng.choice(pids), signal.SIGKILL)
                     kills += 1
-            rows = wait_runs(env, DAG_ID, [run_id], timeout_s=300)
+            try:
+                rows = wait_runs(env, DAG_ID, [run_id], timeout_s=300)
+            except TimeoutError as exc:
+                with env.sessions() as session:
+                    stuck = session.execute(select(TaskInstance.task_id, TaskInstance.state, TaskInstance.try_number)).all()
+                    ended = session.execute(select(TaskTry.task_id, TaskTry.try_number, TaskTry.state, TaskTry.error)).all()
+                raise TimeoutError(f"{exc}; tasks {sorted(map(tuple, stuck))}; tries {sorted(map(tuple, ended))}") from None
         with env.sessions() as session:
             tries = session.execute(select(TaskTry.task_id, TaskTry.try_number, TaskTry.state, TaskTry.error)).all()
             states = dict(session.execute(select(TaskInstance.task_id, TaskInstance.state)).all())
