@@ -14,6 +14,7 @@ from operator import itemgetter
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Table
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ def _sqlite_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00": no naive copy to make
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -36,7 +37,12 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 
 def _json(value: Any) -> str:
-    return "null" if value is None else json.dumps(value)
+    if value is None:
+        return "null"
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # what orjson refuses (an int beyond 64 bits) the standard encoder may still take
+        return json.dumps(value)
 
 
 def _remembering(convert: Convert) -> Convert:
