@@ -45,16 +45,24 @@ def _json(value: Any) -> str:
         return json.dumps(value)
 
 
-def _remembering(convert: Convert) -> Convert:
-    """`convert` that answers a value seen just before from memory (a batch's rows share their times)."""
-    last: list[Any] = [object(), None]
+def _remembering(convert: Convert, size: int = 4096) -> Convert:
+    """`convert` that answers values seen lately from memory: a transition's time is written to
+    its event, its task and its try rows, and a batch's rows share their times."""
+    seen: dict[Any, Any] = {}
 
     def remembered(value: Any) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, convert(value)
-        return last[1]
+        out = seen.get(value, seen)
+        if out is seen:
+            if len(seen) >= size:
+                seen.clear()
+            out = seen[value] = convert(value)
+        return out
 
     return remembered
+
+
+# one memory for every table and column: a time goes to an event row, a task row and a try row
+_TIME_CONVERTERS = {True: _remembering(_sqlite_time), False: _remembering(_naive_utc)}
 
 
 class _Shape:
@@ -71,7 +79,7 @@ class _Shape:
             if isinstance(column.type, JSON):
                 self.converters[column.name] = _json
             elif isinstance(column.type, UTCDateTime):
-                self.converters[column.name] = _remembering(_sqlite_time if self.sqlite else _naive_utc)
+                self.converters[column.name] = _TIME_CONVERTERS[self.sqlite]
             else:
                 self.converters[column.name] = None
 
