@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
@@ -54,6 +55,8 @@ class RunKey(NamedTuple):
 
 _TASK_KEYS = ("dag_id", "run_id", "task_id", "map_index")
 _TRY_KEYS = (*_TASK_KEYS, "try_number")
+_try_key = itemgetter(*_TRY_KEYS)
+_try_update_key = itemgetter(*(f"k_{k}" for k in _TRY_KEYS))
 
 
 def _key_clauses(table: Any, keys: tuple[str, ...]) -> list[Any]:
@@ -79,10 +82,10 @@ def _merge_try_rows(inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
     case): the inserts with those updates folded in, and the updates left."""
     if not inserts or not updates:
         return inserts, updates
-    pending = {tuple(row[k] for k in _TRY_KEYS): row for row in inserts}
+    pending = {_try_key(row): row for row in inserts}
     left = []
     for change in updates:
-        row = pending.get(tuple(change[f"k_{k}"] for k in _TRY_KEYS))
+        row = pending.get(_try_update_key(change))
         if row is None:
             left.append(change)
         else:
