@@ -33,6 +33,7 @@ from orchestrator.states import (
     is_task_mark_allowed,
     is_task_transition_allowed,
 )
+from orchestrator.store import approvals as approval_store
 from orchestrator.store import assets as asset_store
 from orchestrator.store import changes as change_store
 from orchestrator.store import idempotency as idempotency_store
@@ -128,6 +129,8 @@ class Batch:
     asset_events: list[dict[str, Any]] = field(default_factory=list)
     # idempotency keys of the tasks that succeeded in this batch (orchestrator.store.idempotency.key_row)
     idempotency_keys: list[dict[str, Any]] = field(default_factory=list)
+    # runs this batch ends, with their terminal state and when: their approval requests close with them
+    ended_runs: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -205,6 +208,10 @@ class Batch:
         values = dict(self._runs[run][1]) if run in self._runs else {}
         values.update(changes, state=to.value)
         self._runs[run] = (before, values)
+        if to in RUN_TERMINAL:
+            self.ended_runs[(run.dag_id, run.run_id)] = (to.value, at)
+        else:
+            self.ended_runs.pop((run.dag_id, run.run_id), None)
         self.events.append(
             events.event(
                 f"run.{to.value}", at, dag_id=run.dag_id, run_id=run.run_id, from_state=current.value,
@@ -265,6 +272,10 @@ class Batch:
             circuit_store.save(session, self.circuits.values(), self.circuits_at)
         asset_store.record(session, self.asset_events)
         idempotency_store.record(session, self.idempotency_keys)
+        if self.ended_runs:
+            at = max(when for _, when in self.ended_runs.values())
+            states = {key: state for key, (state, _) in self.ended_runs.items()}
+            self.events.extend(approval_store.close_with_runs(session, list(states), states, at))
         events.append(session, self.events)
 
 
