@@ -69,6 +69,8 @@ class WorkItem:
     """conn_id -> Connection as a dict, resolved by the scheduler; read with get_connection."""
     connection_error: str | None = None
     """Why the task's connection could not be resolved: the try fails with it before running."""
+    priority: int = 0
+    """The run's priority: the executor runs higher ones first (Dask's `priority=`)."""
     max_tries: int = 1
     """The task instance's max_tries: a failed try below it runs on_retry, otherwise on_failure."""
     routed_error: dict[str, Any] | None = None
