@@ -27,7 +27,8 @@ step). The file's shape::
         retryPolicy: {maxAttempts: 3, delay: PT5M, strategy: exponential, maxDelay: PT1H}
         timeout: PT1H
         deadline: {after: PT2H, reference: run_start}   # expected finish (orchestrator.deadlines);
-                                        #   also on the workflow, beside dagrunTimeout: PT6H
+                                        #   also on the workflow, beside dagrunTimeout: PT6H and
+                                        #   executionLog: {retention: P30D} (its finished runs' retention)
         triggerRule: all_success        # optional; a step that several steps lead to defaults to
                                         #   none_failed_min_one_success (it runs after whichever path ran)
         onFailure:                      # stop the run | continue | retry (needs retryPolicy), and/or route
@@ -305,6 +306,13 @@ class Trigger(_Shape):
     catchup: bool = False
 
 
+class ExecutionLog(_Shape):
+    """Seed 002's executionLog: `retention` (ISO 8601, e.g. P30D) is how long the workflow's finished
+    runs are kept, with their logs and events, by the daily retention (orchestrator.retention)."""
+
+    retention: Duration
+
+
 class Workflow(_Shape):
     workflow_id: str = Field(alias="workflowId", pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
     name: str | None = None
@@ -316,6 +324,7 @@ class Workflow(_Shape):
     steps: list[Step] = Field(min_length=1)
     dagrun_timeout: Duration | None = Field(default=None, alias="dagrunTimeout")
     deadline: DeadlineShape | None = None
+    execution_log: ExecutionLog | None = Field(default=None, alias="executionLog")
 
     @field_validator("version", mode="before")
     @classmethod
@@ -838,7 +847,8 @@ def build_dag(workflow: Workflow) -> WorkflowDag:
         dag = WorkflowDag(
             workflow.workflow_id, title=workflow.name, version_label=workflow.version, description=workflow.description,
             tags=workflow.tags, input_schema=input_schema, params=schema_defaults(input_schema or {}),
-            dagrun_timeout=workflow.dagrun_timeout or None, deadline=workflow.deadline.to_deadline() if workflow.deadline else None, **arguments,
+            dagrun_timeout=workflow.dagrun_timeout or None, deadline=workflow.deadline.to_deadline() if workflow.deadline else None,
+            log_retention=workflow.execution_log.retention if workflow.execution_log else None, **arguments,
         )
     except DagDefinitionError as exc:
         raise WorkflowFileError([*problems, ("", str(exc))]) from None

@@ -16,7 +16,7 @@ from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.models import DagRun
 from orchestrator.store import external_events as event_store
 
-from .harness import SchedulerProcess, cli_env, make_config, task_rows, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
+from .harness import SchedulerProcess, cli_env, make_config, orch, task_rows, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 
 CODED = """
     workflowId: "{dag_id}"
@@ -44,12 +44,21 @@ JSONATA = """
         taskId: tests.fixtures:context_params
 """
 
+KEPT_BRIEFLY = """
+    workflowId: brief
+    executionLog: {retention: PT1S}
+    steps:
+      - stepId: work
+        taskId: tests.fixtures:succeed
+"""
+
 
 @dataclass
 class Home:
     path: Path
     sessions: sessionmaker[Session]
     scheduler: SchedulerProcess
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +67,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     for code in ("E42", "E7"):
         write_dag(path / "dags", f"coded_{code}.yaml", CODED.replace("{dag_id}", f"coded_{code}").replace("{code}", code))
     write_dag(path / "dags", "totals.yaml", JSONATA)
+    write_dag(path / "dags", "brief.yaml", KEPT_BRIEFLY)
     url = f"sqlite:///{path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(path, url))
-    scheduler = SchedulerProcess(cli_env(path), path / "scheduler.log").start()
+    env = cli_env(path)
+    scheduler = SchedulerProcess(env, path / "scheduler.log").start()
     try:
         scheduler.wait_registered(sessions)
-        yield Home(path, sessions, scheduler)
+        yield Home(path, sessions, scheduler, env)
     finally:
         scheduler.cleanup()
 
@@ -91,3 +102,19 @@ def test_a_jsonata_transform_makes_the_conf_of_the_run_an_event_starts(home: Hom
     assert run.conf == {"order": 7, "total": 5.5}
     assert wait_for_run(home.sessions, "totals", run.run_id, timeout=120).state == "success"
     assert task_rows(home.sessions, "totals", run.run_id)["show"].result == {"order": 7, "total": 5.5}
+
+
+def test_a_workflow_s_execution_log_retention_is_applied_by_db_clean_policy(home: Home) -> None:
+    kept = trigger(home.sessions, "totals")  # declares no retention: stays
+    gone = trigger(home.sessions, "brief")
+    for dag_id, run_id in (("totals", kept), ("brief", gone)):
+        wait_for_run(home.sessions, dag_id, run_id, timeout=120)
+
+    def cleaned() -> str | None:
+        result = orch(["db", "clean", "--policy", "--json"], home.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout if '"dag_run": 1' in result.stdout else None
+
+    assert '"brief"' in wait_until(cleaned, timeout=60, what="the run older than its one second of retention to be purged")
+    with home.sessions() as s:
+        assert s.get(DagRun, ("brief", gone)) is None and s.get(DagRun, ("totals", kept)) is not None

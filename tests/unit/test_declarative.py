@@ -519,3 +519,8 @@ def test_a_next_to_a_compensation_step_names_the_edge() -> None:
         - {stepId: charge, taskId: 'tests.fixtures:succeed', compensate: refund, next: [{stepId: refund}]}
         - {stepId: refund, taskId: 'tests.fixtures:succeed'}
     """))
+
+
+def test_execution_log_retention_becomes_the_dag_s_log_retention() -> None:
+    spec = spec_of(with_steps("- {stepId: a, taskId: 'tests.fixtures:succeed'}", head="executionLog: {retention: P30D}\n"))
+    assert spec.log_retention_s == 30 * 86400
