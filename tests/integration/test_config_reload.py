@@ -9,7 +9,9 @@ from pathlib import Path
 
 from orchestrator.models import Dag
 
-from .harness import SchedulerProcess, cli_env, orch, upgraded_sessions, wait_until, write_dag
+import subprocess
+
+from .harness import ORCHESTRATOR, SchedulerProcess, cli_env, free_port, orch, upgraded_sessions, wait_until, write_dag
 
 DAG = """
     from orchestrator import DAG, PythonTask
@@ -49,6 +51,26 @@ def test_sighup_applies_changed_settings_and_says_database_changes_need_a_restar
         assert scheduler.proc is not None and scheduler.proc.poll() is None
     finally:
         scheduler.cleanup()
+
+
+def test_standalone_reloads_on_sighup_too(tmp_path: Path) -> None:
+    toml = tmp_path / "orchestrator.toml"
+    toml.write_text("poll_interval_s = 0.05\n")
+    env = {k: v for k, v in cli_env(tmp_path).items() if k != "ORCH_POLL_INTERVAL_S"}
+    log_path = tmp_path / "standalone.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([str(ORCHESTRATOR), "standalone", "--port", str(free_port())], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    standalone = SchedulerProcess(env, log_path, proc)  # stopped (with its workers) as a scheduler process is
+    try:
+        wait_until(lambda: "web UI and API: http://" in standalone.log(), timeout=120, what="standalone to start")
+        toml.write_text("poll_interval_s = 0.5\nwebui_port = 1\n")
+        os.kill(proc.pid, signal.SIGHUP)
+        wait_until(lambda: "configuration reloaded: poll_interval_s 0.05 -> 0.5" in standalone.log(), timeout=30, what="the reload")
+        assert "webui_port changed to 1 but needs a restart to take effect" in standalone.log()
+        assert proc.poll() is None
+    finally:
+        standalone.cleanup()
 
 
 def test_a_broken_file_on_sighup_keeps_the_running_configuration(tmp_path: Path) -> None:
