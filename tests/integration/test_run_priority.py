@@ -27,6 +27,11 @@ WIDE = """
             for tid in ("a", "b", "c"):
                 PythonTask(task_id=tid, python_callable=append_line, op_args=[{side!r}, f"{{dag_id}}_{{tid}}", 0.2])
         globals()[dag_id] = dag
+
+    from orchestrator import TriggerDagRunTask
+
+    with DAG("parent") as parent:
+        TriggerDagRunTask(task_id="kick", dag_id="low", wait=True)
 """
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -89,3 +94,17 @@ def test_a_named_schedule_s_runs_take_its_priority(tmp_path: Path) -> None:
         assert create_named_schedule_runs(s, datetime.now(UTC).replace(year=2100)) == 1
     with sessions() as s:
         assert [r.priority for r in s.query(DagRun).filter_by(dag_id="high")] == [3]
+
+
+def test_a_sub_workflow_run_takes_the_priority_of_the_run_that_started_it(tmp_path: Path) -> None:
+    env, _ = _home(tmp_path)
+    parent = orch(["dags", "trigger", "parent", "--priority", "4"], env)
+    assert parent.returncode == 0, parent.stderr
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
+    scheduler = SchedulerProcess(env, tmp_path / "scheduler.log").start()
+    try:
+        assert wait_for_run(sessions, "parent", parent.stdout.strip(), timeout=120).state == "success", scheduler.log()[-3000:]
+    finally:
+        scheduler.cleanup()
+    with sessions() as s:
+        assert [(r.run_type, r.priority) for r in s.query(DagRun).filter_by(dag_id="low")] == [("triggered", 4)]
