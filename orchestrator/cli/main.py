@@ -162,7 +162,7 @@ def dags_trigger(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
             actor=cli_actor(), check_input=True, priority=priority,
         )
-        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf, "priority": priority})
+        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf, **({"priority": priority} if priority else {})})
         paused = dag.is_paused
         new_run_id = run.run_id
     if paused:

@@ -42,7 +42,7 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
         except InvalidRunInputError as exc:
             details = [{"loc": ["body", "conf", p["path"]], "msg": p["message"], "type": "input_schema"} for p in exc.problems]
             raise ApiError(422, "invalid_input", str(exc), details) from None
-        audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf, "priority": body.priority})
+        audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf, **({"priority": body.priority} if body.priority else {})})
         return run_out(row)
 
 
