@@ -181,7 +181,9 @@ class DaskExecutor:
             # known before any outcome can possibly arrive
             self._packs[pack_key] = _Pack(waiting={w.key for w in items})
             self._pack_of.update((w.key, pack_key) for w in items)
-        future = self.client.submit(run_pack, pack_key, seal(items), tiny=tiny, key=pack_key, pure=False, **extra)
+        # Dask runs higher priorities first when the workers are busy: the pack's most urgent run decides
+        priority = max(w.priority for w in items)
+        future = self.client.submit(run_pack, pack_key, seal(items), tiny=tiny, key=pack_key, pure=False, priority=priority, **extra)
         with self._lock:
             state = self._packs.get(pack_key)
             if state is not None:

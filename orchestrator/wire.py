@@ -44,6 +44,7 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "log": outcome.log,
         "error_type": outcome.error_type,
         "error_bases": list(outcome.error_bases),
+        "error_code": outcome.error_code,
         "follow": None if outcome.follow is None else list(outcome.follow),
         "busy_s": outcome.busy_s,
         "rendered": outcome.rendered,
@@ -58,6 +59,7 @@ def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
         msg["key"], msg["task_id"], msg["try_number"], msg["status"], when(msg["start"]), when(msg["end"]),
         msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
         error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
+        error_code=msg.get("error_code"),
         follow=None if msg.get("follow") is None else tuple(msg["follow"]), busy_s=msg.get("busy_s"),
         rendered=msg.get("rendered") or {},
     )

@@ -315,3 +315,16 @@ def busy_interval(seconds: float) -> dict:
     start = _time.time()
     sleep_for(seconds)
     return {"pid": _os.getpid(), "start": start, "end": _time.time()}
+
+
+class CodedError(Exception):
+    """An error that carries a code, as seed 002's errorCode routes match."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"failed with code {code}")
+        self.error_code = code
+
+
+def raise_coded(code: str) -> None:
+    """Fails with CodedError carrying `code`."""
+    raise CodedError(code)

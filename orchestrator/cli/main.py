@@ -12,6 +12,7 @@ import click
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.cli import admin, connections
+from orchestrator.priority import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import plugins as plugins_cli
@@ -128,11 +129,16 @@ def dags_list(state: CliState, as_json: bool) -> None:
     help='Queue one run per line of this JSON Lines file ("-": stdin): {"conf": {...}, "run_id": ..., "logical_date": ...}, each key optional.',
 )
 @click.option("--wait", is_flag=True, help="Wait for the run: exit 0 if it succeeds, 1 if not.")
+@click.option(
+    "--priority", type=click.IntRange(MIN_PRIORITY, MAX_PRIORITY), default=0, show_default=True,
+    help="Ready tasks of higher-priority runs are submitted first.",
+)
 @dags_option
 @pass_state
 @handle_errors
 def dags_trigger(
-    state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool
+    state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool,
+    priority: int,
 ) -> None:
     """Queue a manual run of DAG_ID and print its run_id (with --count or --conf-file: many runs, one id a line)."""
     conf = parse_conf(conf_raw)
@@ -141,6 +147,8 @@ def dags_trigger(
             raise click.UsageError("--conf-file gives each run's conf and run_id: it takes no --count, --conf or --run-id")
         if run_id is not None or wait:
             raise click.UsageError("--run-id and --wait name one run: they do not go with --count")
+        if priority:
+            raise click.UsageError("--priority goes with one run: it does not go with --count or --conf-file")
         requests = read_run_requests(conf_file) if conf_file is not None else [RunRequest(conf) for _ in range(count or 1)]
         for new_run_id in _trigger_many(state, dag_id, requests, label="line" if conf_file is not None else "run"):
             click.echo(new_run_id)
@@ -152,9 +160,9 @@ def dags_trigger(
         require_dag(session, dag_id, DagPermission.TRIGGER)
         run = run_store.create_run(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
-            actor=cli_actor(), check_input=True,
+            actor=cli_actor(), check_input=True, priority=priority,
         )
-        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf})
+        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf, **({"priority": priority} if priority else {})})
         paused = dag.is_paused
         new_run_id = run.run_id
     if paused:
