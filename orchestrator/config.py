@@ -33,8 +33,14 @@ ENV_VAR = "ORCH_ENV"
 ENV_TABLE = "env"
 RESTART_SETTINGS = frozenset({
     "home", "database_url", "dask_address", "dask_workers", "dask_threads_per_worker", "ship_code", "webui_host", "webui_port",
+    # read once when the process starts: the web app's session key and rate limiter, the plugins, the tracer
+    "secret_key", "plugins_folder", "tracing_otlp_endpoint", "tracing_service_name",
+    "api_rate_limit_per_token", "api_rate_limit_per_ip", "api_auth_failure_limit", "api_rate_limit_storage",
+    # values encrypted under the old key would no longer read: a key change is a restart with the new key
+    "fernet_key",
 })
-"""Settings a running process cannot change: its database, its Dask cluster, its web server's address."""
+"""Settings a running process cannot change: its database, its Dask cluster, its web server (address,
+session key, rate limits), its plugins, its tracer and its encryption key."""
 
 
 def _default_home() -> Path:
