@@ -24,6 +24,10 @@ from orchestrator.spec import DagSpec
 _IGNORED_DIRS = {"__pycache__", "node_modules"}
 DAG_FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json")
 """Python DAG files and declarative workflows (orchestrator.declarative)."""
+PUBLISHED_MARKER = ".published"
+"""A folder holding this file loads only the DAG files it names, one a line (none when it is empty):
+a definition's folder keeps every published version, the one new runs use is named here
+(orchestrator.definition_files)."""
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,17 @@ class FileStat:
 
 
 def find_dag_files(folder: Path) -> list[FileStat]:
-    """Every DAG file (DAG_FILE_SUFFIXES) below `folder` (recursively), skipping hidden files and cache folders."""
+    """Every DAG file (DAG_FILE_SUFFIXES) below `folder` (recursively), skipping hidden files and cache
+    folders, and in a folder with a PUBLISHED_MARKER the files it does not name."""
     found: list[FileStat] = []
     if not folder.is_dir():
         return found
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _IGNORED_DIRS)
+        only = _published_names(dirpath, filenames)
         for name in sorted(filenames):
+            if only is not None and name not in only:
+                continue
             if name.lower().endswith(DAG_FILE_SUFFIXES) and not name.startswith("."):
                 full = os.path.join(dirpath, name)
                 try:
@@ -60,6 +68,17 @@ def find_dag_files(folder: Path) -> list[FileStat]:
                     continue
                 found.append(FileStat(str(Path(full).resolve()), st.st_mtime, st.st_size))
     return found
+
+
+def _published_names(dirpath: str, filenames: list[str]) -> set[str] | None:
+    """The files a folder with a PUBLISHED_MARKER loads (those it names); None: every DAG file."""
+    if PUBLISHED_MARKER not in filenames:
+        return None
+    try:
+        text = Path(dirpath, PUBLISHED_MARKER).read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}
 
 
 def content_hash(path: str) -> str:
@@ -124,7 +143,8 @@ def _child(conn: Connection, path: str, dags_root: str | None) -> None:
 _context: Any = None
 
 
-def _mp_context() -> Any:
+def parser_context() -> Any:
+    """The forkserver context whose children import DAG files (and check workflow documents)."""
     global _context
     if _context is None:
         ctx = multiprocessing.get_context("forkserver")
@@ -150,7 +170,7 @@ def parse_files(
     pending.reverse()
     running: list[_Job] = []
     results: list[FileResult] = []
-    ctx = _mp_context()
+    ctx = parser_context()
     root = str(dags_root) if dags_root else None
     while pending or running:
         while pending and len(running) < processes:

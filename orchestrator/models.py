@@ -519,3 +519,36 @@ class XCom(Base):
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     value: Mapped[Any | None] = mapped_column(JSON)
     at: Mapped[datetime]
+
+
+class Definition(Base):
+    """A workflow definition managed through the API (orchestrator.definitions): its id is the DAG
+    id its published version runs as; `status` is draft, published or deprecated."""
+
+    __tablename__ = "definition"
+    id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    latest_version: Mapped[int] = mapped_column(Integer, comment="the highest version number")
+    published_version: Mapped[int | None] = mapped_column(Integer, comment="the version new runs use; null unless published")
+    created_by: Mapped[str] = mapped_column(String(150))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(150))
+    updated_at: Mapped[datetime]
+    deprecated_at: Mapped[datetime | None]
+
+
+class DefinitionVersion(Base):
+    """One version of a definition: every create, update and restore adds one; publishing freezes it."""
+
+    __tablename__ = "definition_version"
+    definition_id: Mapped[str] = mapped_column(String(250), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), comment="draft, published, superseded or deprecated")
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, comment="the workflow document (orchestrator.declarative's shape)")
+    author: Mapped[str] = mapped_column(String(150))
+    message: Mapped[str | None] = mapped_column(Text, comment="what the author said of the change")
+    restored_from: Mapped[int | None] = mapped_column(Integer, comment="the version this one copies, when made by a restore")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[str | None] = mapped_column(String(150))

@@ -22,6 +22,7 @@ from orchestrator.cli import resilience
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import simulate as simulate_cli
 from orchestrator.cli import variables as variables_cli
+from orchestrator.cli import definitions as definitions_cli
 from orchestrator.access import DagPermission
 from orchestrator.cli import roles as roles_cli
 from orchestrator.cli.common import (
@@ -480,6 +481,7 @@ tasks.add_command(resilience.retry)
 cli.add_command(plugins_cli.plugins)
 cli.add_command(connections.connections)
 cli.add_command(variables_cli.variables)
+cli.add_command(definitions_cli.definitions)
 dags.add_command(airflow_cli.check_airflow)
 dags.add_command(simulate_cli.dags_simulate)
 cli.add_command(admin.tokens)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from orchestrator.errors import NotFoundError
 from orchestrator.models import Dag, DagRun, ImportError_, TaskInstance, TaskTry
 from orchestrator.spec import DagSpec
+from orchestrator.store import definitions as definition_store
 from orchestrator.store.runs import spec_for_version
 
 
@@ -23,6 +24,9 @@ def list_dags(session: Session, *, include_inactive: bool = False) -> Sequence[D
 def get_dag(session: Session, dag_id: str) -> Dag:
     row = session.get(Dag, dag_id)
     if row is None or not row.is_active:
+        why = definition_store.refusal(session, row, dag_id)
+        if why is not None:
+            raise NotFoundError(f"no DAG {dag_id!r} is loaded: {why}")
         raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
     return row
 

@@ -15,10 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import NotFoundError, OrchestratorError
+from orchestrator.errors import OrchestratorError
 from orchestrator.inputs import InvalidRunInputError, check_run_input
-from orchestrator.models import Dag
-from orchestrator.store.runs import NewRun, existing_runs
+from orchestrator.store.runs import NewRun, existing_runs, runnable_dag
 
 MAX_PER_COMMIT = 1_000
 """Runs queued per transaction: the API's limit per call, the CLI's chunk (tens of milliseconds of writing)."""
@@ -58,9 +57,7 @@ def plan(
 ) -> list[NewRun]:
     """The runs to queue for `requests`, checked whole: BatchTriggerError names the first item at
     fault (`label(i)` says how: "line 3"), NotFoundError an unknown DAG."""
-    dag = session.get(Dag, dag_id)
-    if dag is None or not dag.is_active:
-        raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
+    dag = runnable_dag(session, dag_id, asked=True)
     runs: list[NewRun] = []
     first: dict[str, int] = {}
     for i, req in enumerate(requests):

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from orchestrator.definitions import DefinitionStateError
 from orchestrator.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
 from orchestrator.inputs import check_run_input
 from orchestrator.priority import check_priority
@@ -38,6 +39,7 @@ from orchestrator.states import (
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import assets as asset_store
 from orchestrator.store import changes as change_store
+from orchestrator.store import definitions as definition_store
 from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import events
 from orchestrator.store.bulk import insert_many, update_many
@@ -330,6 +332,27 @@ class NewRun:
         )
 
 
+def runnable_dag(session: Session, dag_id: str, *, asked: bool) -> Dag:
+    """The loaded DAG a new run of `dag_id` would use, or NotFoundError when there is none.
+
+    A definition's DAG (orchestrator.definitions) runs only while its published version is the one
+    loaded: when a person asks for the run (`asked`), DefinitionStateError says why it cannot start
+    (a draft, deprecated, a newly published version not loaded yet) even before the scheduler
+    unloads a deprecated one; the scheduler's own runs (cron, events, sub-workflows) go by the
+    loaded DAG alone, so they never meet an error they do not expect.
+    """
+    dag = session.get(Dag, dag_id)
+    loaded = dag is not None and dag.is_active
+    why = definition_store.refusal(session, dag, dag_id) if asked or not loaded else None
+    if why is not None and asked:
+        raise DefinitionStateError(why)
+    if dag is None or not dag.is_active:
+        if why is not None:
+            raise NotFoundError(f"no DAG {dag_id!r} is loaded: {why}")
+        raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
+    return dag
+
+
 def create_run(
     session: Session,
     dag_id: str,
@@ -350,9 +373,7 @@ def create_run(
     (a person asked for the run) a conf that does not match the DAG's input schema raises
     InvalidRunInputError. `priority`: ready tasks of higher-priority runs are submitted first."""
     check_priority(priority)
-    dag = session.get(Dag, dag_id)
-    if dag is None or not dag.is_active:
-        raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
+    dag = runnable_dag(session, dag_id, asked=check_input)
     if check_input:
         check_run_input(dag_id, dag.spec, conf)
     new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {},

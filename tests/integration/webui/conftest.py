@@ -23,6 +23,7 @@ from orchestrator.config import Config
 from orchestrator.db import make_engine, make_sessionmaker
 from orchestrator.folder_sync import sync_dag_folder
 from orchestrator.store import dags as dag_store
+from orchestrator.store import definitions as definition_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
 from orchestrator.store.users import Role
@@ -68,6 +69,13 @@ DAG_FILES = {
     "broken.py": "def broken(:\n    pass\n",
 }
 ROLES = ("viewer", "operator", "admin")
+SEEDED_DEFINITION = "seeded_flow"
+
+
+def _seeded_document(delay: str) -> dict[str, Any]:
+    return {"workflowId": SEEDED_DEFINITION, "steps": [
+        {"stepId": "only", "taskId": "shell", "input": {"command": "true"}, "retryPolicy": {"maxAttempts": 2, "delay": delay}},
+    ]}
 QUEUED_ETL_RUNS = {"jan": datetime(2024, 1, 1, tzinfo=UTC), "feb": datetime(2024, 2, 1, tzinfo=UTC), "mar": datetime(2024, 3, 1, tzinfo=UTC)}
 
 
@@ -102,6 +110,10 @@ def seed_store(
                     s, "etl", run_id=run_id, run_type="manual", logical_date=logical_date, data_interval=None,
                     conf={"month": run_id}, now=now, actor="seed",
                 )
+            # a definition with two draft versions, neither of which can be published (their delays are not
+            # durations): the tests share the seed's DAG folder, where publishing would write
+            definition_store.create(s, SEEDED_DEFINITION, _seeded_document("PT5X"), actor="seed", now=now, message=None)
+            definition_store.add_version(s, SEEDED_DEFINITION, _seeded_document("PT9X"), actor="seed", now=now, message="another bad delay")
         for role in ROLES:
             user = user_store.create_user(s, role, Role(role), None, now)
             tokens[role] = user_store.create_token(s, user, now)[1]

@@ -23,7 +23,7 @@ from webui import create_app
 from webui.api.endpoint import ENDPOINTS
 
 from ..harness import REPO_ROOT, make_config
-from .conftest import Seed, copy_store
+from .conftest import SEEDED_DEFINITION, Seed, copy_store
 
 MAX_EXAMPLES = 10
 load_all_checks()
@@ -69,7 +69,10 @@ def live_schema(live_api: str, seed: Seed) -> schemathesis.BaseSchema:
 
 def _seeded_path(seed: Seed) -> dict[str, object]:
     """Path parameters naming seeded objects, so generated requests also reach real DAGs, runs and tries."""
-    return {"dag_id": "etl", "run_id": seed.finished["etl"], "task_id": "load", "try_number": 1}
+    return {
+        "dag_id": "etl", "run_id": seed.finished["etl"], "task_id": "load", "try_number": 1,
+        "definition_id": SEEDED_DEFINITION, "number": 1, "a": 1, "b": 2,
+    }
 
 
 # breaker keys admit any text but '/' and NUL, which no URL path segment can carry: nothing
