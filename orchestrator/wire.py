@@ -47,6 +47,7 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "follow": None if outcome.follow is None else list(outcome.follow),
         "busy_s": outcome.busy_s,
         "rendered": outcome.rendered,
+        "data_changes": outcome.data_changes,
     }
 
 
@@ -60,6 +61,7 @@ def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
         error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
         follow=None if msg.get("follow") is None else tuple(msg["follow"]), busy_s=msg.get("busy_s"),
         rendered=msg.get("rendered") or {},
+        data_changes=msg.get("data_changes") or {},
     )
 
 
