@@ -146,6 +146,9 @@ class StateMachine(DAG):
                     made[action.id] = action
                     action.make_task(self)
 
+    version_label: str | None = None
+    """The author's version of the machine (a machine file's `version`)."""
+
     def to_spec(self) -> DagSpec:
         spec = super().to_spec()
-        return DagSpec.model_validate(spec.model_dump() | {"machine": self.machine.model_dump()})
+        return DagSpec.model_validate(spec.model_dump() | {"machine": self.machine.model_dump(), "version_label": self.version_label})

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from orchestrator.cli import admin, connections
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
+from orchestrator.cli import machines as machines_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import retention as retention_cli
 from orchestrator.cli import run_controls as run_controls_cli
@@ -128,11 +129,13 @@ def dags_list(state: CliState, as_json: bool) -> None:
     help='Queue one run per line of this JSON Lines file ("-": stdin): {"conf": {...}, "run_id": ..., "logical_date": ...}, each key optional.',
 )
 @click.option("--wait", is_flag=True, help="Wait for the run: exit 0 if it succeeds, 1 if not.")
+@click.option("--correlation-id", default=None, help="A business identifier for the run (runs can be filtered by it).")
 @dags_option
 @pass_state
 @handle_errors
 def dags_trigger(
-    state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool
+    state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool,
+    correlation_id: str | None,
 ) -> None:
     """Queue a manual run of DAG_ID and print its run_id (with --count or --conf-file: many runs, one id a line)."""
     conf = parse_conf(conf_raw)
@@ -141,6 +144,8 @@ def dags_trigger(
             raise click.UsageError("--conf-file gives each run's conf and run_id: it takes no --count, --conf or --run-id")
         if run_id is not None or wait:
             raise click.UsageError("--run-id and --wait name one run: they do not go with --count")
+        if correlation_id is not None:
+            raise click.UsageError("--correlation-id names one run: it does not go with --count or --conf-file")
         requests = read_run_requests(conf_file) if conf_file is not None else [RunRequest(conf) for _ in range(count or 1)]
         for new_run_id in _trigger_many(state, dag_id, requests, label="line" if conf_file is not None else "run"):
             click.echo(new_run_id)
@@ -152,7 +157,7 @@ def dags_trigger(
         require_dag(session, dag_id, DagPermission.TRIGGER)
         run = run_store.create_run(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
-            actor=cli_actor(), check_input=True,
+            actor=cli_actor(), check_input=True, correlation_id=correlation_id,
         )
         record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf})
         paused = dag.is_paused
@@ -464,6 +469,7 @@ def import_errors(state: CliState, as_json: bool) -> None:
 
 cli.add_command(admin.users)
 run_controls_cli.register(runs, tasks)
+machines_cli.register(runs)
 cli.add_command(resilience.circuits)
 cli.add_command(resilience.pools)
 cli.add_command(schedules_cli.schedules)

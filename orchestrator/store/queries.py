@@ -304,10 +304,12 @@ def run_page(
     states: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    correlation_id: str | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[DagRun], int]:
-    """Runs of a DAG, newest logical date first, in any of `states`, with a logical date in [since, until]."""
+    """Runs of a DAG, newest logical date first, in any of `states`, with a logical date in [since, until]
+    and, if given, that correlation id."""
     stmt = select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
     if states:
         stmt = stmt.where(DagRun.state.in_(list(states)))
@@ -315,6 +317,8 @@ def run_page(
         stmt = stmt.where(DagRun.logical_date >= since)
     if until is not None:
         stmt = stmt.where(DagRun.logical_date <= until)
+    if correlation_id is not None:
+        stmt = stmt.where(DagRun.correlation_id == correlation_id)
     return _page(session, stmt, limit, offset)
 
 
