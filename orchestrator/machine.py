@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.expressions import EvaluationError, Expression, compile_expression
+from orchestrator.expressions import EvaluationError, Expression, ExpressionError, compile_expression
 
 GUARD_NAMES = ("data", "params", "event", "roles", "result", "state")
 """The names a guard may read."""
@@ -71,7 +71,10 @@ class TransitionSpec(BaseModel):
         if (self.event is None) == (self.on_action is None):
             raise ValueError(f"transition {self.source!r} -> {self.target!r} needs exactly one of event= or on_action=")
         if self.guard is not None:
-            compile_expression(self.guard, GUARD_NAMES)
+            try:
+                compile_expression(self.guard, GUARD_NAMES)
+            except ExpressionError as exc:
+                raise ValueError(f"transition {self.source!r} -> {self.target!r}: guard {exc}") from None
         return self
 
     @property
