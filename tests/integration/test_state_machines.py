@@ -1,0 +1,225 @@
+"""State-machine workflows end to end: the real scheduler on Dask, SQLite and PostgreSQL, events sent
+through the REST API and the CLI. A machine with a loop-back edge (an action's result sends the run
+back) and guards over run data, the event payload and the sender's roles; the history of states and
+the run data events are checked, and the final state against what the pure core predicts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.test import TestResponse
+
+from orchestrator import machine as core
+from orchestrator.dask_executor import DaskExecutor
+from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.store import runs as run_store
+from orchestrator.store import users as user_store
+from orchestrator.store.users import Role
+from webui import create_app
+
+from .harness import SchedulerThread, cli_env, events_of, make_config, orch, task_rows, upgraded_sessions, wait_for_run, wait_until, write_dag
+
+pytestmark = pytest.mark.slow
+
+DAGS = """
+    from orchestrator import DAG, Action, PythonTask, State, StateMachine, Transition
+    from tests.fixtures import archive_document, score_document, succeed
+
+    review = Action(score_document, id="review")
+    StateMachine(
+        "document",
+        initial="draft",
+        states=[
+            State("draft"),
+            State("review", on_enter=review),
+            State("rework"),
+            State("done", on_enter=Action(archive_document, id="archive"), final=True),
+        ],
+        transitions=[
+            Transition("draft", "review", event="submit"),
+            Transition("review", "rework", on_action=review, guard="result.score < 2"),  # the loop back
+            Transition("rework", "review", event="submit"),
+            Transition("review", "done", event="approve", guard="'admin' in roles and data.score >= 2 and event.ok == true"),
+        ],
+    )
+    with DAG("plain") as plain:
+        PythonTask(task_id="only", python_callable=succeed)
+"""
+MACHINE_FILE = """
+    machineId: ticket
+    initial: open
+    actions:
+      - {actionId: triage, taskId: "tests.fixtures:score_document"}
+    states:
+      - {name: open}
+      - {name: triaged, onEnter: [triage]}
+      - {name: closed, final: true}
+    transitions:
+      - {from: open, to: triaged, event: triage}
+      - {from: triaged, to: closed, event: close}
+"""
+USERS = {"ada": Role.ADMIN, "olga": Role.OPERATOR, "vic": Role.VIEWER}
+
+
+@dataclass
+class World:
+    home: Path
+    url: str
+    sessions: sessionmaker[Session]
+    client: FlaskClient
+    tokens: dict[str, str]
+
+    def call(self, method: str, path: str, user: str, body: dict[str, Any] | None = None) -> TestResponse:
+        return self.client.open(f"/api/v1{path}", method=method, json=body, headers={"Authorization": f"Bearer {self.tokens[user]}"})
+
+    def send(self, dag_id: str, run_id: str, event: str, user: str = "olga", **payload: Any) -> TestResponse:
+        return self.call("POST", f"/dags/{dag_id}/runs/{run_id}/machine/events", user, {"event": event, "payload": payload})
+
+    def machine(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        res = self.call("GET", f"/dags/{dag_id}/runs/{run_id}/machine", "vic")
+        assert res.status_code == 200, res.get_json()
+        return res.get_json()
+
+    def settled_in(self, dag_id: str, run_id: str, state: str) -> dict[str, Any]:
+        """The machine once it is in `state` with no action running."""
+        return wait_until(
+            lambda: (m := self.machine(dag_id, run_id))["state"] == state and not m["awaiting"] and m,
+            timeout=60, what=f"{dag_id}/{run_id} to settle in {state!r}",
+        )
+
+    def cli(self, *args: str) -> Any:
+        return orch(list(args), cli_env(self.home, database_url=self.url))
+
+
+@pytest.fixture(scope="module")
+def world(module_database_url: str, dask_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    home = tmp_path_factory.mktemp("machines")
+    write_dag(home / "dags", "machines.py", DAGS)
+    write_dag(home / "dags", "ticket.yaml", MACHINE_FILE)
+    config = make_config(home, module_database_url)
+    sessions = upgraded_sessions(module_database_url)
+    sync_dag_folder(sessions, config)
+    now = datetime.now(UTC)
+    tokens = {}
+    with sessions.begin() as s:
+        for name, role in USERS.items():
+            tokens[name] = user_store.create_token(s, user_store.create_user(s, name, role, None, now), now)[1]
+    client = create_app(config, sessions=sessions).test_client()
+    with SchedulerThread(config, sessions, DaskExecutor(dask_address), sync_folder=False):
+        yield World(home, module_database_url, sessions, client, tokens)
+
+
+def trigger(w: World, dag_id: str, **body: Any) -> str:
+    res = w.call("POST", f"/dags/{dag_id}/runs", "olga", body)
+    assert res.status_code == 201, res.get_json()
+    return res.get_json()["run_id"]
+
+
+def test_a_machine_loops_back_and_ends_where_the_pure_core_predicts(world: World) -> None:
+    run_id = trigger(world, "document", correlation_id="order-42")
+    world.settled_in("document", run_id, "draft")
+
+    assert world.send("document", run_id, "submit").status_code == 202
+    # the review scores 1: its result takes the loop-back edge to rework
+    world.settled_in("document", run_id, "rework")
+    sent = world.cli("runs", "send-event", "document", run_id, "submit", "--payload", '{"note": "fixed"}')
+    assert sent.returncode == 0, sent.stderr
+    assert "accepted" in sent.stdout
+    # the second review scores 2: no guard takes it back, the run waits in review
+    world.settled_in("document", run_id, "review")
+
+    refused = world.send("document", run_id, "approve", user="olga", ok=True)  # an operator is not an admin
+    assert refused.status_code == 409
+    assert "no guard holds" in refused.get_json()["error"]["message"]
+    assert world.send("document", run_id, "approve", user="ada", ok=True).status_code == 202
+    run = wait_for_run(world.sessions, "document", run_id)
+
+    machine = world.machine("document", run_id)
+    assert (run.state, machine["state"], machine["finished"]) == ("success", "done", True)
+    assert [h["state"] for h in machine["history"]] == ["draft", "review", "rework", "review", "done"]
+    assert [h["via"] for h in machine["history"]] == ["start", "submit", "review:success", "submit", "approve"]
+    assert [h["actor"] for h in machine["history"]][-1] == "ada"
+    assert machine["data"] == {"score": 2, "reviews": [1, 2], "archived": True}
+    assert [(c["key"], c["value"], c["task_id"]) for c in machine["data_changes"]] == [
+        ("score", 1, "review"), ("reviews", [1], "review"), ("score", 2, "review"), ("reviews", [1, 2], "review"),
+        ("archived", True, "archive"),
+    ]
+    data_events = [(e.kind, e.task_id, (e.payload or {}).get("key")) for e in events_of(world.sessions, "document", run_id)
+                   if e.kind == "run_data.set"]
+    assert data_events == [("run_data.set", "review", "score"), ("run_data.set", "review", "reviews")] * 2 + [
+        ("run_data.set", "archive", "archived")]
+    tasks = task_rows(world.sessions, "document", run_id)
+    assert (tasks["review"].state, tasks["review"].try_number, tasks["archive"].state) == ("success", 2, "success")
+
+    # the pure core, fed the same inputs, predicts the same path and the same final state
+    spec = run_store.spec_for_version(world.sessions(), "document", run.version_hash)
+    assert spec.machine is not None
+    now = datetime.now(UTC)
+    path, predicted = ["draft"], core.start(spec.machine, now).run
+    for step in (
+        lambda r: core.react(spec.machine, r, "submit", now=now),
+        lambda r: core.advance(spec.machine, r, "review", "success", {"score": 1}, data={"score": 1}, now=now),
+        lambda r: core.react(spec.machine, r, "submit", {"note": "fixed"}, now=now),
+        lambda r: core.advance(spec.machine, r, "review", "success", {"score": 2}, data={"score": 2}, now=now),
+        lambda r: core.react(spec.machine, r, "approve", {"ok": True}, data={"score": 2}, roles=["admin"], now=now),
+        lambda r: core.advance(spec.machine, r, "archive", "success", "archived", now=now),
+    ):
+        decision = step(predicted)
+        predicted = decision.run
+        if decision.moved is not None:
+            path.append(decision.moved.target)
+    assert (predicted.state, predicted.finished) == (machine["state"], True)
+    assert path == [h["state"] for h in machine["history"]]
+
+    shown = world.cli("runs", "machine", "document", run_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert [h["state"] for h in json.loads(shown.stdout)["history"]] == path
+
+
+def test_runs_are_filtered_by_the_correlation_id_given_at_trigger_time(world: World) -> None:
+    tagged = trigger(world, "document", correlation_id="invoice-7")
+    trigger(world, "document")
+    found = world.call("GET", "/dags/document/runs?correlation_id=invoice-7", "vic").get_json()
+    assert [(r["run_id"], r["correlation_id"]) for r in found["items"]] == [(tagged, "invoice-7")]
+    cli_run = world.cli("dags", "trigger", "ticket", "--correlation-id", "case-9")
+    assert cli_run.returncode == 0, cli_run.stderr
+    found = world.call("GET", "/dags/ticket/runs?correlation_id=case-9", "vic").get_json()
+    assert [r["run_id"] for r in found["items"]] == [cli_run.stdout.strip()]
+
+
+def test_an_event_payload_gives_a_run_its_correlation_id_and_a_yaml_machine_runs(world: World) -> None:
+    run_id = trigger(world, "ticket")
+    assert world.send("ticket", run_id, "triage", correlation_id="case-1").status_code == 202
+    world.settled_in("ticket", run_id, "triaged")
+    assert world.call("GET", f"/dags/ticket/runs/{run_id}", "vic").get_json()["correlation_id"] == "case-1"
+    assert world.send("ticket", run_id, "close").status_code == 202
+    assert wait_for_run(world.sessions, "ticket", run_id).state == "success"
+    assert [h["state"] for h in world.machine("ticket", run_id)["history"]] == ["open", "triaged", "closed"]
+
+
+def test_an_event_no_transition_takes_is_refused_with_the_reason(world: World) -> None:
+    run_id = trigger(world, "ticket")
+    refused = world.send("ticket", run_id, "close")
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["message"] == "no transition from 'open' on event 'close' (it accepts: triage)"
+    sent = world.cli("runs", "send-event", "ticket", run_id, "reopen")
+    assert sent.returncode != 0 and "no transition from 'open' on event 'reopen'" in sent.stderr
+
+
+def test_a_dag_that_is_no_machine_takes_no_events(world: World) -> None:
+    run_id = trigger(world, "plain")
+    refused = world.send("plain", run_id, "go")
+    assert (refused.status_code, refused.get_json()["error"]["message"]) == (409, "DAG 'plain' is not a state machine: its runs take no events")
+
+
+def test_sending_an_event_needs_the_operator_role(world: World) -> None:
+    run_id = trigger(world, "ticket")
+    assert world.send("ticket", run_id, "triage", user="vic").status_code == 403
