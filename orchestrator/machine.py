@@ -36,6 +36,18 @@ GUARD_NAMES = ("data", "params", "event", "roles", "result", "state")
 SLA_MISSED_EVENT = "sla_missed"
 """The event a missed state SLA sends to the machine: a transition on it escalates."""
 
+# the event-log kinds of machine runs (written by the scheduler and the API, folded by orchestrator.replay)
+SENT_KIND = "machine.event"
+"""An event sent to a machine run: payload {"event", "payload", "roles"}."""
+STATE_KIND = "machine.state"
+"""The run entered a state: payload {"from", "to", "via", "guard"}; `reason` says which transition."""
+REJECTED_KIND = "machine.rejected"
+"""A sent event that no transition accepted by the time the scheduler took it."""
+SLA_MISSED_KIND = "machine.sla_missed"
+"""The run stayed in a state past its SLA: payload {"state", "due"}."""
+CORRELATION_FIELD = "correlation_id"
+"""The payload field of a sent event whose value becomes the run's correlation id, when it has none yet."""
+
 
 class MachineError(OrchestratorError):
     """A machine definition is not valid: says which state or transition and why."""

@@ -25,16 +25,11 @@ from orchestrator.store import changes as change_store
 from orchestrator.store import events as event_store
 from orchestrator.store.runs import get_run, spec_for_version
 
-EVENT = "machine.event"
-"""An event sent to a machine run: payload {"event", "payload", "roles"}."""
-STATE = "machine.state"
-"""The run entered a state: payload {"from", "to", "via", "guard"}; `reason` says which transition."""
-REJECTED = "machine.rejected"
-"""A sent event that no transition accepted by the time the scheduler took it."""
-SLA_MISSED = "machine.sla_missed"
-"""The run stayed in a state past its SLA: payload {"state", "due"}."""
-CORRELATION_FIELD = "correlation_id"
-"""The payload field whose value becomes the run's correlation id, when it has none yet."""
+EVENT = core.SENT_KIND
+STATE = core.STATE_KIND
+REJECTED = core.REJECTED_KIND
+SLA_MISSED = core.SLA_MISSED_KIND
+CORRELATION_FIELD = core.CORRELATION_FIELD
 
 
 class MachineEventRefused(ConflictError):

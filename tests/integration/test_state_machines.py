@@ -179,6 +179,10 @@ def test_a_machine_loops_back_and_ends_where_the_pure_core_predicts(world: World
     assert (predicted.state, predicted.finished) == (machine["state"], True)
     assert path == [h["state"] for h in machine["history"]]
 
+    replayed = world.cli("runs", "replay", "document", run_id)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "the replayed state matches the stored rows" in replayed.stderr
+
     shown = world.cli("runs", "machine", "document", run_id, "--json")
     assert shown.returncode == 0, shown.stderr
     assert [h["state"] for h in json.loads(shown.stdout)["history"]] == path

@@ -117,3 +117,12 @@ def test_run_data_set_is_recorded_as_a_change_and_read_back() -> None:
 def test_run_data_refuses_a_value_that_is_not_json() -> None:
     with pytest.raises(RunDataError, match="run variable 'when': the value must be JSON"):
         RunData().set("when", object())
+
+
+def test_simulation_refuses_a_machine_saying_what_to_use_instead() -> None:
+    from datetime import UTC, datetime
+
+    from orchestrator.simulation import Outcomes, SimulationInputError, simulate
+
+    with pytest.raises(SimulationInputError, match="is a state machine: simulation walks DAGs only"):
+        simulate(python_machine().to_spec(), Outcomes(), start=datetime(2026, 1, 1, tzinfo=UTC))
