@@ -227,3 +227,26 @@ def test_a_dag_that_is_no_machine_takes_no_events(world: World) -> None:
 def test_sending_an_event_needs_the_operator_role(world: World) -> None:
     run_id = trigger(world, "ticket")
     assert world.send("ticket", run_id, "triage", user="vic").status_code == 403
+
+
+def test_the_ui_shows_the_state_history_and_draws_states_with_guarded_transitions(world: World) -> None:
+    run_id = trigger(world, "document", correlation_id="ui-1")
+    world.settled_in("document", run_id, "draft")
+    assert world.send("document", run_id, "submit").status_code == 202
+    world.settled_in("document", run_id, "rework")
+    auth = {"Authorization": f"Bearer {world.tokens['vic']}"}
+
+    page = world.client.get(f"/dags/document/runs/{run_id}", headers=auth).get_data(as_text=True)
+    assert "State machine" in page and '<strong id="machine-state">rework</strong>' in page and "ui-1" in page
+    live = world.client.get(f"/data/dags/document/runs/{run_id}", headers=auth).get_json()["machine"]
+    assert (live["state"], [h["state"] for h in live["history"]]) == ("rework", ["draft", "review", "rework"])
+
+    graph = world.client.get("/data/dags/document/graph", headers=auth).get_json()
+    assert {n["task_id"]: n["kind"] for n in graph["nodes"]} == {"draft": "initial", "review": "state", "rework": "state", "done": "final"}
+    labels = {(e["source"], e["target"]): e["label"] for e in graph["edges"]}
+    assert labels[("review", "rework")] == "review:success [result.score < 2]"
+    assert labels[("rework", "review")] == "submit"  # the loop back, drawn as an arc under the states
+    assert labels[("review", "done")] == "approve ['admin' in roles and data.score >= 2 and event.ok == true]"
+
+    listed = world.client.get("/dags/document/runs?correlation_id=ui-1", headers=auth).get_data(as_text=True)
+    assert f'data-run="{run_id}"' in listed and listed.count("data-run=") == 1

@@ -36,6 +36,18 @@
     reason.hidden = !r.state_reason;
   }
 
+  function drawMachine() {
+    const m = data.machine;
+    if (!m) return;
+    document.getElementById("machine-state").textContent = m.state || "not started";
+    document.getElementById("machine-ended").hidden = !m.finished;
+    document.getElementById("machine-awaiting").textContent = m.awaiting.length ? `running: ${m.awaiting.join(", ")}` : "";
+    document.querySelector("#machine-history tbody").innerHTML = m.history.map((h) => `<tr>
+      <td>${orch.esc(h.state)}</td><td>${orch.esc(h.from || "—")}</td><td>${orch.esc(h.via || "")}</td>
+      <td><code>${orch.esc(h.guard || "")}</code></td><td>${orch.esc(orch.fmtTime(h.at))}</td><td>${orch.esc(h.actor)}</td></tr>`).join("");
+    document.getElementById("machine-data").textContent = JSON.stringify(m.data, null, 2);
+  }
+
   function drawChildren() {
     const children = data.run.children;
     document.getElementById("children").hidden = !children.length;
@@ -141,7 +153,7 @@
 
   function drawAll() {
     const moved = data.events.length > 0;
-    drawFacts(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events);
+    drawFacts(); drawMachine(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events);
     if (moved || !replayIds.length) drawReplay(0).catch((e) => orch.toast(`Could not replay the run: ${e.message}`, "error"));
   }
   drawAll();
