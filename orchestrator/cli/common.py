@@ -192,14 +192,14 @@ def emit_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> 
         emit_table(rows, columns)
 
 
-def parse_conf(raw: str | None) -> dict[str, Any]:
-    """`--conf` must be a JSON object."""
+def parse_conf(raw: str | None, option: str = "--conf") -> dict[str, Any]:
+    """`--conf` (or another `option` taking JSON) must be a JSON object."""
     if raw is None:
         return {}
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint="--conf") from None
+        raise click.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint=option) from None
     if not isinstance(value, dict):
-        raise click.BadParameter("must be a JSON object, e.g. '{\"limit\": 5}'", param_hint="--conf")
+        raise click.BadParameter("must be a JSON object, e.g. '{\"limit\": 5}'", param_hint=option)
     return value

@@ -10,22 +10,12 @@ from typing import Any
 import click
 
 from orchestrator.access import DagPermission
-from orchestrator.cli.common import CliState, cli_access, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag
+from orchestrator.cli.common import (
+    CliState, cli_access, cli_actor, emit_rows, handle_errors, iso, parse_conf, pass_state, record_audit, require_dag,
+)
 from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import machines as machine_store
 from orchestrator.store.users import Role
-
-
-def _payload(raw: str | None) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint="--payload") from None
-    if not isinstance(value, dict):
-        raise click.BadParameter('must be a JSON object, e.g. \'{"amount": 5}\'', param_hint="--payload")
-    return value
 
 
 @click.command("send-event")
@@ -38,7 +28,7 @@ def _payload(raw: str | None) -> dict[str, Any]:
 def send_event(state: CliState, dag_id: str, run_id: str, event: str, payload_raw: str | None) -> None:
     """Send EVENT to a state-machine run; exit 1 with the reason when no transition accepts it.
     Guards see the CLI user's role (and those it includes) as `roles`."""
-    payload = _payload(payload_raw)
+    payload = parse_conf(payload_raw, option="--payload")
     listeners = ListenerThread(load_plugins(state.config))
     try:
         with publishing(state.sessions(), listeners) as session:
