@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,18 @@ from orchestrator.store import users as user_store
 from orchestrator.store.users import Role
 from webui import create_app
 
-from .harness import SchedulerThread, cli_env, events_of, make_config, orch, task_rows, upgraded_sessions, wait_for_run, wait_until, write_dag
+from orchestrator.executor import InProcessExecutor
+
+from .harness import (
+    SchedulerThread, cli_env, events_of, make_config, orch, run_row, task_rows, trigger as queue_run, upgraded_sessions, wait_for_run,
+    wait_until, write_dag,
+)
+from .test_dag_dependencies import Clock
 
 pytestmark = pytest.mark.slow
 
 DAGS = """
-    from orchestrator import DAG, Action, PythonTask, State, StateMachine, Transition
+    from orchestrator import DAG, Action, EventTrigger, PythonTask, State, StateMachine, Transition
     from tests.fixtures import archive_document, score_document, succeed
 
     review = Action(score_document, id="review")
@@ -49,6 +55,10 @@ DAGS = """
             Transition("rework", "review", event="submit"),
             Transition("review", "done", event="approve", guard="'admin' in roles and data.score >= 2 and event.ok == true"),
         ],
+    )
+    StateMachine(
+        "order_flow", triggers=[EventTrigger("order.*")],
+        states=[State("new"), State("paid", final=True)], transitions=[Transition("new", "paid", event="pay")],
     )
     with DAG("plain") as plain:
         PythonTask(task_id="only", python_callable=succeed)
@@ -250,3 +260,48 @@ def test_the_ui_shows_the_state_history_and_draws_states_with_guarded_transition
 
     listed = world.client.get("/dags/document/runs?correlation_id=ui-1", headers=auth).get_data(as_text=True)
     assert f'data-run="{run_id}"' in listed and listed.count("data-run=") == 1
+
+
+def test_an_outside_event_starts_a_machine_run_carrying_its_correlation_id(world: World) -> None:
+    posted = world.call("POST", "/events", "olga", {"type": "order.created", "payload": {"correlation_id": "ord-5"}})
+    assert posted.status_code in (201, 202), posted.get_json()
+    found = wait_until(
+        lambda: world.call("GET", "/dags/order_flow/runs?correlation_id=ord-5", "vic").get_json()["items"],
+        timeout=60, what="the run the order event starts",
+    )
+    [run] = found
+    world.settled_in("order_flow", run["run_id"], "new")
+    assert world.send("order_flow", run["run_id"], "pay").status_code == 202
+    assert wait_for_run(world.sessions, "order_flow", run["run_id"]).state == "success"
+
+
+SLA_DAGS = """
+    from orchestrator import State, StateMachine, Transition
+
+    StateMachine("escalating", states=[State("waiting", sla=600), State("escalated", final=True)],
+                 transitions=[Transition("waiting", "escalated", event="sla_missed")])
+    StateMachine("lenient", states=[State("waiting", sla=600), State("done", final=True)],
+                 transitions=[Transition("waiting", "done", event="finish")])
+"""
+
+
+def test_a_missed_state_sla_escalates_or_is_recorded_once(tmp_path: Path) -> None:
+    t0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    write_dag(tmp_path / "dags", "slas.py", SLA_DAGS)
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    config = make_config(tmp_path, url)
+    sessions = upgraded_sessions(url)
+    sync_dag_folder(sessions, config)
+    clock = Clock(t0)
+    with SchedulerThread(config, sessions, InProcessExecutor(), clock=clock, sync_folder=False):
+        escalating, lenient = queue_run(sessions, "escalating"), queue_run(sessions, "lenient")
+        for dag_id, run_id in (("escalating", escalating), ("lenient", lenient)):
+            wait_until(lambda: (run_row(sessions, dag_id, run_id).machine or {}).get("state") == "waiting", timeout=30, what="the start")
+        clock.at = t0 + timedelta(seconds=601)
+        assert wait_for_run(sessions, "escalating", escalating).state == "success"
+        wait_until(lambda: (run_row(sessions, "lenient", lenient).machine or {}).get("sla_missed"), timeout=30, what="the lenient miss")
+    kinds = [(e.kind, (e.payload or {}).get("to")) for e in events_of(sessions, "escalating", escalating) if e.kind.startswith("machine.")]
+    assert kinds == [("machine.state", "waiting"), ("machine.sla_missed", None), ("machine.state", "escalated")]
+    lenient_row = run_row(sessions, "lenient", lenient)
+    assert (lenient_row.state, lenient_row.machine["state"]) == ("running", "waiting")
+    assert [e.kind for e in events_of(sessions, "lenient", lenient)].count("machine.sla_missed") == 1
