@@ -305,3 +305,9 @@ def test_a_missed_state_sla_escalates_or_is_recorded_once(tmp_path: Path) -> Non
     lenient_row = run_row(sessions, "lenient", lenient)
     assert (lenient_row.state, lenient_row.machine["state"]) == ("running", "waiting")
     assert [e.kind for e in events_of(sessions, "lenient", lenient)].count("machine.sla_missed") == 1
+
+
+def test_dags_test_refuses_a_machine_saying_how_to_run_one(world: World) -> None:
+    tested = world.cli("dags", "test", "document")
+    assert tested.returncode != 0
+    assert "is a state machine: its runs move on events" in tested.stderr and "runs send-event" in tested.stderr
