@@ -319,18 +319,20 @@ def runs() -> None:
 @runs.command("list")
 @click.argument("dag_id")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
+@click.option("--correlation-id", default=None, help="Only the runs with this business correlation id.")
 @pass_state
 @handle_errors
-def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
+def runs_list(state: CliState, dag_id: str, as_json: bool, correlation_id: str | None) -> None:
     """List the runs of DAG_ID, newest first."""
     with state.sessions(readonly=True)() as session:
         queries.get_dag(session, dag_id)
         require_dag(session, dag_id, DagPermission.READ)
         rows = [
-            {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date), "end_date": iso(r.end_date)}
-            for r in queries.list_runs(session, dag_id)
+            {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date),
+             "end_date": iso(r.end_date), "correlation_id": r.correlation_id}
+            for r in queries.list_runs(session, dag_id, correlation_id=correlation_id)
         ]
-    emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date"], as_json)
+    emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date", "correlation_id"], as_json)
 
 
 @runs.command("cancel")

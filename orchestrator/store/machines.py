@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator import machine as core
-from orchestrator.errors import ConflictError
+from orchestrator.errors import ConflictError, NotFoundError
 from orchestrator.models import DagRun, Event
 from orchestrator.run_data import RUN_DATA_SET
 from orchestrator.states import RUN_ACTIVE, RunState
@@ -121,8 +121,11 @@ class MachineView:
 
 
 def machine_view(session: Session, dag_id: str, run_id: str) -> MachineView:
-    """The run's current state, the states it went through (oldest first), its data and the changes to it."""
+    """The run's current state, the states it went through (oldest first), its data and the changes to it;
+    NotFoundError for a run of a DAG that is no state machine."""
     row = get_run(session, dag_id, run_id)
+    if spec_for_version(session, dag_id, row.version_hash).machine is None:
+        raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} is not a state machine's: it has no state to show")
     current = core.MachineRun.from_json(row.machine)
     rows = session.scalars(
         select(Event).where(Event.dag_id == dag_id, Event.run_id == run_id, Event.kind.in_((STATE, RUN_DATA_SET, REJECTED)))

@@ -31,9 +31,11 @@ def dag_spec(session: Session, dag_id: str) -> DagSpec:
     return DagSpec.model_validate(get_dag(session, dag_id).spec)
 
 
-def list_runs(session: Session, dag_id: str, *, limit: int | None = None) -> Sequence[DagRun]:
-    """Runs of a DAG, newest logical date first."""
+def list_runs(session: Session, dag_id: str, *, limit: int | None = None, correlation_id: str | None = None) -> Sequence[DagRun]:
+    """Runs of a DAG, newest logical date first; only those with `correlation_id`, if given."""
     stmt = select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
+    if correlation_id is not None:
+        stmt = stmt.where(DagRun.correlation_id == correlation_id)
     if limit:
         stmt = stmt.limit(limit)
     return session.scalars(stmt).all()

@@ -207,6 +207,8 @@ def test_runs_are_filtered_by_the_correlation_id_given_at_trigger_time(world: Wo
     assert cli_run.returncode == 0, cli_run.stderr
     found = world.call("GET", "/dags/ticket/runs?correlation_id=case-9", "vic").get_json()
     assert [r["run_id"] for r in found["items"]] == [cli_run.stdout.strip()]
+    listed = world.cli("runs", "list", "ticket", "--correlation-id", "case-9", "--json")
+    assert [(r["run_id"], r["correlation_id"]) for r in json.loads(listed.stdout)] == [(cli_run.stdout.strip(), "case-9")]
 
 
 def test_an_event_payload_gives_a_run_its_correlation_id_and_a_yaml_machine_runs(world: World) -> None:
@@ -232,6 +234,8 @@ def test_a_dag_that_is_no_machine_takes_no_events(world: World) -> None:
     run_id = trigger(world, "plain")
     refused = world.send("plain", run_id, "go")
     assert (refused.status_code, refused.get_json()["error"]["message"]) == (409, "DAG 'plain' is not a state machine: its runs take no events")
+    shown = world.call("GET", f"/dags/plain/runs/{run_id}/machine", "vic")
+    assert shown.status_code == 404 and "is not a state machine's" in shown.get_json()["error"]["message"]
 
 
 def test_sending_an_event_needs_the_operator_role(world: World) -> None:
