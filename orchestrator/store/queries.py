@@ -151,7 +151,7 @@ def grid_runs(session: Session, dag_id: str, limit: int) -> list[Row[Any]]:
     stmt = (
         select(
             DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.logical_date, DagRun.queued_at,
-            DagRun.start_date, DagRun.end_date, DagRun.version_hash,
+            DagRun.start_date, DagRun.end_date, DagRun.version_hash, DagRun.correlation_id, DagRun.machine,
         )
         .where(DagRun.dag_id == dag_id)
         .order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())

@@ -60,6 +60,8 @@ def run_dict(row: Any, *, with_failures: bool = False) -> dict[str, Any]:
         "with_failures": with_failures,
         "paused": bool(getattr(row, "paused", False)),
         "correlation_id": getattr(row, "correlation_id", None),
+        # a state machine's current state: the graph marks it
+        "machine_state": (getattr(row, "machine", None) or {}).get("state"),
     }
 
 
