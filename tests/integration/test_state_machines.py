@@ -189,6 +189,9 @@ def test_a_machine_loops_back_and_ends_where_the_pure_core_predicts(world: World
     assert (predicted.state, predicted.finished) == (machine["state"], True)
     assert path == [h["state"] for h in machine["history"]]
 
+    image = world.call("GET", f"/dags/document/runs/{run_id}/replay", "vic").get_json()
+    assert (image["machine_state"], image["run_data"], image["correlation_id"], image["differences"]) == (
+        "done", machine["data"], "order-42", [])
     replayed = world.cli("runs", "replay", "document", run_id)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "the replayed state matches the stored rows" in replayed.stderr

@@ -141,7 +141,8 @@
       if (!following) return drawReplay(Number(slider.value));
     }
     document.getElementById("replay-position").textContent = `${slider.value} of ${replayIds.length}`;
-    document.getElementById("replay-at").textContent = `${orch.fmtTime(image.at) || ""} · run ${image.run_state || "not started"}`;
+    document.getElementById("replay-at").textContent = `${orch.fmtTime(image.at) || ""} · run ${image.run_state || "not started"}`
+      + (data.machine ? ` · state ${image.machine_state || "none yet"}` : "");
     document.getElementById("replay-at").dataset.runState = image.run_state || "";
     document.querySelector("#replay-tasks tbody").innerHTML = image.tasks.map((t) => `<tr data-task="${orch.esc(t.task_id)}" data-map-index="${t.map_index}" data-state="${orch.esc(t.state)}">
       <td>${orch.esc(t.task_id)}${t.map_index >= 0 ? ` [${t.map_index}]` : ""}</td><td>${orch.badge(t.state)}</td><td>${t.try_number}</td></tr>`).join("");
