@@ -314,7 +314,8 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
         error_bases: tuple[str, ...] = ()
         follow: tuple[str, ...] | None = None
         rendered: dict[str, Any] = {}
-        run_data = RunData(work.run_data)
+        # a try chained after its upstreams (same pack) sees what they set, as a later dispatch would
+        run_data = RunData({**work.run_data, **{k: v for up in chained for k, v in up.data_changes.items()}})
         ctx_token = None
         try:
             task = context = failure = None

@@ -62,6 +62,9 @@ DAGS = """
     )
     with DAG("plain") as plain:
         PythonTask(task_id="only", python_callable=succeed)
+    with DAG("plain_data") as plain_data:
+        first = PythonTask(task_id="first", python_callable=score_document)
+        first >> PythonTask(task_id="second", python_callable=score_document)
 """
 MACHINE_FILE = """
     machineId: ticket
@@ -318,3 +321,15 @@ def test_dags_test_refuses_a_machine_saying_how_to_run_one(world: World) -> None
     tested = world.cli("dags", "test", "document")
     assert tested.returncode != 0
     assert "is a state machine: its runs move on events" in tested.stderr and "runs send-event" in tested.stderr
+
+
+def test_tasks_of_a_plain_dag_read_and_set_run_data_each_change_an_event(world: World) -> None:
+    run_id = trigger(world, "plain_data")
+    assert wait_for_run(world.sessions, "plain_data", run_id).state == "success"
+    row = run_row(world.sessions, "plain_data", run_id)
+    assert row.run_data == {"score": 2, "reviews": [1, 2]}  # the second task saw what the first set
+    changes = [(e.task_id, e.payload) for e in events_of(world.sessions, "plain_data", run_id) if e.kind == "run_data.set"]
+    assert changes == [
+        ("first", {"key": "score", "value": 1}), ("first", {"key": "reviews", "value": [1]}),
+        ("second", {"key": "score", "value": 2}), ("second", {"key": "reviews", "value": [1, 2]}),
+    ]
