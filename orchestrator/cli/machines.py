@@ -11,11 +11,10 @@ import click
 
 from orchestrator.access import DagPermission
 from orchestrator.cli.common import (
-    CliState, cli_access, cli_actor, emit_rows, handle_errors, iso, parse_conf, pass_state, record_audit, require_dag,
+    CliState, cli_actor, cli_roles, emit_rows, handle_errors, iso, parse_conf, pass_state, record_audit, require_dag,
 )
 from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import machines as machine_store
-from orchestrator.store.users import Role
 
 
 @click.command("send-event")
@@ -27,15 +26,14 @@ from orchestrator.store.users import Role
 @handle_errors
 def send_event(state: CliState, dag_id: str, run_id: str, event: str, payload_raw: str | None) -> None:
     """Send EVENT to a state-machine run; exit 1 with the reason when no transition accepts it.
-    Guards see the CLI user's role (and those it includes) as `roles`."""
+    Guards see the CLI user's role (and those it includes) and DAG roles as `roles`."""
     payload = parse_conf(payload_raw, option="--payload")
     listeners = ListenerThread(load_plugins(state.config))
     try:
         with publishing(state.sessions(), listeners) as session:
             require_dag(session, dag_id, DagPermission.TRIGGER)
-            role = cli_access(session).role
             decision = machine_store.send_event(
-                session, dag_id, run_id, event, payload, roles=[r.value for r in Role if role.allows(r)], actor=cli_actor(),
+                session, dag_id, run_id, event, payload, roles=cli_roles(session), actor=cli_actor(),
                 now=datetime.now(UTC),
             )
             record_audit(session, "run.machine_event", f"run:{dag_id}/{run_id}", {"event": event})

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from orchestrator import machine as core
+from orchestrator.access import DagPermission, Grant
 from orchestrator.dask_executor import DaskExecutor
 from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.store import access as access_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
 from orchestrator.store.users import Role
@@ -78,6 +80,7 @@ MACHINE_FILE = """
     transitions:
       - {from: open, to: triaged, event: triage}
       - {from: triaged, to: closed, event: close}
+      - {from: open, to: closed, event: waive, guard: "'finance' in roles"}
 """
 USERS = {"ada": Role.ADMIN, "olga": Role.OPERATOR, "vic": Role.VIEWER}
 
@@ -125,6 +128,11 @@ def world(module_database_url: str, dask_address: str, tmp_path_factory: pytest.
     with sessions.begin() as s:
         for name, role in USERS.items():
             tokens[name] = user_store.create_token(s, user_store.create_user(s, name, role, None, now), now)[1]
+        # a DAG role's name is one of the roles guards see
+        tokens["fin"] = user_store.create_token(s, user_store.create_user(s, "fin", Role.OPERATOR, None, now), now)[1]
+        access_store.create_role(s, "finance", None, now)
+        access_store.add_grant(s, "finance", Grant(DagPermission.TRIGGER, dag_id="ticket"), now)
+        access_store.add_member(s, "finance", "fin")
     client = create_app(config, sessions=sessions).test_client()
     with SchedulerThread(config, sessions, DaskExecutor(dask_address), sync_folder=False):
         yield World(home, module_database_url, sessions, client, tokens)
@@ -231,7 +239,7 @@ def test_an_event_no_transition_takes_is_refused_with_the_reason(world: World) -
     run_id = trigger(world, "ticket")
     refused = world.send("ticket", run_id, "close")
     assert refused.status_code == 409
-    assert refused.get_json()["error"]["message"] == "no transition from 'open' on event 'close' (it accepts: triage)"
+    assert refused.get_json()["error"]["message"] == "no transition from 'open' on event 'close' (it accepts: triage, waive)"
     sent = world.cli("runs", "send-event", "ticket", run_id, "reopen")
     assert sent.returncode != 0 and "no transition from 'open' on event 'reopen'" in sent.stderr
 
@@ -333,3 +341,11 @@ def test_tasks_of_a_plain_dag_read_and_set_run_data_each_change_an_event(world: 
         ("first", {"key": "score", "value": 1}), ("first", {"key": "reviews", "value": [1]}),
         ("second", {"key": "score", "value": 2}), ("second", {"key": "reviews", "value": [1, 2]}),
     ]
+
+
+def test_guards_see_the_senders_dag_roles(world: World) -> None:
+    run_id = trigger(world, "ticket")
+    refused = world.send("ticket", run_id, "waive", user="olga")
+    assert refused.status_code == 409 and "'finance' in roles" in refused.get_json()["error"]["message"]
+    assert world.send("ticket", run_id, "waive", user="fin").status_code == 202
+    assert wait_for_run(world.sessions, "ticket", run_id).state == "success"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
 from orchestrator.access import DagPermission
+from orchestrator.store import access as access_store
 from orchestrator.store import machines as machine_store
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
@@ -13,10 +16,10 @@ from webui.auth import audit, current_identity
 from webui.state import publishing_session, web_state
 
 
-def _roles() -> list[str]:
-    """The roles guards see as `roles`: the user's role and those it includes."""
+def _roles(session: Session) -> list[str]:
+    """The roles guards see as `roles`: the user's role, those it includes, and the user's DAG roles."""
     ident = current_identity()
-    return [] if ident is None else [r.value for r in Role if ident.role.allows(r)]
+    return [] if ident is None else access_store.role_names(session, ident.user_id, ident.role)
 
 
 @endpoint(
@@ -31,7 +34,7 @@ def send_machine_event(path: RunPath, body: MachineEventIn) -> MachineEventAccep
     correlation id if it has none."""
     with publishing_session() as s:
         decision = machine_store.send_event(
-            s, path.dag_id, path.run_id, body.event, body.payload, roles=_roles(), actor=actor_name(), now=datetime.now(UTC),
+            s, path.dag_id, path.run_id, body.event, body.payload, roles=_roles(s), actor=actor_name(), now=datetime.now(UTC),
         )
         audit(s, "run.machine_event", f"run:{path.dag_id}/{path.run_id}", {"event": body.event})
     moved = decision.moved
