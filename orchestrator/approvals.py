@@ -7,8 +7,17 @@ Approvers are usernames or `role:<role>`; roles are ranked (viewer < operator < 
 `role:operator` lets operators and admins decide (the caller says which roles a user's role
 includes: this module imports nothing from the store, as DAG files import it). A user who delegates hands their say to another
 user and cannot decide any more; the delegate may decide as if listed. Each user decides once.
-The request is approved once `min_approvals` distinct users approved, rejected by the first
-rejection, and sent back by the first request for changes.
+
+Every decision carries votes: the decider's own (1, or their weight under the weighted
+strategy; 0 for a delegate who is not an approver in their own right) plus the votes delegated to
+them. So delegating to a co-approver never strands a quorum: the delegate's approval counts both.
+A delegation that could never be cast (to a user who already decided, or to the run's starter
+when self-approval is off) is refused instead.
+
+The strategy says when approvals approve: `count` (the default) once they carry `min_approvals`
+votes, `unanimous` once every named approver approved (themselves or through a delegate),
+`weighted` once their weights reach `threshold`. Under every strategy the first rejection
+rejects and the first request for changes sends the request back.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ ROLE_PREFIX = "role:"
 EVENT_REQUESTED = "approval.requested"
 EVENT_ESCALATED = "approval.escalated"
 EVENT_DECIDED = "approval.decided"
+EVENT_CLOSED = "approval.closed"
 """Event-log kinds of a request's life; each decision is "approval.<decision>"."""
 ROLES = ("viewer", "operator", "admin")
 """The roles of orchestrator.store.users.Role, lowest first."""
@@ -52,6 +62,17 @@ class Outcome(str, Enum):
     REJECTED = "rejected"
     CHANGES_REQUESTED = "changes_requested"
     TIMED_OUT = "timed_out"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Strategy(str, Enum):
+    """When approvals approve a request (see the module's docstring)."""
+
+    COUNT = "count"
+    UNANIMOUS = "unanimous"
+    WEIGHTED = "weighted"
 
     def __str__(self) -> str:
         return self.value
@@ -174,6 +195,9 @@ class ApprovalSpec(BaseModel):
     allow_self_approval: bool = Field(default=False, description="whether the user who started the run may approve it")
     require_comment: bool = Field(default=False, description="whether every decision needs a comment")
     fail_on_reject: bool = Field(default=True, description="False: a rejection or change request ends the task successfully, for a branch to follow")
+    strategy: Strategy = Field(default=Strategy.COUNT, description="count: min_approvals votes; unanimous: every named approver; weighted: weights reach threshold")
+    weights: dict[str, float] = Field(default_factory=dict, description="weighted: an approver entry's weight (entries not named weigh 1)")
+    threshold: float | None = Field(default=None, gt=0, description="weighted: the sum of approving weights that approves")
 
     @field_validator("approvers", mode="before")
     @classmethod
@@ -199,7 +223,38 @@ class ApprovalSpec(BaseModel):
             raise ValueError("escalation steps apply in order: list them by `after`, earliest first")
         if self.timeout is not None and afters and afters[-1] > self.timeout:
             raise ValueError(f"an escalation step after {afters[-1]:g} s would come after the timeout ({self.timeout:g} s)")
+        self._check_strategy()
         return self
+
+    def _check_strategy(self) -> None:
+        weighted = self.strategy is Strategy.WEIGHTED
+        if (self.weights or self.threshold is not None) and not weighted:
+            raise ValueError("weights and threshold go with strategy 'weighted'")
+        if weighted:
+            if self.threshold is None:
+                raise ValueError("strategy 'weighted' needs a threshold: the sum of approving weights that approves")
+            for entry, weight in self.weights.items():
+                if entry not in self.approvers:
+                    raise ValueError(f"weights name {entry!r}, who is not one of the approvers ({', '.join(self.approvers)})")
+                if not weight > 0:
+                    raise ValueError(f"the weight of {entry!r} must be positive, not {weight!r}")
+            if not any(a.startswith(ROLE_PREFIX) for a in self.approvers):
+                total = sum(self.weights.get(a, 1.0) for a in self.approvers)
+                if total < self.threshold:
+                    raise ValueError(f"the threshold {self.threshold:g} is unreachable: all approvers together weigh {total:g}")
+        if self.strategy is Strategy.UNANIMOUS:
+            roles = [a for a in self.approvers if a.startswith(ROLE_PREFIX)]
+            if roles:
+                raise ValueError(f"strategy 'unanimous' needs named approvers: {roles[0]!r} names no fixed set of users")
+
+    def needed(self) -> float:
+        """The votes (or weight) that approve: what `outcome_of` counts up to."""
+        if self.strategy is Strategy.WEIGHTED:
+            assert self.threshold is not None
+            return self.threshold
+        if self.strategy is Strategy.UNANIMOUS:
+            return float(max(self.min_approvals, len(set(self.approvers))))
+        return float(self.min_approvals)
 
 
 # -- deciding -------------------------------------------------------------------------------------------
@@ -220,9 +275,22 @@ class Cast:
     at: datetime
     comment: str | None = None
     delegate_to: str | None = None
+    votes: float | None = None
+    """The votes it carries (own plus delegated); None on decisions recorded before votes were: 1."""
+
+    @property
+    def weight(self) -> float:
+        return 1.0 if self.votes is None else self.votes
+
+    def note(self) -> str | None:
+        """What a delegation does with the delegator's votes, said to the users."""
+        if self.decision is not Decision.DELEGATE:
+            return None
+        return f"{self.by}'s vote ({self.weight:g}) counts through {self.delegate_to}: their decision carries it"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"by": self.by, "decision": self.decision.value, "comment": self.comment, "delegate_to": self.delegate_to, "at": self.at.isoformat()}
+        return {"by": self.by, "decision": self.decision.value, "comment": self.comment, "delegate_to": self.delegate_to,
+                "votes": self.weight, "note": self.note(), "at": self.at.isoformat()}
 
 
 def listed(approvers: Sequence[str], decider: Decider) -> bool:
@@ -279,13 +347,62 @@ def check_decision(
             raise DelegationError("a delegation needs delegate_to: the user who decides instead")
         if delegate_to == decider.username:
             raise DelegationError("delegate to another user, not to yourself")
+        # refused, not counted: these delegations hand the vote to someone who can never cast it
+        if any(c.by == delegate_to for c in decisions):
+            raise DelegationError(
+                f"{delegate_to} already decided on this request, so your vote could never be cast through them: "
+                "decide yourself or delegate to someone who has not decided"
+            )
+        if delegate_to == requested_by and not spec.allow_self_approval:
+            raise DelegationError(
+                f"{delegate_to} started this run and may not approve it, so your vote could never approve through them: "
+                "delegate to someone else"
+            )
     elif delegate_to:
         raise DelegationError(f"delegate_to goes with the delegate decision, not with {decision.value}")
 
 
-def outcome_of(min_approvals: int, decisions: Sequence[Cast]) -> tuple[Outcome, str] | None:
-    """How the decisions so far end the request, with why; None while it stays open."""
-    approved: list[str] = []
+def own_votes(spec: ApprovalSpec, approvers: Sequence[str], decider: Decider) -> float:
+    """The votes the user holds in their own right: 0 unless listed; under the weighted strategy
+    the largest weight among the entries that list them."""
+    matching = [entry for entry in approvers if listed((entry,), decider)]
+    if not matching:
+        return 0.0
+    if spec.strategy is Strategy.WEIGHTED:
+        return max(spec.weights.get(entry, 1.0) for entry in matching)
+    return 1.0
+
+
+def delegated_votes(decisions: Sequence[Cast], username: str) -> float:
+    """The votes handed to the user by delegations."""
+    return sum(c.weight for c in decisions if c.decision is Decision.DELEGATE and c.delegate_to == username)
+
+
+def votes_of(spec: ApprovalSpec, approvers: Sequence[str], decisions: Sequence[Cast], decider: Decider) -> float:
+    """What the user's decision carries now: their own votes plus those delegated to them."""
+    return own_votes(spec, approvers, decider) + delegated_votes(decisions, decider.username)
+
+
+def represented(decisions: Sequence[Cast], username: str) -> set[str]:
+    """The user and everyone whose say reached them through delegations (followed back)."""
+    found, todo = {username}, [username]
+    while todo:
+        to = todo.pop()
+        for c in decisions:
+            if c.decision is Decision.DELEGATE and c.delegate_to == to and c.by not in found:
+                found.add(c.by)
+                todo.append(c.by)
+    return found
+
+
+def tally(decisions: Sequence[Cast]) -> float:
+    """The votes the approvals so far carry."""
+    return sum(c.weight for c in decisions if c.decision is Decision.APPROVE)
+
+
+def outcome_of(spec: ApprovalSpec, approvers: Sequence[str], decisions: Sequence[Cast]) -> tuple[Outcome, str] | None:
+    """How the decisions so far end the request under its strategy, with why; None while it stays open."""
+    approved: list[Cast] = []
     for cast in decisions:
         said = f": {cast.comment.strip()}" if cast.comment and cast.comment.strip() else ""
         if cast.decision is Decision.REJECT:
@@ -293,10 +410,30 @@ def outcome_of(min_approvals: int, decisions: Sequence[Cast]) -> tuple[Outcome, 
         if cast.decision is Decision.REQUEST_CHANGES:
             return Outcome.CHANGES_REQUESTED, f"changes requested by {cast.by}{said}"
         if cast.decision is Decision.APPROVE:
-            approved.append(cast.by)
-            if len(approved) >= min_approvals:
-                return Outcome.APPROVED, f"approved by {', '.join(approved)}"
+            approved.append(cast)
+            if _approves(spec, approvers, decisions, approved):
+                return Outcome.APPROVED, _approved_by(spec, decisions, approved)
     return None
+
+
+def _approves(spec: ApprovalSpec, approvers: Sequence[str], decisions: Sequence[Cast], approved: Sequence[Cast]) -> bool:
+    if spec.strategy is Strategy.UNANIMOUS:
+        voices = set().union(*(represented(decisions, c.by) for c in approved))
+        return set(approvers) <= voices and tally(approved) >= spec.min_approvals
+    return tally(approved) >= spec.needed()
+
+
+def _approved_by(spec: ApprovalSpec, decisions: Sequence[Cast], approved: Sequence[Cast]) -> str:
+    names = []
+    for c in approved:
+        through = sorted(represented(decisions, c.by) - {c.by})
+        names.append(f"{c.by} (with {', '.join(through)}'s vote)" if through else c.by)
+    why = f"approved by {', '.join(names)}"
+    if spec.strategy is Strategy.WEIGHTED:
+        return f"{why}: weight {tally(approved):g} of {spec.needed():g}"
+    if spec.strategy is Strategy.UNANIMOUS:
+        return f"{why}: unanimous"
+    return why
 
 
 ERROR_TYPES = {Outcome.REJECTED: "ApprovalRejected", Outcome.CHANGES_REQUESTED: "ChangesRequested", Outcome.TIMED_OUT: "ApprovalTimeout"}

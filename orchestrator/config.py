@@ -1,13 +1,23 @@
 """Configuration: environment variables (ORCH_*) over an optional TOML file over defaults.
 
 The TOML file is `$ORCH_CONFIG` if set, else `$ORCH_HOME/orchestrator.toml` when it exists;
-its keys are the field names below (e.g. `dask_workers = 4`).
+its keys are the field names below (e.g. `dask_workers = 4`). Named environments: with
+`ORCH_ENV=staging`, the file's `[env.staging]` section is laid over its top-level keys (the
+environment variables still win); without ORCH_ENV the `[env.*]` sections are ignored.
+
+`orchestrator scheduler` and `orchestrator standalone` read the file again on SIGHUP
+(`ConfigReloader`): changed settings apply at once, except RESTART_SETTINGS (the database and
+the Dask cluster, the web server's address), which keep their value and the log says a restart
+is needed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +25,22 @@ from pydantic import Field, PositiveFloat, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from orchestrator.errors import ConfigError
+
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "ORCH_ENV"
+ENV_TABLE = "env"
+RESTART_SETTINGS = frozenset({
+    "home", "database_url", "dask_address", "dask_workers", "dask_threads_per_worker", "ship_code", "webui_host", "webui_port",
+    # read once when the process starts: the web app's session key and rate limiter, the plugins, the tracer
+    "secret_key", "plugins_folder", "tracing_otlp_endpoint", "tracing_service_name",
+    "api_rate_limit_per_token", "api_rate_limit_per_ip", "api_auth_failure_limit", "api_rate_limit_storage",
+    # values encrypted under the old key would no longer read: a key change is a restart with the new key
+    "fernet_key",
+})
+"""Settings a running process cannot change: its database, its Dask cluster, its web server (address,
+session key, rate limits), its plugins, its tracer and its encryption key."""
 
 
 def _default_home() -> Path:
@@ -151,9 +177,24 @@ class _TomlSource(PydanticBaseSettingsSource):
             return {}
         try:
             with path.open("rb") as fh:
-                return tomllib.load(fh)
+                data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        return with_environment(data, os.environ.get(ENV_VAR), str(path))
+
+
+def with_environment(data: dict[str, Any], name: str | None, where: str) -> dict[str, Any]:
+    """The TOML's top-level settings with the `[env.<name>]` section laid over them (none: as they are)."""
+    settings = dict(data)
+    envs = settings.pop(ENV_TABLE, {})
+    if not isinstance(envs, dict) or not all(isinstance(v, dict) for v in envs.values()):
+        raise ConfigError(f"{where}: [{ENV_TABLE}] holds one table per environment, e.g. [{ENV_TABLE}.staging]")
+    if not name:
+        return settings
+    if name not in envs:
+        known = ", ".join(sorted(envs)) or "none"
+        raise ConfigError(f"{ENV_VAR}={name} names no [{ENV_TABLE}.{name}] section in {where} (its environments: {known})")
+    return settings | envs[name]
 
 
 def load_config(**overrides: Any) -> Config:
@@ -166,3 +207,68 @@ def load_config(**overrides: Any) -> Config:
             for e in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+@dataclass(frozen=True)
+class Reload:
+    """What reading the configuration again changes: `applied` settings take effect at once,
+    `needs_restart` ones keep their old value until the process restarts. Each maps a setting to
+    (old, new)."""
+
+    applied: dict[str, tuple[Any, Any]]
+    needs_restart: dict[str, tuple[Any, Any]]
+
+
+def reload_plan(current: Config, new: Config) -> Reload:
+    """Sort the settings that differ between the running configuration and the one read again."""
+    applied, restart = {}, {}
+    for name in Config.model_fields:
+        old, value = getattr(current, name), getattr(new, name)
+        if old != value:
+            (restart if name in RESTART_SETTINGS else applied)[name] = (old, value)
+    return Reload(applied, restart)
+
+
+def _shown(name: str, value: Any) -> str:
+    return "(hidden)" if name in ("secret_key", "fernet_key") and value else repr(value)
+
+
+class ConfigReloader:
+    """Reads the configuration again when asked (SIGHUP) and changes the running `config` in place,
+    so every part holding it sees the new values. The reading happens on a thread of its own: a
+    signal handler only asks. A configuration that does not load is logged and changes nothing."""
+
+    def __init__(self, config: Config, overrides: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        self._asked = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="config-reload", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a reload (safe in a signal handler)."""
+        self._asked.set()
+
+    def _serve(self) -> None:
+        while True:
+            self._asked.wait()
+            self._asked.clear()
+            self.reload()
+
+    def reload(self) -> Reload | None:
+        """Read the configuration again and apply what may change now; None if it does not load."""
+        try:
+            new = load_config(**self.overrides)
+        except ConfigError as exc:
+            log.error("configuration not reloaded, the running one stays: %s", exc)
+            return None
+        plan = reload_plan(self.config, new)
+        for name, (old, value) in plan.applied.items():
+            setattr(self.config, name, value)
+            log.info("configuration reloaded: %s %s -> %s", name, _shown(name, old), _shown(name, value))
+        for name, (old, value) in plan.needs_restart.items():
+            log.warning("configuration: %s changed to %s but needs a restart to take effect; still using %s",
+                        name, _shown(name, value), _shown(name, old))
+        if not plan.applied and not plan.needs_restart:
+            log.info("configuration reloaded: nothing changed")
+        return plan

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.assets import AnyOf, Asset, asset_condition
-from orchestrator.deadlines import Deadline, deadline_spec, timeout_seconds
+from orchestrator.deadlines import Deadline, deadline_spec, retention_seconds, timeout_seconds
 from orchestrator.dependencies import DagDependency, dependency_specs
 from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
 from orchestrator.inputs import check_schema, input_problems
@@ -85,12 +85,15 @@ class DAG:
         dagrun_timeout: timedelta | float | None = None,
         deadline: Deadline | None = None,
         on_deadline_miss: Callable[[TaskContext], Any] | None = None,
+        log_retention: timedelta | float | str | None = None,
     ) -> None:
         """`schedule` is a cron string or preset, a `timedelta` (every N minutes, hours, a day or a
         week from `start_date`), assets, or None. `params` may hold `Param`s, whose JSON Schemas
         check a run's conf and draw its trigger form; `doc_md` is shown on the DAG's page.
         A run unfinished `dagrun_timeout` after its start fails; one unfinished at its `deadline`
-        is late: the miss is recorded, `on_deadline_miss` called and the deadline's `notify` told."""
+        is late: the miss is recorded, `on_deadline_miss` called and the deadline's `notify` told.
+        `log_retention` (a timedelta, seconds or ISO 8601 such as "P30D"): the scheduler's daily
+        retention purges this DAG's finished runs older than that, with their logs and events."""
         if not isinstance(dag_id, str) or not _DAG_ID.fullmatch(dag_id):  # match() lets "id\n" through
             raise DagDefinitionError(f"dag_id {dag_id!r} is not valid: use 1-250 letters, digits, '_', '-' or '.'")
         if isinstance(schedule, Timetable):
@@ -150,6 +153,7 @@ class DAG:
         self.on_deadline_miss = on_deadline_miss
         self.dagrun_timeout_s = timeout_seconds(dagrun_timeout, f"DAG {dag_id!r}")
         self.deadline = deadline_spec(deadline, f"DAG {dag_id!r}")
+        self.log_retention_s = retention_seconds(log_retention, f"DAG {dag_id!r}")
         self.tasks: dict[str, BaseTask] = {}
         self.task_groups: dict[str, TaskGroup] = {}
         self._open_groups: list[TaskGroup] = []
@@ -268,6 +272,7 @@ class DAG:
             dagrun_timeout_s=self.dagrun_timeout_s,
             deadline=self.deadline,
             on_deadline_miss_callback=_callable_ref(self.on_deadline_miss),
+            log_retention_s=self.log_retention_s,
         )
 
     def __repr__(self) -> str:

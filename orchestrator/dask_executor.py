@@ -25,7 +25,7 @@ from distributed import Client, Future, LocalCluster
 
 from orchestrator.code_bundle import BundleCache
 from orchestrator.executor import WORKER_LOST, Completed, EventSink, LogChunk, Started, WorkerInfo
-from orchestrator.packs import DUPLICATE, ClaimBook, run_pack
+from orchestrator.packs import DUPLICATE, ClaimBook, run_pack, seal
 from orchestrator.runtime import Outcome, WorkItem
 from orchestrator.wire import DONE_TOPIC, LOG_TOPIC, START_TOPIC, OutcomeParts
 
@@ -181,7 +181,9 @@ class DaskExecutor:
             # known before any outcome can possibly arrive
             self._packs[pack_key] = _Pack(waiting={w.key for w in items})
             self._pack_of.update((w.key, pack_key) for w in items)
-        future = self.client.submit(run_pack, pack_key, items, tiny=tiny, key=pack_key, pure=False, **extra)
+        # Dask runs higher priorities first when the workers are busy: the pack's most urgent run decides
+        priority = max(w.priority for w in items)
+        future = self.client.submit(run_pack, pack_key, seal(items), tiny=tiny, key=pack_key, pure=False, priority=priority, **extra)
         with self._lock:
             state = self._packs.get(pack_key)
             if state is not None:

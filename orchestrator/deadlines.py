@@ -81,6 +81,21 @@ def timeout_seconds(value: timedelta | float | None, what: str) -> float | None:
     return float(seconds)
 
 
+def retention_seconds(value: timedelta | float | str | None, what: str) -> float | None:
+    """`log_retention` in seconds (positive; a timedelta, seconds or ISO 8601 such as "P30D"), or None."""
+    if value is None:
+        return None
+    from orchestrator.durations import parse_duration
+
+    try:
+        seconds = parse_duration(value) if isinstance(value, str) else value.total_seconds() if isinstance(value, timedelta) else value
+    except ValueError as exc:
+        raise DagDefinitionError(f"{what}: log_retention {exc}") from None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise DagDefinitionError(f"{what}: log_retention must be a positive duration (a timedelta, seconds or ISO 8601 such as 'P30D'), not {value!r}")
+    return float(seconds)
+
+
 def due_at(deadline: DeadlineSpec, logical_date: datetime | None, start_date: datetime | None) -> datetime | None:
     """When the deadline falls for a run with this logical date and start (None: its reference is unknown)."""
     base = logical_date if deadline.reference == "logical_date" else start_date

@@ -15,7 +15,7 @@ step). The file's shape::
         timezone: Europe/Paris
       - eventPattern: "order.*"         # outside events (POST /api/v1/events), as EventTrigger
         condition: "payload.amount > `0`"   # JMESPath, optional
-        transform: {type: jmespath, expression: payload}
+        transform: {type: jmespath, expression: payload}   # or type: jsonata (the jsonata-python package)
     steps:
       - stepId: check
         taskId: shell                   # a step type (python, shell, http, sql, notify, trigger_dag_run,
@@ -27,11 +27,12 @@ step). The file's shape::
         retryPolicy: {maxAttempts: 3, delay: PT5M, strategy: exponential, maxDelay: PT1H}
         timeout: PT1H
         deadline: {after: PT2H, reference: run_start}   # expected finish (orchestrator.deadlines);
-                                        #   also on the workflow, beside dagrunTimeout: PT6H
+                                        #   also on the workflow, beside dagrunTimeout: PT6H and
+                                        #   executionLog: {retention: P30D} (its finished runs' retention)
         triggerRule: all_success        # optional; a step that several steps lead to defaults to
                                         #   none_failed_min_one_success (it runs after whichever path ran)
         onFailure:                      # stop the run | continue | retry (needs retryPolicy), and/or route
-          action: continue              #   errors by type to handler steps (errorCode is not supported)
+          action: continue              #   errors by errorType (class name) or errorCode (its error_code/code) to handler steps
           nextStepId: cleanup
           errorHandler: {conditions: [{errorType: ValueError, nextStepId: fix_input}]}
         idempotencyKey: "check-{{ params.order_id }}"   # runs at most once per rendered key, across runs
@@ -106,6 +107,7 @@ from orchestrator.dag import DAG
 from orchestrator.deadlines import Deadline
 from orchestrator.durations import parse_duration
 from orchestrator.edges import CONDITION_NAMES
+from orchestrator.error_routing import CODE_PREFIX
 from orchestrator.errors import DagDefinitionError
 from orchestrator.expressions import ExpressionError, compile_expression
 from orchestrator.inputs import check_schema, schema_defaults
@@ -287,7 +289,7 @@ class Step(_Shape):
 
 
 class Transform(_Shape):
-    type: Literal["jmespath"] = Field(description="JMESPath over {type, payload, id}; jsonata is not supported")
+    type: Literal["jmespath", "jsonata"] = Field(description="the expression's language: JMESPath or JSONata, over {type, payload, id}")
     expression: str
 
 
@@ -304,6 +306,13 @@ class Trigger(_Shape):
     catchup: bool = False
 
 
+class ExecutionLog(_Shape):
+    """Seed 002's executionLog: `retention` (ISO 8601, e.g. P30D) is how long the workflow's finished
+    runs are kept, with their logs and events, by the daily retention (orchestrator.retention)."""
+
+    retention: Duration
+
+
 class Workflow(_Shape):
     workflow_id: str = Field(alias="workflowId", pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
     name: str | None = None
@@ -315,6 +324,7 @@ class Workflow(_Shape):
     steps: list[Step] = Field(min_length=1)
     dagrun_timeout: Duration | None = Field(default=None, alias="dagrunTimeout")
     deadline: DeadlineShape | None = None
+    execution_log: ExecutionLog | None = Field(default=None, alias="executionLog")
 
     @field_validator("version", mode="before")
     @classmethod
@@ -702,9 +712,11 @@ class _Builder:
         wanted: dict[str, tuple[str, str]] = {}  # error type -> (handler stepId, where it is named)
         for i, condition in enumerate(on_failure.error_handler.conditions if on_failure.error_handler else ()):
             where = f"{here}.errorHandler.conditions[{i}]"
-            if condition.error_code is not None:
-                self.problems.append((f"{where}.errorCode", "not supported: route by errorType (the exception's class name)"))
-            wanted.setdefault(condition.error_type or "*", (condition.next_step_id, f"{where}.nextStepId"))
+            if condition.error_code is not None and condition.error_type is not None:
+                self.problems.append((where, "give errorType or errorCode, not both: a condition matches one (use two conditions)"))
+                continue
+            key = CODE_PREFIX + condition.error_code if condition.error_code is not None else condition.error_type or "*"
+            wanted.setdefault(key, (condition.next_step_id, f"{where}.nextStepId"))
         if on_failure.next_step_id is not None:
             wanted.setdefault("*", (on_failure.next_step_id, f"{here}.nextStepId"))
         routes: dict[str, str] = {}
@@ -809,7 +821,8 @@ def _schedule(workflow: Workflow, problems: list[tuple[str, str]]) -> dict[str, 
         try:
             out["triggers"].append(
                 EventTrigger(str(trigger.event_pattern), condition=trigger.condition,
-                             transform=trigger.transform.expression if trigger.transform else None)
+                             transform=trigger.transform.expression if trigger.transform else None,
+                             transform_language=trigger.transform.type if trigger.transform else "jmespath")
             )
         except DagDefinitionError as exc:
             problems.append((here, str(exc)))
@@ -840,7 +853,8 @@ def build_dag(workflow: Workflow) -> WorkflowDag:
         dag = WorkflowDag(
             workflow.workflow_id, title=workflow.name, version_label=workflow.version, description=workflow.description,
             tags=workflow.tags, input_schema=input_schema, params=schema_defaults(input_schema or {}),
-            dagrun_timeout=workflow.dagrun_timeout or None, deadline=workflow.deadline.to_deadline() if workflow.deadline else None, **arguments,
+            dagrun_timeout=workflow.dagrun_timeout or None, deadline=workflow.deadline.to_deadline() if workflow.deadline else None,
+            log_retention=workflow.execution_log.retention if workflow.execution_log else None, **arguments,
         )
     except DagDefinitionError as exc:
         raise WorkflowFileError([*problems, ("", str(exc))]) from None

@@ -11,6 +11,8 @@
   its context (`TaskContext.routed_error`); the failed task's own downstream is upstream_failed,
   so a path that should go on after the handler joins it with a trigger rule such as
   `one_success`. An error no key matches fails the task as "fail" does.
+  A key "code:<code>" matches the error's code (the exception's `error_code` or `code` attribute,
+  seed 002's errorCode) and wins over the type names.
 
 A try that will be retried is not a final failure: `on_failure` applies after the last try.
 """
@@ -29,7 +31,26 @@ if TYPE_CHECKING:
     from orchestrator.planner import TaskView
 
 ANY_ERROR = "*"
+CODE_PREFIX = "code:"
 MODES = ("fail", "continue", "stop")
+MAX_CODE = 200
+
+
+def code_of(exc: BaseException) -> str | None:
+    """The error's code: its `error_code` attribute, else `code` (a string or an integer, as
+    HTTP and OS errors carry), else None."""
+    for name in ("error_code", "code"):
+        value = getattr(exc, name, None)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value):
+            return str(value)[:MAX_CODE]
+    return None
+
+
+def error_names(error_type: str | None, bases: Sequence[str], code: str | None) -> tuple[str, ...]:
+    """What a failure is matched by (routes, retry_on): its class, its bases, then "code:<code>"."""
+    if error_type is None:
+        return ()
+    return (error_type, *bases, *((CODE_PREFIX + code,) if code is not None else ()))
 
 
 # -- authoring ---------------------------------------------------------------------------------------
@@ -55,9 +76,11 @@ def on_failure_spec(task_id: str, value: object) -> str | dict[str, str] | None:
     routes: dict[str, str] = {}
     for error_type, handler in value.items():
         name = error_type.__name__ if isinstance(error_type, type) and issubclass(error_type, BaseException) else error_type
-        if not isinstance(name, str) or not name:
-            raise DagDefinitionError(f"task {task_id!r}: on_failure keys are exception types, their names or '*', not {error_type!r}")
-        routes[name.rsplit(".", 1)[-1]] = _task_id_of(task_id, handler)
+        if not isinstance(name, str) or not name or name == CODE_PREFIX:
+            raise DagDefinitionError(
+                f"task {task_id!r}: on_failure keys are exception types, their names, 'code:<error code>' or '*', not {error_type!r}"
+            )
+        routes[name if name.startswith(CODE_PREFIX) else name.rsplit(".", 1)[-1]] = _task_id_of(task_id, handler)
     return routes
 
 
@@ -77,7 +100,8 @@ def route_for(task: TaskSpec, error_types: Sequence[str]) -> str | None:
     routes = task.on_failure
     if not isinstance(routes, dict):
         return None
-    for name in error_types:
+    codes = [n for n in error_types if n.startswith(CODE_PREFIX)]
+    for name in [*codes, *(n for n in error_types if not n.startswith(CODE_PREFIX))]:
         if name in routes:
             return routes[name]
     return routes.get(ANY_ERROR)
@@ -90,6 +114,9 @@ def failure_record(task: TaskSpec, error: str | None, error_types: Sequence[str]
     if task.on_failure != "continue" and handler is None:
         return None
     record: dict[str, Any] = {"error": error, "error_type": error_types[0] if error_types else None}
+    code = next((n[len(CODE_PREFIX):] for n in error_types if n.startswith(CODE_PREFIX)), None)
+    if code is not None:
+        record["error_code"] = code
     if handler is not None:
         record["routed_to"] = handler
     else:
@@ -128,7 +155,10 @@ def routed_error(spec: DagSpec, handler: str, tasks: Mapping[str, TaskView]) -> 
     for source in spec.error_handlers.get(handler, ()):
         view = tasks[source]
         if routed_here(handler, view):
-            return {"task_id": source, "error": view.result.get("error"), "error_type": view.result.get("error_type")}
+            routed = {"task_id": source, "error": view.result.get("error"), "error_type": view.result.get("error_type")}
+            if view.result.get("error_code") is not None:
+                routed["error_code"] = view.result["error_code"]
+            return routed
     return None
 
 

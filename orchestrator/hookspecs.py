@@ -146,8 +146,9 @@ def orchestrator_on_approval(event: StateEvent) -> None:
     """Called after an approval request changed and the change was committed: kind
     "approval.requested" (the task began to wait; payload: request_id, approvers, min_approvals),
     "approval.<decision>" (a user decided; actor, comment and delegate_to in the payload),
-    "approval.escalated" (an escalation step applied; payload: step, action, to, channel) or
-    "approval.decided" (the request's outcome, in to_state, and why, in reason).
+    "approval.escalated" (an escalation step applied; payload: step, action, to, channel),
+    "approval.decided" (the request's outcome, in to_state, and why, in reason) or
+    "approval.closed" (its run ended before the request was settled; payload: run_state).
 
     Same thread and isolation as `orchestrator_on_task_state`: a plugin tells people here (an
     e-mail to the approvers, a chat message on escalation). Returns nothing.

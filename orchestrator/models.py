@@ -133,6 +133,9 @@ class DagRun(Base):
     run_data: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment="the named run variables tasks and actions set (each change is an event)"
     )
+    priority: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", comment="set at trigger time: ready tasks of higher-priority runs are submitted first"
+    )
 
     __table_args__ = (
         Index("ix_dag_run_state", "state"),
@@ -356,6 +359,7 @@ class Schedule(Base):
     start_date: Mapped[datetime | None]
     end_date: Mapped[datetime | None]
     next_run_at: Mapped[datetime | None] = mapped_column(comment="when its next run is due; None once past end_date")
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0", comment="the priority of the runs it starts")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -453,6 +457,7 @@ class ApprovalDecision(Base):
     decision: Mapped[str] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
     delegate_to: Mapped[str | None] = mapped_column(String(150))
+    votes: Mapped[float | None] = mapped_column(Float, comment="the votes the decision carries: own plus delegated (null: 1)")
 
     __table_args__ = (UniqueConstraint("request_id", "username"),)
 

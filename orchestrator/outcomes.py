@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from orchestrator.edges import follow_edges
+from orchestrator.error_routing import error_names
 from orchestrator.idempotency import IdempotencyKeyError, render_key
 from orchestrator.planner import TaskView, loop_iteration, settle_outcome
 from orchestrator.retry import may_retry
@@ -235,7 +236,7 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
     else:
         breaker = BreakerCall(None, now)
     settlement = settle_outcome(
-        task, view, status, end, error, error_types=(outcome.error_type, *outcome.error_bases) if outcome.error_type else (),
+        task, view, status, end, error, error_types=error_names(outcome.error_type, outcome.error_bases, outcome.error_code),
         seed=f"{run.key.dag_id}/{run.key.run_id}/{task_id}" + (f"[{map_index}]" if map_index >= 0 else ""),
         decision=event.decision, result=outcome.result, started=start,
     )

@@ -68,8 +68,15 @@ def chains_of(items: Sequence[WorkItem]) -> list[list[WorkItem]]:
     return chains
 
 
+def by_priority(items: Sequence[WorkItem]) -> list[WorkItem]:
+    """The items with the higher-priority runs' first; stable, so a run's items keep their order
+    (a chained item stays after the items it is chained to)."""
+    return sorted(items, key=lambda w: -w.priority)
+
+
 def make_packs(items: Sequence[WorkItem], tiny: Callable[[WorkItem], bool], slots: int) -> list[Pack]:
-    """Group work items (in submit order, each after the items it is chained to) into packs."""
+    """Group work items (in submit order, each after the items it is chained to) into packs, the
+    packs holding higher-priority items first."""
     small: list[list[WorkItem]] = []
     packs: list[Pack] = []
     for c in chains_of(items):
@@ -77,7 +84,7 @@ def make_packs(items: Sequence[WorkItem], tiny: Callable[[WorkItem], bool], slot
             small.append(c)
         else:
             packs.append(Pack(tuple(c), False))
-    return packs + _batches(small, slots)
+    return sorted(packs + _batches(small, slots), key=lambda p: -max(i.priority for i in p.items))
 
 
 def _batches(chains: list[list[WorkItem]], slots: int) -> list[Pack]:

@@ -16,6 +16,7 @@ never reported as lost with their worker.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -32,9 +33,15 @@ DUPLICATE = "orchestrator:duplicate-run"
 CLAIM_HANDLER = "orchestrator_claim"
 
 
-def run_pack(key: str, items: Sequence[WorkItem], *, tiny: bool = False, bundle: bytes | None = None) -> list[Outcome] | str:
-    """Run the pack `key`'s tries in order; a try whose chained upstream (an earlier item) did not
-    succeed is not run. Returns the outcomes, or DUPLICATE when this pack already ran."""
+def seal(items: Sequence[WorkItem]) -> bytes:
+    """A pack's tries as one pickle, made by our scheduler: Dask's scheduler then passes one bytes
+    object along instead of unpickling and pickling again every try on its event loop."""
+    return pickle.dumps(list(items), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def run_pack(key: str, sealed: bytes, *, tiny: bool = False, bundle: bytes | None = None) -> list[Outcome] | str:
+    """Run the pack `key`'s tries (`seal`ed) in order; a try whose chained upstream (an earlier
+    item) did not succeed is not run. Returns the outcomes, or DUPLICATE when this pack already ran."""
     worker = dask_worker()
     if worker is not None and not _claim(worker, key):
         log.warning("Dask ran pack %s again (its first run's worker died?); nothing is run twice", key)
@@ -43,6 +50,7 @@ def run_pack(key: str, items: Sequence[WorkItem], *, tiny: bool = False, bundle:
     if worker is not None:
         reporter = BatchReporter(worker) if tiny else EachReporter(worker)
     done: dict[str, Outcome] = {}
+    items: list[WorkItem] = pickle.loads(sealed)
     for item in items:
         done[item.key] = run_task(item, *(done[k] for k in item.after), bundle=bundle, reporter=reporter)
     if isinstance(reporter, BatchReporter):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,13 +53,23 @@ def parse_age(text: str) -> timedelta:
     return age
 
 
-def policy_selections(config: Config, now: datetime) -> list[Selection]:
-    """The cleans the configured policy asks for at `now`: one per per-DAG override, then the rest."""
-    overrides = config.retention_dag_days
-    selections = [Selection(cutoff=now - timedelta(days=days), dag_ids=(dag_id,)) for dag_id, days in sorted(overrides.items())]
+def policy_selections(config: Config, now: datetime, declared: Mapping[str, float] | None = None) -> list[Selection]:
+    """The cleans the policy asks for at `now`: one per DAG with its own retention, then the rest.
+
+    A DAG's retention is the configuration's per-DAG override (retention_dag_days) if there is one,
+    else what the DAG declares (`declared`: seconds, from `DAG(log_retention=...)` or a workflow's
+    executionLog), else retention_days."""
+    own = {dag_id: timedelta(seconds=s) for dag_id, s in (declared or {}).items()}
+    own.update((dag_id, timedelta(days=days)) for dag_id, days in config.retention_dag_days.items())
+    selections = [Selection(cutoff=now - age, dag_ids=(dag_id,)) for dag_id, age in sorted(own.items())]
     if config.retention_days is not None:
-        selections.append(Selection(cutoff=now - timedelta(days=config.retention_days), exclude_dag_ids=tuple(sorted(overrides))))
+        selections.append(Selection(cutoff=now - timedelta(days=config.retention_days), exclude_dag_ids=tuple(sorted(own))))
     return selections
+
+
+def current_policy(session: Session, config: Config, now: datetime) -> list[Selection]:
+    """The policy's cleans at `now`, with the retention the stored DAGs declare."""
+    return policy_selections(config, now, store.declared_retention(session))
 
 
 def is_due(last_run: datetime | None, now: datetime, interval: timedelta = POLICY_INTERVAL) -> bool:
@@ -105,14 +115,20 @@ def run_retention(
     sessions: sessionmaker[Session], config: Config, now: datetime, *, stop: Callable[[], bool] = lambda: False,
     log_stores: LogStores | None = None,
 ) -> list[PurgeReport] | None:
-    """Apply the policy if it is configured and due; None when nothing was due."""
-    selections = policy_selections(config, now)
-    if not selections:
-        return None
+    """Apply the policy if it is configured (or a DAG declares its retention) and due; None when nothing was due."""
     with sessions.begin() as session:
-        if not is_due(last_policy_run(session), now):
+        selections = current_policy(session, config, now)
+        if not selections or not is_due(last_policy_run(session), now):
             return None
-    reports = [clean(sessions, sel, actor=POLICY_ACTOR, now=now, stop=stop, log_stores=log_stores) for sel in selections]
+    return apply_policy(sessions, selections, now, actor=POLICY_ACTOR, stop=stop, log_stores=log_stores)
+
+
+def apply_policy(
+    sessions: sessionmaker[Session], selections: list[Selection], now: datetime, *, actor: str,
+    stop: Callable[[], bool] = lambda: False, log_stores: LogStores | None = None,
+) -> list[PurgeReport]:
+    """Clean each of the policy's selections now, each audited (`orchestrator db clean --policy` too)."""
+    reports = [clean(sessions, sel, actor=actor, now=now, stop=stop, log_stores=log_stores, details={"policy": True}) for sel in selections]
     log.info("retention: removed %s", {t: sum(r.rows.get(t, 0) for r in reports) for t in store.TABLE_ORDER})
     return reports
 

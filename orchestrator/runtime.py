@@ -30,6 +30,7 @@ from orchestrator.connections import (
 )
 from orchestrator.context import TaskContext, reset_context, set_context
 from orchestrator.dag import DAG
+from orchestrator.error_routing import code_of
 from orchestrator.errors import NotFoundError, TaskTimeoutError
 from orchestrator.retry import may_retry, retryable
 from orchestrator.run_data import RunData
@@ -70,6 +71,8 @@ class WorkItem:
     """conn_id -> Connection as a dict, resolved by the scheduler; read with get_connection."""
     connection_error: str | None = None
     """Why the task's connection could not be resolved: the try fails with it before running."""
+    priority: int = 0
+    """The run's priority: the executor runs higher ones first (Dask's `priority=`)."""
     max_tries: int = 1
     """The task instance's max_tries: a failed try below it runs on_retry, otherwise on_failure."""
     routed_error: dict[str, Any] | None = None
@@ -108,6 +111,8 @@ class Outcome:
     """The exception's class name, for retry_on / no_retry_on and the retry-decision hook."""
     error_bases: tuple[str, ...] = ()
     """The class names of the exception's bases (so `retry_on=[OSError]` matches a ConnectionError)."""
+    error_code: str | None = None
+    """The exception's `error_code` (or `code`) attribute, for `on_failure` routes by errorCode."""
     follow: tuple[str, ...] | None = None
     """After a success: the direct downstream tasks to follow (a branch's decision); None: all."""
     busy_s: float | None = None
@@ -312,6 +317,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
         tb: str | None = None
         error_type: str | None = None
         error_bases: tuple[str, ...] = ()
+        error_code: str | None = None
         follow: tuple[str, ...] | None = None
         rendered: dict[str, Any] = {}
         # a try chained after its upstreams (same pack) sees what they set, as a later dispatch would
@@ -351,6 +357,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
                 error = f"{type(exc).__name__}: {exc}"
                 error_type = type(exc).__name__
                 error_bases = tuple(c.__name__ for c in type(exc).__mro__[1:] if c not in (BaseException, object))
+                error_code = code_of(exc)
                 tb = traceback.format_exc()
                 buf.write(tb)
             if task is not None and context is not None:
@@ -362,7 +369,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
     outcome = Outcome(
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
         masker.mask(error), masker.mask(tb), masker.mask(buf.getvalue()) or "",
-        error_type=error_type, error_bases=error_bases, follow=follow, busy_s=busy_s, rendered=rendered,
+        error_type=error_type, error_bases=error_bases, error_code=error_code, follow=follow, busy_s=busy_s, rendered=rendered,
         data_changes=run_data.changes if status == "success" else {},
     )
     if reporter is not None:

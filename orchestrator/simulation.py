@@ -54,6 +54,7 @@ class TryOutcome(BaseModel):
     status: Literal["success", "failed"] = "success"
     error_type: str = Field(default="Exception", description="a failure's exception class name (retry_on, on_failure routes)")
     error_bases: tuple[str, ...] = Field(default=(), description="its base classes' names")
+    error_code: str | None = Field(default=None, max_length=200, description="a failure's error code (on_failure routes by errorCode)")
     error: str | None = Field(default=None, description="a failure's message")
     result: Any = Field(default=None, description="what a success returns (conditional edges, mapping, loop controllers read it)")
     follow: tuple[str, ...] | None = Field(default=None, description="a branch's choice: the direct downstream tasks to follow")
@@ -265,7 +266,7 @@ class _Walk:
         end = self.now + timedelta(seconds=given.duration)
         if given.status == "failed":
             return end, self._outcome(task_id, try_number, end, worker, status="failed", error_type=given.error_type,
-                                      error_bases=given.error_bases, error=given.error or f"{given.error_type} (simulated)")
+                                      error_bases=given.error_bases, error_code=given.error_code, error=given.error or f"{given.error_type} (simulated)")
         return end, self._outcome(task_id, try_number, end, worker, status="success", result=given.result, follow=given.follow)
 
     def _approval(self, task_id: str, spec: ApprovalSpec, given: TryOutcome, try_number: int) -> tuple[datetime | None, Outcome | None]:

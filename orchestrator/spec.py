@@ -209,6 +209,10 @@ class DagSpec(BaseModel):
     on_deadline_miss_callback: str | None = Field(default=None, description="module:qualname of the DAG's deadline-miss callback, if any")
     # state-machine workflows (issue 14): the tasks are the machine's actions, run when it says so
     machine: MachineSpec | None = Field(default=None, description="the finite state machine the run follows (orchestrator.machine)")
+    # seed 002's executionLog retention: the DAG's own retention of its finished runs (orchestrator.retention)
+    log_retention_s: float | None = Field(
+        default=None, gt=0, description="finished runs older than this many seconds are purged with their logs and events (the daily policy)"
+    )
 
     @model_validator(mode="after")
     def _tasks_in_topological_order(self) -> DagSpec:
@@ -245,6 +249,7 @@ class DagSpec(BaseModel):
         "on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on", "task_groups",
         "input_schema", "title", "version_label", "doc_md", "dagrun_timeout_s", "deadline", "on_deadline_miss_callback",
         "machine",
+        "log_retention_s",
     )
     _CACHED: ClassVar[tuple[str, ...]] = (
         "version_hash", "task_map", "topo_index", "downstream", "leaves", "error_handlers", "compensations", "flow_leaves", "edges",
@@ -263,8 +268,12 @@ class DagSpec(BaseModel):
         dumped = self.model_dump(mode="json")
         # fields added later count only when set, so DAGs without them keep their version hash
         _drop_unset(dumped, self._HASHED_WHEN_SET)
+        for trigger in dumped.get("triggers") or ():
+            _drop_default(trigger, NEW_DEFAULTS)
         for task in dumped["tasks"]:
             _drop_unset(task, TaskSpec._HASHED_WHEN_SET)
+            if isinstance(task.get("wait"), dict):
+                _drop_default(task["wait"], NEW_DEFAULTS)
         canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -320,6 +329,16 @@ class DagSpec(BaseModel):
         return tuple(
             tid for tid, down in self.downstream.items() if tid not in aside and all(d in aside for d in down)
         )
+
+
+NEW_DEFAULTS: dict[str, Any] = {"transform_language": "jmespath", "strategy": "count", "weights": {}, "threshold": None}
+"""Nested fields added later (an event trigger's, an approval's), dropped from the hash at these defaults."""
+
+
+def _drop_default(dumped: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    for name, default in defaults.items():
+        if name in dumped and dumped[name] == default:
+            del dumped[name]
 
 
 def _drop_unset(dumped: dict[str, Any], names: tuple[str, ...]) -> None:

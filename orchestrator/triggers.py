@@ -2,7 +2,8 @@
 
 An outside system posts `{"type": ..., "payload": {...}, "id": ...}` (`POST /api/v1/events`). A DAG's
 trigger matches when the type fits its glob and its JMESPath `condition` (over that document) is
-true; the run's conf is its JMESPath `transform` of the document, or the payload itself.
+true; the run's conf is its `transform` of the document (JMESPath, or JSONata with
+`transform_language="jsonata"`, orchestrator.jsonata_transforms), or the payload itself.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -20,6 +21,7 @@ from jmespath.parser import ParsedResult
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.errors import DagDefinitionError
+from orchestrator.jsonata_transforms import compile_jsonata, evaluate_jsonata
 
 MAX_TYPE_LEN = 250  # external_event.type is String(250)
 _FUNCTIONS: dict[str, Any] = Functions().FUNCTION_TABLE
@@ -33,28 +35,38 @@ class EventTriggerSpec(BaseModel):
     type: str = Field(description="a glob over the event type, e.g. order.*")
     condition: str | None = Field(default=None, description="JMESPath over {type, payload, id}: the run starts when it is true")
     transform: str | None = Field(default=None, description="JMESPath over {type, payload, id}: the run's conf (default: the payload)")
+    transform_language: Literal["jmespath", "jsonata"] = Field(default="jmespath", description="the language of `transform`")
 
 
 class EventTrigger:
     """Start a run of the DAG for each outside event whose type matches `type` (a glob such as
     "order.*") and, if given, whose `condition` is true; its conf is `transform` of the event, or
-    the payload. `condition` and `transform` are JMESPath over {"type", "payload", "id"}."""
+    the payload. `condition` and `transform` are JMESPath over {"type", "payload", "id"};
+    `transform_language="jsonata"` makes `transform` a JSONata expression instead."""
 
-    def __init__(self, type: str, *, condition: str | None = None, transform: str | None = None) -> None:
+    def __init__(
+        self, type: str, *, condition: str | None = None, transform: str | None = None, transform_language: str = "jmespath",
+    ) -> None:
         if not isinstance(type, str) or not 0 < len(type) <= MAX_TYPE_LEN:
             raise DagDefinitionError(f"EventTrigger: type must be a glob of 1 to {MAX_TYPE_LEN} characters, not {type!r}")
-        for name, expression in (("condition", condition), ("transform", transform)):
+        if transform_language not in ("jmespath", "jsonata"):
+            raise DagDefinitionError(f"EventTrigger({type!r}): transform_language is 'jmespath' or 'jsonata', not {transform_language!r}")
+        checks = [("condition", condition, compile_expression),
+                  ("transform", transform, compile_jsonata if transform_language == "jsonata" else compile_expression)]
+        for name, expression, check in checks:
             if expression is not None:
                 try:
-                    compile_expression(expression)
+                    check(expression)
                 except ValueError as exc:
                     raise DagDefinitionError(f"EventTrigger({type!r}): {name} {exc}") from None
         self.type = type
         self.condition = condition
         self.transform = transform
+        self.transform_language = transform_language
 
     def to_spec(self) -> EventTriggerSpec:
-        return EventTriggerSpec(type=self.type, condition=self.condition, transform=self.transform)
+        return EventTriggerSpec(type=self.type, condition=self.condition, transform=self.transform,
+                                transform_language=self.transform_language)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return f"EventTrigger({self.type!r})"
@@ -110,7 +122,12 @@ def evaluate(trigger: EventTriggerSpec, event: Mapping[str, Any]) -> TriggerOutc
     try:
         if trigger.condition is not None and not _truthy(compile_expression(trigger.condition).search(event)):
             return None
-        conf = event.get("payload") if trigger.transform is None else compile_expression(trigger.transform).search(event)
+        if trigger.transform is None:
+            conf = event.get("payload")
+        elif trigger.transform_language == "jsonata":
+            conf = evaluate_jsonata(trigger.transform, dict(event))
+        else:
+            conf = compile_expression(trigger.transform).search(event)
     except Exception as exc:  # noqa: BLE001 - a failing expression is reported for this DAG, never fatal
         return TriggerOutcome(error=f"trigger {trigger.type!r}: {type(exc).__name__}: {' '.join(str(exc).split())}")
     if not isinstance(conf, dict):

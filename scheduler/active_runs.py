@@ -34,6 +34,8 @@ class ActiveRun:
     paused: bool = False
     """A user paused the run: nothing new is dispatched for it (work in flight finishes)."""
     start_date: datetime | None = None
+    priority: int = 0
+    """Set at trigger time: this run's ready tasks go before those of lower-priority runs."""
     run_data: dict[str, Any] = field(default_factory=dict)
     """The run's variables (orchestrator.run_data), as the next try dispatched will see them."""
     machine: Any = None
@@ -64,6 +66,7 @@ def active_run(row: DagRun, spec: DagSpec, views: dict[str, TaskView]) -> Active
         ext_change=row.ext_change,
         paused=bool(row.paused),
         start_date=row.start_date,
+        priority=row.priority or 0,
     )
 
 

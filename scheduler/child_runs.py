@@ -63,6 +63,7 @@ def settle_trigger_tasks(session: Session, tracker: RunTracker, batch: Batch, no
                 child = run_store.create_run(
                     session, trigger.dag_id, run_id=child_id, run_type="triggered", logical_date=now, data_interval=None,
                     conf=conf, now=now, actor=f"{key.dag_id}/{key.run_id}/{task_id}", parent=(key.dag_id, key.run_id, task_id),
+                    priority=run.priority,  # a sub-workflow is as urgent as the run that waits for it
                 )
             except NotFoundError:
                 error = f"there is no DAG {trigger.dag_id!r} to trigger: `orchestrator dags list` shows the known DAGs"

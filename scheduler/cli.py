@@ -34,6 +34,7 @@ def _run_scheduler(state: CliState) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sched = _make_scheduler(config, state.sessions())
     sched.install_signal_handlers()
+    state.reload_on_sighup()
     where = config.dask_address or f"a LocalCluster of {config.dask_workers} workers"
     click.echo(f"scheduler: DAGs from {config.resolved_dags_folder}, tasks on {where}", err=True)
     sched.run()

@@ -89,6 +89,7 @@ def create_named_schedule_runs(session: Session, now: datetime) -> int:
             run_store.create_run(
                 session, dag.dag_id, run_id=run_id, run_type="scheduled", logical_date=interval.start,
                 data_interval=(interval.start, interval.end), conf=dict(sched.conf or {}), now=now, actor=f"schedule:{sched.name}",
+                priority=sched.priority or 0,
             )
             session.flush()
             created += 1

@@ -21,7 +21,7 @@ from orchestrator.compensation import compensation_event_payload
 from orchestrator.config import Config
 from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
-from orchestrator.packing import DurationBook, Probes, make_packs
+from orchestrator.packing import DurationBook, Probes, by_priority, make_packs
 from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, admit_submits, plan_run
 from orchestrator.runtime import Outcome, WorkItem
 from orchestrator.states import TASK_DUE_AGAIN, TaskState
@@ -316,7 +316,8 @@ class RunTracker:
         # counted once per pass and kept up to date by each admission: with a thousand runs
         # starting together, counting the tasks in flight for every run would be quadratic
         loads = self.admission.loads() if dirty else (Counter(), Counter())
-        for key, candidates in dirty.items():
+        # higher-priority runs are planned first: they take free pool slots and admissions first
+        for key, candidates in sorted(dirty.items(), key=lambda kv: -self._priority(kv[0])):
             run = self.runs.get(key)
             if run is None:
                 continue
@@ -428,7 +429,7 @@ class RunTracker:
     def dispatch(self, dispatches: Iterable[Dispatch]) -> None:
         """Hand committed work to the executor in packs (orchestrator.packing): chained tries
         with their upstream's, tiny ones in batches, those of a kind never seen end after a probe."""
-        items = [d.work for d in dispatches]
+        items = by_priority([d.work for d in dispatches])
         if items:
             self._submit_packs(self.probes.admit(items, self._unknown_kind, self.executor.slots))
 
@@ -440,6 +441,10 @@ class RunTracker:
     def _submit_packs(self, items: list[WorkItem]) -> None:
         for pack in make_packs(items, self._tiny, self.executor.slots):
             self.executor.submit(pack.items, tiny=pack.tiny)
+
+    def _priority(self, key: RunKey) -> int:
+        run = self.runs.get(key)
+        return run.priority if run is not None else 0
 
     def _task_of(self, work: WorkItem) -> tuple[RunKey, Any] | None:
         run = self.runs.get(RunKey(work.dag_id, work.run_id))

@@ -50,6 +50,7 @@ def task_work(
         map_items=items,
         fileloc=run.spec.fileloc,
         dags_root=dags_root,
+        priority=run.priority,
         logical_date=run.logical_date,
         data_interval_start=run.data_interval_start,
         data_interval_end=run.data_interval_end,

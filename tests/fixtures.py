@@ -318,6 +318,19 @@ def busy_interval(seconds: float) -> dict:
     return {"pid": _os.getpid(), "start": start, "end": _time.time()}
 
 
+class CodedError(Exception):
+    """An error that carries a code, as seed 002's errorCode routes match."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"failed with code {code}")
+        self.error_code = code
+
+
+def raise_coded(code: str) -> None:
+    """Fails with CodedError carrying `code`."""
+    raise CodedError(code)
+
+
 # -- state machines (tests/integration/test_state_machines.py) --------------------------------------
 def score_document(context: Any) -> dict[str, Any]:
     """A review action: each review scores one higher than the last; the score is run data."""

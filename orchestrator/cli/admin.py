@@ -120,6 +120,7 @@ def standalone(state: CliState, host: str | None, port: int | None) -> None:
         )
         for svc in batch
     ]
+    state.reload_on_sighup()
     click.echo(f"database: {make_engine(config.resolved_database_url).url.render_as_string()}", err=True)
     click.echo(f"DAG folder: {config.resolved_dags_folder}", err=True)
     for svc in services:

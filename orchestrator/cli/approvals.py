@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from orchestrator.approvals import Decision
+from orchestrator.approvals import Decision, tally
 from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, os_user, pass_state, readable_dag_ids, record_audit
 from orchestrator.errors import NotFoundError
 from orchestrator.models import User
@@ -50,10 +50,9 @@ def _user_option(fn: Any) -> Any:
 
 def _row(view: RequestView) -> dict[str, Any]:
     row, spec = view.row, approval_store.spec_of(view.row)
-    approvals = sum(c.decision is Decision.APPROVE for c in view.decisions)
     return {
         "id": row.id, "dag_id": row.dag_id, "run_id": row.run_id, "task_id": row.task_id, "approvers": ", ".join(row.approvers),
-        "approvals": f"{approvals}/{spec.min_approvals}", "requested_by": row.requested_by, "requested_at": iso(row.requested_at),
+        "approvals": f"{tally(view.decisions):g}/{spec.needed():g}", "strategy": spec.strategy.value, "requested_by": row.requested_by, "requested_at": iso(row.requested_at),
         "state": row.outcome or row.state, "reason": row.outcome_reason,
         "decisions": [c.as_dict() for c in view.decisions],
     }
@@ -79,8 +78,9 @@ def _said(session: Session, request_id: int, username: str, decision: Decision, 
            Decision.DELEGATE: f"delegated to {delegate_to}"}[decision]
     if view.row.outcome is not None:
         return f"approval {request_id}: {username} {did}; the request is {view.row.outcome} ({view.row.outcome_reason})"
-    approved = sum(c.decision is Decision.APPROVE for c in view.decisions)
-    return f"approval {request_id}: {username} {did}; {approved} of {approval_store.spec_of(view.row).min_approvals} approvals so far"
+    spec = approval_store.spec_of(view.row)
+    note = "".join(f" ({c.note()})" for c in view.decisions[-1:] if c.note())
+    return f"approval {request_id}: {username} {did}{note}; {tally(view.decisions):g} of {spec.needed():g} votes so far"
 
 
 @click.group()

@@ -6,6 +6,7 @@ import functools
 import getpass
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.access import FULL_ACCESS, DagAccess, DagPermission, denial
-from orchestrator.config import Config, load_config
+from orchestrator.config import Config, ConfigReloader, load_config
 from orchestrator.db import check_schema, make_engine, make_sessionmaker
 from orchestrator.errors import ConfigError, DagDefinitionError, DatabaseError, NotFoundError, OrchestratorError
 from orchestrator.models import Dag, User
@@ -44,6 +45,12 @@ class CliState:
         if self._config is None:
             self._config = load_config(dags_folder=self.dags)
         return self._config
+
+    def reload_on_sighup(self) -> ConfigReloader:
+        """Read the configuration again on SIGHUP (a long-running command: scheduler, standalone)."""
+        reloader = ConfigReloader(self.config, {"dags_folder": self.dags})
+        signal.signal(signal.SIGHUP, lambda *_: reloader.request())
+        return reloader
 
     def sessions(self, *, readonly: bool = False) -> sessionmaker[Session]:
         """Sessions on the configured database, whose schema must be current."""

@@ -12,6 +12,7 @@ import click
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.cli import admin, connections
+from orchestrator.priority import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import machines as machines_cli
@@ -130,12 +131,17 @@ def dags_list(state: CliState, as_json: bool) -> None:
 )
 @click.option("--wait", is_flag=True, help="Wait for the run: exit 0 if it succeeds, 1 if not.")
 @click.option("--correlation-id", default=None, help="A business identifier for the run (runs can be filtered by it).")
+@click.option(
+    "--priority", type=click.IntRange(MIN_PRIORITY, MAX_PRIORITY), default=0, show_default=True,
+    help="Ready tasks of higher-priority runs are submitted first.",
+)
 @dags_option
 @pass_state
 @handle_errors
 def dags_trigger(
     state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool,
     correlation_id: str | None,
+    priority: int,
 ) -> None:
     """Queue a manual run of DAG_ID and print its run_id (with --count or --conf-file: many runs, one id a line)."""
     conf = parse_conf(conf_raw)
@@ -146,6 +152,8 @@ def dags_trigger(
             raise click.UsageError("--run-id and --wait name one run: they do not go with --count")
         if correlation_id is not None:
             raise click.UsageError("--correlation-id names one run: it does not go with --count or --conf-file")
+        if priority:
+            raise click.UsageError("--priority goes with one run: it does not go with --count or --conf-file")
         requests = read_run_requests(conf_file) if conf_file is not None else [RunRequest(conf) for _ in range(count or 1)]
         for new_run_id in _trigger_many(state, dag_id, requests, label="line" if conf_file is not None else "run"):
             click.echo(new_run_id)
@@ -157,9 +165,9 @@ def dags_trigger(
         require_dag(session, dag_id, DagPermission.TRIGGER)
         run = run_store.create_run(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
-            actor=cli_actor(), check_input=True, correlation_id=correlation_id,
+            actor=cli_actor(), check_input=True, priority=priority, correlation_id=correlation_id,
         )
-        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf})
+        record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf, **({"priority": priority} if priority else {})})
         paused = dag.is_paused
         new_run_id = run.run_id
     if paused:

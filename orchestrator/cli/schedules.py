@@ -37,13 +37,17 @@ def schedules() -> None:
 @click.option("--conf", help="The runs' conf, a JSON object.")
 @click.option("--start", type=click.DateTime(), help="No interval before this (wall time in --timezone).")
 @click.option("--end", type=click.DateTime(), help="No interval after this (wall time in --timezone).")
+@click.option("--priority", type=int, default=0, show_default=True, help="The priority of its runs: their ready tasks go first.")
 @pass_state
 @handle_errors
-def create(state: CliState, name: str, dag_id: str, cron: str, timezone: str, conf: str | None, start: datetime | None, end: datetime | None) -> None:
+def create(
+    state: CliState, name: str, dag_id: str, cron: str, timezone: str, conf: str | None, start: datetime | None, end: datetime | None,
+    priority: int,
+) -> None:
     """Create schedule NAME."""
     values = parse_conf(conf)
     _change(state, "schedule.create", name, {"dag_id": dag_id, "cron": cron, "timezone": timezone}, lambda s, now: schedule_store.create(
-        s, name, dag_id, cron, now, timezone=timezone, conf=values, start_date=start, end_date=end), dag_id=dag_id)
+        s, name, dag_id, cron, now, timezone=timezone, conf=values, start_date=start, end_date=end, priority=priority), dag_id=dag_id)
     click.echo(f"schedule {name} created")
 
 
@@ -84,15 +88,16 @@ def resume(state: CliState, name: str) -> None:
 @click.option("--cron", help="A new cron expression or preset.")
 @click.option("--timezone", help="A new IANA zone.")
 @click.option("--conf", help="A new conf, a JSON object.")
+@click.option("--priority", type=int, help="A new priority of its runs.")
 @pass_state
 @handle_errors
-def update(state: CliState, name: str, cron: str | None, timezone: str | None, conf: str | None) -> None:
+def update(state: CliState, name: str, cron: str | None, timezone: str | None, conf: str | None, priority: int | None) -> None:
     """Change schedule NAME."""
-    changes: dict[str, Any] = {k: v for k, v in {"cron": cron, "timezone": timezone}.items() if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in {"cron": cron, "timezone": timezone, "priority": priority}.items() if v is not None}
     if conf is not None:
         changes["conf"] = parse_conf(conf)
     if not changes:
-        raise click.UsageError("give at least one of --cron, --timezone, --conf")
+        raise click.UsageError("give at least one of --cron, --timezone, --conf, --priority")
     _change(state, "schedule.update", name, {"fields": sorted(changes)}, lambda s, now: schedule_store.update(s, name, now, **changes))
     click.echo(f"schedule {name} updated")
 

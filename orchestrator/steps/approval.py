@@ -8,7 +8,7 @@ holds the rules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,10 @@ class ApprovalTask(SchedulerRunTask):
     timedelta, seconds or ISO 8601) fails the task when nobody decided in time; `escalation`
     steps (`Escalate`) notify, reassign, approve or reject before that. The user who started
     the run may not approve it unless `allow_self_approval`.
+
+    `strategy`: "count" (min_approvals votes), "unanimous" (every named approver) or "weighted"
+    (`weights` per approver entry, default 1, approve once they reach `threshold`). A delegation
+    hands the delegator's votes to the delegate, whose decision carries both.
     """
 
     step_type = "approval"
@@ -76,12 +80,16 @@ class ApprovalTask(SchedulerRunTask):
         allow_self_approval: bool = False,
         require_comment: bool = False,
         fail_on_reject: bool = True,
+        strategy: str = "count",
+        weights: Mapping[str, float] | None = None,
+        threshold: float | None = None,
         **kwargs: Any,
     ) -> None:
         try:
             self.spec = ApprovalSpec(
                 approvers=approvers, min_approvals=min_approvals, timeout=timeout, escalation=tuple(escalation),
                 allow_self_approval=allow_self_approval, require_comment=require_comment, fail_on_reject=fail_on_reject,
+                strategy=strategy, weights=dict(weights or {}), threshold=threshold,
             )
         except ValidationError as exc:
             raise definition_error(f"ApprovalTask {task_id!r}", exc) from None
@@ -91,7 +99,9 @@ class ApprovalTask(SchedulerRunTask):
         return self.spec
 
     def args_repr(self) -> str:
-        return f"{self.spec.min_approvals} of {', '.join(self.spec.approvers)}"
+        if self.spec.strategy.value == "count":
+            return f"{self.spec.min_approvals} of {', '.join(self.spec.approvers)}"
+        return f"{self.spec.strategy.value} of {', '.join(self.spec.approvers)}"
 
 
 @hookimpl

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orchestrator.approvals import (
+    EVENT_CLOSED,
     EVENT_DECIDED,
     EVENT_ESCALATED,
     EVENT_REQUESTED,
@@ -33,6 +34,7 @@ from orchestrator.approvals import (
     escalate,
     may_approve,
     outcome_of,
+    votes_of,
 )
 from orchestrator.errors import NotFoundError
 from orchestrator.models import ApprovalDecision, ApprovalRequest, DagRun, Event, ExternalEvent, TaskInstance, User
@@ -155,17 +157,19 @@ def decide(
         delegate = session.scalar(select(User).where(User.username == delegate_to, User.is_active.is_(True)))
         if delegate is None:
             raise DelegationError(f"there is no active user named {delegate_to!r} to delegate to")
-    cast = Cast(user.username, decision, now, comment, delegate_to if decision is Decision.DELEGATE else None)
+    votes = votes_of(spec, row.approvers, casts, decider(user))
+    cast = Cast(user.username, decision, now, comment, delegate_to if decision is Decision.DELEGATE else None, votes)
     try:
         with session.begin_nested():
             session.add(ApprovalDecision(request_id=row.id, at=now, username=cast.by, decision=decision.value, comment=comment,
-                                         delegate_to=cast.delegate_to))
+                                         delegate_to=cast.delegate_to, votes=votes))
             session.flush()
     except IntegrityError:
         raise ApprovalClosedError(f"{user.username} already decided on approval request {request_id}") from None
     appended = [_event(f"approval.{decision.value}", row, now, user.username, reason=comment,
-                       payload={"request_id": row.id, "comment": comment, "delegate_to": cast.delegate_to})]
-    ended = outcome_of(spec.min_approvals, [*casts, cast])
+                       payload={"request_id": row.id, "comment": comment, "delegate_to": cast.delegate_to, "votes": votes,
+                                "note": cast.note()})]
+    ended = outcome_of(spec, row.approvers, [*casts, cast])
     if ended is not None:
         appended.append(_decided(row, ended, now, user.username))
         change_store.touch(session)  # the scheduler settles the task at its next check, not its next full poll
@@ -231,6 +235,29 @@ def close(session: Session, request_ids: Iterable[int]) -> None:
         session.execute(update(ApprovalRequest).where(ApprovalRequest.id.in_(part)).values(state=CLOSED))
 
 
+def close_with_runs(session: Session, runs: Collection[tuple[str, str]], ended: dict[tuple[str, str], str], now: datetime) -> list[dict[str, Any]]:
+    """Close the open or decided requests of runs that ended (any terminal state): nobody can
+    decide them any more. Returns their `approval.closed` events for the caller to append."""
+    if not runs:
+        return []
+    wanted = set(runs)
+    found: list[ApprovalRequest] = []
+    for part in chunks(sorted({run_id for _, run_id in wanted})):
+        stmt = select(ApprovalRequest).where(
+            ApprovalRequest.dag_id.in_(sorted({d for d, _ in wanted})), ApprovalRequest.run_id.in_(part),
+            ApprovalRequest.state.in_((OPEN, DECIDED)),
+        )
+        found.extend(r for r in session.scalars(stmt) if (r.dag_id, r.run_id) in wanted)
+    closing = []
+    for row in found:
+        state = ended[(row.dag_id, row.run_id)]
+        closing.append(_event(EVENT_CLOSED, row, now, "scheduler", from_state=row.state, to_state=CLOSED,
+                              reason=f"the run ended {state}", payload={"request_id": row.id, "run_state": state}))
+        row.state = CLOSED
+    session.flush()
+    return closing
+
+
 def of_tasks(session: Session, tasks: Iterable[tuple[str, str, str, int]]) -> list[ApprovalRequest]:
     """The open or decided requests of these (dag_id, run_id, task_id, try_number)."""
     wanted = set(tasks)
@@ -251,7 +278,7 @@ def decisions_of(session: Session, request_ids: Sequence[int]) -> dict[int, list
     for part in chunks(list(request_ids)):
         stmt = select(ApprovalDecision).where(ApprovalDecision.request_id.in_(part)).order_by(ApprovalDecision.id)
         for d in session.scalars(stmt):
-            out[d.request_id].append(Cast(d.username, Decision(d.decision), d.at, d.comment, d.delegate_to))
+            out[d.request_id].append(Cast(d.username, Decision(d.decision), d.at, d.comment, d.delegate_to, d.votes))
     return out
 
 

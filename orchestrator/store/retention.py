@@ -200,6 +200,16 @@ def purge(
     return report
 
 
+def declared_retention(session: Session) -> dict[str, float]:
+    """The DAGs that declare their own retention (`log_retention`, a workflow's executionLog), in seconds."""
+    declared = {}
+    for dag_id, spec in session.execute(select(Dag.dag_id, Dag.spec).where(Dag.is_active.is_(True))):
+        seconds = (spec or {}).get("log_retention_s")
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            declared[dag_id] = float(seconds)
+    return declared
+
+
 def known_dag_ids(session: Session, dag_ids: Iterable[str]) -> set[str]:
     """Those of `dag_ids` that have a DAG row or any run (a removed DAG's runs may still be cleaned)."""
     wanted: Sequence[str] = list(dag_ids)

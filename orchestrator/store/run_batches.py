@@ -31,6 +31,7 @@ class RunRequest:
     conf: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     logical_date: datetime | None = None
+    priority: int = 0
 
 
 class BatchTriggerError(OrchestratorError):
@@ -72,7 +73,7 @@ def plan(
         if run_id in first:
             raise BatchTriggerError(i, label(i), f"run_id {run_id!r} is also given by {label(first[run_id])}", conflict=True)
         first[run_id] = i
-        runs.append(NewRun(dag_id, run_id, "manual", dag.version_hash, logical, None, dict(req.conf)))
+        runs.append(NewRun(dag_id, run_id, "manual", dag.version_hash, logical, None, dict(req.conf), req.priority))
     taken = existing_runs(session, [(r.dag_id, r.run_id) for r in runs])
     for i, run in enumerate(runs):
         if (run.dag_id, run.run_id) in taken:

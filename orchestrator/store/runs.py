@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
 from orchestrator.inputs import check_run_input
+from orchestrator.priority import check_priority
 from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
 from orchestrator.setup_teardown import clear_scope
 from orchestrator.planner import TaskView
@@ -33,6 +35,7 @@ from orchestrator.states import (
     is_task_mark_allowed,
     is_task_transition_allowed,
 )
+from orchestrator.store import approvals as approval_store
 from orchestrator.store import assets as asset_store
 from orchestrator.store import changes as change_store
 from orchestrator.store import idempotency as idempotency_store
@@ -54,6 +57,8 @@ class RunKey(NamedTuple):
 
 _TASK_KEYS = ("dag_id", "run_id", "task_id", "map_index")
 _TRY_KEYS = (*_TASK_KEYS, "try_number")
+_try_key = itemgetter(*_TRY_KEYS)
+_try_update_key = itemgetter(*(f"k_{k}" for k in _TRY_KEYS))
 
 
 def _key_clauses(table: Any, keys: tuple[str, ...]) -> list[Any]:
@@ -79,10 +84,10 @@ def _merge_try_rows(inserts: list[dict[str, Any]], updates: list[dict[str, Any]]
     case): the inserts with those updates folded in, and the updates left."""
     if not inserts or not updates:
         return inserts, updates
-    pending = {tuple(row[k] for k in _TRY_KEYS): row for row in inserts}
+    pending = {_try_key(row): row for row in inserts}
     left = []
     for change in updates:
-        row = pending.get(tuple(change[f"k_{k}"] for k in _TRY_KEYS))
+        row = pending.get(_try_update_key(change))
         if row is None:
             left.append(change)
         else:
@@ -128,6 +133,8 @@ class Batch:
     asset_events: list[dict[str, Any]] = field(default_factory=list)
     # idempotency keys of the tasks that succeeded in this batch (orchestrator.store.idempotency.key_row)
     idempotency_keys: list[dict[str, Any]] = field(default_factory=list)
+    # runs this batch ends, with their terminal state and when: their approval requests close with them
+    ended_runs: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -205,6 +212,10 @@ class Batch:
         values = dict(self._runs[run][1]) if run in self._runs else {}
         values.update(changes, state=to.value)
         self._runs[run] = (before, values)
+        if to in RUN_TERMINAL:
+            self.ended_runs[(run.dag_id, run.run_id)] = (to.value, at)
+        else:
+            self.ended_runs.pop((run.dag_id, run.run_id), None)
         self.events.append(
             events.event(
                 f"run.{to.value}", at, dag_id=run.dag_id, run_id=run.run_id, from_state=current.value,
@@ -265,6 +276,10 @@ class Batch:
             circuit_store.save(session, self.circuits.values(), self.circuits_at)
         asset_store.record(session, self.asset_events)
         idempotency_store.record(session, self.idempotency_keys)
+        if self.ended_runs:
+            at = max(when for _, when in self.ended_runs.values())
+            states = {key: state for key, (state, _) in self.ended_runs.items()}
+            self.events.extend(approval_store.close_with_runs(session, list(states), states, at))
         events.append(session, self.events)
 
 
@@ -297,6 +312,7 @@ class NewRun:
     logical_date: datetime
     data_interval: tuple[datetime, datetime] | None = None
     conf: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
 
     def row(self, now: datetime) -> dict[str, Any]:
         start, end = self.data_interval or (self.logical_date, self.logical_date)
@@ -304,12 +320,13 @@ class NewRun:
             "dag_id": self.dag_id, "run_id": self.run_id, "state": RunState.QUEUED.value, "run_type": self.run_type,
             "version_hash": self.version_hash, "logical_date": self.logical_date, "data_interval_start": start,
             "data_interval_end": end, "conf": self.conf, "queued_at": now, "ext_change": 0, "change_seq": 0,
+            "priority": self.priority,
         }
 
     def queued_event(self, now: datetime, actor: str) -> dict[str, Any]:
         return events.event(
             "run.queued", now, dag_id=self.dag_id, run_id=self.run_id, to_state="queued", actor=actor,
-            payload={"run_type": self.run_type, "conf": self.conf},
+            payload={"run_type": self.run_type, "conf": self.conf, **({"priority": self.priority} if self.priority else {})},
         )
 
 
@@ -327,17 +344,21 @@ def create_run(
     parent: tuple[str, str, str] | None = None,
     check_input: bool = False,
     correlation_id: str | None = None,
+    priority: int = 0,
 ) -> DagRun:
     """Queue a new run of the DAG's current version; the scheduler starts it. `parent` is
     (dag_id, run_id, task_id) of the task that started it (TriggerDagRunTask). With `check_input`
     (a person asked for the run) a conf that does not match the DAG's input schema raises
-    InvalidRunInputError. `correlation_id` is the run's business identifier (seed 002), if any."""
+    InvalidRunInputError. `priority`: ready tasks of higher-priority runs are submitted first. `correlation_id` is
+    the run's business identifier (seed 002), if any."""
+    check_priority(priority)
     dag = session.get(Dag, dag_id)
     if dag is None or not dag.is_active:
         raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
     if check_input:
         check_run_input(dag_id, dag.spec, conf)
-    new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {})
+    new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {},
+                 priority)
     run = DagRun(**new.row(now), correlation_id=correlation_id)
     if parent is not None:
         run.parent_dag_id, run.parent_run_id, run.parent_task_id = parent

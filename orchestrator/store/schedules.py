@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orchestrator.priority import check_priority
 from orchestrator.errors import ConflictError, DagDefinitionError, NotFoundError
 from orchestrator.models import Dag, Schedule
 from orchestrator.schedule import DataInterval, as_utc, cron_expression, upcoming_interval, zone
@@ -76,9 +77,11 @@ def create(
     start_date: datetime | None = None,
     end_date: datetime | None = None,
     enabled: bool = True,
+    priority: int = 0,
 ) -> Schedule:
     """Add a schedule; ConflictError if the name is taken, NotFoundError for an unknown DAG."""
     _check(name, cron, timezone, start_date, end_date)
+    check_priority(priority)
     dag = session.get(Dag, dag_id)
     if dag is None or not dag.is_active:
         raise NotFoundError(f"dag_id: no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
@@ -87,6 +90,7 @@ def create(
     row = Schedule(
         name=name, dag_id=dag_id, cron=cron.strip(), timezone=timezone, conf=conf or {}, enabled=enabled,
         start_date=_utc(start_date, timezone), end_date=_utc(end_date, timezone), created_at=now, updated_at=now,
+        priority=priority,
     )
     row.next_run_at = next_run_at(row, now) if enabled else None
     session.add(row)
@@ -95,14 +99,15 @@ def create(
 
 
 def update(session: Session, name: str, now: datetime, **changes: Any) -> Schedule:
-    """Change cron, timezone, conf, start_date or end_date; the next run is computed again."""
-    allowed = {"cron", "timezone", "conf", "start_date", "end_date"}
+    """Change cron, timezone, conf, start_date, end_date or priority; the next run is computed again."""
+    allowed = {"cron", "timezone", "conf", "start_date", "end_date", "priority"}
     unknown = set(changes) - allowed
     if unknown:
         raise ScheduleError(f"{sorted(unknown)[0]}: cannot be changed (only {', '.join(sorted(allowed))})")
     row = get(session, name)
     merged = {k: getattr(row, k) for k in allowed} | changes
     _check(None, merged["cron"], merged["timezone"], merged["start_date"], merged["end_date"])
+    check_priority(merged["priority"])
     for key, value in changes.items():
         setattr(row, key, (value or {}) if key == "conf" else value)
     row.cron = row.cron.strip()
@@ -147,5 +152,5 @@ def as_dict(row: Schedule) -> dict[str, Any]:
     return {
         "name": row.name, "dag_id": row.dag_id, "cron": row.cron, "timezone": row.timezone, "conf": row.conf,
         "enabled": row.enabled, "start_date": iso(row.start_date), "end_date": iso(row.end_date),
-        "next_run_at": iso(row.next_run_at), "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
+        "next_run_at": iso(row.next_run_at), "priority": row.priority, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at),
     }

@@ -252,3 +252,38 @@ def test_the_retention_thread_applies_the_policy_until_stopped(mixed: sessionmak
         thread.join(10)
     assert not thread.is_alive()
     assert run_keys(mixed) == {("etl", "old_running"), ("etl", "old_queued"), ("etl", "recent_ok")}
+
+
+# -- a DAG's own retention, and `db clean --policy` --------------------------------------------------------
+def _declare(sessions: sessionmaker[Session], dag_id: str, seconds: float) -> None:
+    with sessions.begin() as s:
+        s.get(Dag, dag_id).spec = {"log_retention_s": seconds}  # type: ignore[union-attr]
+
+
+def test_the_policy_applies_a_dag_s_declared_retention(mixed: sessionmaker[Session], tmp_path: Path) -> None:
+    _declare(mixed, "report", 86400.0 * 10)
+    assert run_retention(mixed, load_config(home=tmp_path), NOW) is not None
+    # report's run is 40 days old, over its own 10; etl declares nothing and no retention_days is set
+    assert ("report", "old_ok") not in run_keys(mixed) and ("etl", "old_ok") in run_keys(mixed)
+
+
+def test_cli_clean_policy_dry_run_then_clean_by_each_dag_s_retention(cli: dict[str, str], mixed: sessionmaker[Session]) -> None:
+    _declare(mixed, "report", 86400.0 * 10)
+    env = {**cli, "ORCH_RETENTION_DAG_DAYS": '{"etl": 35}'}
+    dry = run(["db", "clean", "--policy", "--dry-run", "--json"], env)
+    assert dry.returncode == 0, dry.stderr
+    assert [(p["dag_ids"], p["rows"]["dag_run"]) for p in json.loads(dry.stdout)] == [(["etl"], 3), (["report"], 1)]
+    assert len(run_keys(mixed)) == 7
+    done = run(["db", "clean", "--policy"], env)
+    assert done.returncode == 0, done.stderr
+    assert "deleted for report (finished before" in done.stdout
+    assert run_keys(mixed) == {("etl", "old_running"), ("etl", "old_queued"), ("etl", "recent_ok")}
+
+
+def test_cli_clean_policy_refuses_an_age_and_says_when_there_is_no_policy(cli: dict[str, str], mixed: sessionmaker[Session]) -> None:
+    both = run(["db", "clean", "--policy", "--older-than", "30d"], cli)
+    assert both.returncode == 2 and "--policy takes each DAG's age from the policy" in both.stderr
+    none = run(["db", "clean", "--policy"], cli)
+    assert none.returncode == 2 and "no retention policy" in none.stderr
+    neither = run(["db", "clean"], cli)
+    assert neither.returncode == 2 and "give --older-than AGE" in neither.stderr

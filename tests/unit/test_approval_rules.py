@@ -26,6 +26,7 @@ from orchestrator.approvals import (
     may_approve,
     next_due,
     outcome_of,
+    votes_of,
 )
 from orchestrator.errors import DagDefinitionError
 from orchestrator.store.users import Role
@@ -36,8 +37,12 @@ BOB = Decider("bob", frozenset({"viewer", "operator"}))
 ROOT = Decider("root", frozenset(ROLES))
 
 
-def cast(by: str, decision: Decision, comment: str | None = None, delegate_to: str | None = None) -> Cast:
-    return Cast(by, decision, T0, comment, delegate_to)
+def cast(by: str, decision: Decision, comment: str | None = None, delegate_to: str | None = None, votes: float | None = None) -> Cast:
+    return Cast(by, decision, T0, comment, delegate_to, votes)
+
+
+def counting(min_approvals: int) -> ApprovalSpec:
+    return ApprovalSpec(approvers=("alice", "bob", "carol"), min_approvals=min_approvals)
 
 
 def check(spec: ApprovalSpec, who: Decider, decision: Decision = Decision.APPROVE, *, decisions: list[Cast] | None = None,
@@ -122,23 +127,102 @@ def test_the_inbox_holds_what_the_user_may_approve() -> None:
 
 # -- what decides a request ---------------------------------------------------------------------------------
 def test_min_approvals_distinct_approvals_approve_the_request() -> None:
-    assert outcome_of(2, [cast("alice", Decision.APPROVE)]) is None
-    assert outcome_of(2, [cast("alice", Decision.APPROVE), cast("bob", Decision.APPROVE)]) == (Outcome.APPROVED, "approved by alice, bob")
+    assert outcome_of(counting(2), ("alice", "bob", "carol"), [cast("alice", Decision.APPROVE)]) is None
+    assert outcome_of(counting(2), ("alice", "bob", "carol"), [cast("alice", Decision.APPROVE), cast("bob", Decision.APPROVE)]) == (Outcome.APPROVED, "approved by alice, bob")
 
 
 def test_one_rejection_rejects_the_request_with_its_comment() -> None:
     decisions = [cast("alice", Decision.APPROVE), cast("bob", Decision.REJECT, "too expensive")]
-    assert outcome_of(2, decisions) == (Outcome.REJECTED, "rejected by bob: too expensive")
+    assert outcome_of(counting(2), ("alice", "bob", "carol"), decisions) == (Outcome.REJECTED, "rejected by bob: too expensive")
 
 
 def test_a_change_request_sends_the_request_back() -> None:
-    assert outcome_of(1, [cast("bob", Decision.REQUEST_CHANGES, "add the PO number")]) == (
+    assert outcome_of(counting(1), ("alice", "bob", "carol"), [cast("bob", Decision.REQUEST_CHANGES, "add the PO number")]) == (
         Outcome.CHANGES_REQUESTED, "changes requested by bob: add the PO number",
     )
 
 
 def test_a_delegation_decides_nothing() -> None:
-    assert outcome_of(1, [cast("alice", Decision.DELEGATE, delegate_to="bob")]) is None
+    assert outcome_of(counting(1), ("alice", "bob", "carol"), [cast("alice", Decision.DELEGATE, delegate_to="bob")]) is None
+
+
+# -- delegation keeps the request reachable ------------------------------------------------------------------
+def test_a_delegation_to_a_co_approver_counts_the_delegator_s_vote_through_them() -> None:
+    spec = ApprovalSpec(approvers=("alice", "bob"), min_approvals=2)
+    delegated = [cast("alice", Decision.DELEGATE, delegate_to="bob", votes=votes_of(spec, spec.approvers, [], ALICE))]
+    carried = votes_of(spec, spec.approvers, delegated, BOB)
+    assert carried == 2
+    assert outcome_of(spec, spec.approvers, [*delegated, cast("bob", Decision.APPROVE, votes=carried)]) == (
+        Outcome.APPROVED, "approved by bob (with alice's vote)",
+    )
+
+
+def test_a_delegate_who_is_not_an_approver_carries_only_the_delegated_vote() -> None:
+    spec = ApprovalSpec(approvers=("alice", "bob"), min_approvals=2)
+    delegated = [cast("alice", Decision.DELEGATE, delegate_to="carol", votes=1)]
+    assert votes_of(spec, spec.approvers, delegated, Decider("carol", frozenset({"viewer"}))) == 1
+
+
+def test_a_delegation_says_the_vote_counts_through_the_delegate() -> None:
+    assert cast("alice", Decision.DELEGATE, delegate_to="bob", votes=1).note() == "alice's vote (1) counts through bob: their decision carries it"
+
+
+def test_a_delegation_to_someone_who_already_decided_is_refused() -> None:
+    spec = ApprovalSpec(approvers=("alice", "bob"), min_approvals=2)
+    with pytest.raises(DelegationError, match="bob already decided on this request, so your vote could never be cast"):
+        check(spec, ALICE, Decision.DELEGATE, decisions=[cast("bob", Decision.APPROVE)], delegate_to="bob")
+
+
+def test_a_delegation_to_the_run_s_starter_is_refused_without_self_approval() -> None:
+    spec = ApprovalSpec(approvers=("alice", "bob"))
+    with pytest.raises(DelegationError, match="carol started this run and may not approve it"):
+        check(spec, ALICE, Decision.DELEGATE, delegate_to="carol", requested_by="carol")
+
+
+# -- strategies --------------------------------------------------------------------------------------------
+def test_unanimous_waits_for_every_named_approver() -> None:
+    spec = ApprovalSpec(approvers=("alice", "bob"), strategy="unanimous")
+    assert outcome_of(spec, spec.approvers, [cast("alice", Decision.APPROVE)]) is None
+    both = [cast("alice", Decision.APPROVE), cast("bob", Decision.APPROVE)]
+    assert outcome_of(spec, spec.approvers, both) == (Outcome.APPROVED, "approved by alice, bob: unanimous")
+
+
+def test_unanimous_counts_a_delegator_through_their_delegate() -> None:
+    spec = ApprovalSpec(approvers=("alice", "bob"), strategy="unanimous")
+    decisions = [cast("alice", Decision.DELEGATE, delegate_to="bob", votes=1), cast("bob", Decision.APPROVE, votes=2)]
+    assert outcome_of(spec, spec.approvers, decisions) == (Outcome.APPROVED, "approved by bob (with alice's vote): unanimous")
+
+
+def test_unanimous_refuses_roles_as_approvers() -> None:
+    with pytest.raises(ValueError, match="strategy 'unanimous' needs named approvers: 'role:operator'"):
+        ApprovalSpec(approvers=("alice", "role:operator"), strategy="unanimous")
+
+
+def test_weighted_approves_once_the_approving_weights_reach_the_threshold() -> None:
+    spec = ApprovalSpec(approvers=("cfo", "role:operator"), strategy="weighted", weights={"cfo": 3}, threshold=3)
+    cfo, op = Decider("cfo", frozenset({"viewer"})), BOB
+    assert (votes_of(spec, spec.approvers, [], cfo), votes_of(spec, spec.approvers, [], op)) == (3, 1)
+    assert outcome_of(spec, spec.approvers, [cast("bob", Decision.APPROVE, votes=1)]) is None
+    assert outcome_of(spec, spec.approvers, [cast("bob", Decision.APPROVE, votes=1), cast("cfo", Decision.APPROVE, votes=3)]) == (
+        Outcome.APPROVED, "approved by bob, cfo: weight 4 of 3",
+    )
+
+
+def test_weighted_refuses_an_unreachable_threshold() -> None:
+    with pytest.raises(ValueError, match="the threshold 5 is unreachable: all approvers together weigh 3"):
+        ApprovalSpec(approvers=("alice", "bob"), strategy="weighted", weights={"alice": 2}, threshold=5)
+
+
+def test_weighted_needs_a_threshold_and_weights_name_approvers() -> None:
+    with pytest.raises(ValueError, match="needs a threshold"):
+        ApprovalSpec(approvers=("alice",), strategy="weighted")
+    with pytest.raises(ValueError, match="weights name 'zed', who is not one of the approvers"):
+        ApprovalSpec(approvers=("alice",), strategy="weighted", weights={"zed": 1}, threshold=1)
+
+
+def test_weights_without_the_weighted_strategy_are_refused() -> None:
+    with pytest.raises(ValueError, match="weights and threshold go with strategy 'weighted'"):
+        ApprovalSpec(approvers=("alice",), weights={"alice": 2})
 
 
 def test_a_rejection_fails_the_task_with_its_error_type_unless_fail_on_reject_is_off() -> None:

@@ -273,12 +273,23 @@ def test_a_trigger_is_either_an_event_pattern_or_a_schedule() -> None:
     )
 
 
-def test_routing_by_error_code_is_refused_as_unsupported() -> None:
+def test_routing_by_error_code_becomes_a_code_route() -> None:
+    spec = spec_of(with_steps("""
+        - {stepId: a, taskId: 'tests.fixtures:succeed', onFailure: {errorHandler: {conditions: [
+            {errorCode: E42, nextStepId: b}, {errorType: ValueError, nextStepId: c}]}}}
+        - {stepId: b, taskId: 'tests.fixtures:succeed'}
+        - {stepId: c, taskId: 'tests.fixtures:succeed'}
+    """))
+    assert spec.task_map["a"].on_failure == {"code:E42": "b", "ValueError": "c"}
+
+
+def test_a_condition_with_both_error_type_and_error_code_is_refused() -> None:
     text = with_steps("""
-        - {stepId: a, taskId: 'tests.fixtures:succeed', onFailure: {errorHandler: {conditions: [{errorCode: E42, nextStepId: b}]}}}
+        - {stepId: a, taskId: 'tests.fixtures:succeed', onFailure: {errorHandler: {conditions: [
+            {errorCode: E42, errorType: ValueError, nextStepId: b}]}}}
         - {stepId: b, taskId: 'tests.fixtures:succeed'}
     """)
-    assert "steps[0].onFailure.errorHandler.conditions[0].errorCode: not supported" in problems_of(text)
+    assert "steps[0].onFailure.errorHandler.conditions[0]: give errorType or errorCode, not both" in problems_of(text)
 
 
 def test_every_problem_of_a_file_is_reported_at_once() -> None:
@@ -508,3 +519,8 @@ def test_a_next_to_a_compensation_step_names_the_edge() -> None:
         - {stepId: charge, taskId: 'tests.fixtures:succeed', compensate: refund, next: [{stepId: refund}]}
         - {stepId: refund, taskId: 'tests.fixtures:succeed'}
     """))
+
+
+def test_execution_log_retention_becomes_the_dag_s_log_retention() -> None:
+    spec = spec_of(with_steps("- {stepId: a, taskId: 'tests.fixtures:succeed'}", head="executionLog: {retention: P30D}\n"))
+    assert spec.log_retention_s == 30 * 86400

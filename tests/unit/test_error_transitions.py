@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from orchestrator import DAG, PythonTask
-from orchestrator.error_routing import route_for, routed_error
+from orchestrator.error_routing import code_of, error_names, route_for, routed_error
 from orchestrator.errors import DagDefinitionError
 from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
 from orchestrator.spec import DagSpec, TaskSpec
@@ -62,6 +62,40 @@ def test_without_a_catch_all_an_unmatched_error_is_not_routed() -> None:
 
 def test_a_task_that_only_continues_routes_nothing() -> None:
     assert route_for(t("charge", on_failure="continue"), ("ValueError",)) is None
+
+
+# -- error codes (seed 002's errorCode) ----------------------------------------------------------------------
+class CardDeclined(Exception):
+    error_code = "E42"
+
+
+def test_an_error_s_code_is_its_error_code_or_code_attribute() -> None:
+    assert code_of(CardDeclined()) == "E42"
+    assert code_of(OSError(2, "missing")) is None  # errno, not code
+    http = Exception("gone")
+    http.code = 410  # type: ignore[attr-defined]
+    assert code_of(http) == "410"
+    assert error_names("CardDeclined", ("Exception",), "E42") == ("CardDeclined", "Exception", "code:E42")
+
+
+def test_a_code_route_wins_over_the_error_s_type() -> None:
+    task = t("charge", on_failure={"code:E42": "retry_card", "CardDeclined": "notify", "*": "cleanup"})
+    assert route_for(task, ("CardDeclined", "Exception", "code:E42")) == "retry_card"
+    assert route_for(task, ("CardDeclined", "Exception", "code:E7")) == "notify"
+
+
+def test_a_routed_failure_keeps_its_error_code_for_the_handler() -> None:
+    task = t("charge", on_failure={"code:E42": "h"})
+    settled = settle_outcome(task, TaskView(state=T.RUNNING, try_number=1), "failed", NOW, "declined",
+                             error_types=("CardDeclined", "Exception", "code:E42"))
+    assert settled.result == {"error": "declined", "error_type": "CardDeclined", "error_code": "E42", "routed_to": "h"}
+
+
+def test_a_python_dag_routes_by_code_with_a_code_key() -> None:
+    with DAG("coded") as d:
+        h = PythonTask(task_id="h", python_callable=noop)
+        PythonTask(task_id="charge", python_callable=noop, on_failure={"code:HTTP.404": h})
+    assert d.to_spec().task_map["charge"].on_failure == {"code:HTTP.404": "h"}
 
 
 # -- how a final failure settles --------------------------------------------------------------------

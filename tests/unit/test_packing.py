@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from orchestrator.packing import MAX_BATCH, TINY_S, DurationBook, Probes, make_packs
+from dataclasses import replace
+
+import pytest
+
+from orchestrator.packing import MAX_BATCH, TINY_S, DurationBook, Probes, by_priority, make_packs
+from orchestrator.priority import MAX_PRIORITY, InvalidPriorityError, check_priority
 from orchestrator.runtime import WorkItem
 
 
@@ -121,3 +126,22 @@ def test_a_kind_seen_once_is_known() -> None:
     assert not book.known(("PythonTask", "m.f"))
     book.record(("PythonTask", "m.f"), 3.0)
     assert book.known(("PythonTask", "m.f"))
+
+
+# -- run priority ------------------------------------------------------------------------------------------
+def test_items_of_higher_priority_runs_come_first_and_a_run_keeps_its_order() -> None:
+    low, high1, high2 = item("low"), replace(item("h1"), priority=5), replace(item("h2", "h1"), priority=5)
+    assert [w.key for w in by_priority([low, high1, high2])] == ["h1", "h2", "low"]
+
+
+def test_packs_holding_a_higher_priority_item_are_submitted_first() -> None:
+    low, high = item("low"), replace(item("high"), priority=3)
+    assert [p.items[0].key for p in make_packs([low, high], lambda w: False, 2)] == ["high", "low"]
+
+
+def test_a_priority_outside_the_range_is_refused_naming_it() -> None:
+    assert check_priority(MAX_PRIORITY) == MAX_PRIORITY
+    with pytest.raises(InvalidPriorityError, match="from -1000 to 1000"):
+        check_priority(MAX_PRIORITY + 1)
+    with pytest.raises(InvalidPriorityError):
+        check_priority(True)

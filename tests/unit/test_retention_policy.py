@@ -65,3 +65,28 @@ def test_a_retention_of_zero_days_is_a_config_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("size", "elapsed", "expected"), [(100, 0.2, 50), (1, 0.5, 1), (100, 0.01, 200), (1500, 0.001, 2000), (100, 0.05, 100)])
 def test_the_chunk_halves_when_over_budget_and_doubles_when_well_under(size: int, elapsed: float, expected: int) -> None:
     assert next_chunk(size, elapsed, Pacing(budget_s=0.1, most=2000)) == expected
+
+
+# -- a DAG's own retention (DAG(log_retention=...), a workflow's executionLog) ---------------------------------
+def test_a_dag_s_declared_retention_cleans_it_alone_and_the_configuration_s_override_wins(tmp_path: Path) -> None:
+    config = load_config(home=tmp_path, retention_days=30, retention_dag_days={"etl": 7})
+    selections = policy_selections(config, NOW, {"orders": 3600.0, "etl": 86400.0 * 90})
+    assert [(s.dag_ids, s.exclude_dag_ids, s.cutoff) for s in selections] == [
+        (("etl",), (), NOW - timedelta(days=7)),
+        (("orders",), (), NOW - timedelta(hours=1)),
+        ((), ("etl", "orders"), NOW - timedelta(days=30)),
+    ]
+
+
+def test_a_declared_retention_alone_makes_a_policy(tmp_path: Path) -> None:
+    assert [s.dag_ids for s in policy_selections(load_config(home=tmp_path), NOW, {"orders": 60.0})] == [("orders",)]
+
+
+def test_dag_log_retention_takes_iso_8601_and_lands_in_the_spec() -> None:
+    from orchestrator import DAG
+    from orchestrator.errors import DagDefinitionError
+
+    assert DAG("kept", log_retention="P30D").to_spec().log_retention_s == 30 * 86400
+    assert DAG("plain").to_spec().log_retention_s is None
+    with pytest.raises(DagDefinitionError, match="log_retention must be a positive duration"):
+        DAG("bad", log_retention=0)

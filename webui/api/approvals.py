@@ -26,6 +26,7 @@ from orchestrator.approvals import (
     may_approve,
     next_due,
     refusal,
+    tally,
 )
 from orchestrator.models import User
 from orchestrator.store import approvals as approval_store
@@ -66,6 +67,8 @@ class DecisionOut(BaseModel):
     decision: str
     comment: str | None
     delegate_to: str | None
+    votes: float = Field(description="the votes the decision carries: the decider's own plus those delegated to them")
+    note: str | None = Field(description="a delegation: that the delegator's vote counts through the delegate")
     at: datetime
 
 
@@ -78,6 +81,9 @@ class ApprovalOut(BaseModel):
     approvers: list[str] = Field(description="usernames and role:<role> who decide now (escalation may have reassigned)")
     min_approvals: int
     approvals: int = Field(description="distinct approvals so far")
+    strategy: str = Field(description="count, unanimous or weighted: when approvals approve")
+    votes: float = Field(description="the votes (weighted: the weight) the approvals so far carry, delegated votes included")
+    votes_needed: float = Field(description="the votes that approve: min_approvals, the number of named approvers, or the threshold")
     allow_self_approval: bool
     require_comment: bool
     requested_by: str | None = Field(description="who started the run (may not approve it unless self-approval is allowed)")
@@ -111,12 +117,16 @@ def _out(view: RequestView, me: Decider) -> ApprovalOut:
     return ApprovalOut(
         id=row.id, dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, try_number=row.try_number, approvers=list(row.approvers),
         min_approvals=spec.min_approvals, approvals=sum(c.decision is Decision.APPROVE for c in view.decisions),
+        strategy=spec.strategy.value, votes=tally(view.decisions), votes_needed=spec.needed(),
         allow_self_approval=spec.allow_self_approval, require_comment=spec.require_comment, requested_by=row.requested_by,
         requested_at=row.requested_at, state=row.state, waiting=view.waiting, outcome=row.outcome, outcome_reason=row.outcome_reason,
         decided_at=row.decided_at, escalations_applied=row.escalations_applied,
         next_escalation_at=next_due(spec, row.requested_at, row.escalations_applied) if is_open else None,
         can_approve=is_open and may_approve(spec, row.approvers, row.requested_by, view.decisions, me),
-        decisions=[DecisionOut(by=c.by, decision=c.decision.value, comment=c.comment, delegate_to=c.delegate_to, at=c.at) for c in view.decisions],
+        decisions=[
+            DecisionOut(by=c.by, decision=c.decision.value, comment=c.comment, delegate_to=c.delegate_to, votes=c.weight, note=c.note(), at=c.at)
+            for c in view.decisions
+        ],
     )
 
 

@@ -37,13 +37,13 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
         try:
             row = run_store.create_run(
                 s, path.dag_id, run_id=body.run_id, run_type="manual", logical_date=body.logical_date or now,
-                data_interval=None, conf=body.conf, now=now, actor=actor_name(), check_input=True,
+                data_interval=None, conf=body.conf, now=now, actor=actor_name(), check_input=True, priority=body.priority,
                 correlation_id=body.correlation_id,
             )
         except InvalidRunInputError as exc:
             details = [{"loc": ["body", "conf", p["path"]], "msg": p["message"], "type": "input_schema"} for p in exc.problems]
             raise ApiError(422, "invalid_input", str(exc), details) from None
-        audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf})
+        audit(s, "run.trigger", f"run:{path.dag_id}/{row.run_id}", {"conf": body.conf, **({"priority": body.priority} if body.priority else {})})
         return run_out(row)
 
 
@@ -57,7 +57,7 @@ def trigger_runs(path: DagPath, body: TriggerRuns) -> TriggeredRuns:
     run whose conf does not match the DAG's input schema. A run without run_id is named
     manual__<logical date>__<its position, from 1>."""
     now = datetime.now(UTC)
-    requests = [run_batches.RunRequest(item.conf, item.run_id, item.logical_date) for item in body.runs]
+    requests = [run_batches.RunRequest(item.conf, item.run_id, item.logical_date, item.priority) for item in body.runs]
     with web_state().sessions.begin() as s:
         try:
             runs = run_batches.plan(s, path.dag_id, requests, now, label=lambda i: f"runs[{i}]")

@@ -17,7 +17,7 @@ from orchestrator.models import Schedule
 from orchestrator.store import schedules as schedule_store
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint
-from webui.api.schemas import Conf, DagId, Input, Page, PageQuery, UtcDatetime
+from webui.api.schemas import Conf, DagId, Input, Page, PageQuery, Priority, UtcDatetime
 from webui.access import readable_dag_ids, require_dag
 from webui.auth import audit
 from webui.state import web_state
@@ -51,6 +51,7 @@ class ScheduleCreate(Input):
     enabled: bool = True
     start_date: UtcDatetime | None = None
     end_date: UtcDatetime | None = None
+    priority: Priority = 0
 
 
 class SchedulePatch(Input):
@@ -61,6 +62,7 @@ class SchedulePatch(Input):
     conf: Conf | None = None
     start_date: UtcDatetime | None = None
     end_date: UtcDatetime | None = None
+    priority: Priority | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -73,6 +75,7 @@ class ScheduleOut(BaseModel):
     start_date: datetime | None
     end_date: datetime | None
     next_run_at: datetime | None = Field(description="when its next run is due; null while paused or past end_date")
+    priority: int = Field(description="the priority of the runs it starts: their ready tasks go first")
     created_at: datetime
     updated_at: datetime
 
@@ -134,7 +137,7 @@ def create_schedule(body: ScheduleCreate) -> ScheduleOut:
     with web_state().sessions.begin() as s:
         row = schedule_store.create(
             s, body.name, body.dag_id, body.cron, _now(), timezone=body.timezone, conf=body.conf,
-            start_date=body.start_date, end_date=body.end_date, enabled=body.enabled,
+            start_date=body.start_date, end_date=body.end_date, enabled=body.enabled, priority=body.priority,
         )
         audit(s, "schedule.create", f"schedule:{body.name}", {"dag_id": body.dag_id, "cron": body.cron, "timezone": body.timezone})
         return _out(row)
@@ -147,7 +150,7 @@ def create_schedule(body: ScheduleCreate) -> ScheduleOut:
 def update_schedule(path: SchedulePath, body: SchedulePatch) -> ScheduleOut:
     """Change the given fields (a null start_date or end_date removes it); the next run is computed again."""
     changes = {k: getattr(body, k) for k in body.model_fields_set}
-    for key in ("cron", "timezone"):
+    for key in ("cron", "timezone", "priority"):
         if key in changes and changes[key] is None:
             del changes[key]
     with web_state().sessions.begin() as s:

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.mapping import MAX_MAP_LENGTH
+from orchestrator.priority import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.spec import DagSpec, TaskSpec
 from orchestrator.states import RunState, TaskState
 
@@ -144,9 +145,13 @@ class DagPatch(Input):
     is_paused: StrictBool
 
 
+Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY, description="ready tasks of higher-priority runs are submitted first")]
+
+
 class TriggerRun(Input):
     conf: Conf = Field(default_factory=dict, description="merged over the DAG's params")
     correlation_id: Text | None = Field(default=None, description="a business identifier for the run (filter runs by it)")
+    priority: Priority = 0
     run_id: NewRunId | None = Field(default=None, description="default: manual__<logical date>")
     logical_date: UtcDatetime | None = Field(default=None, description="default: now")
 
@@ -235,6 +240,7 @@ class RunOut(BaseModel):
     end_date: datetime | None
     duration_s: float | None
     paused: bool = Field(description="paused on its own: no new work is dispatched until it is resumed")
+    priority: int = Field(description="set at trigger time: ready tasks of higher-priority runs are submitted first")
     state_reason: str | None = Field(description="why the run waits (depends_on), or why it failed without a task failing")
     waiting_since: datetime | None = Field(description="when the run began waiting on its depends_on")
     parent: ParentRun | None = Field(description="the run that triggered this one (TriggerDagRunTask), if any")

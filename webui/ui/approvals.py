@@ -12,6 +12,7 @@ from flask import render_template
 from sqlalchemy import select
 
 from orchestrator.models import User
+from orchestrator.approvals import tally
 from orchestrator.store import approvals as approval_store
 from orchestrator.store.users import Role
 from webui.auth import current_identity, requires
@@ -36,5 +37,5 @@ def approvals() -> Any:
     mine = {v.row.id for v in inbox}
     return render_template(
         "approvals.html", inbox=inbox, inbox_total=inbox_total, others=[v for v in open_requests if v.row.id not in mine],
-        decided=decided, users=users, spec_of=approval_store.spec_of,
+        decided=decided, users=users, spec_of=approval_store.spec_of, tally=tally,
     )

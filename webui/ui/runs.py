@@ -86,7 +86,7 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
         "dag_id": dag_id,
         "run": {
             **run_dict(run, with_failures=with_failures), "conf": run.conf, "state_reason": run.state_reason, "waiting_since": iso(run.waiting_since),
-            "parent": parent, "children": children,
+            "parent": parent, "children": children, "priority": run.priority,
         },
         "tasks": tasks,
         "machine": machine,

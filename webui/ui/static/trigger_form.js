@@ -40,7 +40,8 @@
       });
     } catch (e) { error.textContent = e.message; return; }
     try {
-      const run = await orch.api("POST", `/dags/${orch.enc(form.dataset.dag)}/runs`, { conf });
+      const priority = parseInt(document.getElementById("run-priority").value || "0", 10);
+      const run = await orch.api("POST", `/dags/${orch.enc(form.dataset.dag)}/runs`, { conf, priority });
       location.href = `${orch.root}/dags/${orch.enc(form.dataset.dag)}/runs/${orch.enc(run.run_id)}`;
     } catch (e) {
       error.textContent = e.message;
