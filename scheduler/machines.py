@@ -112,7 +112,7 @@ def plan(run: ActiveRun, candidates: Iterable[str] | None, batch: Batch, now: da
             reason=f"state {copy.run.state!r} was not left within its SLA", payload={"state": copy.run.state, "due": due.isoformat()},
         ))
         _apply(run, core.miss_sla(machine, copy.run, data=run.run_data, params=run.params, now=now), batch, now, commands, actor="scheduler")
-    for action in copy.run.awaiting:
+    for action in () if copy.run.finished else copy.run.awaiting:
         view = run.tasks[action]
         if action in _submitted(commands):
             continue
