@@ -151,8 +151,8 @@ def _apply(run: ActiveRun, decision: core.Decision, batch: Batch, now: datetime,
         why = "the machine ended: " + decision.reason
         for action in run.spec.machine.actions if run.spec.machine is not None else ():
             view = run.tasks[action]
-            if view.state in _IDLE and action not in _submitted(commands):
-                commands.append(Settle(action, TaskState.SKIPPED, why))
-            elif view.state not in TASK_TERMINAL and decision.finish == "failed":
-                commands.append(Settle(action, TaskState.CANCELLED, why))
+            if action in _submitted(commands) or view.state in TASK_TERMINAL:
+                continue
+            # never started: skipped; scheduled, held or in flight: cancelled (its work stops)
+            commands.append(Settle(action, TaskState.SKIPPED if view.state is TaskState.PENDING else TaskState.CANCELLED, why))
         commands.append(FinishRun(RunState.SUCCESS if decision.finish == "success" else RunState.FAILED))

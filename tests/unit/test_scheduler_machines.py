@@ -113,9 +113,9 @@ def test_run_data_a_try_set_is_kept_on_the_run_with_one_event_per_change() -> No
         ("run_data.set", {"key": "ok", "value": True}), ("run_data.set", {"key": "n", "value": 2})]
 
 
-def test_a_failed_run_does_not_submit_an_awaited_action_it_settles() -> None:
+def test_a_failed_run_cancels_a_scheduled_action_instead_of_submitting_it() -> None:
     run = in_state(machine_run(score=TaskView(state=TaskState.FAILED, try_number=1), prepare=TaskView(state=TaskState.SCHEDULED)),
                    "review", ("score", "prepare"))
     commands = machines.plan(run, ["score"], Batch(), T0)
     assert [type(c).__name__ for c in commands] == ["Settle", "FinishRun"]
-    assert commands[0] == Settle("prepare", TaskState.SKIPPED, "the machine ended: action 'score' failed in 'review' and no transition handles it")
+    assert commands[0] == Settle("prepare", TaskState.CANCELLED, "the machine ended: action 'score' failed in 'review' and no transition handles it")
