@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 DAGS = """
     from orchestrator import DAG, Action, EventTrigger, PythonTask, State, StateMachine, Transition
-    from tests.fixtures import archive_document, score_document, succeed
+    from tests.fixtures import always_fail, archive_document, score_document, succeed
 
     review = Action(score_document, id="review")
     StateMachine(
@@ -62,6 +62,10 @@ DAGS = """
         "order_flow", triggers=[EventTrigger("order.*")],
         states=[State("new"), State("paid", final=True)], transitions=[Transition("new", "paid", event="pay")],
     )
+    boom = Action(always_fail, id="boom")
+    StateMachine("fragile", states=[State("trying", on_enter=boom), State("recovered"), State("never", final=True)],
+                 transitions=[Transition("trying", "recovered", on_action=boom, outcome="failed", guard="params.recover == true"),
+                              Transition("recovered", "never", event="finish")])
     with DAG("plain") as plain:
         PythonTask(task_id="only", python_callable=succeed)
     with DAG("plain_data") as plain_data:
@@ -349,3 +353,19 @@ def test_guards_see_the_senders_dag_roles(world: World) -> None:
     assert refused.status_code == 409 and "'finance' in roles" in refused.get_json()["error"]["message"]
     assert world.send("ticket", run_id, "waive", user="fin").status_code == 202
     assert wait_for_run(world.sessions, "ticket", run_id).state == "success"
+
+
+def test_a_failed_action_no_transition_handles_fails_the_run(world: World) -> None:
+    run_id = trigger(world, "fragile")
+    assert wait_for_run(world.sessions, "fragile", run_id).state == "failed"
+    machine = world.machine("fragile", run_id)
+    assert (machine["state"], machine["finished"], [h["state"] for h in machine["history"]]) == ("trying", True, ["trying"])
+    assert task_rows(world.sessions, "fragile", run_id)["boom"].state == "failed"
+
+
+def test_a_failed_action_takes_its_failure_transition_when_the_guard_holds(world: World) -> None:
+    run_id = trigger(world, "fragile", conf={"recover": True})
+    world.settled_in("fragile", run_id, "recovered")
+    assert world.send("fragile", run_id, "finish").status_code == 202
+    assert wait_for_run(world.sessions, "fragile", run_id).state == "success"
+    assert [h["via"] for h in world.machine("fragile", run_id)["history"]] == ["start", "boom:failed", "finish"]
