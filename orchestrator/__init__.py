@@ -12,6 +12,7 @@ from orchestrator.dependencies import DagDependency
 from orchestrator.loops import LoopGroup
 from orchestrator.plugins import get_step_type
 from orchestrator.spec import DagSpec, TaskSpec
+from orchestrator.state_machine import Action, State, StateMachine, Transition
 from orchestrator.states import RunState, TaskState, TriggerRule
 from orchestrator.linking import Label
 from orchestrator.params import Param
@@ -26,6 +27,7 @@ from orchestrator.variables import Variable
 
 __all__ = [
     "DAG",
+    "Action",
     "AnyOf",
     "ApprovalTask",
     "Asset",
@@ -46,6 +48,8 @@ __all__ = [
     "PythonTask",
     "RunState",
     "Sensor",
+    "State",
+    "StateMachine",
     "ShortCircuitPythonTask",
     "ShellTask",
     "SqlTask",
@@ -55,6 +59,7 @@ __all__ = [
     "TaskSkipped",
     "TaskSpec",
     "TaskState",
+    "Transition",
     "TriggerDagRunTask",
     "TriggerRule",
     "Variable",

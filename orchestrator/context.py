@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.run_data import RunData
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class TaskContext:
     """The task object that runs (Airflow's context["task"]); None in a DAG callback."""
     upstream_results: dict[str, Any] = field(default_factory=dict, repr=False)
     """The results of the task's direct upstreams, by task_id (what `ti.xcom_pull` reads first)."""
+    run_data: RunData = field(default_factory=RunData, repr=False)
+    """The run's named variables: `get(key)` and `set(key, value)` (orchestrator.run_data)."""
 
     def __getitem__(self, key: str) -> Any:
         """Airflow-style `context["ds"]`, `context["ti"]`: the names of `airflow_context`, then the fields."""

@@ -388,7 +388,13 @@ def load_workflow_file(path: Path) -> DAG:
     `module:function` steps import their module as it is found on sys.path: the loader
     (orchestrator.dagfile) puts the DAG folder there first, so helper modules beside the file work.
     """
-    dag = build_dag(parse_workflow(read_document(path)))
+    document = read_document(path)
+    if isinstance(document, dict) and "states" in document:  # a state machine (orchestrator.declarative_machine)
+        from orchestrator.declarative_machine import build_machine
+
+        dag: DAG = build_machine(document)
+    else:
+        dag = build_dag(parse_workflow(document))
     dag.fileloc = str(path)
     return dag
 

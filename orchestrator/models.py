@@ -124,6 +124,15 @@ class DagRun(Base):
     paused: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), comment="a user paused this run: no new work is dispatched until resumed"
     )
+    correlation_id: Mapped[str | None] = mapped_column(
+        String(250), comment="a business identifier given at trigger time or taken from an event"
+    )
+    machine: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="a state machine run's current state and awaited actions (orchestrator.machine.MachineRun)"
+    )
+    run_data: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, comment="the named run variables tasks and actions set (each change is an event)"
+    )
     priority: Mapped[int] = mapped_column(
         Integer, default=0, server_default="0", comment="set at trigger time: ready tasks of higher-priority runs are submitted first"
     )
@@ -134,6 +143,7 @@ class DagRun(Base):
         Index("ix_dag_run_owner_job_id", "owner_job_id"),
         Index("ix_dag_run_dag_id_logical_date", "dag_id", "logical_date"),
         Index("ix_dag_run_parent", "parent_dag_id", "parent_run_id"),
+        Index("ix_dag_run_correlation_id", "correlation_id"),
     )
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from orchestrator.machine import CORRELATION_FIELD, SENT_KIND, STATE_KIND
+from orchestrator.run_data import RUN_DATA_SET
 from orchestrator.states import RunState, TaskState
 
 MAP_COUNT = "map_count"
@@ -57,6 +59,12 @@ class RunImage:
     at: datetime | None = None
     events: int = 0
     """How many events were folded."""
+    machine_state: str | None = None
+    """A state-machine run's state (its last `machine.state` event); None for a DAG run."""
+    run_data: dict[str, Any] = field(default_factory=dict)
+    """The run variables, as their `run_data.set` events left them."""
+    correlation_id: str | None = None
+    """Given when the run was queued, or taken from the first sent event that carried one."""
 
 
 def replay(task_ids: Iterable[str], events: Iterable[EventRow], *, until: int | None = None) -> RunImage:
@@ -71,6 +79,17 @@ def replay(task_ids: Iterable[str], events: Iterable[EventRow], *, until: int | 
         if until is not None and e.id > until:
             break
         image.event_id, image.at, image.events = e.id, e.at, image.events + 1
+        payload = e.payload or {}
+        if e.kind == "run.queued" and image.correlation_id is None and payload.get(CORRELATION_FIELD):
+            image.correlation_id = payload[CORRELATION_FIELD]
+        elif e.kind == STATE_KIND:
+            image.machine_state = payload.get("to")
+        elif e.kind == RUN_DATA_SET and isinstance(payload.get("key"), str):
+            image.run_data[payload["key"]] = payload.get("value")
+        elif e.kind == SENT_KIND and image.correlation_id is None:
+            sent = (payload.get("payload") or {}).get(CORRELATION_FIELD)
+            if isinstance(sent, str) and sent:
+                image.correlation_id = sent[:250]
         if e.kind.startswith("run.") and e.to_state is not None and e.task_id is None:
             image.state = e.to_state
             if e.to_state == RunState.RUNNING.value and not image.tasks:
@@ -95,11 +114,29 @@ def _resize(tasks: dict[InstanceKey, InstanceImage], task_id: str, count: int) -
         del tasks[key]
 
 
-def differences(image: RunImage, run_state: str, rows: Mapping[InstanceKey, InstanceImage]) -> list[str]:
-    """What the stored run state and task instance rows hold that the image does not (empty: they match)."""
+@dataclass(frozen=True)
+class StoredRun:
+    """What the run row holds besides its state that replay rebuilds too."""
+
+    machine_state: str | None = None
+    run_data: Mapping[str, Any] = field(default_factory=dict)
+    correlation_id: str | None = None
+
+
+def differences(
+    image: RunImage, run_state: str, rows: Mapping[InstanceKey, InstanceImage], stored_run: StoredRun | None = None,
+) -> list[str]:
+    """What the stored run row and task instance rows hold that the image does not (empty: they match)."""
     found: list[str] = []
     if image.state != run_state:
         found.append(f"run: replayed state {image.state}, stored {run_state}")
+    if stored_run is not None:
+        if image.machine_state != stored_run.machine_state:
+            found.append(f"run: replayed machine state {image.machine_state}, stored {stored_run.machine_state}")
+        if image.run_data != dict(stored_run.run_data):
+            found.append(f"run: replayed run data {image.run_data}, stored {dict(stored_run.run_data)}")
+        if image.correlation_id != stored_run.correlation_id:
+            found.append(f"run: replayed correlation id {image.correlation_id}, stored {stored_run.correlation_id}")
     for key in sorted(set(image.tasks) | set(rows), key=lambda k: (k[0], k[1])):
         where = key[0] if key[1] < 0 else f"{key[0]}[{key[1]}]"
         replayed, stored = image.tasks.get(key), rows.get(key)

@@ -33,6 +33,7 @@ from orchestrator.dag import DAG
 from orchestrator.error_routing import code_of
 from orchestrator.errors import NotFoundError, TaskTimeoutError
 from orchestrator.retry import may_retry, retryable
+from orchestrator.run_data import RunData
 from orchestrator.sensors import Reschedule, TaskSkipped
 from orchestrator.template_context import render_task
 
@@ -80,6 +81,8 @@ class WorkItem:
     """Set on a callback item (task_id DAG_CALLBACK_TASK_ID): which DAG callback to call (a run's end,
     or a missed deadline: the DAG's on_deadline_miss, or with `callback_task` that task's)."""
     callback_task: str | None = None
+    run_data: dict[str, Any] = field(default_factory=dict)
+    """The run's variables when the try was dispatched (orchestrator.run_data)."""
     code_bundle: str | None = None
     """The name of the code bundle holding the DAG folder, when the worker gets the code with the work
     (orchestrator.code_bundle); `fileloc` is then read relative to `dags_root` inside the bundle."""
@@ -116,6 +119,8 @@ class Outcome:
     """How long the task's own code ran (without loading its DAG file): what tells a tiny task."""
     rendered: dict[str, Any] = field(default_factory=dict)
     """The task's templated fields as the try rendered them (secrets masked), by field name."""
+    data_changes: dict[str, Any] = field(default_factory=dict)
+    """The run variables the try set (orchestrator.run_data), by name."""
 
 
 _HOSTNAME = socket.gethostname()
@@ -315,6 +320,8 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
         error_code: str | None = None
         follow: tuple[str, ...] | None = None
         rendered: dict[str, Any] = {}
+        # a try chained after its upstreams (same pack) sees what they set, as a later dispatch would
+        run_data = RunData({**work.run_data, **{k: v for up in chained for k, v in up.data_changes.items()}})
         ctx_token = None
         try:
             task = context = failure = None
@@ -323,7 +330,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
                 task = dag.get_task(work.task_id)
                 if work.map_index >= 0:
                     task = task.for_map_items(work.map_items)
-                context = _context(work, task=task, upstream_results=upstream_results)
+                context = _context(work, task=task, upstream_results=upstream_results, run_data=run_data)
                 ctx_token = set_context(context)
                 if work.connection_error is not None:
                     raise ConnectionNotFoundError(work.connection_error)
@@ -363,6 +370,7 @@ def run_task(work: WorkItem, *chained: Outcome, bundle: bytes | None = None, rep
         work.key, work.task_id, work.try_number, status, start, _now(), worker, result,
         masker.mask(error), masker.mask(tb), masker.mask(buf.getvalue()) or "",
         error_type=error_type, error_bases=error_bases, error_code=error_code, follow=follow, busy_s=busy_s, rendered=rendered,
+        data_changes=run_data.changes if status == "success" else {},
     )
     if reporter is not None:
         reporter.done(outcome)

@@ -340,7 +340,13 @@ class _Walk:
 
 
 def simulate(spec: DagSpec, outcomes: Outcomes, *, conf: Mapping[str, Any] | None = None, start: datetime) -> Simulation:
-    """Walk a run of `spec` with `conf` from `start` on a virtual clock, each try ending as `outcomes` says."""
+    """Walk a run of `spec` with `conf` from `start` on a virtual clock, each try ending as `outcomes` says.
+    A state machine is refused: its path depends on the events sent to it, which outcomes do not describe."""
+    if spec.machine is not None:
+        raise SimulationInputError(
+            f"DAG {spec.dag_id!r} is a state machine: simulation walks DAGs only. Feed events to the pure core "
+            "(orchestrator.machine.start/react/advance) to see where a sequence of events leads"
+        )
     try:
         return _Walk(spec, outcomes, dict(conf or {}), start).walk()
     except OverflowError:

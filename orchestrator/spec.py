@@ -17,6 +17,7 @@ from orchestrator.deadlines import DeadlineSpec
 from orchestrator.dependencies import DependencySpec, TriggerSpec
 from orchestrator.edges import Edge, compile_edges
 from orchestrator.event_waits import EventWaitSpec
+from orchestrator.machine import MachineSpec
 from orchestrator.sensors import SensorSpec, TriggerWaitSpec
 from orchestrator.states import TriggerRule
 from orchestrator.triggers import EventTriggerSpec
@@ -206,6 +207,8 @@ class DagSpec(BaseModel):
     dagrun_timeout_s: float | None = Field(default=None, description="a run still unfinished this long after its start fails")
     deadline: DeadlineSpec | None = Field(default=None, description="when a run should have finished (orchestrator.deadlines)")
     on_deadline_miss_callback: str | None = Field(default=None, description="module:qualname of the DAG's deadline-miss callback, if any")
+    # state-machine workflows (issue 14): the tasks are the machine's actions, run when it says so
+    machine: MachineSpec | None = Field(default=None, description="the finite state machine the run follows (orchestrator.machine)")
     # seed 002's executionLog retention: the DAG's own retention of its finished runs (orchestrator.retention)
     log_retention_s: float | None = Field(
         default=None, gt=0, description="finished runs older than this many seconds are purged with their logs and events (the daily policy)"
@@ -233,11 +236,19 @@ class DagSpec(BaseModel):
         problem = error_flow_problem(self.tasks)
         if problem is not None:
             raise ValueError(problem)
+        if self.machine is not None:
+            unknown = [a for a in self.machine.actions if a not in seen]
+            if unknown:
+                raise ValueError(f"the machine's action {unknown[0]!r} is not a task of the DAG")
+            wired = [t.task_id for t in self.tasks if t.upstream]
+            if wired:
+                raise ValueError(f"task {wired[0]!r} of a state machine has upstream tasks: a machine's actions run when states say so")
         return self
 
     _HASHED_WHEN_SET: ClassVar[tuple[str, ...]] = (
         "on_success_callback", "on_failure_callback", "asset_schedule", "triggers", "depends_on", "task_groups",
         "input_schema", "title", "version_label", "doc_md", "dagrun_timeout_s", "deadline", "on_deadline_miss_callback",
+        "machine",
         "log_retention_s",
     )
     _CACHED: ClassVar[tuple[str, ...]] = (

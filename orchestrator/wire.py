@@ -48,6 +48,7 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "follow": None if outcome.follow is None else list(outcome.follow),
         "busy_s": outcome.busy_s,
         "rendered": outcome.rendered,
+        "data_changes": outcome.data_changes,
     }
 
 
@@ -62,6 +63,7 @@ def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
         error_code=msg.get("error_code"),
         follow=None if msg.get("follow") is None else tuple(msg["follow"]), busy_s=msg.get("busy_s"),
         rendered=msg.get("rendered") or {},
+        data_changes=msg.get("data_changes") or {},
     )
 
 

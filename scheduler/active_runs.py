@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -15,6 +15,7 @@ from orchestrator.spec import DagSpec
 from orchestrator.states import RunState, TaskState
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey, try_update
+from scheduler import machines
 
 
 @dataclass
@@ -35,6 +36,10 @@ class ActiveRun:
     start_date: datetime | None = None
     priority: int = 0
     """Set at trigger time: this run's ready tasks go before those of lower-priority runs."""
+    run_data: dict[str, Any] = field(default_factory=dict)
+    """The run's variables (orchestrator.run_data), as the next try dispatched will see them."""
+    machine: Any = None
+    """For a state-machine run: scheduler.machines.MachineCopy (None until attached or started)."""
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -74,6 +79,7 @@ def start_runs(
     started = []
     for row, spec in runs:
         run = active_run(row, spec, views[RunKey(row.dag_id, row.run_id)])
+        machines.attach(session, run, row.machine, row.run_data)  # events may be sent to a queued run
         batch.move_run(run.key, RunState(row.state), RunState.RUNNING, now, start_date=now, state_reason=None, owner_job_id=owner)
         run.state = RunState.RUNNING
         run.start_date = now

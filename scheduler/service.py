@@ -43,7 +43,7 @@ from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
-from scheduler import dependencies, run_starts
+from scheduler import dependencies, machines, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
@@ -295,6 +295,7 @@ class Scheduler:
         for row in rows:
             key = RunKey(row.dag_id, row.run_id)
             run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key))
+            machines.attach(session, run, row.machine, row.run_data)
             self.tracker.reset_orphans(run, batch, now, reason="orphaned: the scheduler that ran it stopped")
             batch.update_run(key, RunState.RUNNING, owner_job_id=self.job_id)
             batch.events.append(
@@ -478,7 +479,9 @@ class Scheduler:
             stale = self.tracker.forget(key)
         else:
             views = run_store.load_task_views(session, key)
-            stale = self.tracker.replace(active_run(row, self._spec(session, row.dag_id, row.version_hash), views))
+            run = active_run(row, self._spec(session, row.dag_id, row.version_hash), views)
+            machines.attach(session, run, row.machine, row.run_data)
+            stale = self.tracker.replace(run)
         for flight_key in stale:
             self.tracker.cancel(flight_key)
 

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.config import Config
 from orchestrator.executor import ExecutorEvent, InProcessExecutor
-from orchestrator.models import DagRun
+from orchestrator.errors import ConflictError
+from orchestrator.models import Dag, DagRun
 from orchestrator.plugins import ListenerThread, load_plugins, publishing
 from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import runs as run_store
@@ -28,6 +29,13 @@ def _now() -> datetime:
 def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf: dict, *, actor: str = "scheduler") -> RunKey:
     """Create a `test` run of `dag_id` and drive it to the end with the in-process executor;
     `actor` names who asked (the CLI passes `cli:<os user>`)."""
+    with sessions() as session:
+        dag = session.get(Dag, dag_id)
+        if dag is not None and dag.spec.get("machine") is not None:
+            raise ConflictError(
+                f"DAG {dag_id!r} is a state machine: its runs move on events, which `dags test` cannot send. Trigger it "
+                "(`dags trigger`) with a scheduler running, and send events with `runs send-event`"
+            )
     events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
     executor = InProcessExecutor()
     executor.start(events.put)

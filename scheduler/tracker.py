@@ -22,7 +22,7 @@ from orchestrator.config import Config
 from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
 from orchestrator.packing import DurationBook, Probes, by_priority, make_packs
-from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, plan_run
+from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, admit_submits, plan_run
 from orchestrator.runtime import Outcome, WorkItem
 from orchestrator.states import TASK_DUE_AGAIN, TaskState
 from orchestrator.store import assets as asset_store
@@ -31,6 +31,7 @@ from orchestrator.store import runs as run_store
 from orchestrator.store.idempotency import Lookup
 from orchestrator.store.runs import Batch, RunKey, try_row, try_update
 from scheduler.active_runs import ActiveRun, active_run, reset_orphans, start_runs
+from scheduler import machines
 from scheduler.admission import Admission
 from scheduler.callbacks import DagCallbacks
 from scheduler.flights import Flight, FlightBook
@@ -67,6 +68,7 @@ class RunTracker:
         # mapped instances to look at, by run and task (their task is in `_dirty` too)
         self._dirty_instances: dict[RunKey, dict[str, set[int]]] = {}
         self._retries: dict[tuple[RunKey, str, int], datetime] = {}
+        self._slas: dict[RunKey, datetime] = {}  # machine runs by when their current state misses its SLA
         self.finished: list[RunKey] = []
         self.callbacks = DagCallbacks(self._dags_root, self._seq)
         self.own = OwnTasks()
@@ -112,6 +114,7 @@ class RunTracker:
         run = self.runs.pop(key, None)
         self._dirty.pop(key, None)
         self._dirty_instances.pop(key, None)
+        self._slas.pop(key, None)
         self.admission.forget(key)
         if run is not None:
             self._drop_retries(key)
@@ -186,6 +189,8 @@ class RunTracker:
         self.flights.pop(event.key)
         self._released.extend(self.probes.ended(event.key))
         self._complete(run, flight, view, event.outcome, event.error, batch, now)
+        if event.outcome is not None and event.outcome.status == "success":
+            machines.record_data(run, flight.task_id, event.outcome, batch, now)
         self._note_retry(run.key, flight.task_id, view, flight.map_index)
         self._mark_dirty(run.key, flight.task_id, flight.map_index)
         self.wake_held()
@@ -296,6 +301,9 @@ class RunTracker:
         for (key, tid, map_index), due in self._retries.items():
             if due <= now:
                 self._mark_dirty(key, tid, map_index)
+        for key in [k for k, due in self._slas.items() if due <= now]:
+            del self._slas[key]
+            self._dirty.setdefault(key, set())
         reopens = self.admission.next_reopen()
         if reopens is not None and reopens <= now:
             self.wake_held()
@@ -322,10 +330,14 @@ class RunTracker:
             if candidates is not None:
                 candidates = candidates | held
             admit = self.admission.admit(key, run.spec.max_active_tasks, loads, batch, now)
-            commands = plan_run(
-                run.spec, run.tasks, now, chains=self.executor.chains, candidates=candidates, admit=admit,
-                instances=None if candidates is None else instances,
-            )
+            if run.spec.machine is not None:  # a state machine says which actions run, not dependencies
+                commands = admit_submits(run.spec, machines.plan(run, candidates, batch, now), admit)
+                self._machine_due(run)
+            else:
+                commands = plan_run(
+                    run.spec, run.tasks, now, chains=self.executor.chains, candidates=candidates, admit=admit,
+                    instances=None if candidates is None else instances,
+                )
             # the instances exist before any of their submits or holds (which come in priority order)
             for command in commands:
                 if isinstance(command, Expand):
@@ -459,9 +471,17 @@ class RunTracker:
         return done
 
     def next_wakeup(self) -> datetime | None:
-        """The earliest time a waiting retry becomes due or an open breaker lets a probe through."""
-        times = (min(self._retries.values(), default=None), self.admission.next_reopen())
+        """The earliest time a waiting retry becomes due, an open breaker lets a probe through or a
+        machine run's state misses its SLA."""
+        times = (min(self._retries.values(), default=None), self.admission.next_reopen(), min(self._slas.values(), default=None))
         return min((t for t in times if t is not None), default=None)
+
+    def _machine_due(self, run: ActiveRun) -> None:
+        due = machines.sla_due(run)
+        if due is None or run.key not in self.runs:
+            self._slas.pop(run.key, None)
+        else:
+            self._slas[run.key] = due
 
     # -- admission: circuit breakers, pools, max_active_tasks (scheduler/admission.py) ------------
     def load_shared(self, breakers: dict[str, Any], pools: dict[str, int]) -> None:

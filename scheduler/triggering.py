@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.assets import AssetCondition, due_updates
+from orchestrator.machine import CORRELATION_FIELD
 from orchestrator.models import AssetEvent, Dag
 from orchestrator.store import assets as asset_store
 from orchestrator.store import dags as dag_store
@@ -96,9 +97,16 @@ def create_event_runs(session: Session, now: datetime) -> int:
     return process_events(session, now).created
 
 
+def correlation_of(payload: Any) -> str | None:
+    """The business correlation id an outside event carries (its payload's `correlation_id`), if any."""
+    value = payload.get(CORRELATION_FIELD) if isinstance(payload, dict) else None
+    return value[:250] if isinstance(value, str) and value else None
+
+
 def process_events(session: Session, now: datetime, limit: int = EVENTS_PER_POLL) -> EventPass:
     """Match the outside events not yet processed, oldest first, against the triggers of every
-    active, unpaused DAG; queue a run (run_type "event", conf from the trigger) for each match.
+    active, unpaused DAG; queue a run (run_type "event", conf from the trigger, the correlation id from
+    the payload's `correlation_id`) for each match.
     The same events are matched against the tasks waiting for one (WaitForEvent), which the
     schedulers driving their runs then settle (scheduler/waits.py).
 
@@ -129,6 +137,7 @@ def process_events(session: Session, now: datetime, limit: int = EVENTS_PER_POLL
             run = run_store.create_run(
                 session, dag_id, run_id=f"event__{event.received_at.isoformat()}__{event.id}", run_type="event",
                 logical_date=event.received_at, data_interval=None, conf=outcome.conf, now=now, actor=f"event:{event.id}",
+                correlation_id=correlation_of(event.payload),
             )
             event_store.started_run(session, event, dag_id, run.run_id)
             created += 1

@@ -62,6 +62,7 @@ def task_work(
         max_result_bytes=max_result_bytes,
         max_tries=max_tries,
         routed_error=routed_error(run.spec, tid, run.tasks) if tid in run.spec.error_handlers else None,
+        run_data=dict(run.run_data),
         **connection_fields(resolve_connection, task.conn_id),
     )
 

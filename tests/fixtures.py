@@ -8,6 +8,7 @@ from __future__ import annotations
 # -- used by tests/integration --------------------------------------------------------------------
 import os as _os
 import time as _time
+from typing import Any
 
 from orchestrator import get_context as _get_context
 
@@ -328,3 +329,18 @@ class CodedError(Exception):
 def raise_coded(code: str) -> None:
     """Fails with CodedError carrying `code`."""
     raise CodedError(code)
+
+
+# -- state machines (tests/integration/test_state_machines.py) --------------------------------------
+def score_document(context: Any) -> dict[str, Any]:
+    """A review action: each review scores one higher than the last; the score is run data."""
+    score = int(context.run_data.get("score", 0)) + 1
+    context.run_data.set("score", score)
+    context.run_data.set("reviews", context.run_data.get("reviews", []) + [score])
+    return {"score": score}
+
+
+def archive_document(context: Any) -> str:
+    """A final state's entry action: records who archived it as run data."""
+    context.run_data.set("archived", True)
+    return "archived"

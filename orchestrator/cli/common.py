@@ -101,14 +101,26 @@ def cli_access(session: Session) -> DagAccess:
     (or $ORCH_USER) is also a user of the store, their DAG roles apply as they do in the API.
     $ORCH_USER must name an existing user; an OS user with no namesake has full access.
     """
+    user = cli_user(session)
+    if user is None:
+        return FULL_ACCESS
+    return access_store.access_of(session, user.id, Role(user.role))
+
+
+def cli_user(session: Session) -> User | None:
+    """The store's user the CLI acts as ($ORCH_USER, else the OS user's namesake), if any."""
     named = os.environ.get("ORCH_USER")
     username = named or os_user()
     user = session.scalar(select(User).where(User.username == username, User.is_active.is_(True)))
-    if user is None:
-        if named:
-            raise NotFoundError(f"ORCH_USER names {named!r}, who is not an active user (see `orchestrator users create`)")
-        return FULL_ACCESS
-    return access_store.access_of(session, user.id, Role(user.role))
+    if user is None and named:
+        raise NotFoundError(f"ORCH_USER names {named!r}, who is not an active user (see `orchestrator users create`)")
+    return user
+
+
+def cli_roles(session: Session) -> list[str]:
+    """The roles a state machine's guards see for the CLI user: an OS user with no namesake has them all."""
+    user = cli_user(session)
+    return access_store.role_names(session, None if user is None else user.id, Role.ADMIN if user is None else Role(user.role))
 
 
 def require_dag(session: Session, dag_id: str, needed: DagPermission) -> None:
@@ -199,14 +211,14 @@ def emit_rows(rows: list[dict[str, Any]], columns: list[str], as_json: bool) -> 
         emit_table(rows, columns)
 
 
-def parse_conf(raw: str | None) -> dict[str, Any]:
-    """`--conf` must be a JSON object."""
+def parse_conf(raw: str | None, option: str = "--conf") -> dict[str, Any]:
+    """`--conf` (or another `option` taking JSON) must be a JSON object."""
     if raw is None:
         return {}
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint="--conf") from None
+        raise click.BadParameter(f"not valid JSON ({exc.msg} at position {exc.pos})", param_hint=option) from None
     if not isinstance(value, dict):
-        raise click.BadParameter("must be a JSON object, e.g. '{\"limit\": 5}'", param_hint="--conf")
+        raise click.BadParameter("must be a JSON object, e.g. '{\"limit\": 5}'", param_hint=option)
     return value

@@ -15,6 +15,7 @@ from orchestrator.cli import admin, connections
 from orchestrator.priority import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
+from orchestrator.cli import machines as machines_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import retention as retention_cli
 from orchestrator.cli import run_controls as run_controls_cli
@@ -130,6 +131,7 @@ def dags_list(state: CliState, as_json: bool) -> None:
     help='Queue one run per line of this JSON Lines file ("-": stdin): {"conf": {...}, "run_id": ..., "logical_date": ...}, each key optional.',
 )
 @click.option("--wait", is_flag=True, help="Wait for the run: exit 0 if it succeeds, 1 if not.")
+@click.option("--correlation-id", default=None, help="A business identifier for the run (runs can be filtered by it).")
 @click.option(
     "--priority", type=click.IntRange(MIN_PRIORITY, MAX_PRIORITY), default=0, show_default=True,
     help="Ready tasks of higher-priority runs are submitted first.",
@@ -139,6 +141,7 @@ def dags_list(state: CliState, as_json: bool) -> None:
 @handle_errors
 def dags_trigger(
     state: CliState, dag_id: str, conf_raw: str | None, run_id: str | None, count: int | None, conf_file: TextIO | None, wait: bool,
+    correlation_id: str | None,
     priority: int,
 ) -> None:
     """Queue a manual run of DAG_ID and print its run_id (with --count or --conf-file: many runs, one id a line)."""
@@ -148,6 +151,8 @@ def dags_trigger(
             raise click.UsageError("--conf-file gives each run's conf and run_id: it takes no --count, --conf or --run-id")
         if run_id is not None or wait:
             raise click.UsageError("--run-id and --wait name one run: they do not go with --count")
+        if correlation_id is not None:
+            raise click.UsageError("--correlation-id names one run: it does not go with --count or --conf-file")
         if priority:
             raise click.UsageError("--priority goes with one run: it does not go with --count or --conf-file")
         requests = read_run_requests(conf_file) if conf_file is not None else [RunRequest(conf) for _ in range(count or 1)]
@@ -161,7 +166,7 @@ def dags_trigger(
         require_dag(session, dag_id, DagPermission.TRIGGER)
         run = run_store.create_run(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
-            actor=cli_actor(), check_input=True, priority=priority,
+            actor=cli_actor(), check_input=True, priority=priority, correlation_id=correlation_id,
         )
         record_audit(session, "dag.trigger", f"dag:{dag_id}", {"run_id": run.run_id, "conf": conf, **({"priority": priority} if priority else {})})
         paused = dag.is_paused
@@ -323,18 +328,20 @@ def runs() -> None:
 @runs.command("list")
 @click.argument("dag_id")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
+@click.option("--correlation-id", default=None, help="Only the runs with this business correlation id.")
 @pass_state
 @handle_errors
-def runs_list(state: CliState, dag_id: str, as_json: bool) -> None:
+def runs_list(state: CliState, dag_id: str, as_json: bool, correlation_id: str | None) -> None:
     """List the runs of DAG_ID, newest first."""
     with state.sessions(readonly=True)() as session:
         queries.get_dag(session, dag_id)
         require_dag(session, dag_id, DagPermission.READ)
         rows = [
-            {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date), "end_date": iso(r.end_date)}
-            for r in queries.list_runs(session, dag_id)
+            {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date),
+             "end_date": iso(r.end_date), "correlation_id": r.correlation_id}
+            for r in queries.list_runs(session, dag_id, correlation_id=correlation_id)
         ]
-    emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date"], as_json)
+    emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date", "correlation_id"], as_json)
 
 
 @runs.command("cancel")
@@ -473,6 +480,7 @@ def import_errors(state: CliState, as_json: bool) -> None:
 
 cli.add_command(admin.users)
 run_controls_cli.register(runs, tasks)
+machines_cli.register(runs)
 cli.add_command(resilience.circuits)
 cli.add_command(resilience.pools)
 cli.add_command(schedules_cli.schedules)

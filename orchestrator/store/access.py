@@ -134,6 +134,15 @@ def list_roles(session: Session) -> list[DagRoleView]:
     ]
 
 
+def role_names(session: Session, user_id: int | None, role: Role) -> list[str]:
+    """The roles a state machine's guards see as `roles`: the built-in roles `role` includes (viewer,
+    operator, admin), then the user's DAG roles by name."""
+    names = [r.value for r in Role if role.allows(r)]
+    if user_id is not None:
+        names += sorted(session.scalars(select(UserDagRole.role).where(UserDagRole.user_id == user_id)).all())
+    return names
+
+
 def access_of(session: Session, user_id: int, role: Role) -> DagAccess:
     """What the user may do to DAGs (one query for their DAG roles' grants)."""
     names: Sequence[str] = session.scalars(select(UserDagRole.role).where(UserDagRole.user_id == user_id)).all()

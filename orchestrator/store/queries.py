@@ -35,9 +35,11 @@ def dag_spec(session: Session, dag_id: str) -> DagSpec:
     return DagSpec.model_validate(get_dag(session, dag_id).spec)
 
 
-def list_runs(session: Session, dag_id: str, *, limit: int | None = None) -> Sequence[DagRun]:
-    """Runs of a DAG, newest logical date first."""
+def list_runs(session: Session, dag_id: str, *, limit: int | None = None, correlation_id: str | None = None) -> Sequence[DagRun]:
+    """Runs of a DAG, newest logical date first; only those with `correlation_id`, if given."""
     stmt = select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
+    if correlation_id is not None:
+        stmt = stmt.where(DagRun.correlation_id == correlation_id)
     if limit:
         stmt = stmt.limit(limit)
     return session.scalars(stmt).all()
@@ -153,7 +155,7 @@ def grid_runs(session: Session, dag_id: str, limit: int) -> list[Row[Any]]:
     stmt = (
         select(
             DagRun.run_id, DagRun.state, DagRun.run_type, DagRun.logical_date, DagRun.queued_at,
-            DagRun.start_date, DagRun.end_date, DagRun.version_hash,
+            DagRun.start_date, DagRun.end_date, DagRun.version_hash, DagRun.correlation_id, DagRun.machine,
         )
         .where(DagRun.dag_id == dag_id)
         .order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
@@ -308,10 +310,12 @@ def run_page(
     states: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    correlation_id: str | None = None,
     limit: int,
     offset: int,
 ) -> tuple[list[DagRun], int]:
-    """Runs of a DAG, newest logical date first, in any of `states`, with a logical date in [since, until]."""
+    """Runs of a DAG, newest logical date first, in any of `states`, with a logical date in [since, until]
+    and, if given, that correlation id."""
     stmt = select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.logical_date.desc(), DagRun.queued_at.desc())
     if states:
         stmt = stmt.where(DagRun.state.in_(list(states)))
@@ -319,6 +323,8 @@ def run_page(
         stmt = stmt.where(DagRun.logical_date >= since)
     if until is not None:
         stmt = stmt.where(DagRun.logical_date <= until)
+    if correlation_id is not None:
+        stmt = stmt.where(DagRun.correlation_id == correlation_id)
     return _page(session, stmt, limit, offset)
 
 

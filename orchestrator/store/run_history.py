@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.models import Event, TaskInstance
-from orchestrator.replay import InstanceImage, InstanceKey, RunImage, differences, replay
+from orchestrator.replay import InstanceImage, InstanceKey, RunImage, StoredRun, differences, replay
 from orchestrator.store.queries import get_run
 from orchestrator.store.runs import spec_for_version
 
@@ -38,5 +38,6 @@ def replay_run(session: Session, dag_id: str, run_id: str, *, until: int | None 
         .where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
     ).all()
     stored = {(r.task_id, r.map_index): InstanceImage(r.state, r.try_number) for r in rows}
-    found = differences(image, run.state, stored) if until is None else []
+    stored_run = StoredRun((run.machine or {}).get("state"), run.run_data or {}, run.correlation_id)
+    found = differences(image, run.state, stored, stored_run) if until is None else []
     return Replayed(image, run.state, stored, found, [e.id for e in events])

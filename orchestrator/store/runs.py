@@ -366,19 +366,21 @@ def create_run(
     actor: str,
     parent: tuple[str, str, str] | None = None,
     check_input: bool = False,
+    correlation_id: str | None = None,
     priority: int = 0,
 ) -> DagRun:
     """Queue a new run of the DAG's current version; the scheduler starts it. `parent` is
     (dag_id, run_id, task_id) of the task that started it (TriggerDagRunTask). With `check_input`
     (a person asked for the run) a conf that does not match the DAG's input schema raises
-    InvalidRunInputError. `priority`: ready tasks of higher-priority runs are submitted first."""
+    InvalidRunInputError. `priority`: ready tasks of higher-priority runs are submitted first. `correlation_id` is
+    the run's business identifier (seed 002), if any."""
     check_priority(priority)
     dag = runnable_dag(session, dag_id, asked=check_input)
     if check_input:
         check_run_input(dag_id, dag.spec, conf)
     new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {},
                  priority)
-    run = DagRun(**new.row(now))
+    run = DagRun(**new.row(now), correlation_id=correlation_id)
     if parent is not None:
         run.parent_dag_id, run.parent_run_id, run.parent_task_id = parent
     try:
@@ -387,7 +389,10 @@ def create_run(
             session.flush()
     except IntegrityError:
         raise RunExistsError(f"DAG {dag_id!r} already has a run with run_id {new.run_id!r}") from None
-    events.append(session, [new.queued_event(now, actor)])
+    queued = new.queued_event(now, actor)
+    if correlation_id is not None:
+        queued["payload"]["correlation_id"] = correlation_id  # replay rebuilds it from the event
+    events.append(session, [queued])
     change_store.touch(session, [(dag_id, new.run_id)])
     return run
 

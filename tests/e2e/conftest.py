@@ -135,8 +135,24 @@ DAG_FILES = {
           - stepId: small_order
             taskId: tests.fixtures:succeed
     ''',
+    "e2e_machine.yaml": '''
+        machineId: e2e_machine
+        description: A state machine with a loop back and a guard
+        tags: [e2e, machine]
+        initial: draft
+        actions:
+          - {actionId: check, taskId: "tests.fixtures:succeed"}
+        states:
+          - {name: draft}
+          - {name: review, onEnter: [check]}
+          - {name: done, final: true}
+        transitions:
+          - {from: draft, to: review, event: submit}
+          - {from: review, to: draft, event: reject}
+          - {from: review, to: done, event: approve, guard: "event.ok == true"}
+    ''',
 }
-DAG_COUNT = 15
+DAG_COUNT = 16
 """How many DAGs the files define: the server is ready once all of them are parsed."""
 
 

@@ -59,7 +59,7 @@ DAGS = {
 }
 FIELDS = {
     "dags": {"dag_id", "is_paused", "schedule", "fileloc", "next_run"},
-    "runs": {"run_id", "state", "logical_date", "start_date", "end_date"},
+    "runs": {"run_id", "state", "logical_date", "start_date", "end_date", "correlation_id"},
     "tasks": {"task_id", "map_index", "state", "try_number", "start_date", "end_date"},
     "import-errors": {"filename", "message"},
 }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.replay import MAP_COUNT, InstanceImage, differences, replay
+from orchestrator.replay import MAP_COUNT, InstanceImage, StoredRun, differences, replay
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -57,4 +57,31 @@ def test_differences_name_each_field_and_each_missing_row() -> None:
         "task a: replayed try 1, stored 2",
         "task b: replayed (pending) but no stored row",
         "task c: stored (pending) but no event made it",
+    ]
+
+
+def test_a_machine_run_replays_its_state_run_data_and_correlation_id() -> None:
+    events = [
+        E(1, "run.queued", "queued", payload={"run_type": "manual", "conf": {}, "correlation_id": "order-1"}),
+        E(2, "machine.state", None, payload={"from": None, "to": "draft"}),
+        E(3, "run_data.set", None, "review", payload={"key": "score", "value": 1}),
+        E(4, "machine.state", None, payload={"from": "draft", "to": "review"}),
+        E(5, "run_data.set", None, "review", payload={"key": "score", "value": 2}),
+    ]
+    image = replay([], events)
+    assert (image.machine_state, image.run_data, image.correlation_id) == ("review", {"score": 2}, "order-1")
+    assert replay([], events, until=3).machine_state == "draft"
+
+
+def test_a_sent_event_gives_the_correlation_id_to_a_run_without_one() -> None:
+    events = [E(1, "run.queued", "queued", payload={}), E(2, "machine.event", None, payload={"event": "go", "payload": {"correlation_id": "c-2"}})]
+    assert replay([], events).correlation_id == "c-2"
+
+
+def test_differences_name_the_machine_state_run_data_and_correlation_id() -> None:
+    image = replay([], [E(1, "run.running", "running"), E(2, "machine.state", None, payload={"to": "a"})])
+    assert differences(image, "running", {}, StoredRun("b", {"x": 1}, "c")) == [
+        "run: replayed machine state a, stored b",
+        "run: replayed run data {}, stored {'x': 1}",
+        "run: replayed correlation id None, stored c",
     ]

@@ -20,3 +20,4 @@ from webui.api import variables  # noqa: E402,F401
 from webui.api import simulation  # noqa: E402,F401
 from webui.api import run_controls  # noqa: E402,F401
 from webui.api import definitions  # noqa: E402,F401
+from webui.api import machines  # noqa: E402,F401

@@ -16,7 +16,7 @@ from webui.api.schemas import ErrorResponse
 
 REF = "#/components/schemas/{model}"
 _DESCRIPTIONS = {
-    200: "OK", 201: "Created", 400: "Malformed request (body not JSON, missing CSRF token)",
+    200: "OK", 201: "Created", 202: "Accepted: the scheduler acts on it", 400: "Malformed request (body not JSON, missing CSRF token)",
     401: "Not authenticated", 403: "The role, or the permission on the DAG, is too low", 404: "Not found",
     409: "Conflicts with the current state", 413: "The request body is too large",
     422: "Validation failed: details lists each problem with its location", 429: "Too many requests: try again after Retry-After seconds",

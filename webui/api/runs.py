@@ -38,6 +38,7 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
             row = run_store.create_run(
                 s, path.dag_id, run_id=body.run_id, run_type="manual", logical_date=body.logical_date or now,
                 data_interval=None, conf=body.conf, now=now, actor=actor_name(), check_input=True, priority=body.priority,
+                correlation_id=body.correlation_id,
             )
         except InvalidRunInputError as exc:
             details = [{"loc": ["body", "conf", p["path"]], "msg": p["message"], "type": "input_schema"} for p in exc.problems]
@@ -79,12 +80,12 @@ def trigger_runs(path: DagPath, body: TriggerRuns) -> TriggeredRuns:
     query=RunListQuery, response=Page[RunOut],
 )
 def list_runs(path: DagPath, query: RunListQuery) -> Page[RunOut]:
-    """Newest logical date first; filtered by state (any of) and a logical date range."""
+    """Newest logical date first; filtered by state (any of), a logical date range and a correlation id."""
     with web_state().read_sessions() as s:
         queries.get_dag_row(s, path.dag_id)
         rows, total = queries.run_page(
             s, path.dag_id, states=[st.value for st in query.state], since=query.logical_date_gte,
-            until=query.logical_date_lte, limit=query.limit, offset=query.offset,
+            until=query.logical_date_lte, correlation_id=query.correlation_id, limit=query.limit, offset=query.offset,
         )
         children = queries.child_runs(s, path.dag_id, [r.run_id for r in rows])
         return Page[RunOut](items=[run_out(r, children[r.run_id]) for r in rows], total=total)

@@ -115,6 +115,7 @@ class RunListQuery(PageQuery):
     state: list[RunState] = Field(default_factory=list, max_length=10, description="runs in any of these states")
     logical_date_gte: UtcDatetime | SkipJsonSchema[None] = Field(default=None, description="logical date at or after")
     logical_date_lte: UtcDatetime | SkipJsonSchema[None] = Field(default=None, description="logical date at or before")
+    correlation_id: Text | SkipJsonSchema[None] = Field(default=None, description="only runs with this correlation id")
 
 
 class TaskListQuery(PageQuery):
@@ -149,6 +150,7 @@ Priority = Annotated[int, Field(ge=MIN_PRIORITY, le=MAX_PRIORITY, description="r
 
 class TriggerRun(Input):
     conf: Conf = Field(default_factory=dict, description="merged over the DAG's params")
+    correlation_id: Text | None = Field(default=None, description="a business identifier for the run (filter runs by it)")
     priority: Priority = 0
     run_id: NewRunId | None = Field(default=None, description="default: manual__<logical date>")
     logical_date: UtcDatetime | None = Field(default=None, description="default: now")
@@ -243,6 +245,7 @@ class RunOut(BaseModel):
     waiting_since: datetime | None = Field(description="when the run began waiting on its depends_on")
     parent: ParentRun | None = Field(description="the run that triggered this one (TriggerDagRunTask), if any")
     children: list[ChildRun] = Field(description="the runs this run triggered, oldest first")
+    correlation_id: str | None = Field(default=None, description="the run's business correlation id, if it has one")
 
 
 class TaskInstanceOut(BaseModel):
@@ -398,3 +401,58 @@ class ErrorResponse(BaseModel):
     """The body of every error answer."""
 
     error: ErrorDetail
+
+
+# -- state machines (issue 14) -------------------------------------------------------------------
+EventName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class MachineEventIn(Input):
+    event: EventName = Field(description="the event's name: the transitions from the run's state on it are tried")
+    payload: Conf = Field(default_factory=dict, description="the event's payload: guards read it as `event`")
+
+
+class MachineEventAccepted(BaseModel):
+    dag_id: str
+    run_id: str
+    event: str
+    state: str | None = Field(description="the state the run was in when the event was checked")
+    target: str | None = Field(description="the state the core predicts the event moves the run to")
+    reason: str = Field(description="which transition accepts the event")
+
+
+class MachineStateOut(BaseModel):
+    state: str = Field(description="the state entered")
+    source: str | None = Field(description="the state left (null at the start)")
+    via: str | None = Field(description="the event name, `action:outcome`, or start")
+    guard: str | None
+    at: datetime
+    actor: str
+    reason: str | None
+
+
+class RunDataChangeOut(BaseModel):
+    key: str
+    value: Any
+    task_id: str | None
+    at: datetime
+
+
+class RejectedEventOut(BaseModel):
+    event: str | None
+    reason: str | None
+    at: datetime
+
+
+class MachineOut(BaseModel):
+    dag_id: str
+    run_id: str
+    state: str | None = Field(description="the current state (null before the run started)")
+    finished: bool
+    awaiting: list[str] = Field(description="the actions running whose end may move the run")
+    sla_missed: bool = Field(description="the current state missed its SLA")
+    entered_at: datetime | None
+    history: list[MachineStateOut] = Field(description="the states the run went through, oldest first")
+    data: dict[str, Any] = Field(description="the run's variables (run data)")
+    data_changes: list[RunDataChangeOut] = Field(description="each change of the run data, oldest first")
+    rejected: list[RejectedEventOut] = Field(description="sent events the run had moved past by the time they were taken")

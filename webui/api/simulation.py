@@ -118,6 +118,9 @@ class ReplayOut(BaseModel):
     event_ids: list[int] = Field(description="every event id of the run, oldest first")
     tasks: list[ReplayedTask]
     differences: list[str] = Field(description="what the stored rows hold that the whole history does not (empty: they match)")
+    machine_state: str | None = Field(default=None, description="a state machine run's state then (null for a DAG run)")
+    run_data: dict[str, Any] = Field(default_factory=dict, description="the run variables then")
+    correlation_id: str | None = None
 
 
 @endpoint(
@@ -133,5 +136,6 @@ def replay_run(path: RunPath, query: ReplayQuery) -> ReplayOut:
     return ReplayOut(
         run_state=image.state, event_id=image.event_id, at=image.at, events=image.events, event_ids=replayed.event_ids,
         tasks=[ReplayedTask(task_id=tid, map_index=index, state=i.state, try_number=i.try_number) for (tid, index), i in sorted(image.tasks.items())],
-        differences=replayed.differences,
+        differences=replayed.differences, machine_state=image.machine_state, run_data=image.run_data,
+        correlation_id=image.correlation_id,
     )

@@ -22,6 +22,7 @@ from webui.auth import requires
 from webui.state import web_state
 from webui.ui import ui_blueprint
 from webui.ui.graph import NODE_H, layout
+from webui.ui.machine_graph import machine_layout
 from webui.ui.present import run_dict
 
 PAGE_SIZE = 100
@@ -115,7 +116,8 @@ def grid_data(s: Any, spec: DagSpec, limit: int) -> dict[str, Any]:
 
 def graph_data(spec: DagSpec, collapsed: Collection[str]) -> dict[str, Any]:
     """The graph's layout as JSON, with the `collapsed` task groups drawn as one node each."""
-    picture = layout(spec, collapsed)
+    # a state machine is drawn as its states and transitions (guards on the edges), not its actions
+    picture = machine_layout(spec.machine) if spec.machine is not None else layout(spec, collapsed)
     return {**asdict(picture), "node_h": NODE_H, "collapsed": sorted(set(collapsed))}
 
 

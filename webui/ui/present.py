@@ -59,6 +59,9 @@ def run_dict(row: Any, *, with_failures: bool = False) -> dict[str, Any]:
         "duration_s": seconds_between(row.start_date, row.end_date),
         "with_failures": with_failures,
         "paused": bool(getattr(row, "paused", False)),
+        "correlation_id": getattr(row, "correlation_id", None),
+        # a state machine's current state: the graph marks it
+        "machine_state": (getattr(row, "machine", None) or {}).get("state"),
     }
 
 

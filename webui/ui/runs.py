@@ -1,4 +1,4 @@
-"""The run page (why it waits, the runs it triggered or was triggered by, task table, Gantt chart,
+"""The run page (a state machine's current state and history of states, why it waits, the runs it triggered or was triggered by, task table, Gantt chart,
 event timeline) and the task try page (log, result, params)."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from flask import jsonify, render_template, request
 from orchestrator.errors import NotFoundError
 from orchestrator.models import Event
 from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
+from orchestrator.store import machines as machine_store
 from orchestrator.store import queries
 from orchestrator.store.runs import spec_for_version
 from orchestrator.store.users import Role
@@ -41,6 +42,15 @@ def _instance_dict(r: Any) -> dict[str, Any]:
     }
 
 
+def _machine_dict(s: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+    """A state-machine run's current state, the states it went through and its run data."""
+    view = machine_store.machine_view(s, dag_id, run_id)
+    return {
+        "state": view.state, "finished": view.finished, "awaiting": list(view.awaiting), "sla_missed": view.sla_missed,
+        "history": [{**h, "at": iso(h["at"])} for h in view.history], "data": view.data,
+    }
+
+
 def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
     """The run, its tasks in DAG order and its events after `after_id`: what the run page draws."""
     run = queries.get_run(s, dag_id, run_id)
@@ -69,6 +79,7 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
         {"dag_id": c.dag_id, "run_id": c.run_id, "task_id": c.parent_task_id, "state": c.state}
         for c in queries.child_runs(s, dag_id, [run_id])[run_id]
     ]
+    machine = _machine_dict(s, dag_id, run_id) if spec.machine is not None else None
     failed = {TaskState.FAILED.value, TaskState.UPSTREAM_FAILED.value}
     with_failures = any(t["state"] in failed or any(i["state"] in failed for i in t["instances"]) for t in tasks)
     return {
@@ -78,6 +89,7 @@ def run_data(s: Any, dag_id: str, run_id: str, after_id: int) -> dict[str, Any]:
             "parent": parent, "children": children, "priority": run.priority,
         },
         "tasks": tasks,
+        "machine": machine,
         "events": [_event_dict(e) for e in queries.run_events(s, dag_id, run_id, after_id=after_id)],
         "active": run.state in _ACTIVE,
         "now": iso(now()),
@@ -88,6 +100,21 @@ def _can(dag_id: str) -> dict[str, bool]:
     """Which of the page's buttons the user's role and DAG roles allow: trigger (cancel, clear,
     pause and resume a run) and edit (mark success or failed)."""
     return {"trigger": may("trigger", dag_id), "edit": may("edit", dag_id)}
+
+
+RUNS_LISTED = 200
+"""The runs list shows this many runs (the API pages through all of them)."""
+
+
+@ui_blueprint.get("/dags/<dag_id>/runs")
+@requires(Role.VIEWER)
+def runs_list(dag_id: str) -> Any:
+    """A DAG's runs, newest first, filtered by correlation id (?correlation_id=)."""
+    correlation_id = request.args.get("correlation_id", "").strip()[:250] or None
+    with web_state().read_sessions() as s:
+        queries.get_dag_row(s, dag_id)
+        rows, total = queries.run_page(s, dag_id, correlation_id=correlation_id, limit=RUNS_LISTED, offset=0)
+    return render_template("runs.html", dag_id=dag_id, rows=rows, total=total, correlation_id=correlation_id)
 
 
 @ui_blueprint.get("/dags/<dag_id>/runs/<run_id>")

@@ -117,6 +117,7 @@
      the chosen run's colours. A collapsed group shows its most urgent task state, a mapped task
      how many of its instances are done. */
   let graph = page.graph;
+  const MACHINE_KINDS = new Set(["initial", "state", "final"]);  // nodes of a state machine's states (no task behind them)
   const svg = document.getElementById("graph");
   const TERMINAL = ["success", "failed", "upstream_failed", "skipped", "cancelled"];
   const URGENCY = ["failed", "upstream_failed", "running", "queued", "up_for_retry", "up_for_reschedule", "waiting", "scheduled", "pending", "cancelled", "skipped", "success"];
@@ -166,7 +167,10 @@
     document.querySelectorAll("#graph .node").forEach((g) => {
       const id = g.dataset.task;
       let state = "none", counts = null, what = "";
-      if (g.dataset.kind === "group") {
+      if (MACHINE_KINDS.has(g.dataset.kind)) {  // a state machine's state: marked when the chosen run is in it
+        state = run && run.machine_state === id ? (run.state === "running" ? "running" : run.state) : "none";
+        what = state === "none" ? "state" : "the run's current state";
+      } else if (g.dataset.kind === "group") {
         const states = tasks.filter((t) => inGroup(t, id)).map((t) => (cellOf.get(t) || [])[0]).filter(Boolean);
         state = URGENCY.find((s) => states.includes(s)) || "none";
         what = `task group, ${states.length} task(s) started`;
@@ -189,6 +193,7 @@
     const node = ev.target.closest(".node");
     if (node && node.dataset.kind === "group") { toggleGroup(node.dataset.task, false); return; }
     const run = grid.runs.find((r) => r.run_id === runSelect.value);
+    if (node && run && MACHINE_KINDS.has(node.dataset.kind)) { location.href = orch.urls.run(grid.dag_id, run.run_id); return; }
     if (node && run) location.href = orch.urls.task(grid.dag_id, run.run_id, node.dataset.task);
   });
   renderGraph();

@@ -36,6 +36,18 @@
     reason.hidden = !r.state_reason;
   }
 
+  function drawMachine() {
+    const m = data.machine;
+    if (!m) return;
+    document.getElementById("machine-state").textContent = m.state || "not started";
+    document.getElementById("machine-ended").hidden = !m.finished;
+    document.getElementById("machine-awaiting").textContent = m.awaiting.length ? `running: ${m.awaiting.join(", ")}` : "";
+    document.querySelector("#machine-history tbody").innerHTML = m.history.map((h) => `<tr>
+      <td>${orch.esc(h.state)}</td><td>${orch.esc(h.from || "—")}</td><td>${orch.esc(h.via || "")}</td>
+      <td><code>${orch.esc(h.guard || "")}</code></td><td>${orch.esc(orch.fmtTime(h.at))}</td><td>${orch.esc(h.actor)}</td></tr>`).join("");
+    document.getElementById("machine-data").textContent = JSON.stringify(m.data, null, 2);
+  }
+
   function drawChildren() {
     const children = data.run.children;
     document.getElementById("children").hidden = !children.length;
@@ -129,7 +141,8 @@
       if (!following) return drawReplay(Number(slider.value));
     }
     document.getElementById("replay-position").textContent = `${slider.value} of ${replayIds.length}`;
-    document.getElementById("replay-at").textContent = `${orch.fmtTime(image.at) || ""} · run ${image.run_state || "not started"}`;
+    document.getElementById("replay-at").textContent = `${orch.fmtTime(image.at) || ""} · run ${image.run_state || "not started"}`
+      + (data.machine ? ` · state ${image.machine_state || "none yet"}` : "");
     document.getElementById("replay-at").dataset.runState = image.run_state || "";
     document.querySelector("#replay-tasks tbody").innerHTML = image.tasks.map((t) => `<tr data-task="${orch.esc(t.task_id)}" data-map-index="${t.map_index}" data-state="${orch.esc(t.state)}">
       <td>${orch.esc(t.task_id)}${t.map_index >= 0 ? ` [${t.map_index}]` : ""}</td><td>${orch.badge(t.state)}</td><td>${t.try_number}</td></tr>`).join("");
@@ -141,7 +154,7 @@
 
   function drawAll() {
     const moved = data.events.length > 0;
-    drawFacts(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events);
+    drawFacts(); drawMachine(); drawChildren(); drawTasks(); drawGantt(); appendEvents(data.events);
     if (moved || !replayIds.length) drawReplay(0).catch((e) => orch.toast(`Could not replay the run: ${e.message}`, "error"));
   }
   drawAll();
