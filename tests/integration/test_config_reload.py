@@ -69,6 +69,9 @@ def test_standalone_reloads_on_sighup_too(tmp_path: Path) -> None:
         wait_until(lambda: "configuration reloaded: poll_interval_s 0.05 -> 0.5" in standalone.log(), timeout=30, what="the reload")
         assert "webui_port changed to 1 but needs a restart to take effect" in standalone.log()
         assert proc.poll() is None
+    except AssertionError:
+        print(f"--- the standalone process's log (exit code {proc.poll()}) ---\n{standalone.log()[-6000:]}")
+        raise
     finally:
         standalone.cleanup()
 

@@ -22,6 +22,9 @@ from orchestrator.store.retention import Selection
 from .harness import cli_env, upgraded_sessions
 from .test_connections_cli import run
 
+# the runs here are made as rows, with no event history to replay
+pytestmark = pytest.mark.rows_changed_behind_the_log
+
 NOW = datetime.now(UTC)
 LONG = "".join(f"line {i}\n" for i in range(400))  # 3890 characters
 

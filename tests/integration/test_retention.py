@@ -35,6 +35,9 @@ from orchestrator.store.retention import Pacing, Selection
 from .harness import cli_env, upgraded_sessions
 from .test_connections_cli import run
 
+# the runs here are made as rows, with no event history to replay
+pytestmark = pytest.mark.rows_changed_behind_the_log
+
 NOW = datetime.now(UTC)
 OLD = NOW - timedelta(days=40)
 RECENT = NOW - timedelta(days=2)
