@@ -45,6 +45,7 @@ from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import dependencies, machines, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
+from scheduler.collector import tuned_for_the_loop
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.run_clock import RunClock
@@ -179,7 +180,8 @@ class Scheduler:
             log.info("scheduler %s running (executor: %s)", self.job_id, type(self.executor).__name__)
             watch_thread = threading.Thread(target=self._change_watch_loop, name="scheduler-change-watch", daemon=True)
             watch_thread.start()
-            self._loop()
+            with tuned_for_the_loop():
+                self._loop()
         finally:
             self._stopping.set()
             beat_thread.join()

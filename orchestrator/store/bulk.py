@@ -45,9 +45,11 @@ def _json(value: Any) -> str:
         return json.dumps(value)
 
 
-def _remembering(convert: Convert, size: int = 4096) -> Convert:
+def _remembering(convert: Convert, size: int = 32_768) -> Convert:
     """`convert` that answers values seen lately from memory: a transition's time is written to
-    its event, its task and its try rows, and a batch's rows share their times."""
+    its event, its task and its try rows, and a batch's rows share their times. `size` holds the
+    two or three times of each of the thousands of tasks one write may carry: a smaller memory
+    empties between a write's task rows and its events, and then only costs."""
     seen: dict[Any, Any] = {}
 
     def remembered(value: Any) -> Any:

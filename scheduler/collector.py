@@ -1,0 +1,32 @@
+"""Python's cyclic garbage collector, set for a scheduler's loop.
+
+Each task the scheduler handles allocates a few hundred short-lived objects, while the runs it
+holds keep hundreds of thousands of long-lived ones (views, specs, work items). At Python's
+defaults the collector then walks the young objects every 700 allocations and the whole heap
+each time the long-lived part grows by a quarter, which cost a sixth of the scheduler's time on
+`bench W5`. The loop runs with what startup loaded frozen out of the collector's sight and with
+fewer, larger young collections; cyclic garbage is still collected, only less often.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+THRESHOLDS = (50_000, 20, 100)
+"""Young-generation allocations between collections, then how many of each generation's
+collections make one of the next (Python's defaults: 700, 10, 10)."""
+
+
+@contextmanager
+def tuned_for_the_loop() -> Iterator[None]:
+    """Run the block with THRESHOLDS and startup's objects frozen; the settings are put back after."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
