@@ -235,14 +235,15 @@ def _ended(run: RunView, task_id: str, try_number: int, map_index: int, view: Ta
         busy_s = outcome.busy_s if outcome.busy_s is not None else (end - start).total_seconds()
     else:
         breaker = BreakerCall(None, now)
-    settlement = settle_outcome(
-        task, view, status, end, error, error_types=error_names(outcome.error_type, outcome.error_bases, outcome.error_code),
-        seed=f"{run.key.dag_id}/{run.key.run_id}/{task_id}" + (f"[{map_index}]" if map_index >= 0 else ""),
+    succeeded = status == "success"
+    settlement = settle_outcome(  # a success reads neither error names nor a jitter seed: most tries skip making them
+        task, view, status, end, error,
+        error_types=() if succeeded else error_names(outcome.error_type, outcome.error_bases, outcome.error_code),
+        seed=None if succeeded else f"{run.key.dag_id}/{run.key.run_id}/{task_id}" + (f"[{map_index}]" if map_index >= 0 else ""),
         decision=event.decision, result=outcome.result, started=start,
     )
     if status == "reschedule" and settlement.state is TaskState.FAILED:
         error = settlement.reason  # the sensor timed out: its try records why
-    succeeded = status == "success"
     follow = outcome.follow if succeeded else None
     log = outcome.log
     if succeeded and task.next_conditions and map_index < 0:

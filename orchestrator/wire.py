@@ -28,42 +28,26 @@ FLUSH_S = 0.005
 """How long a pack of tiny tries keeps outcomes before sending them together."""
 
 
-def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
-    """The outcome as plain msgpack-able values (Dask's event stream carries nothing else)."""
-    return {
-        "key": outcome.key,
-        "task_id": outcome.task_id,
-        "try_number": outcome.try_number,
-        "status": outcome.status,
-        "start": outcome.start.timestamp() if outcome.start else None,
-        "end": outcome.end.timestamp() if outcome.end else None,
-        "worker": outcome.worker,
-        "result": outcome.result,
-        "error": outcome.error,
-        "traceback": outcome.traceback,
-        "log": outcome.log,
-        "error_type": outcome.error_type,
-        "error_bases": list(outcome.error_bases),
-        "error_code": outcome.error_code,
-        "follow": None if outcome.follow is None else list(outcome.follow),
-        "busy_s": outcome.busy_s,
-        "rendered": outcome.rendered,
-        "data_changes": outcome.data_changes,
-    }
+def outcome_to_wire(outcome: Outcome) -> list[Any]:
+    """The outcome as plain msgpack-able values (Dask's event stream carries nothing else): a list
+    in Outcome's field order, which packs and unpacks faster than a dict naming every field, and
+    the times as POSIX timestamps."""
+    o = outcome
+    return [
+        o.key, o.task_id, o.try_number, o.status, o.start.timestamp() if o.start else None, o.end.timestamp() if o.end else None,
+        o.worker, o.result, o.error, o.traceback, o.log, o.error_type, o.error_bases, o.error_code, o.follow, o.busy_s,
+        o.rendered, o.data_changes,
+    ]
 
 
-def outcome_from_wire(msg: dict[str, Any]) -> Outcome:
-    def when(ts: float | None) -> datetime | None:
-        return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
+def outcome_from_wire(values: list[Any]) -> Outcome:
+    """The Outcome that `outcome_to_wire` made `values` of."""
+    (key, task_id, try_number, status, start, end, worker, result, error, traceback, log, error_type, error_bases,
+     error_code, follow, busy_s, rendered, data_changes) = values
     return Outcome(
-        msg["key"], msg["task_id"], msg["try_number"], msg["status"], when(msg["start"]), when(msg["end"]),
-        msg["worker"], msg["result"], msg["error"], msg["traceback"], msg["log"],
-        error_type=msg.get("error_type"), error_bases=tuple(msg.get("error_bases") or ()),
-        error_code=msg.get("error_code"),
-        follow=None if msg.get("follow") is None else tuple(msg["follow"]), busy_s=msg.get("busy_s"),
-        rendered=msg.get("rendered") or {},
-        data_changes=msg.get("data_changes") or {},
+        key, task_id, try_number, status, None if start is None else datetime.fromtimestamp(start, UTC),
+        None if end is None else datetime.fromtimestamp(end, UTC), worker, result, error, traceback, log, error_type,
+        tuple(error_bases), error_code, None if follow is None else tuple(follow), busy_s, rendered, data_changes,
     )
 
 
@@ -79,7 +63,7 @@ def messages(encoded: Iterable[bytes]) -> list[dict[str, Any]]:
     size = 0
     for blob in encoded:
         if len(blob) > EVENT_BYTES:
-            key = msgpack.unpackb(blob)["key"]
+            key = msgpack.unpackb(blob)[0]
             count = -(-len(blob) // EVENT_BYTES)
             out.extend(
                 {"part": [key, i, count], "data": blob[i * EVENT_BYTES:(i + 1) * EVENT_BYTES]} for i in range(count)
