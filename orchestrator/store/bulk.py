@@ -9,7 +9,8 @@ column types would (UTC datetimes stored naive, JSON as text), and hand tuples t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from datetime import UTC, datetime
 from typing import Any
@@ -45,26 +46,19 @@ def _json(value: Any) -> str:
         return json.dumps(value)
 
 
-def _remembering(convert: Convert, size: int = 32_768) -> Convert:
-    """`convert` that answers values seen lately from memory: a transition's time is written to
-    its event, its task and its try rows, and a batch's rows share their times. `size` holds the
-    two or three times of each of the thousands of tasks one write may carry: a smaller memory
-    empties between a write's task rows and its events, and then only costs."""
-    seen: dict[Any, Any] = {}
-
-    def remembered(value: Any) -> Any:
-        out = seen.get(value, seen)
-        if out is seen:
-            if len(seen) >= size:
-                seen.clear()
-            out = seen[value] = convert(value)
-        return out
-
-    return remembered
+_TIMES = "orchestrator.bulk_times"
 
 
-# one memory for every table and column: a time goes to an event row, a task row and a try row
-_TIME_CONVERTERS = {True: _remembering(_sqlite_time), False: _remembering(_naive_utc)}
+@contextmanager
+def times_remembered(session: Session) -> Iterator[None]:
+    """Within the block, each time is converted once for all the session's bulk writes: a
+    transition's time goes to its event, its task and its try rows, and a batch's rows share
+    their times. The memory lasts as long as the write that fills it, so it is as big as that."""
+    session.info[_TIMES] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_TIMES, None)
 
 
 class _Shape:
@@ -81,19 +75,31 @@ class _Shape:
             if isinstance(column.type, JSON):
                 self.converters[column.name] = _json
             elif isinstance(column.type, UTCDateTime):
-                self.converters[column.name] = _TIME_CONVERTERS[self.sqlite]
+                self.converters[column.name] = _sqlite_time if self.sqlite else _naive_utc
             else:
                 self.converters[column.name] = None
 
-    def rows(self, rows: Sequence[dict[str, Any]], fields: list[str], columns: list[str]) -> list[tuple[Any, ...]]:
-        """The rows' `fields` as parameter tuples, each converted as its column (in `columns`) needs."""
+    def rows(
+        self, rows: Sequence[dict[str, Any]], fields: list[str], columns: list[str], times: dict[Any, Any] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """The rows' `fields` as parameter tuples, each converted as its column (in `columns`) needs;
+        times found in `times` (value -> converted) are not converted again, and new ones are added."""
         pick = itemgetter(*fields)
-        convert = [(i, c) for i, c in enumerate(self.converters[n] for n in columns) if c is not None]
+        memory: dict[Any, Any] = {} if times is None else times
+        convert = [
+            (i, c, c is _sqlite_time or c is _naive_utc)
+            for i, c in enumerate(self.converters[n] for n in columns) if c is not None
+        ]
         out = []
         for row in rows:
             values = list(pick(row)) if len(fields) > 1 else [pick(row)]
-            for i, c in convert:
-                values[i] = c(values[i])
+            for i, c, is_time in convert:
+                value = values[i]
+                if is_time:
+                    found = memory.get(value, memory)
+                    values[i] = memory.setdefault(value, c(value)) if found is memory else found
+                else:
+                    values[i] = c(value)
             out.append(tuple(values))
         return out
 
@@ -135,7 +141,7 @@ def _insert_group(session: Session, table: Table, rows: list[dict[str, Any]]) ->
         f"INSERT INTO {shape.table} ({', '.join(shape.quote(n) for n in names)}) "
         f"VALUES ({', '.join(shape.mark for _ in names)})"
     )
-    session.connection().exec_driver_sql(sql, shape.rows(rows, names, names))
+    session.connection().exec_driver_sql(sql, shape.rows(rows, names, names, session.info.get(_TIMES)))
 
 
 def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], guard: str | None = None) -> None:
@@ -151,4 +157,4 @@ def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
         f"UPDATE {shape.table} SET {', '.join(f'{shape.quote(n)} = {shape.mark}' for n in names)} "
         f"WHERE {' AND '.join(f'{shape.quote(k)} = {shape.mark}' for k in where)}"
     )
-    session.connection().exec_driver_sql(sql, shape.rows(rows, names + lookup, names + where))
+    session.connection().exec_driver_sql(sql, shape.rows(rows, names + lookup, names + where, session.info.get(_TIMES)))

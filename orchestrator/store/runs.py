@@ -42,7 +42,7 @@ from orchestrator.store import changes as change_store
 from orchestrator.store import definitions as definition_store
 from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import events
-from orchestrator.store.bulk import insert_many, update_many
+from orchestrator.store.bulk import insert_many, times_remembered, update_many
 
 
 class RunExistsError(OrchestratorError):
@@ -234,6 +234,10 @@ class Batch:
 
     def write(self, session: Session) -> None:
         """Write everything in the caller's transaction: one executemany per kind of row."""
+        with times_remembered(session):
+            self._write(session)
+
+    def _write(self, session: Session) -> None:
         for dag_id, run_id, task_id, first in self.ti_drops:
             for table in (TaskInstance.__table__, TaskTry.__table__):
                 session.execute(
