@@ -236,11 +236,15 @@ class RunTracker:
         key, task = run.key, run.spec.task_map[tid]
         for move in changes.moves:
             batch.move_task(key, tid, view, move.to, move.at, reason=move.reason, map_index=index, **move.changes)
+        started: dict[str, Any] | None = None
         for t in changes.tries:
             if isinstance(t, TryStarted):
-                batch.try_inserts.append(try_row(
+                started = try_row(
                     key, t.task_id, t.try_number, map_index=t.map_index, state=TaskState.RUNNING.value, start_date=t.at, worker=t.worker, log="",
-                ))
+                )
+                batch.try_inserts.append(started)
+            elif started is not None and (started["task_id"], started["try_number"], started["map_index"]) == (t.task_id, t.try_number, t.map_index):
+                started.update(t.values)  # started and ended in one event (a tiny try's usual case): one row, inserted ended
             else:
                 batch.try_updates.append(try_update(key, t.task_id, t.try_number, map_index=t.map_index, **t.values))
         if changes.breaker is not None:
