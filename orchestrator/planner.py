@@ -35,7 +35,7 @@ import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator.compensation import plan_compensation
 from orchestrator.error_routing import failure_record, handler_verdict, seen_as, stop_cause
@@ -394,9 +394,9 @@ def admit_submits(spec: DagSpec, commands: list[Command], admit: Admit | None) -
     return [c for c in out if c is not None] + list(it)
 
 
-@dataclass(frozen=True)
-class Settlement:
-    """The next state of a task after its try ended, and the fields that change with it."""
+class Settlement(NamedTuple):
+    """The next state of a task after its try ended, and the fields that change with it (a tuple:
+    one is made for every try that ends)."""
 
     state: TaskState
     next_retry_at: datetime | None = None

@@ -85,23 +85,26 @@ class _Shape:
         """The rows' `fields` as parameter tuples, each converted as its column (in `columns`) needs;
         times found in `times` (value -> converted) are not converted again, and new ones are added."""
         pick = itemgetter(*fields)
+        convert = [(i, c) for i, c in enumerate(self.converters[n] for n in columns) if c is not None]
+        picked = list(map(pick, rows)) if len(fields) > 1 else [(pick(row),) for row in rows]
+        if not convert or not picked:
+            return picked
+        # column by column: one comprehension per converted column, the transposes in C
+        values: list[Any] = list(zip(*picked))
         memory: dict[Any, Any] = {} if times is None else times
-        convert = [
-            (i, c, c is _sqlite_time or c is _naive_utc)
-            for i, c in enumerate(self.converters[n] for n in columns) if c is not None
-        ]
-        out = []
-        for row in rows:
-            values = list(pick(row)) if len(fields) > 1 else [pick(row)]
-            for i, c, is_time in convert:
-                value = values[i]
-                if is_time:
-                    found = memory.get(value, memory)
-                    values[i] = memory.setdefault(value, c(value)) if found is memory else found
-                else:
-                    values[i] = c(value)
-            out.append(tuple(values))
-        return out
+        for i, c in convert:
+            if c is _sqlite_time or c is _naive_utc:
+                values[i] = [_remembered(memory, c, v) for v in values[i]]
+            else:
+                values[i] = list(map(c, values[i]))
+        return list(zip(*values))
+
+
+def _remembered(memory: dict[Any, Any], convert: Convert, value: Any) -> Any:
+    found = memory.get(value, memory)
+    if found is memory:
+        found = memory[value] = convert(value)
+    return found
 
 
 def _shape(session: Session, table: Table) -> _Shape:
