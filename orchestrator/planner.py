@@ -162,6 +162,9 @@ def _chainable(spec: DagSpec, task: TaskSpec, state_of: Callable[[str], TaskStat
     return tuple(after) if len(after) == 1 else None
 
 
+_RULE_WHY = {rule: f"trigger rule {rule.value}" for rule in TriggerRule}
+
+
 def _verdict(
     spec: DagSpec, task: TaskSpec, tasks: Mapping[str, TaskView], state_of: Callable[[str], TaskState]
 ) -> tuple[Verdict, str]:
@@ -190,7 +193,7 @@ def _verdict(
         why = f"fewer than {required} of its {summary.total} upstreams can succeed (min_success={task.min_success})"
     else:
         verdict = evaluate_trigger_rule(task.trigger_rule, summary)
-        why = f"trigger rule {task.trigger_rule.value}"
+        why = _RULE_WHY[task.trigger_rule]
     if unfollowed:
         why += f"; {', '.join(unfollowed)} did not follow it"
     return verdict, why
