@@ -126,22 +126,31 @@ class DaskExecutor:
 
     def _on_outcome(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
-        for outcome in self._parts.take(msg):
-            self._report(outcome.key, outcome)
+        # a pack of tiny tries reports many in one message: they go to the scheduler as one list
+        outcomes = self._parts.take(msg)
+        with self._lock:
+            ends = [c for o in outcomes if (c := self._end(o.key, o)) is not None]
+        if ends and self._sink is not None and not self._closing:
+            self._sink(ends)
 
     def _report(self, key: str, outcome: Outcome | None, error: str | None = None) -> None:
         """Hand one item's end to the scheduler, once; a pack whose items all ended is let go."""
         with self._lock:
-            pack_key = self._pack_of.pop(key, None)
-            pack = self._packs.get(pack_key) if pack_key is not None else None
-            if pack is None or key not in pack.waiting:
-                return
-            pack.waiting.discard(key)
-            cancelled = key in pack.cancelled
-            if not pack.waiting:
-                del self._packs[pack_key]  # type: ignore[arg-type]
-        if not cancelled and self._sink is not None and not self._closing:
-            self._sink(Completed(key, outcome, error=error))
+            end = self._end(key, outcome, error)
+        if end is not None and self._sink is not None and not self._closing:
+            self._sink(end)
+
+    def _end(self, key: str, outcome: Outcome | None, error: str | None = None) -> Completed | None:
+        """The item's end to report (None: reported already, or cancelled); call holding the lock."""
+        pack_key = self._pack_of.pop(key, None)
+        pack = self._packs.get(pack_key) if pack_key is not None else None
+        if pack is None or key not in pack.waiting:
+            return None
+        pack.waiting.discard(key)
+        cancelled = key in pack.cancelled
+        if not pack.waiting:
+            del self._packs[pack_key]  # type: ignore[arg-type]
+        return None if cancelled else Completed(key, outcome, error=error)
 
     def _on_done(self, future: Future) -> None:
         """Runs in Dask's callback thread once the pack's Dask task ended: every event it sent

@@ -56,7 +56,9 @@ class WorkerInfo:
 
 
 ExecutorEvent = Started | Completed | LogChunk
-EventSink = Callable[[ExecutorEvent], None]
+EventSink = Callable[[ExecutorEvent | list[ExecutorEvent]], None]
+"""Where an executor hands its events: one, or a list of those that arrived together (the
+outcomes of a pack of tiny tries), in order."""
 
 
 class Executor(Protocol):

@@ -59,7 +59,7 @@ from orchestrator.states import (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskView:
     """The scheduler's copy of one task instance row."""
 

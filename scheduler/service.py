@@ -113,7 +113,7 @@ class Scheduler:
         # breaker thresholds per connection come from its extras
         self.tracker.connection_extra = lambda conn_id: (resolve(conn_id) or {}).get("extra")
         self.tracker.idempotency_lookup = idempotency_store.lookup_in(sessions)
-        self.events: queue.Queue[ExecutorEvent | _Stop] = queue.Queue()
+        self.events: queue.Queue[ExecutorEvent | list[ExecutorEvent] | _Stop | _Wake] = queue.Queue()
         self._stopping = threading.Event()
         self._specs: dict[tuple[str, str], DagSpec] = {}
         self._next_due: datetime | None = None  # the first next_run_at within SPEC_LOOKAHEAD_S
@@ -415,10 +415,14 @@ class Scheduler:
             first = self.events.get(timeout=timeout)
         except queue.Empty:
             return []
-        items = [first]
+        items: list[Any] = []
         while True:
+            if isinstance(first, list):  # events that arrived together (orchestrator.executor.EventSink)
+                items.extend(first)
+            else:
+                items.append(first)
             try:
-                items.append(self.events.get_nowait())
+                first = self.events.get_nowait()
             except queue.Empty:
                 break
         if any(isinstance(i, _Stop) for i in items):

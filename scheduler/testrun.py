@@ -36,7 +36,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
                 f"DAG {dag_id!r} is a state machine: its runs move on events, which `dags test` cannot send. Trigger it "
                 "(`dags trigger`) with a scheduler running, and send events with `runs send-event`"
             )
-    events: queue.SimpleQueue[ExecutorEvent] = queue.SimpleQueue()
+    events: queue.SimpleQueue[ExecutorEvent | list[ExecutorEvent]] = queue.SimpleQueue()
     executor = InProcessExecutor()
     executor.start(events.put)
     from scheduler.service import connection_resolver
@@ -69,7 +69,9 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
             batch = Batch()
             now = _now()
             while not events.empty():
-                tracker.on_event(events.get(), batch, now)
+                got = events.get()
+                for event in got if isinstance(got, list) else [got]:
+                    tracker.on_event(event, batch, now)
             tracker.wake_due(now)
             dispatches = tracker.plan(batch, now)
             with publishing(sessions, listeners) as session:
