@@ -185,7 +185,8 @@ def test_a_machine_loops_back_and_ends_where_the_pure_core_predicts(world: World
     assert (tasks["review"].state, tasks["review"].try_number, tasks["archive"].state) == ("success", 2, "success")
 
     # the pure core, fed the same inputs, predicts the same path and the same final state
-    spec = run_store.spec_for_version(world.sessions(), "document", run.version_hash)
+    with world.sessions() as session:
+        spec = run_store.spec_for_version(session, "document", run.version_hash)
     assert spec.machine is not None
     now = datetime.now(UTC)
     path, predicted = ["draft"], core.start(spec.machine, now).run
