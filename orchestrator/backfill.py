@@ -66,11 +66,16 @@ def plan_backfill(
 
 
 def apply_backfill(session: Session, dag_id: str, plan: BackfillPlan, *, now: datetime, actor: str) -> None:
-    """Queue the planned runs (oldest first) and clear the failed ones to re-run."""
-    for interval in plan.create:
-        run_store.create_run(
-            session, dag_id, run_id=backfill_run_id(interval), run_type="backfill", logical_date=interval.start,
-            data_interval=(interval.start, interval.end), conf=None, now=now, actor=actor,
-        )
+    """Queue the planned runs (oldest first, in one executemany: a backfill may hold thousands) and
+    clear the failed ones to re-run."""
+    if plan.create:
+        version = run_store.runnable_dag(session, dag_id, asked=False).version_hash
+        wanted = [
+            run_store.NewRun(dag_id, backfill_run_id(i), "backfill", version, i.start, (i.start, i.end)) for i in plan.create
+        ]
+        queued = {r.run_id for r in run_store.queue_runs(session, wanted, now, actor)}
+        taken = [r.run_id for r in wanted if r.run_id not in queued]
+        if taken:
+            raise run_store.RunExistsError(f"DAG {dag_id!r} already has runs with these run_ids: {', '.join(taken[:5])}")
     for run_id in plan.rerun:
         run_store.rerun_failed_tasks(session, dag_id, run_id, now=now, actor=actor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from orchestrator.models import AuditLog, DagRun
+from orchestrator.models import AuditLog, DagRun, Event
 
 from .conftest import Api
 
@@ -21,6 +21,18 @@ def test_a_backfill_queues_one_run_per_day_oldest_first_and_is_audited(api: Api)
         audited = s.scalars(select(AuditLog).where(AuditLog.action == "dag.backfill")).all()
     assert [r.run_id for r in runs] == body["run_ids"]
     assert len(audited) == 1
+
+
+def test_a_backfill_of_thousands_of_days_queues_each_run_with_its_queued_event(api: Api) -> None:
+    """Up to the range limit in one request (the runs go in one executemany, not one insert each)."""
+    response = api.post("/dags/etl/backfills", role="operator", json={"start": "2000-01-01T00:00:00Z", "end": "2023-12-31T00:00:00Z"})
+    assert response.status_code == 201
+    run_ids = response.get_json()["run_ids"]
+    assert len(run_ids) == 8766  # 24 years of days, six of them leap years
+    with api.sessions() as s:
+        stored = s.scalars(select(DagRun.run_id).where(DagRun.run_type == "backfill", DagRun.state == "queued")).all()
+        queued = s.scalars(select(Event.run_id).where(Event.kind == "run.queued", Event.run_id.like("backfill__%"))).all()
+    assert sorted(stored) == sorted(run_ids) and sorted(queued) == sorted(run_ids)
 
 
 def test_a_dry_run_queues_nothing(api: Api) -> None:
