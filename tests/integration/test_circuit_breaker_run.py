@@ -132,7 +132,9 @@ def test_the_breaker_opens_half_opens_and_closes_with_an_event_each(world: World
 
 def test_tasks_wait_with_the_reason_while_the_breaker_is_open(world: World) -> None:
     waits = [e for e in world.events if e.to_state == "waiting"]
-    assert {e.task_id for e in waits} >= {"t2", "t3"}
+    # t2 may take the slot t0's failure frees before t1's failure opens the breaker; t3 needs a
+    # second free slot, which only that second failure gives: by then the breaker is open
+    assert "t3" in {e.task_id for e in waits}
     assert all("circuit flaky_api is" in (e.reason or "") for e in waits)
 
 
