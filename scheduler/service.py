@@ -408,7 +408,7 @@ class Scheduler:
 
     def _publish(self, batches: list[Batch]) -> None:
         """Hand the events of committed batches to the listener hooks (queued, never blocking)."""
-        self.listeners.publish([row for b in batches for row in b.events])
+        self.listeners.publish(row for b in batches for row in b.events)
 
     def _drain(self, timeout: float) -> list[ExecutorEvent]:
         try:
