@@ -95,8 +95,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]
 _ENDED_RUN_STATES = ("success", "failed", "cancelled")
 
 
-def _replay_differences(database: Path) -> dict[tuple[str, str], list[str]]:
-    """Every ended run of an orchestrator SQLite database, rebuilt from its events, against its rows."""
+def _replay_differences(url: str) -> dict[tuple[str, str], list[str]]:
+    """Every ended run of an orchestrator database, rebuilt from its events, against its rows."""
     from sqlalchemy import create_engine, inspect, select
     from sqlalchemy.orm import Session
 
@@ -104,7 +104,7 @@ def _replay_differences(database: Path) -> dict[tuple[str, str], list[str]]:
     from orchestrator.models import DagRun
     from orchestrator.store import run_history
 
-    engine = create_engine(f"sqlite:///{database}")
+    engine = create_engine(url)
     try:
         if not inspect(engine).has_table("dag_run"):
             return {}
@@ -132,18 +132,25 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
+_DATABASE_FIXTURES = ("database_url", "module_database_url")
+"""The fixtures that give a test its database (SQLite or PostgreSQL, perhaps shared by its module)."""
+
+
 @pytest.fixture(autouse=True)
 def every_ended_run_replays_to_its_rows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
     """Issue 14's replay check over the whole integration suite: after each test, every ended run
-    in the SQLite databases it left under its tmp_path is rebuilt from its event rows alone and must
-    match its stored rows. A test that changes rows behind the event log's back opts out with
+    in its databases (the database fixtures', on PostgreSQL too, and the SQLite files it left
+    under its tmp_path) is rebuilt from its event rows alone and must match its stored rows. A
+    test that changes rows behind the event log's back opts out with
     `@pytest.mark.rows_changed_behind_the_log`."""
+    checked = request.node.get_closest_marker("rows_changed_behind_the_log") is None
+    # asked for here, so a database the fixture drops at teardown is still there after the test
+    urls = [request.getfixturevalue(name) for name in _DATABASE_FIXTURES if checked and name in request.fixturenames]
     yield
-    if request.node.get_closest_marker("rows_changed_behind_the_log"):
+    if not checked:
         return
+    urls += [f"sqlite:///{path}" for path in sorted(tmp_path.rglob("*.db")) if _is_sqlite(path)]
     found = {}
-    for database in sorted(tmp_path.rglob("*.db")):
-        if not _is_sqlite(database):
-            continue
-        found.update({(str(database.relative_to(tmp_path)), *key): diff for key, diff in _replay_differences(database).items()})
+    for url in dict.fromkeys(urls):
+        found.update({(url, *key): diff for key, diff in _replay_differences(url).items()})
     assert not found, f"runs whose replay differs from their stored rows: {found}"
