@@ -459,18 +459,17 @@ class ListenerThread:
         self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=max_backlog)
         self._thread = threading.Thread(target=self._run, name="orchestrator-listeners", daemon=True)
         self._started = False
-        self._kinds: frozenset[str] | None = None
+        self._heard: tuple[str, ...] | None = None  # "task.", "deadline.": the kinds some plugin hears
         self.dropped = 0
 
     def publish(self, rows: Iterable[dict[str, Any]]) -> None:
-        if self._kinds is None:
-            self._kinds = self.plugins.listened_kinds()
-        if not self._kinds:
+        if self._heard is None:
+            # one startswith over the heard prefixes: the scheduler publishes every transition it writes
+            self._heard = tuple(f"{kind}." for kind in self.plugins.listened_kinds())
+        if not self._heard:
             return
-        # only what someone hears crosses to the thread (the built-in notify plugin hears deadline misses only);
-        # one startswith over the heard prefixes: the scheduler publishes every transition it writes
-        heard = tuple(f"{kind}." for kind in self._kinds)
-        rows = [r for r in rows if str(r.get("kind", "")).startswith(heard)]
+        # only what someone hears crosses to the thread (the built-in notify plugin hears deadline misses only)
+        rows = [r for r in rows if str(r.get("kind", "")).startswith(self._heard)]
         if not rows:
             return
         if not self._started:

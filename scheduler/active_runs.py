@@ -14,7 +14,7 @@ from orchestrator.planner import TaskView
 from orchestrator.spec import DagSpec
 from orchestrator.states import RunState, TaskState
 from orchestrator.store import runs as run_store
-from orchestrator.store.runs import Batch, RunKey, try_update
+from orchestrator.store.runs import Batch, RunKey
 from scheduler import machines
 
 
@@ -105,9 +105,7 @@ def reset_orphans(run: ActiveRun, batch: Batch, now: datetime, reason: str) -> N
 def _reset_orphan(run: ActiveRun, tid: str, view: TaskView, batch: Batch, now: datetime, reason: str, map_index: int = -1) -> None:
     if view.state is TaskState.RUNNING:
         # the try was cut short: close its record; the task gets that try back
-        batch.try_updates.append(
-            try_update(run.key, tid, view.try_number, map_index=map_index, state=TaskState.FAILED.value, end_date=now, error=reason)
-        )
+        batch.update_try(run.key, tid, view.try_number, map_index=map_index, state=TaskState.FAILED.value, end_date=now, error=reason)
         batch.move_task(
             run.key, tid, view, TaskState.SCHEDULED, now, reason=reason, max_tries=view.max_tries + 1, key=None, map_index=map_index
         )

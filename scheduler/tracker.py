@@ -29,7 +29,7 @@ from orchestrator.store import assets as asset_store
 from orchestrator.store import events as event_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.idempotency import Lookup
-from orchestrator.store.runs import Batch, RunKey, try_row, try_update
+from orchestrator.store.runs import Batch, RunKey, try_row
 from scheduler.active_runs import ActiveRun, active_run, reset_orphans, start_runs
 from scheduler import machines
 from scheduler.admission import Admission
@@ -207,7 +207,7 @@ class RunTracker:
             run.key, flight.task_id, view, TaskState.RUNNING, start, map_index=flight.map_index,
             try_number=flight.try_number, start_date=start, end_date=None, worker=worker,
         )
-        batch.try_inserts.append(
+        batch.insert_try(
             try_row(
                 run.key, flight.task_id, flight.try_number, map_index=flight.map_index,
                 state=TaskState.RUNNING.value, start_date=start, worker=worker, log="",
@@ -236,17 +236,13 @@ class RunTracker:
         key, task = run.key, run.spec.task_map[tid]
         for move in changes.moves:
             batch.move_task(key, tid, view, move.to, move.at, reason=move.reason, map_index=index, **move.changes)
-        started: dict[str, Any] | None = None
         for t in changes.tries:
             if isinstance(t, TryStarted):
-                started = try_row(
+                batch.insert_try(try_row(
                     key, t.task_id, t.try_number, map_index=t.map_index, state=TaskState.RUNNING.value, start_date=t.at, worker=t.worker, log="",
-                )
-                batch.try_inserts.append(started)
-            elif started is not None and (started["task_id"], started["try_number"], started["map_index"]) == (t.task_id, t.try_number, t.map_index):
-                started.update(t.values)  # started and ended in one event (a tiny try's usual case): one row, inserted ended
+                ))
             else:
-                batch.try_updates.append(try_update(key, t.task_id, t.try_number, map_index=t.map_index, **t.values))
+                batch.update_try(key, t.task_id, t.try_number, map_index=t.map_index, **t.values)
         if changes.breaker is not None:
             self.admission.call(task, key, tid, changes.breaker, batch)
         if changes.busy_s is not None:
@@ -426,9 +422,7 @@ class RunTracker:
             self.cancel(view.key)
         self.own.forget(run.key, task_id)
         if view.state in (TaskState.RUNNING, TaskState.WAITING):
-            batch.try_updates.append(
-                try_update(run.key, task_id, view.try_number, state=TaskState.CANCELLED.value, end_date=now, error=reason)
-            )
+            batch.update_try(run.key, task_id, view.try_number, state=TaskState.CANCELLED.value, end_date=now, error=reason)
 
     def dispatch(self, dispatches: Iterable[Dispatch]) -> None:
         """Hand committed work to the executor in packs (orchestrator.packing): chained tries

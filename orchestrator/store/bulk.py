@@ -71,11 +71,13 @@ class _Shape:
         self.quote = dialect.identifier_preparer.quote
         self.table = self.quote(table.name)
         self.converters: dict[str, Convert | None] = {}  # None: the value goes as it is
+        self.times: set[str] = set()  # the time columns, whose conversions a write remembers
         for column in table.columns:
             if isinstance(column.type, JSON):
                 self.converters[column.name] = _json
             elif isinstance(column.type, UTCDateTime):
                 self.converters[column.name] = _sqlite_time if self.sqlite else _naive_utc
+                self.times.add(column.name)
             else:
                 self.converters[column.name] = None
 
@@ -85,15 +87,15 @@ class _Shape:
         """The rows' `fields` as parameter tuples, each converted as its column (in `columns`) needs;
         times found in `times` (value -> converted) are not converted again, and new ones are added."""
         pick = itemgetter(*fields)
-        convert = [(i, c) for i, c in enumerate(self.converters[n] for n in columns) if c is not None]
+        convert = [(i, c, n in self.times) for i, n in enumerate(columns) if (c := self.converters[n]) is not None]
         picked = list(map(pick, rows)) if len(fields) > 1 else [(pick(row),) for row in rows]
         if not convert or not picked:
             return picked
         # column by column: one comprehension per converted column, the transposes in C
         values: list[Any] = list(zip(*picked))
         memory: dict[Any, Any] = {} if times is None else times
-        for i, c in convert:
-            if c is _sqlite_time or c is _naive_utc:
+        for i, c, is_time in convert:
+            if is_time:
                 values[i] = [_remembered(memory, c, v) for v in values[i]]
             else:
                 values[i] = list(map(c, values[i]))

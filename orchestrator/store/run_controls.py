@@ -19,7 +19,7 @@ from orchestrator.run_controls import TaskMark, mark_run as decide_run_mark, mar
 from orchestrator.states import RUN_ACTIVE, RUN_TERMINAL, TASK_TERMINAL, RunState, TaskState
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
-from orchestrator.store.runs import Batch, RunKey, get_run, load_task_views, spec_for_version, try_update
+from orchestrator.store.runs import Batch, RunKey, get_run, load_task_views, spec_for_version
 
 _IN_A_TRY = (TaskState.RUNNING, TaskState.WAITING)
 
@@ -86,9 +86,9 @@ def _apply(batch: Batch, key: RunKey, views: dict, marks: list[TaskMark], now: d
         view = views[mark.task_id] if mark.map_index < 0 else views[mark.task_id].instances[mark.map_index]
         reason = why or (f"marked {mark.to.value} by {actor}" if mark.to in TASK_TERMINAL else f"an upstream was marked success by {actor}")
         if view.state in _IN_A_TRY:  # its try ends here; the scheduler stops the work
-            batch.try_updates.append(try_update(
+            batch.update_try(
                 key, mark.task_id, view.try_number, map_index=mark.map_index, state=mark.to.value, end_date=now, error=reason,
-            ))
+            )
         end = now if mark.to in TASK_TERMINAL else None
         batch.move_task(key, mark.task_id, view, mark.to, now, reason=reason, actor=actor, map_index=mark.map_index, mark=True,
                         end_date=end, key=None, next_retry_at=None)

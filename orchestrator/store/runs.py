@@ -60,7 +60,6 @@ class RunKey(NamedTuple):
 _TASK_KEYS = ("dag_id", "run_id", "task_id", "map_index")
 _TRY_KEYS = (*_TASK_KEYS, "try_number")
 _try_key = itemgetter(*_TRY_KEYS)
-_try_update_key = itemgetter(*(f"k_{k}" for k in _TRY_KEYS))
 
 
 def _key_clauses(table: Any, keys: tuple[str, ...]) -> list[Any]:
@@ -79,22 +78,6 @@ def _update_each(session: Session, table: Any, rows: list[dict[str, Any]], keys:
         groups.setdefault(tuple(row), []).append(row)  # rows made by one code path share their keys' order
     for group in groups.values():
         update_many(session, table, group, keys, guard="state" if state_guard else None)
-
-
-def _merge_try_rows(inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A try started and ended in the same batch is inserted once with its end (a tiny try's usual
-    case): the inserts with those updates folded in, and the updates left."""
-    if not inserts or not updates:
-        return inserts, updates
-    pending = {_try_key(row): row for row in inserts}
-    left = []
-    for change in updates:
-        row = pending.get(_try_update_key(change))
-        if row is None:
-            left.append(change)
-        else:
-            row.update((k, v) for k, v in change.items() if not k.startswith("k_"))
-    return inserts, left
 
 
 _VALUE: dict[TaskState, str] = {s: s.value for s in TaskState}
@@ -126,6 +109,7 @@ class Batch:
     _runs: dict[RunKey, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     try_inserts: list[dict[str, Any]] = field(default_factory=list)
     try_updates: list[dict[str, Any]] = field(default_factory=list)
+    _inserted_tries: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)  # try_inserts by try key
     log_appends: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     # circuit breakers changed by this batch's outcomes (orchestrator.circuit.Breaker by key), and when
@@ -137,6 +121,20 @@ class Batch:
     idempotency_keys: list[dict[str, Any]] = field(default_factory=list)
     # runs this batch ends, with their terminal state and when: their approval requests close with them
     ended_runs: dict[tuple[str, str], tuple[str, datetime]] = field(default_factory=dict)
+
+    def insert_try(self, row: dict[str, Any]) -> None:
+        """A try row to insert (`try_row`)."""
+        self.try_inserts.append(row)
+        self._inserted_tries[_try_key(row)] = row
+
+    def update_try(self, run: RunKey, task_id: str, try_number: int, *, map_index: int = -1, **values: Any) -> None:
+        """Change a try row's `values`. A try this batch inserts takes them into its row, so a try
+        that starts and ends in one batch (a tiny try's usual case) is inserted once, ended."""
+        row = self._inserted_tries.get((run.dag_id, run.run_id, task_id, map_index, try_number))
+        if row is None:
+            self.try_updates.append(try_update(run, task_id, try_number, map_index=map_index, **values))
+        else:
+            row.update(values)
 
     def __bool__(self) -> bool:
         return bool(
@@ -260,11 +258,10 @@ class Batch:
                 for key, (before, values) in self._runs.items()
             ]
             _update_each(session, DagRun.__table__, rows, ("dag_id", "run_id"), state_guard=True)
-        try_inserts, try_updates = _merge_try_rows(self.try_inserts, self.try_updates)
-        if try_inserts:
-            insert_many(session, TaskTry.__table__, try_inserts)
-        if try_updates:
-            _update_each(session, TaskTry.__table__, try_updates, _TRY_KEYS)
+        if self.try_inserts:
+            insert_many(session, TaskTry.__table__, self.try_inserts)
+        if self.try_updates:
+            _update_each(session, TaskTry.__table__, self.try_updates, _TRY_KEYS)
         if self.log_appends:
             for row in self.log_appends:
                 row.setdefault("k_map_index", -1)
