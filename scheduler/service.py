@@ -34,7 +34,7 @@ from orchestrator.models import ChangeCounter, Dag, DagRun, SchedulerJob
 from orchestrator.plugins import ListenerThread, load_plugins
 from orchestrator.retention import start_retention
 from orchestrator.spec import DagSpec
-from orchestrator.states import RUN_ACTIVE, RunState
+from orchestrator.states import RunState
 from orchestrator.store import changes as change_store
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import events as event_store

@@ -3,9 +3,10 @@
 It turns executor events into state changes (decided by orchestrator.outcomes, a pure
 function), asks the planner what to do next, records every change in a `Batch` and lists the
 work to submit once the batch is committed. It does no I/O of its own beyond calling the
-executor after commit. Its parts: admission (scheduler/admission.py), the tasks the scheduler
-settles itself (scheduler/own_tasks.py), idempotency keys (scheduler/keyed.py), DAG callbacks
-(scheduler/callbacks.py) and the work items (scheduler/work.py).
+executor after commit. Its parts: admission (scheduler/admission.py), the tries the scheduler
+settles itself (scheduler/settling.py, scheduler/own_tasks.py), idempotency keys (scheduler/keyed.py),
+DAG callbacks (scheduler/callbacks.py), the work items (scheduler/work.py), packing and submitting
+them (scheduler/packer.py) and the plugins' retry hook (scheduler/retry_hook.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from orchestrator.compensation import compensation_event_payload
 from orchestrator.config import Config
 from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
-from orchestrator.packing import DurationBook, Probes, by_priority, make_packs
 from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, admit_submits, plan_run
 from orchestrator.runtime import Outcome, WorkItem
 from orchestrator.states import TASK_DUE_AGAIN, TaskState
@@ -35,8 +35,11 @@ from scheduler import machines
 from scheduler.admission import Admission
 from scheduler.callbacks import DagCallbacks
 from scheduler.flights import Flight, FlightBook
-from scheduler.keyed import KeyBook, reused_event
-from scheduler.own_tasks import OwnTasks, settled_here, wait_ended
+from scheduler.keyed import KeyBook
+from scheduler.own_tasks import OwnTasks
+from scheduler.packer import Packer
+from scheduler.settling import SettlingHere
+from scheduler.retry_hook import RetryHook, ask
 from scheduler.work import Dispatch, ResolveConnection, task_work
 
 __all__ = ["SCHEDULER", "ActiveRun", "Dispatch", "RunTracker", "active_run", "start_runs"]
@@ -44,12 +47,7 @@ __all__ = ["SCHEDULER", "ActiveRun", "Dispatch", "RunTracker", "active_run", "st
 log = logging.getLogger(__name__)
 
 
-def _kind(run: RunKey, task: Any) -> tuple[str, ...]:
-    """What tells tasks with alike durations: the callable they run, else the task itself."""
-    return (task.step_type, task.callable) if task.callable else (run.dag_id, task.task_id)
-
-
-class RunTracker:
+class RunTracker(SettlingHere):
     """Drives active runs: events in, a batch of state changes and work to submit out."""
 
     def __init__(self, config: Config, executor: Executor, resolve_connection: ResolveConnection | None = None) -> None:
@@ -59,9 +57,7 @@ class RunTracker:
         self.resolve_connection = resolve_connection
         self.runs: dict[RunKey, ActiveRun] = {}
         self.flights = FlightBook()
-        self.durations = DurationBook()
-        self.probes = Probes()
-        self._released: list[WorkItem] = []  # held for a probe that ended: submitted after the next plan
+        self.packer = Packer(executor, self._task_of)
         self._lost: Counter[tuple[RunKey, str, int]] = Counter()  # tries lost with their worker, by task
         self._seq = itertools.count(1)
         self._dirty: dict[RunKey, set[str] | None] = {}
@@ -76,26 +72,11 @@ class RunTracker:
         # hook `orchestrator_retry_decision`
         self.idempotency_lookup: Lookup = lambda _keys: {}
         self.connection_extra: Callable[[str], dict[str, Any] | None] = lambda _conn_id: None
-        self.retry_decision: Callable[[Any, int, str | None, str | None], Any] = lambda *_args: None
+        self.retry_decision: RetryHook = lambda *_args: None
         self.keys = KeyBook(lambda keys: self.idempotency_lookup(keys))
         # set by the service: told of each run the tracker takes (scheduler/run_clock.py watches its times)
         self.on_track: Callable[[ActiveRun], None] = lambda _run: None
         self.admission = Admission(config, self.flights, lambda conn_id: self.connection_extra(conn_id))
-
-    @property
-    def triggering(self) -> set[tuple[RunKey, str]]:
-        """TriggerDagRunTask tries running in the scheduler itself: scheduler/child_runs.py settles them."""
-        return self.own.triggering
-
-    @property
-    def waiting(self) -> set[tuple[RunKey, str]]:
-        """ApprovalTask, WaitForEvent and deferrable sensor tries, settled by scheduler/waits.py."""
-        return self.own.waiting
-
-    @property
-    def waits_started(self) -> set[tuple[RunKey, str]]:
-        """The waiting tasks started since scheduler/waits.py last registered them."""
-        return self.own.started
 
     # -- runs in and out -------------------------------------------------------------------
     def track(self, run: ActiveRun) -> None:
@@ -187,7 +168,7 @@ class RunTracker:
             return
         assert isinstance(event, Completed)
         self.flights.pop(event.key)
-        self._released.extend(self.probes.ended(event.key))
+        self.packer.ended(event.key)
         self._complete(run, flight, view, event.outcome, event.error, batch, now)
         if event.outcome is not None and event.outcome.status == "success":
             machines.record_data(run, flight.task_id, event.outcome, batch, now)
@@ -226,7 +207,7 @@ class RunTracker:
         elif outcome.status == "not_run":
             event = NotRun(outcome.end)
         elif (tried := retry_question(view, flight.try_number, outcome)) is not None:
-            event = Ended(outcome, self._retry_decision(run.spec.task_map[tid], tried, outcome.error_type, outcome.error))
+            event = Ended(outcome, ask(self.retry_decision, run.spec.task_map[tid], tried, outcome.error_type, outcome.error))
         else:
             event = Ended(outcome)
         self._apply(run, tid, index, view, end_try(run, tid, flight.try_number, event, now, map_index=index), batch)
@@ -246,7 +227,7 @@ class RunTracker:
         if changes.breaker is not None:
             self.admission.call(task, key, tid, changes.breaker, batch)
         if changes.busy_s is not None:
-            self.durations.record(_kind(key, task), changes.busy_s)
+            self.packer.ran(key, task, changes.busy_s)
         if changes.lost:
             self._lost[(key, tid, index)] += 1
         if changes.outlets is not None:
@@ -267,22 +248,6 @@ class RunTracker:
             run_store.reset_task(batch, key, tid, run.tasks[tid], task.retries, repeat.at, reason=repeat.reason,
                                  result={"iteration": repeat.iteration})
             self._dirty[key] = None
-
-    def _retry_decision(self, task: Any, try_number: int, error_type: str | None, error: str | None) -> Any:
-        """A plugin's (retry, delay_s), or None; a plugin that raises or answers nonsense is ignored."""
-        try:
-            answer = self.retry_decision(task, try_number, error_type, error)
-        except Exception:  # noqa: BLE001 - a broken plugin must not stop the scheduler
-            log.exception("the retry-decision hook failed for task %s; using the task's policy", task.task_id)
-            return None
-        if answer is None:
-            return None
-        try:
-            retry, delay = answer
-            return bool(retry), None if delay is None else float(delay)
-        except (TypeError, ValueError):
-            log.error("the retry-decision hook answered %r for task %s, not (retry, delay_s); ignored", answer, task.task_id)
-            return None
 
     def _mark_dirty(self, key: RunKey, task_id: str, map_index: int = -1) -> None:
         current = self._dirty.get(key, set())
@@ -310,8 +275,7 @@ class RunTracker:
 
     def plan(self, batch: Batch, now: datetime) -> list[Dispatch]:
         """Decide for every run touched since the last plan; returns the work to submit after commit."""
-        dispatches = [Dispatch(work) for work in self._released]
-        self._released = []
+        dispatches = [Dispatch(work) for work in self.packer.take_released()]
         dirty, self._dirty = self._dirty, {}
         # counted once per pass and kept up to date by each admission: with a thousand runs
         # starting together, counting the tasks in flight for every run would be quadratic
@@ -425,20 +389,12 @@ class RunTracker:
             batch.update_try(run.key, task_id, view.try_number, state=TaskState.CANCELLED.value, end_date=now, error=reason)
 
     def dispatch(self, dispatches: Iterable[Dispatch]) -> None:
-        """Hand committed work to the executor in packs (orchestrator.packing): chained tries
-        with their upstream's, tiny ones in batches, those of a kind never seen end after a probe."""
-        items = by_priority([d.work for d in dispatches])
-        if items:
-            self._submit_packs(self.probes.admit(items, self._unknown_kind, self.executor.slots))
+        """Hand committed work to the executor in packs (scheduler/packer.py)."""
+        self.packer.submit([d.work for d in dispatches])
 
     def cancel(self, key: str) -> None:
-        """Stop an executor key's work (a held try is submitted first, to be cancelled as any other)."""
-        self._submit_packs(self.probes.drop(key))
-        self.executor.cancel(key)
-
-    def _submit_packs(self, items: list[WorkItem]) -> None:
-        for pack in make_packs(items, self._tiny, self.executor.slots):
-            self.executor.submit(pack.items, tiny=pack.tiny)
+        """Stop an executor key's work."""
+        self.packer.cancel(key)
 
     def _priority(self, key: RunKey) -> int:
         run = self.runs.get(key)
@@ -449,17 +405,6 @@ class RunTracker:
         if run is None or work.task_id not in run.spec.task_map:
             return None  # a DAG callback
         return run.key, run.spec.task_map[work.task_id]
-
-    def _tiny(self, work: WorkItem) -> bool:
-        found = self._task_of(work)
-        return found is not None and self.durations.tiny(_kind(*found), found[1].tiny)
-
-    def _unknown_kind(self, work: WorkItem) -> tuple[str, ...] | None:
-        found = self._task_of(work)
-        if found is None or found[1].tiny is not None:
-            return None
-        kind = _kind(*found)
-        return None if self.durations.known(kind) else kind
 
     def take_finished(self) -> list[RunKey]:
         """Runs that ended in the last plan; the tracker forgets them."""
@@ -505,77 +450,3 @@ class RunTracker:
             )
             self._note_retry(run.key, command.task_id, view, command.map_index)
         self.admission.hold(run.key, command, run.spec.task_map[command.task_id])
-
-    # -- tasks the scheduler settles itself (scheduler/own_tasks.py) ------------------------------
-    def _start_here(self, run: ActiveRun, command: Submit, batch: Batch, now: datetime) -> None:
-        """Start a try that the scheduler runs (or settles) itself, without a worker."""
-        tid = command.task_id
-        view = run.tasks[tid]
-        batch.move_task(run.key, tid, view, TaskState.QUEUED, now, reason=command.reason, next_retry_at=None)
-        self._retries.pop((run.key, tid, -1), None)
-        self._mark_running(run, Flight(run.key, tid, view.try_number + 1), view, now, SCHEDULER, batch)
-
-    def settle_trigger(self, key: RunKey, task_id: str, outcome: Outcome, batch: Batch, now: datetime) -> None:
-        """A try the scheduler runs itself (a trigger task's, or one settled by its idempotency key)
-        ended as `outcome` says: settled (retries included) like a try the executor reports."""
-        self.own.triggering.discard((key, task_id))
-        run = self.runs[key]
-        view = run.tasks[task_id]
-        self._complete(run, Flight(key, task_id, view.try_number), view, outcome, None, batch, now)
-        self._note_retry(key, task_id, view)
-        self._mark_dirty(key, task_id)
-
-    def begin_waiting(self, key: RunKey, task_id: str, reason: str, batch: Batch, now: datetime) -> None:
-        """An ApprovalTask's request, a WaitForEvent's wait or a deferred sensor's trigger is registered:
-        the task waits, holding no slot."""
-        batch.move_task(key, task_id, self.runs[key].tasks[task_id], TaskState.WAITING, now, reason=reason)
-
-    def settle_wait(
-        self, key: RunKey, task_id: str, batch: Batch, now: datetime, *, result: Any, error: str | None, error_type: str | None, log: str,
-        skipped: bool = False,
-    ) -> None:
-        """A waiting task ends: success with `result`, failed with `error` (of `error_type`, which
-        `on_failure` may route), or `skipped` (a deferred sensor's soft_fail), settled like a try the
-        executor reports (conditional edges, error routing, compensation). It has no retries."""
-        self.own.forget_wait(key, task_id)
-        run = self.runs[key]
-        view = run.tasks[task_id]
-        outcome = wait_ended(
-            key, task_id, view.try_number, now, result=result, error=error, error_type=error_type, log=log, skipped=skipped,
-        )
-        self._complete(run, Flight(key, task_id, view.try_number), view, outcome, None, batch, now)
-        if view.state is TaskState.FAILED and isinstance(result, dict):
-            # what was decided stays on record, beside the failure record that on_failure routing reads
-            # (the batch writes the view as it is at commit)
-            view.result = {**result, **(view.result or {})}
-        self._mark_dirty(key, task_id)
-
-    def take_started_waits(self) -> list[tuple[RunKey, str]]:
-        """The waiting tasks started since the last call, to register."""
-        return self.own.take_started()
-
-    def take_adopted_waits(self) -> list[tuple[RunKey, str]]:
-        """The waiting tasks taken over from the store since the last call (a restart, a reload)."""
-        return self.own.take_adopted()
-
-    # -- idempotency keys (scheduler/keyed.py) ---------------------------------------------------
-    def _settle_keyed(self, run: ActiveRun, commands: list[Any], batch: Batch, now: datetime) -> set[str]:
-        """Tasks with an idempotency key about to be submitted: settled here when their key already
-        succeeded (or cannot be rendered). Returns the ids of the tasks not to submit."""
-        verdict = self.keys.judge(run, commands)
-        if verdict is None:
-            return set()
-        for command, exc in verdict.unrendered:
-            self._settle_here(run, command, "failed", batch, now, error=str(exc), error_type=type(exc).__name__)
-        if verdict.held:
-            self.admission.held.setdefault(run.key, set()).update(verdict.held)
-        for command, record in verdict.reused:
-            self._settle_here(run, command, "success", batch, now, result=record.result, log=record.describe() + "\n")
-            batch.events.append(reused_event(run.key, command.task_id, run.tasks[command.task_id].try_number, record, now))
-        return verdict.not_submitted
-
-    def _settle_here(self, run: ActiveRun, command: Submit, status: str, batch: Batch, now: datetime, **fields: Any) -> None:
-        """A try that needs no worker: started and ended at once with `status` and `fields` (Outcome's)."""
-        self._start_here(run, command, batch, now)
-        try_number = run.tasks[command.task_id].try_number
-        self.settle_trigger(run.key, command.task_id, settled_here(run.key, command.task_id, try_number, status, now, **fields), batch, now)
