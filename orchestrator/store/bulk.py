@@ -67,6 +67,9 @@ class _Shape:
     def __init__(self, session: Session, table: Table) -> None:
         dialect = session.get_bind().dialect
         self.sqlite = dialect.name == "sqlite"
+        self.postgres = dialect.name == "postgresql"
+        # PostgreSQL takes a whole batch as one array per column: each array's type, by column
+        self.arrays = {c.name: f"{c.type.compile(dialect=dialect)}[]" for c in table.columns} if self.postgres else {}
         self.mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.quote = dialect.identifier_preparer.quote
         self.table = self.quote(table.name)
@@ -142,11 +145,21 @@ def _defaults(table: Table, names: tuple[str, ...]) -> dict[str, Any]:
 def _insert_group(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     shape = _shape(session, table)
     names = list(rows[0])
-    sql = (
-        f"INSERT INTO {shape.table} ({', '.join(shape.quote(n) for n in names)}) "
-        f"VALUES ({', '.join(shape.mark for _ in names)})"
-    )
-    session.connection().exec_driver_sql(sql, shape.rows(rows, names, names, session.info.get(_TIMES)))
+    values = shape.rows(rows, names, names, session.info.get(_TIMES))
+    columns = ", ".join(shape.quote(n) for n in names)
+    if shape.postgres:
+        # one COPY instead of a statement per row: the server parses and plans once
+        with _raw_cursor(session) as cursor, cursor.copy(f"COPY {shape.table} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    sql = f"INSERT INTO {shape.table} ({columns}) VALUES ({', '.join(shape.mark for _ in names)})"
+    session.connection().exec_driver_sql(sql, values)
+
+
+def _raw_cursor(session: Session) -> Any:
+    """A cursor of the driver's connection that the session's transaction is on (psycopg's, for COPY)."""
+    return session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], guard: str | None = None) -> None:
@@ -158,8 +171,22 @@ def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     names = [n for n in rows[0] if not n.startswith("k_")]
     where = [*keys, *([guard] if guard else [])]
     lookup = [f"k_{k}" for k in keys] + (["k_from"] if guard else [])
+    values = shape.rows(rows, names + lookup, names + where, session.info.get(_TIMES))
+    if shape.postgres and len(rows) > 1 and len({tuple(v[len(names):len(names) + len(keys)]) for v in values}) == len(rows):
+        # one statement joining the table to the batch as arrays (unnest), instead of one per row;
+        # rows updating the same row twice keep the executemany below, which applies them in order
+        q = shape.quote
+        fields = [*names, *lookup]
+        arrays = ", ".join(f"%s::{shape.arrays[c]}" for c in [*names, *where])
+        sql = (
+            f"UPDATE {shape.table} SET {', '.join(f'{q(n)} = v.{q(n)}' for n in names)} "
+            f"FROM unnest({arrays}) AS v({', '.join(q(f) for f in fields)}) "
+            f"WHERE {' AND '.join(f'{shape.table}.{q(k)} = v.{q(f)}' for k, f in zip(where, lookup))}"
+        )
+        session.connection().exec_driver_sql(sql, tuple(list(column) for column in zip(*values)))
+        return
     sql = (
         f"UPDATE {shape.table} SET {', '.join(f'{shape.quote(n)} = {shape.mark}' for n in names)} "
         f"WHERE {' AND '.join(f'{shape.quote(k)} = {shape.mark}' for k in where)}"
     )
-    session.connection().exec_driver_sql(sql, shape.rows(rows, names + lookup, names + where, session.info.get(_TIMES)))
+    session.connection().exec_driver_sql(sql, values)

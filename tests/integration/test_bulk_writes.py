@@ -1,4 +1,5 @@
-"""The scheduler's bulk writes (orchestrator.store.bulk) store what an ORM insert would, on a real SQLite file."""
+"""The scheduler's bulk writes (orchestrator.store.bulk) store what an ORM insert or update would:
+on a real SQLite file, and on PostgreSQL (COPY and one UPDATE over arrays)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.models import Event
-from orchestrator.store.bulk import insert_many, times_remembered
+from orchestrator.models import Event, TaskTry
+from orchestrator.store.bulk import insert_many, times_remembered, update_many
 
 from .harness import upgraded_sessions
 
@@ -37,3 +39,66 @@ def test_the_memory_of_times_ends_with_its_block(tmp_path: Path) -> None:
         with times_remembered(session):
             insert_many(session, Event.__table__, [_event(AT, "a")])
         assert not any(key.startswith("orchestrator.bulk_times") for key in session.info)
+
+
+def _try(task_id: str, **values: object) -> dict[str, object]:
+    return {"dag_id": "d", "run_id": "r", "task_id": task_id, "map_index": -1, "try_number": 1, "state": "running",
+            "start_date": AT, "worker": "w", "log": "", **values}
+
+
+def _tries(sessions: sessionmaker[Session]) -> dict[str, tuple[object, ...]]:
+    with sessions() as session:
+        return {t.task_id: (t.state, t.end_date, t.error, t.rendered) for t in session.scalars(select(TaskTry))}
+
+
+def test_many_rows_inserted_together_keep_their_times_json_and_nulls(database_url: str) -> None:
+    sessions = upgraded_sessions(database_url)
+    with sessions.begin() as session, times_remembered(session):
+        insert_many(session, TaskTry.__table__, [
+            _try("a", rendered={"cmd": "echo 'a'\n\\t"}), _try("b", rendered=None, error="tab\there"), _try("c", end_date=AT),
+        ])
+    assert _tries(sessions) == {
+        "a": ("running", None, None, {"cmd": "echo 'a'\n\\t"}),
+        "b": ("running", None, "tab\there", None),
+        "c": ("running", AT, None, None),
+    }
+
+
+def test_many_rows_updated_together_each_get_their_own_values(database_url: str) -> None:
+    sessions = upgraded_sessions(database_url)
+    later = AT + timedelta(seconds=1)
+    with sessions.begin() as session:
+        insert_many(session, TaskTry.__table__, [_try("a"), _try("b"), _try("c")])
+    with sessions.begin() as session, times_remembered(session):
+        update_many(session, TaskTry.__table__, [
+            {"k_dag_id": "d", "k_run_id": "r", "k_task_id": t, "k_map_index": -1, "k_try_number": 1, "state": s, "end_date": later,
+             "error": e, "rendered": r}
+            for t, s, e, r in [("a", "success", None, {"x": 1}), ("b", "failed", "boom", None)]
+        ], ("dag_id", "run_id", "task_id", "map_index", "try_number"))
+    assert _tries(sessions) == {
+        "a": ("success", later, None, {"x": 1}), "b": ("failed", later, "boom", None), "c": ("running", None, None, None),
+    }
+
+
+def test_a_guarded_update_leaves_rows_no_longer_in_the_state_it_expects(database_url: str) -> None:
+    sessions = upgraded_sessions(database_url)
+    with sessions.begin() as session:
+        insert_many(session, TaskTry.__table__, [_try("a"), _try("b", state="cancelled")])
+    with sessions.begin() as session:
+        update_many(session, TaskTry.__table__, [
+            {"k_dag_id": "d", "k_run_id": "r", "k_task_id": t, "k_map_index": -1, "k_try_number": 1, "k_from": "running", "state": "success"}
+            for t in ("a", "b")
+        ], ("dag_id", "run_id", "task_id", "map_index", "try_number"), guard="state")
+    assert {t: v[0] for t, v in _tries(sessions).items()} == {"a": "success", "b": "cancelled"}
+
+
+def test_two_updates_of_one_row_in_one_write_apply_in_order(database_url: str) -> None:
+    sessions = upgraded_sessions(database_url)
+    with sessions.begin() as session:
+        insert_many(session, TaskTry.__table__, [_try("a")])
+    with sessions.begin() as session:
+        update_many(session, TaskTry.__table__, [
+            {"k_dag_id": "d", "k_run_id": "r", "k_task_id": "a", "k_map_index": -1, "k_try_number": 1, "state": s}
+            for s in ("failed", "success")
+        ], ("dag_id", "run_id", "task_id", "map_index", "try_number"))
+    assert _tries(sessions)["a"][0] == "success"
