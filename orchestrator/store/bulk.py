@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from orchestrator.models import UTCDateTime
@@ -149,17 +150,31 @@ def _insert_group(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     columns = ", ".join(shape.quote(n) for n in names)
     if shape.postgres:
         # one COPY instead of a statement per row: the server parses and plans once
-        with _raw_cursor(session) as cursor, cursor.copy(f"COPY {shape.table} ({columns}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        _copy(session, f"COPY {shape.table} ({columns}) FROM STDIN", values)
         return
     sql = f"INSERT INTO {shape.table} ({columns}) VALUES ({', '.join(shape.mark for _ in names)})"
     session.connection().exec_driver_sql(sql, values)
 
 
-def _raw_cursor(session: Session) -> Any:
-    """A cursor of the driver's connection that the session's transaction is on (psycopg's, for COPY)."""
-    return session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+def _copy(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """COPY the rows with psycopg's cursor, in the session's transaction. The driver's errors are
+    raised as SQLAlchemy's (IntegrityError, OperationalError, ...), as for any statement the
+    session runs, so callers handle a taken key or a lost database the same way."""
+    connection = session.connection()
+    dialect = connection.dialect
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=dialect.is_disconnect(exc, raw, cursor), dialect=dialect,
+        ) from exc
+    finally:
+        cursor.close()
 
 
 def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], guard: str | None = None) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.models import Event, TaskTry
@@ -102,3 +104,12 @@ def test_two_updates_of_one_row_in_one_write_apply_in_order(database_url: str) -
             for s in ("failed", "success")
         ], ("dag_id", "run_id", "task_id", "map_index", "try_number"))
     assert _tries(sessions)["a"][0] == "success"
+
+
+def test_inserting_a_row_whose_key_is_taken_is_an_integrity_error(database_url: str) -> None:
+    sessions = upgraded_sessions(database_url)
+    with sessions.begin() as session:
+        insert_many(session, TaskTry.__table__, [_try("a")])
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        insert_many(session, TaskTry.__table__, [_try("b"), _try("a")])
+    assert set(_tries(sessions)) == {"a"}
