@@ -80,8 +80,10 @@ class DaskExecutor:
         if self.address:
             self._client = Client(self.address, timeout="30s")
         else:
-            # the event topics keep only recent events: outcomes are not meant to pile up there
-            with dask.config.set({"distributed.admin.low-level-log-length": 1000}):
+            # the event topics keep only recent events: outcomes are not meant to pile up there; the
+            # workers' statistical profiler (a stack walk every 10 ms, for Dask's dashboard) is off:
+            # a try's own duration is what we record
+            with dask.config.set({"distributed.admin.low-level-log-length": 1000, "distributed.worker.profile.enabled": False}):
                 self._cluster = LocalCluster(
                     n_workers=self.n_workers,
                     threads_per_worker=self.threads_per_worker,

@@ -99,18 +99,15 @@ class _Shape:
         values: list[Any] = list(zip(*picked))
         memory: dict[Any, Any] = {} if times is None else times
         for i, c, is_time in convert:
-            if is_time:
-                values[i] = [_remembered(memory, c, v) for v in values[i]]
+            column = values[i]
+            if is_time:  # each distinct time converted once, then every cell looked up in C
+                for value in set(column):
+                    if value not in memory:
+                        memory[value] = c(value)
+                values[i] = list(map(memory.__getitem__, column))
             else:
-                values[i] = list(map(c, values[i]))
+                values[i] = list(map(c, column))
         return list(zip(*values))
-
-
-def _remembered(memory: dict[Any, Any], convert: Convert, value: Any) -> Any:
-    found = memory.get(value, memory)
-    if found is memory:
-        found = memory[value] = convert(value)
-    return found
 
 
 def _shape(session: Session, table: Table) -> _Shape:
