@@ -22,8 +22,10 @@ from typing import Any
 
 import dask
 from distributed import Client, Future, LocalCluster
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from orchestrator.code_bundle import BundleCache
+from orchestrator.collector import set_for_tries
 from orchestrator.executor import WORKER_LOST, Completed, EventSink, LogChunk, Started, WorkerInfo
 from orchestrator.packs import DUPLICATE, ClaimBook, run_pack, seal
 from orchestrator.runtime import Outcome, WorkItem
@@ -39,10 +41,17 @@ class _Pack:
     cancelled: set[str] = field(default_factory=set)
 
 
-def _warm() -> None:
-    """Import what tries need on a worker before the first one arrives."""
-    importlib.import_module("orchestrator.packs")
-    importlib.import_module("orchestrator.dagfile")
+class WorkerSetup(WorkerPlugin):
+    """On every worker, those that join later included: what tries need is imported before the
+    first one arrives, and the collector is set for packs of tries (orchestrator.collector)."""
+
+    name = "orchestrator-worker-setup"
+    idempotent = True
+
+    def setup(self, worker: Any) -> None:
+        importlib.import_module("orchestrator.packs")
+        importlib.import_module("orchestrator.dagfile")
+        set_for_tries()
 
 
 class DaskExecutor:
@@ -100,7 +109,7 @@ class DaskExecutor:
         self._client.subscribe_topic(DONE_TOPIC, self._on_outcome)
         self._client.subscribe_topic(LOG_TOPIC, self._on_log)
         try:
-            self._client.run(_warm)
+            self._client.register_plugin(WorkerSetup(), name=WorkerSetup.name)
         except Exception:  # noqa: BLE001 - a worker that cannot import them fails its tries instead, with the reason
             log.exception("could not prepare the Dask workers for tries")
 

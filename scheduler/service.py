@@ -45,7 +45,7 @@ from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import dependencies, machines, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
-from scheduler.collector import tuned_for_the_loop
+from orchestrator.collector import tuned_for_the_loop
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.run_clock import RunClock

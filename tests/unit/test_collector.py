@@ -1,4 +1,4 @@
-"""The scheduler's loop runs with the collector set for it (scheduler/collector.py), and leaves it as it was."""
+"""The collector set for the scheduler's loop and for the workers' tries (orchestrator/collector.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from scheduler.collector import THRESHOLDS, tuned_for_the_loop
+from orchestrator.collector import THRESHOLDS, tuned_for_the_loop
 
 
 def test_the_loop_collects_the_young_generation_less_often() -> None:
