@@ -25,15 +25,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.collector import tuned_for_the_loop
 from orchestrator.config import Config
 from orchestrator.db import READONLY_OPTION, try_decision_lock
 from orchestrator.deadlines import Watch
 from orchestrator.executor import Executor, ExecutorEvent
 from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import ChangeCounter, Dag, DagRun, SchedulerJob
+from orchestrator.models import ChangeCounter, DagRun, SchedulerJob
 from orchestrator.plugins import ListenerThread, load_plugins
 from orchestrator.retention import start_retention
-from orchestrator.spec import DagSpec
 from orchestrator.states import RunState
 from orchestrator.store import changes as change_store
 from orchestrator.store import circuits as circuit_store
@@ -43,13 +43,13 @@ from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
-from scheduler import dependencies, machines, run_starts
+from scheduler import machines, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
-from orchestrator.collector import tuned_for_the_loop
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.run_clock import RunClock
-from scheduler.tracker import Dispatch, RunTracker, active_run, start_runs
+from scheduler.spec_cache import SpecCache
+from scheduler.tracker import Dispatch, RunTracker, active_run
 from scheduler.triggering import create_asset_runs, process_events
 from scheduler.triggerer import Triggerer
 from scheduler.waits import WaitBook
@@ -60,10 +60,6 @@ Clock = Callable[[], datetime]
 
 CHANGE_CHECK_S = 0.015
 """How often a thread reads the change counter: a new trigger is noticed within this, not a poll interval."""
-SPEC_LOOKAHEAD_S = 5.0
-"""The specs of the DAGs due within this are parsed ahead, in the polls before they fall due."""
-WARM_PER_POLL = 100
-"""Specs parsed ahead per poll at most (about 50 ms): the warm-up never makes a long pass itself."""
 START_PER_POLL = 250
 """Runs started per poll at most, so a pass stays short (1,000 cron runs due together start over a few passes)."""
 
@@ -115,8 +111,8 @@ class Scheduler:
         self.tracker.idempotency_lookup = idempotency_store.lookup_in(sessions)
         self.events: queue.Queue[ExecutorEvent | list[ExecutorEvent] | _Stop | _Wake] = queue.Queue()
         self._stopping = threading.Event()
-        self._specs: dict[tuple[str, str], DagSpec] = {}
-        self._next_due: datetime | None = None  # the first next_run_at within SPEC_LOOKAHEAD_S
+        self.specs = SpecCache()
+        self._next_due: datetime | None = None  # the first next_run_at within spec_cache.SPEC_LOOKAHEAD_S
         self._pending = Batch()
         self._unwritten: list[Batch] = []
         self._started: list[RunKey] = []  # runs started in the pass being written
@@ -296,7 +292,7 @@ class Scheduler:
         change_store.touch(session, [(row.dag_id, row.run_id) for row in rows])  # their old owner, if alive after all, lets go
         for row in rows:
             key = RunKey(row.dag_id, row.run_id)
-            run = active_run(row, self._spec(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key))
+            run = active_run(row, self.specs.get(session, row.dag_id, row.version_hash), run_store.load_task_views(session, key))
             machines.attach(session, run, row.machine, row.run_data)
             self.tracker.reset_orphans(run, batch, now, reason="orphaned: the scheduler that ran it stopped")
             batch.update_run(key, RunState.RUNNING, owner_job_id=self.job_id)
@@ -440,14 +436,14 @@ class Scheduler:
         # one scheduler at a time creates runs (several would create the same cron run twice)
         if try_decision_lock(session, "create-runs"):
             if full:
-                create_due_runs(session, now, spec_of=self._dag_spec)
+                create_due_runs(session, now, spec_of=self.specs.of_dag)
                 create_named_schedule_runs(session, now)
             create_asset_runs(session, now)
             backlog = process_events(session, now).more
         if full:
             # breakers and pools are shared with other schedulers and the UI: the store's copy wins
             self.tracker.load_shared(circuit_store.load(session), pool_store.slots(session))
-            self._warm_specs(session, now)
+            self._next_due = self.specs.warm(session, now)
         self._notice(session)
         # after the reloads, which would take an adopted run's row (still its old owner's) for a loss
         alive = self._alive(session, now)
@@ -485,7 +481,7 @@ class Scheduler:
             stale = self.tracker.forget(key)
         else:
             views = run_store.load_task_views(session, key)
-            run = active_run(row, self._spec(session, row.dag_id, row.version_hash), views)
+            run = active_run(row, self.specs.get(session, row.dag_id, row.version_hash), views)
             machines.attach(session, run, row.machine, row.run_data)
             stale = self.tracker.replace(run)
         for flight_key in stale:
@@ -494,75 +490,13 @@ class Scheduler:
     def _start_queued(
         self, session: Session, queued: list[QueuedRun], batch: Batch, now: datetime, share: int, *, recheck_waiting: bool
     ) -> bool:
-        """Start queued and waiting runs, oldest first, within max_active_runs; those whose
-        depends_on are not met wait (a waiting run holds its slot: see states.RUN_ACTIVE), and are
-        looked at again with `recheck_waiting` (every full poll).
-
-        A few statements however many runs start: 1,000 cron runs fall due together. At most
-        `share` runs start, and START_PER_POLL; this scheduler then drives them
-        (dag_run.owner_job_id). Returns whether runs that could start were left for the next poll.
-        """
-        # the columns it needs, not the specs (JSON, parsed once per version into the cache)
-        dags = session.execute(
-            select(Dag.dag_id, Dag.version_hash).where(Dag.dag_id.in_({q.dag_id for q in queued}), Dag.is_paused.is_(False))
-        ).all()
-        self._load_specs(session, {(d.dag_id, d.version_hash) for d in dags})
-        limits = {d.dag_id: self._spec(session, d.dag_id, d.version_hash).max_active_runs for d in dags}
-        running: dict[str, int] = {}
-        for dag_id in [k.dag_id for k in self.tracker.runs] + [q.dag_id for q in queued if q.state == RunState.WAITING.value]:
-            running[dag_id] = running.get(dag_id, 0) + 1
-        chosen = run_starts.pick(queued, limits, running, min(share, START_PER_POLL), recheck_waiting=recheck_waiting)
-        rows = run_starts.claim(session, chosen.runs)
-        self._load_specs(session, {(row.dag_id, row.version_hash) for row in rows.values()})
-        starting: list[tuple[DagRun, DagSpec]] = []
-        moved: list[tuple[str, str]] = []
-        for q in chosen.runs:
-            row = rows.get(q.key)
-            if row is None:  # started by another scheduler, cancelled, or locked by a writer: the feed tells
-                continue
-            spec = self._spec(session, q.dag_id, row.version_hash)
-            outcome = dependencies.admit(session, row, spec, batch, now)
-            if outcome is RunState.RUNNING:
-                starting.append((row, spec))
-            if outcome.value != q.state:
-                moved.append((q.dag_id, q.run_id))
-            self.feed.set_state(q.key, outcome)
-        started = start_runs(session, starting, batch, now, owner=self.job_id)
-        # every move of an unstarted run is stamped, so the other schedulers' copies of the queue follow
-        change_store.touch(session, moved)
-        for run in started:
+        """Start what `run_starts.start_queued` lets start, and drive those runs; returns whether
+        runs that could start were left for the next poll."""
+        started = run_starts.start_queued(
+            session, queued, batch, now, specs=self.specs, feed=self.feed, driven=self.tracker.runs, owner=self.job_id,
+            cap=min(share, START_PER_POLL), recheck_waiting=recheck_waiting,
+        )
+        for run in started.runs:
             self.tracker.track(run)
             self._started.append(run.key)
-        return chosen.more
-
-    def _warm_specs(self, session: Session, now: datetime) -> None:
-        """Parse the specs of the DAGs due in the next SPEC_LOOKAHEAD_S ahead of time, WARM_PER_POLL a poll: when
-        1,000 DAGs fall due together, the poll that starts their runs finds their specs parsed.
-        The first of those due times wakes the loop for a full poll (`_next_due`)."""
-        due = session.execute(
-            select(Dag.dag_id, Dag.version_hash, Dag.next_run_at)
-            .where(Dag.next_run_at <= now + timedelta(seconds=SPEC_LOOKAHEAD_S), Dag.is_paused.is_(False), Dag.is_active.is_(True))
-        ).all()
-        # one still due after this poll (its max_active_runs is reached) waits for the poll interval
-        self._next_due = min((row.next_run_at for row in due if row.next_run_at > now), default=None)
-        missing = sorted({(dag_id, version_hash) for dag_id, version_hash, _ in due} - self._specs.keys())
-        self._load_specs(session, set(missing[:WARM_PER_POLL]))
-
-    def _dag_spec(self, dag: Dag) -> DagSpec:
-        """The current spec of a dag row, parsed once per version."""
-        cache_key = (dag.dag_id, dag.version_hash)
-        if cache_key not in self._specs:
-            self._specs[cache_key] = DagSpec.model_validate(dag.spec)
-        return self._specs[cache_key]
-
-    def _load_specs(self, session: Session, versions: set[tuple[str, str]]) -> None:
-        """Read the specs of these versions not yet cached, in one query."""
-        missing = versions - self._specs.keys()
-        if missing:
-            self._specs.update(run_store.specs_for_versions(session, missing))
-
-    def _spec(self, session: Session, dag_id: str, version_hash: str) -> DagSpec:
-        cache_key = (dag_id, version_hash)
-        if cache_key not in self._specs:
-            self._specs[cache_key] = run_store.spec_for_version(session, dag_id, version_hash)
-        return self._specs[cache_key]
+        return started.more
