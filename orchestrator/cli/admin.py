@@ -129,6 +129,10 @@ def standalone(state: CliState, host: str | None, port: int | None) -> None:
     run_services(services)
 
 
+SIGNAL_CHECK_S = 0.2
+"""How often the main thread of `standalone` wakes to run signal handlers that arrived meanwhile."""
+
+
 def run_services(services: list[Any]) -> None:
     """Run each service in a thread until SIGTERM / Ctrl-C or one of them stops."""
     done = threading.Event()
@@ -146,7 +150,11 @@ def run_services(services: list[Any]) -> None:
         signal.signal(sig, lambda *_: done.set())
     for t in threads:
         t.start()
-    done.wait()
+    # Python runs signal handlers on the main thread only, when it next runs Python code: a signal
+    # the kernel hands to another thread (Dask's, the web server's) would wait for ever behind an
+    # untimed wait, so SIGHUP (reload) and SIGTERM (stop) would go unheard. Waking often avoids it.
+    while not done.wait(SIGNAL_CHECK_S):
+        pass
     for svc in services:
         svc.stop()
     for t in threads:
