@@ -1,9 +1,11 @@
-"""Many rows in one executemany, straight to the database driver: the scheduler's hot writes.
+"""Many rows in one statement, straight to the database driver: the scheduler's hot writes.
 
 SQLAlchemy's per-row parameter processing costs more than the database's own work when a pass
 writes thousands of task transitions, so these helpers convert values once, as the models'
-column types would (UTC datetimes stored naive, JSON as text), and hand tuples to the driver's
-`executemany`. Table and column names come from the models, quoted by the dialect.
+column types would (UTC datetimes stored naive, JSON as text), and hand tuples to the driver:
+on SQLite one `executemany`; on PostgreSQL one `COPY` for inserts and one `UPDATE ... FROM
+unnest(...)` for updates, so the server parses and plans once per batch, not once per row.
+Table and column names come from the models, quoted by the dialect.
 """
 
 from __future__ import annotations
