@@ -92,24 +92,36 @@ class _Shape:
     ) -> list[tuple[Any, ...]]:
         """The rows' `fields` as parameter tuples, each converted as its column (in `columns`) needs;
         times found in `times` (value -> converted) are not converted again, and new ones are added."""
-        pick = itemgetter(*fields)
-        convert = [(i, c, n in self.times) for i, n in enumerate(columns) if (c := self.converters[n]) is not None]
-        picked = list(map(pick, rows)) if len(fields) > 1 else [(pick(row),) for row in rows]
-        if not convert or not picked:
-            return picked
-        # column by column: one comprehension per converted column, the transposes in C
-        values: list[Any] = list(zip(*picked))
+        if not any(self.converters[n] for n in columns):  # nothing to convert: the picked tuples as they are
+            return _picked(rows, fields)
+        return list(zip(*self.columns(rows, fields, columns, times)))
+
+    def columns(
+        self, rows: Sequence[dict[str, Any]], fields: list[str], columns: list[str], times: dict[Any, Any] | None = None,
+    ) -> list[list[Any]]:
+        """Like `rows`, column by column: one list per field (what an UPDATE over arrays takes)."""
+        picked = _picked(rows, fields)
+        # one comprehension per converted column, the transposes in C
+        values: list[list[Any]] = [list(c) for c in zip(*picked)] if picked else [[] for _ in fields]
         memory: dict[Any, Any] = {} if times is None else times
-        for i, c, is_time in convert:
+        for i, name in enumerate(columns):
+            convert = self.converters[name]
+            if convert is None:
+                continue
             column = values[i]
-            if is_time:  # each distinct time converted once, then every cell looked up in C
+            if name in self.times:  # each distinct time converted once, then every cell looked up in C
                 for value in set(column):
                     if value not in memory:
-                        memory[value] = c(value)
+                        memory[value] = convert(value)
                 values[i] = list(map(memory.__getitem__, column))
             else:
-                values[i] = list(map(c, column))
-        return list(zip(*values))
+                values[i] = list(map(convert, column))
+        return values
+
+
+def _picked(rows: Sequence[dict[str, Any]], fields: list[str]) -> list[tuple[Any, ...]]:
+    pick = itemgetter(*fields)
+    return list(map(pick, rows)) if len(fields) > 1 else [(pick(row),) for row in rows]
 
 
 def _shape(session: Session, table: Table) -> _Shape:
@@ -185,22 +197,32 @@ def update_many(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     names = [n for n in rows[0] if not n.startswith("k_")]
     where = [*keys, *([guard] if guard else [])]
     lookup = [f"k_{k}" for k in keys] + (["k_from"] if guard else [])
-    values = shape.rows(rows, names + lookup, names + where, session.info.get(_TIMES))
-    if shape.postgres and len(rows) > 1 and len({tuple(v[len(names):len(names) + len(keys)]) for v in values}) == len(rows):
-        # one statement joining the table to the batch as arrays (unnest), instead of one per row;
+    times = session.info.get(_TIMES)
+    if shape.postgres and len(rows) > 1:
+        columns = shape.columns(rows, names + lookup, names + where, times)
         # rows updating the same row twice keep the executemany below, which applies them in order
-        q = shape.quote
-        fields = [*names, *lookup]
-        arrays = ", ".join(f"%s::{shape.arrays[c]}" for c in [*names, *where])
-        sql = (
-            f"UPDATE {shape.table} SET {', '.join(f'{q(n)} = v.{q(n)}' for n in names)} "
-            f"FROM unnest({arrays}) AS v({', '.join(q(f) for f in fields)}) "
-            f"WHERE {' AND '.join(f'{shape.table}.{q(k)} = v.{q(f)}' for k, f in zip(where, lookup))}"
-        )
-        session.connection().exec_driver_sql(sql, tuple(list(column) for column in zip(*values)))
-        return
+        if len(set(zip(*columns[len(names):len(names) + len(keys)]))) == len(rows):
+            _update_over_arrays(session, shape, names, lookup, where, columns)
+            return
+        values = list(zip(*columns))
+    else:
+        values = shape.rows(rows, names + lookup, names + where, times)
     sql = (
         f"UPDATE {shape.table} SET {', '.join(f'{shape.quote(n)} = {shape.mark}' for n in names)} "
         f"WHERE {' AND '.join(f'{shape.quote(k)} = {shape.mark}' for k in where)}"
     )
     session.connection().exec_driver_sql(sql, values)
+
+
+def _update_over_arrays(
+    session: Session, shape: _Shape, names: list[str], lookup: list[str], where: list[str], columns: list[list[Any]],
+) -> None:
+    """One statement joining the table to the batch as arrays (unnest), instead of one per row."""
+    q = shape.quote
+    arrays = ", ".join(f"%s::{shape.arrays[c]}" for c in [*names, *where])
+    sql = (
+        f"UPDATE {shape.table} SET {', '.join(f'{q(n)} = v.{q(n)}' for n in names)} "
+        f"FROM unnest({arrays}) AS v({', '.join(q(f) for f in [*names, *lookup])}) "
+        f"WHERE {' AND '.join(f'{shape.table}.{q(k)} = v.{q(f)}' for k, f in zip(where, lookup))}"
+    )
+    session.connection().exec_driver_sql(sql, tuple(columns))
