@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config, load_config
-from orchestrator.db import make_engine, make_sessionmaker, upgrade
-from orchestrator.models import DagRun
-from orchestrator.states import RunState
+from orchestrator.core.config import Config, load_config
+from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
+from orchestrator.store.models import DagRun
+from orchestrator.core.states import RunState
 from orchestrator.store import runs as run_store
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def fresh_env(db: str, workers: int) -> Iterator[Env]:
             _pg(f'CREATE DATABASE "{pg_name}"')
             url = PG_URL.format(name=pg_name)
         else:
-            url = f"sqlite:///{home / 'orchestrator.db'}"
+            url = f"sqlite:///{home / 'orchestrator.store.db'}"
         config = load_config(home=home, dags_folder=home / "dags", database_url=url, dask_workers=workers, dask_threads_per_worker=1)
         engine = make_engine(url)
         upgrade(engine)
@@ -91,7 +91,7 @@ def running_scheduler(
 
     `on_created` sees the scheduler before it starts (to instrument it).
     """
-    from orchestrator.dask_executor import DaskExecutor
+    from orchestrator.execution.dask_executor import DaskExecutor
     from scheduler.service import Scheduler  # noqa: F811 - the runtime import
 
     executor = DaskExecutor(None, workers=workers, threads_per_worker=1)

@@ -56,14 +56,14 @@ def _worker_pids(client: object) -> list[int]:
 
 
 def _ended(env: object, run_id: str) -> bool:
-    from orchestrator.models import DagRun
+    from orchestrator.store.models import DagRun
 
     with env.sessions() as session:  # type: ignore[attr-defined]
         return session.get(DagRun, (DAG_ID, run_id)).state in ("success", "failed")  # type: ignore[union-attr]
 
 
 def kill_workers(opts: Options) -> Figures:
-    from orchestrator.models import TaskInstance, TaskTry
+    from orchestrator.store.models import TaskInstance, TaskTry
 
     rng = random.Random()
     with fresh_env(opts.db, opts.workers) as env:

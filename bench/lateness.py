@@ -48,7 +48,7 @@ def _timed_polls(sched: Scheduler, durations: list[tuple[datetime, float]]) -> N
 
 def l1_lateness(opts: Options) -> Figures:
     """1,000 DAGs due together every minute: median / p99 lateness of run and task starts, poll time."""
-    from orchestrator.models import DagRun, TaskInstance
+    from orchestrator.store.models import DagRun, TaskInstance
 
     polls: list[tuple[datetime, float]] = []
     with fresh_env(opts.db, opts.workers) as env:

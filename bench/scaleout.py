@@ -47,7 +47,7 @@ def _cluster(workers: int) -> Iterator[str]:
 @contextmanager
 def _schedulers(env: Env, address: str, replicas: int, **settings: object) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`replicas` scheduler processes on env's database and DAG folder, each registered before this yields."""
-    from orchestrator.models import SchedulerJob
+    from orchestrator.store.models import SchedulerJob
 
     values = {
         "HOME": str(env.home), "DAGS_FOLDER": str(env.dags_folder), "DATABASE_URL": env.config.resolved_database_url,
@@ -83,7 +83,7 @@ def _schedulers(env: Env, address: str, replicas: int, **settings: object) -> It
 
 
 def _wait_parsed(env: Env, dag_ids: set[str]) -> None:
-    from orchestrator.models import Dag
+    from orchestrator.store.models import Dag
 
     deadline = time.monotonic() + 120
     while True:
@@ -96,7 +96,7 @@ def _wait_parsed(env: Env, dag_ids: set[str]) -> None:
 
 
 def _owners(env: Env) -> int:
-    from orchestrator.models import DagRun
+    from orchestrator.store.models import DagRun
 
     with env.sessions() as session:
         return len(set(session.scalars(select(DagRun.owner_job_id).where(DagRun.owner_job_id.is_not(None)))))
@@ -134,7 +134,7 @@ def scaleout(opts: Options, width: int = 500, runs: int = 200) -> Figures:
 def adoption(opts: Options, runs: int = 20) -> Figures:
     """Two schedulers; one is killed (kill -9) while it drives runs: seconds until the other adopts
     them, and until all of them ended, with an adoption grace of GRACE_S."""
-    from orchestrator.models import DagRun, Event, SchedulerJob
+    from orchestrator.store.models import DagRun, Event, SchedulerJob
 
     if opts.db != "postgres":
         raise RuntimeError("several schedulers need PostgreSQL: run with --db postgres")

@@ -25,7 +25,7 @@ DAG_ID = "w5_fanout"
 
 
 def w5_tiny_tasks(opts: Options, runs: int = RUNS, width: int = WIDTH) -> Figures:
-    from orchestrator.models import Dag, Event, TaskInstance, TaskTry
+    from orchestrator.store.models import Dag, Event, TaskInstance, TaskTry
     from orchestrator.store import runs as run_store
 
     with floor.raw_cluster(opts.workers) as client:

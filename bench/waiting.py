@@ -47,7 +47,7 @@ def _rss_mb() -> float:
 
 def wait_workload(opts: Options) -> Figures:
     """10,000 waiting runs: poll time and memory while they wait, then how long until their events release them all."""
-    from orchestrator.models import Dag, TaskInstance
+    from orchestrator.store.models import Dag, TaskInstance
     from orchestrator.store import external_events
     from orchestrator.store import runs as run_store
 

@@ -22,8 +22,8 @@ from statistics import median
 from sqlalchemy import insert
 
 from bench.env import Env, fresh_env, now
-from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance
-from orchestrator.spec import DagSpec, TaskSpec
+from orchestrator.store.models import Dag, DagRun, DagVersion, TaskInstance
+from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.store import users as user_store
 
 DAGS = 1_000

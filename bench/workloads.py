@@ -18,8 +18,8 @@ from bench.killw import kill_workers
 from bench.throughput import w5_tiny_tasks
 from bench.webui import ui
 from bench.env import Env, fresh_env, now, running_scheduler, trigger, trigger_batch, wait_runs
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import Dag, TaskInstance
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import Dag, TaskInstance
 
 Figures = dict[str, float]
 

@@ -1,10 +1,10 @@
-"""Alembic environment: runs against the engine orchestrator.db hands over, or ORCH_DATABASE_URL."""
+"""Alembic environment: runs against the engine orchestrator.store.db hands over, or ORCH_DATABASE_URL."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from orchestrator.models import Base
+from orchestrator.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -13,8 +13,8 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
-        from orchestrator.config import load_config
-        from orchestrator.db import make_engine
+        from orchestrator.core.config import load_config
+        from orchestrator.store.db import make_engine
 
         engine = make_engine(load_config().resolved_database_url)
     with engine.connect() as connection:

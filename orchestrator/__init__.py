@@ -3,27 +3,27 @@
 The public authoring API is what this module exports.
 """
 
-from orchestrator.approvals import Escalate
-from orchestrator.assets import AnyOf, Asset
-from orchestrator.context import TaskContext, get_context
-from orchestrator.dag import DAG, chain, dag
-from orchestrator.deadlines import Deadline
-from orchestrator.dependencies import DagDependency
-from orchestrator.loops import LoopGroup
-from orchestrator.plugins import get_step_type
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.state_machine import Action, State, StateMachine, Transition
-from orchestrator.states import RunState, TaskState, TriggerRule
-from orchestrator.linking import Label
-from orchestrator.params import Param
-from orchestrator.sensors import PokeReturnValue, TaskSkipped
-from orchestrator.steps import (
+from orchestrator.core.approvals import Escalate
+from orchestrator.core.assets import AnyOf, Asset
+from orchestrator.execution.context import TaskContext, get_context
+from orchestrator.authoring.dag import DAG, chain, dag
+from orchestrator.core.deadlines import Deadline
+from orchestrator.core.dependencies import DagDependency
+from orchestrator.authoring.loops import LoopGroup
+from orchestrator.plugins.manager import get_step_type
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.authoring.state_machine import Action, State, StateMachine, Transition
+from orchestrator.core.states import RunState, TaskState, TriggerRule
+from orchestrator.authoring.linking import Label
+from orchestrator.core.params import Param
+from orchestrator.core.sensors import PokeReturnValue, TaskSkipped
+from orchestrator.plugins.steps import (
     ApprovalTask, EmptyTask, HttpTask, NotifyTask, Sensor, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent,
 )
-from orchestrator.task_group import TaskGroup
-from orchestrator.tasks import BaseTask, BranchPythonTask, PythonTask, ShortCircuitPythonTask, XComArg, task
-from orchestrator.triggers import EventTrigger
-from orchestrator.variables import Variable
+from orchestrator.authoring.task_group import TaskGroup
+from orchestrator.authoring.tasks import BaseTask, BranchPythonTask, PythonTask, ShortCircuitPythonTask, XComArg, task
+from orchestrator.core.triggers import EventTrigger
+from orchestrator.execution.variables import Variable
 
 __all__ = [
     "DAG",

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import BaseTask
-from orchestrator.config import load_config
-from orchestrator.hookspecs import hookimpl
+from orchestrator.core.config import load_config
+from orchestrator.plugins.hookspecs import hookimpl
 
 _write_lock = threading.Lock()
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.models import DagRun
-from orchestrator.planner import TaskView
-from orchestrator.spec import DagSpec
-from orchestrator.states import RunState, TaskState
+from orchestrator.store.models import DagRun
+from orchestrator.core.planner import TaskView
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import RunState, TaskState
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import machines
@@ -37,7 +37,7 @@ class ActiveRun:
     priority: int = 0
     """Set at trigger time: this run's ready tasks go before those of lower-priority runs."""
     run_data: dict[str, Any] = field(default_factory=dict)
-    """The run's variables (orchestrator.run_data), as the next try dispatched will see them."""
+    """The run's variables (orchestrator.core.run_data), as the next try dispatched will see them."""
     machine: Any = None
     """For a state-machine run: scheduler.machines.MachineCopy (None until attached or started)."""
 

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from orchestrator import circuit
-from orchestrator.circuit import Breaker, BreakerPolicy, breaker_key
-from orchestrator.config import Config
-from orchestrator.outcomes import BreakerCall
-from orchestrator.planner import Admit, Hold
-from orchestrator.states import TaskState
+from orchestrator.core import circuit
+from orchestrator.core.circuit import Breaker, BreakerPolicy, breaker_key
+from orchestrator.core.config import Config
+from orchestrator.core.outcomes import BreakerCall
+from orchestrator.core.planner import Admit, Hold
+from orchestrator.core.states import TaskState
 from orchestrator.store.circuits import change_event
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.flights import FlightBook

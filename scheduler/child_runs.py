@@ -6,7 +6,7 @@ the try when it is done: at once without `wait`, with the child run's end with i
 run_id is derived from the parent run, task and try, so after a restart the scheduler finds the
 child it created before instead of creating a second one.
 
-A SubDagTask (orchestrator.steps.subdag) adds its input to the child's conf, its output picked
+A SubDagTask (orchestrator.plugins.steps.subdag) adds its input to the child's conf, its output picked
 from the child's task results to its result, and its `on_child_failure` to a failed child.
 """
 
@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import NotFoundError
-from orchestrator.models import DagRun
-from orchestrator.runtime import Outcome
-from orchestrator.spec import TaskSpec
-from orchestrator.steps.subdag import child_conf, pick_output, subdag_result
-from orchestrator.templating import TemplateRenderError, render_nested, run_scope
-from orchestrator.states import RUN_TERMINAL, RunState
+from orchestrator.core.errors import NotFoundError
+from orchestrator.store.models import DagRun
+from orchestrator.execution.runtime import Outcome
+from orchestrator.core.spec import TaskSpec
+from orchestrator.plugins.steps.subdag import child_conf, pick_output, subdag_result
+from orchestrator.core.templating import TemplateRenderError, render_nested, run_scope
+from orchestrator.core.states import RUN_TERMINAL, RunState
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.tracker import ActiveRun, RunTracker

@@ -10,15 +10,15 @@ import click
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.cli.common import CliState, cli_actor, dags_option, handle_errors, parse_conf, pass_state, record_audit
-from orchestrator.config import Config
-from orchestrator.db import is_sqlite
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.hookspecs import hookimpl
+from orchestrator.core.config import Config
+from orchestrator.store.db import is_sqlite
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.store import queries
 
 
 def _make_scheduler(config: Config, sessions: sessionmaker[Session]) -> Any:
-    from orchestrator.dask_executor import DaskExecutor
+    from orchestrator.execution.dask_executor import DaskExecutor
     from scheduler.service import Scheduler
 
     executor = DaskExecutor(

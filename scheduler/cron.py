@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from orchestrator.models import Dag, DagRun, Schedule
-from orchestrator.schedule import next_interval
+from orchestrator.store.models import Dag, DagRun, Schedule
+from orchestrator.core.schedule import next_interval
 from orchestrator.store.bulk import update_many
-from orchestrator.spec import DagSpec
-from orchestrator.states import RUN_ACTIVE
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import RUN_ACTIVE
 from orchestrator.store import dags as dag_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import schedules as schedule_store

@@ -1,4 +1,4 @@
-"""Holding back runs whose `depends_on` are not met: the I/O around `orchestrator.dependencies.decide`.
+"""Holding back runs whose `depends_on` are not met: the I/O around `orchestrator.core.dependencies.decide`.
 
 For a queued or waiting run, `admit` reads the facts of the upstream runs that could meet each
 dependency, asks the pure decision, and applies it in the caller's batch: the run may start, or
@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.dependencies import Decision, DependencySpec, Met, TimedOut, UpstreamRun, Wait, WaitingRun, decide, past_reason
-from orchestrator.models import Dag, DagRun, TaskInstance
-from orchestrator.spec import DagSpec
-from orchestrator.states import RunState
+from orchestrator.core.dependencies import Decision, DependencySpec, Met, TimedOut, UpstreamRun, Wait, WaitingRun, decide, past_reason
+from orchestrator.store.models import Dag, DagRun, TaskInstance
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import RunState
 from orchestrator.store.runs import Batch, RunKey
 
 _LATEST_CANDIDATES = 10  # the newest upstream runs read for mode "latest" (ties on the newest end)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator.idempotency import SKIPPED_BY_IDEMPOTENCY, IdempotencyKeyError, KeyRecord
-from orchestrator.outcomes import KeySucceeded, RunView, idempotency_key
-from orchestrator.planner import Submit
+from orchestrator.core.idempotency import SKIPPED_BY_IDEMPOTENCY, IdempotencyKeyError, KeyRecord
+from orchestrator.core.outcomes import KeySucceeded, RunView, idempotency_key
+from orchestrator.core.planner import Submit
 from orchestrator.store import events as event_store
 from orchestrator.store.idempotency import key_row
 from orchestrator.store.runs import Batch, RunKey

@@ -1,4 +1,4 @@
-"""State-machine runs in the scheduler: applies orchestrator.machine's decisions to a tracked run.
+"""State-machine runs in the scheduler: applies orchestrator.core.machine's decisions to a tracked run.
 
 For a run whose spec has a `machine`, the tracker asks `plan` instead of the planner. `plan` feeds
 the pure core, in order: the start (a run without a state yet), the events sent to the run
@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator import machine as core
-from orchestrator.planner import Command, FinishRun, Settle, Submit
-from orchestrator.run_data import RUN_DATA_SET, apply_changes
-from orchestrator.runtime import Outcome
-from orchestrator.states import TASK_DUE_AGAIN, TASK_TERMINAL, RunState, TaskState
+from orchestrator.core import machine as core
+from orchestrator.core.planner import Command, FinishRun, Settle, Submit
+from orchestrator.core.run_data import RUN_DATA_SET, apply_changes
+from orchestrator.execution.runtime import Outcome
+from orchestrator.core.states import TASK_DUE_AGAIN, TASK_TERMINAL, RunState, TaskState
 from orchestrator.store import events as event_store
 from orchestrator.store import machines as machine_store
 from orchestrator.store import runs as run_store

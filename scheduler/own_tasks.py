@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orchestrator.outcomes import SCHEDULER
-from orchestrator.planner import TaskView
-from orchestrator.runtime import Outcome
-from orchestrator.states import TaskState
+from orchestrator.core.outcomes import SCHEDULER
+from orchestrator.core.planner import TaskView
+from orchestrator.execution.runtime import Outcome
+from orchestrator.core.states import TaskState
 from orchestrator.store.runs import RunKey
 
 OwnTask = tuple[RunKey, str]

@@ -1,4 +1,4 @@
-"""Hands committed work to the executor in packs (orchestrator.packing), and learns which tasks are tiny.
+"""Hands committed work to the executor in packs (orchestrator.execution.packing), and learns which tasks are tiny.
 
 It owns the recent durations by kind of task and the probes: chained tries go with their
 upstream's, tiny ones in batches, and those of a kind never seen end wait for a probe.
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.executor import Executor
-from orchestrator.packing import DurationBook, Probes, by_priority, make_packs
-from orchestrator.runtime import WorkItem
+from orchestrator.execution.executor import Executor
+from orchestrator.execution.packing import DurationBook, Probes, by_priority, make_packs
+from orchestrator.execution.runtime import WorkItem
 from orchestrator.store.runs import RunKey
 
 TaskOf = Callable[[WorkItem], "tuple[RunKey, Any] | None"]

@@ -1,7 +1,7 @@
 """The times of the runs this scheduler drives: `dagrun_timeout` and deadlines.
 
 When the tracker takes a run, its timeout and its deadlines (the DAG's and its tasks') go into a
-due list (orchestrator.deadlines.DueList, a heap); each pass takes only the entries that fell
+due list (orchestrator.core.deadlines.DueList, a heap); each pass takes only the entries that fell
 due, and the loop sleeps no longer than the next one. Nothing scans the runs.
 
 - A run past its `dagrun_timeout` fails as if a user marked it failed: started tasks failed,
@@ -19,8 +19,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from orchestrator.deadlines import Due, DueList, Watch, due_at, late
-from orchestrator.states import TASK_TERMINAL, RunState
+from orchestrator.core.deadlines import Due, DueList, Watch, due_at, late
+from orchestrator.core.states import TASK_TERMINAL, RunState
 from orchestrator.store import events as event_store
 from orchestrator.store.run_controls import fail_timed_out_run
 from orchestrator.store.runs import Batch, RunKey

@@ -25,16 +25,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.collector import tuned_for_the_loop
-from orchestrator.config import Config
-from orchestrator.db import READONLY_OPTION, try_decision_lock
-from orchestrator.deadlines import Watch
-from orchestrator.executor import Executor, ExecutorEvent
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import ChangeCounter, DagRun, SchedulerJob
-from orchestrator.plugins import ListenerThread, load_plugins
-from orchestrator.retention import start_retention
-from orchestrator.states import RunState
+from orchestrator.execution.collector import tuned_for_the_loop
+from orchestrator.core.config import Config
+from orchestrator.store.db import READONLY_OPTION, try_decision_lock
+from orchestrator.core.deadlines import Watch
+from orchestrator.execution.executor import Executor, ExecutorEvent
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import ChangeCounter, DagRun, SchedulerJob
+from orchestrator.plugins.manager import ListenerThread, load_plugins
+from orchestrator.operations.retention import start_retention
+from orchestrator.core.states import RunState
 from orchestrator.store import changes as change_store
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import events as event_store
@@ -66,7 +66,7 @@ START_PER_POLL = 250
 
 def connection_resolver(config: Config, sessions: sessionmaker[Session]) -> Callable[[str], dict[str, Any] | None]:
     """Connections for the tasks' WorkItems: env, the plugins' secrets backends, this database (cached briefly)."""
-    from orchestrator.plugins import load_plugins
+    from orchestrator.plugins.manager import load_plugins
     from orchestrator.store import connections as connection_store
 
     return connection_store.resolver(config, sessions, load_plugins(config).secrets_backends())
@@ -413,7 +413,7 @@ class Scheduler:
             return []
         items: list[Any] = []
         while True:
-            if isinstance(first, list):  # events that arrived together (orchestrator.executor.EventSink)
+            if isinstance(first, list):  # events that arrived together (orchestrator.execution.executor.EventSink)
                 items.extend(first)
             else:
                 items.append(first)

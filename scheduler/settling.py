@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orchestrator.outcomes import SCHEDULER
-from orchestrator.planner import Submit
-from orchestrator.runtime import Outcome
-from orchestrator.states import TaskState
+from orchestrator.core.outcomes import SCHEDULER
+from orchestrator.core.planner import Submit
+from orchestrator.execution.runtime import Outcome
+from orchestrator.core.states import TaskState
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.active_runs import ActiveRun
 from scheduler.flights import Flight

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import Dag
-from orchestrator.spec import DagSpec
+from orchestrator.store.models import Dag
+from orchestrator.core.spec import DagSpec
 from orchestrator.store import runs as run_store
 
 SPEC_LOOKAHEAD_S = 5.0

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.executor import ExecutorEvent, InProcessExecutor
-from orchestrator.errors import ConflictError
-from orchestrator.models import Dag, DagRun
-from orchestrator.plugins import ListenerThread, load_plugins, publishing
+from orchestrator.core.config import Config
+from orchestrator.execution.executor import ExecutorEvent, InProcessExecutor
+from orchestrator.core.errors import ConflictError
+from orchestrator.store.models import Dag, DagRun
+from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
 from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey

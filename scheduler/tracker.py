@@ -1,6 +1,6 @@
 """The run tracker: the scheduler's in-memory copy of its active runs, and the decisions on it.
 
-It turns executor events into state changes (decided by orchestrator.outcomes, a pure
+It turns executor events into state changes (decided by orchestrator.core.outcomes, a pure
 function), asks the planner what to do next, records every change in a `Batch` and lists the
 work to submit once the batch is committed. It does no I/O of its own beyond calling the
 executor after commit. Its parts: admission (scheduler/admission.py), the tries the scheduler
@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from orchestrator.compensation import compensation_event_payload
-from orchestrator.config import Config
-from orchestrator.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
-from orchestrator.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
-from orchestrator.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, admit_submits, plan_run
-from orchestrator.runtime import Outcome, WorkItem
-from orchestrator.states import TASK_DUE_AGAIN, TaskState
+from orchestrator.core.compensation import compensation_event_payload
+from orchestrator.core.config import Config
+from orchestrator.execution.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
+from orchestrator.core.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
+from orchestrator.core.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, admit_submits, plan_run
+from orchestrator.execution.runtime import Outcome, WorkItem
+from orchestrator.core.states import TASK_DUE_AGAIN, TaskState
 from orchestrator.store import assets as asset_store
 from orchestrator.store import events as event_store
 from orchestrator.store import runs as run_store
@@ -199,7 +199,7 @@ class RunTracker(SettlingHere):
         self, run: ActiveRun, flight: Flight, view: TaskView, outcome: Outcome | None, error: str | None, batch: Batch, now: datetime
     ) -> None:
         """A try ended (`outcome`), or was lost with its worker (None, saying `error`): decided by
-        orchestrator.outcomes.end_try, applied here."""
+        orchestrator.core.outcomes.end_try, applied here."""
         tid, index = flight.task_id, flight.map_index
         event: Ended | Lost | NotRun
         if outcome is None:

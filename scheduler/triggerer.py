@@ -1,7 +1,7 @@
 """The scheduler's own asyncio event loop, where deferrable sensors wait without any Dask task.
 
 One thread runs the loop; each waiting sensor is one coroutine awaiting its trigger's `run()`
-(orchestrator.async_triggers) within what is left of its timeout. What fires (or times out, or
+(orchestrator.execution.async_triggers) within what is left of its timeout. What fires (or times out, or
 breaks) is collected and the scheduler's loop is woken; scheduler/waits.py settles the tasks in
 its next poll, in the poll's transaction, as for a WaitForEvent. Thousands of waiting sensors
 cost thousands of coroutines, not worker slots.
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from orchestrator.async_triggers import BaseTrigger, TriggerContext
-from orchestrator.sensors import TriggerWaitSpec
+from orchestrator.execution.async_triggers import BaseTrigger, TriggerContext
+from orchestrator.core.sensors import TriggerWaitSpec
 from orchestrator.store.runs import RunKey
 
 log = logging.getLogger(__name__)

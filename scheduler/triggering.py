@@ -2,7 +2,7 @@
 
 Both run in the scheduler's poll transaction: a run, its links (cursors advanced, event marked
 processed) commit together, so a restart neither starts a run twice nor loses an update or event.
-The decisions are pure (orchestrator.assets.due_updates, orchestrator.triggers.first_match).
+The decisions are pure (orchestrator.core.assets.due_updates, orchestrator.core.triggers.first_match).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.assets import AssetCondition, due_updates
-from orchestrator.machine import CORRELATION_FIELD
-from orchestrator.models import AssetEvent, Dag
+from orchestrator.core.assets import AssetCondition, due_updates
+from orchestrator.core.machine import CORRELATION_FIELD
+from orchestrator.store.models import AssetEvent, Dag
 from orchestrator.store import assets as asset_store
 from orchestrator.store import dags as dag_store
 from orchestrator.store import event_waits as wait_store
 from orchestrator.store import external_events as event_store
 from orchestrator.store import runs as run_store
-from orchestrator.triggers import EventTriggerSpec, first_match
+from orchestrator.core.triggers import EventTriggerSpec, first_match
 
 log = logging.getLogger(__name__)
 

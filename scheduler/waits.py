@@ -27,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from orchestrator.approvals import ApprovalSpec, Cast, Outcome, failure, next_due, result
-from orchestrator.event_waits import TIMEOUT_ERROR_TYPE, EventWaitSpec
-from orchestrator.async_triggers import TriggerContext
-from orchestrator.models import ApprovalRequest, EventWait
-from orchestrator.sensors import TriggerWaitSpec, describe_trigger, timed_out
-from orchestrator.states import TaskState
+from orchestrator.core.approvals import ApprovalSpec, Cast, Outcome, failure, next_due, result
+from orchestrator.core.event_waits import TIMEOUT_ERROR_TYPE, EventWaitSpec
+from orchestrator.execution.async_triggers import TriggerContext
+from orchestrator.store.models import ApprovalRequest, EventWait
+from orchestrator.core.sensors import TriggerWaitSpec, describe_trigger, timed_out
+from orchestrator.core.states import TaskState
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import event_waits as wait_store
 from orchestrator.store.runs import Batch, RunKey

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.connections import env_var_name
-from orchestrator.error_routing import routed_error
-from orchestrator.mapping import map_items
-from orchestrator.planner import Submit
-from orchestrator.runtime import WorkItem
+from orchestrator.core.connections import env_var_name
+from orchestrator.core.error_routing import routed_error
+from orchestrator.core.mapping import map_items
+from orchestrator.core.planner import Submit
+from orchestrator.execution.runtime import WorkItem
 from scheduler.active_runs import ActiveRun
 
 ResolveConnection = Callable[[str], dict[str, Any] | None]

@@ -92,7 +92,7 @@ def get_from_connection(conn_id: str, path: str = "/") -> int:
     """GET http://<host>:<port><path> of the task's connection; an HTTP 500 raises urllib's HTTPError."""
     import urllib.request
 
-    from orchestrator.connections import get_connection
+    from orchestrator.core.connections import get_connection
 
     conn = get_connection(conn_id)
     with urllib.request.urlopen(f"http://{conn.host}:{conn.port}{path}", timeout=10) as response:
@@ -113,7 +113,7 @@ def note_interval(path: str, sleep_s: float) -> list[float]:
 def print_connection_secret(conn_id: str, hold_s: float = 0.0) -> dict:
     """Read the task's connection, print its password and a secret extra (the log must mask them),
     wait `hold_s` so the live log is sent while it runs, and return the non-secret fields."""
-    from orchestrator.connections import get_connection
+    from orchestrator.core.connections import get_connection
 
     conn = get_connection(conn_id)
     print(f"connecting as {conn.login} with password {conn.password} and token {conn.extra.get('api_token')}", flush=True)
@@ -124,7 +124,7 @@ def print_connection_secret(conn_id: str, hold_s: float = 0.0) -> dict:
 
 def raise_connection_secret(conn_id: str) -> None:
     """Fail with the password in the error message (the stored error and traceback must mask it)."""
-    from orchestrator.connections import get_connection
+    from orchestrator.core.connections import get_connection
 
     raise RuntimeError(f"could not log in with {get_connection(conn_id).password}")
 
@@ -273,7 +273,7 @@ def say_and_return(index: int) -> int:
 
 
 # -- used by tests/integration/test_templated_steps.py ----------------------------------------------
-from orchestrator.tasks import BaseTask as _BaseTask  # noqa: E402
+from orchestrator.authoring.tasks import BaseTask as _BaseTask  # noqa: E402
 
 
 class Greeter(_BaseTask):

@@ -11,8 +11,8 @@ from pathlib import Path
 from flask import Flask, Response, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config, load_config
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.core.config import Config, load_config
+from orchestrator.store.db import make_engine, make_sessionmaker
 from webui.access import init_access
 from webui.auth import init_auth
 from webui.errors import init_errors
@@ -55,7 +55,7 @@ def _init_plugins(app: Flask, config: Config) -> None:
 
     Clashing registrations stop the start-up, as they stop the scheduler's.
     """
-    from orchestrator.plugins import ListenerThread, load_plugins
+    from orchestrator.plugins.manager import ListenerThread, load_plugins
     from webui.api.plugins import EXTENSION
     from webui.state import LISTENERS
 

@@ -1,6 +1,6 @@
 """Per-DAG permissions in the web app: what the current user may do to which DAG.
 
-The rules are orchestrator.access's; this module finds the current user's grants (once per
+The rules are orchestrator.store.permissions's; this module finds the current user's grants (once per
 request), answers 403 for a DAG they may not touch, and lists the DAGs they may read. The UI's
 pages about one DAG (a `dag_id` in their URL) need read permission on it; its buttons call the
 API, which checks the rest.
@@ -14,8 +14,8 @@ from flask import Flask, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.access import DagAccess, DagPermission, denial
-from orchestrator.models import Dag
+from orchestrator.store.permissions import DagAccess, DagPermission, denial
+from orchestrator.store.models import Dag
 from orchestrator.store import access as access_store
 from webui.auth import current_identity
 from webui.errors import ApiError

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from orchestrator.cli.common import CliState, handle_errors, pass_state
-from orchestrator.hookspecs import hookimpl
+from orchestrator.plugins.hookspecs import hookimpl
 
 
 @click.command("webui")

@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
+from orchestrator.core.errors import ConflictError, NotFoundError, OrchestratorError
 from orchestrator.store.runs import RunExistsError
 
 

@@ -13,7 +13,7 @@ import hashlib
 from flask import Flask, Response, request
 from flask_limiter import ApplicationLimit, Limiter
 
-from orchestrator.config import Config
+from orchestrator.core.config import Config
 
 EXTENSION = "orchestrator_limiter"
 

@@ -6,7 +6,7 @@ import logging
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from orchestrator.config import Config
+from orchestrator.core.config import Config
 from webui import create_app
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
+from orchestrator.core.config import Config
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,6 @@ def web_listeners() -> Any:
 
 def publishing_session() -> AbstractContextManager[Session]:
     """A write transaction whose committed events the plugins' listeners hear (user actions)."""
-    from orchestrator.plugins import publishing
+    from orchestrator.plugins.manager import publishing
 
     return publishing(web_state().sessions, web_listeners())

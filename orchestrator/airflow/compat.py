@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.dag import DAG as _DAG
-from orchestrator.dag import dag_decorator
-from orchestrator.errors import DagDefinitionError
+from orchestrator.authoring.dag import DAG as _DAG
+from orchestrator.authoring.dag import dag_decorator
+from orchestrator.core.errors import DagDefinitionError
 
 RENAMED_TASK_ARGS = {
     "on_failure_callback": "on_failure",
@@ -103,5 +103,5 @@ class DAG(_DAG):
 
 
 def dag(fn: Callable[..., Any] | None = None, /, *, dag_id: str | None = None, **dag_kwargs: Any) -> Any:
-    """Airflow's `@dag`, making an Airflow-argument DAG (see orchestrator.dag.dag)."""
+    """Airflow's `@dag`, making an Airflow-argument DAG (see orchestrator.authoring.dag.dag)."""
     return dag_decorator(DAG, fn, dag_id, dag_kwargs)

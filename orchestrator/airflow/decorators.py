@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator.airflow.compat import task_kwargs
-from orchestrator.errors import DagDefinitionError
-from orchestrator.steps.sensor import Sensor
-from orchestrator.tasks import BranchPythonTask, PartialTask, PythonTask, ShortCircuitPythonTask, TaskDecorator, XComArg
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.plugins.steps.sensor import Sensor
+from orchestrator.authoring.tasks import BranchPythonTask, PartialTask, PythonTask, ShortCircuitPythonTask, TaskDecorator, XComArg
 
 
 class UnsupportedAirflowFeature(DagDefinitionError):
@@ -90,7 +90,7 @@ task = _TaskNamespace()
 
 
 def setup(fn: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-    """`@setup`: a task that sets something up for the work after it (see orchestrator.setup_teardown)."""
+    """`@setup`: a task that sets something up for the work after it (see orchestrator.authoring.setup_teardown)."""
     return _decorator(PythonTask, "setup")(fn, **kwargs)
 
 

@@ -1,8 +1,8 @@
-"""Airflow's sensors as thin names over our `Sensor` (orchestrator/steps/sensor.py).
+"""Airflow's sensors as thin names over our `Sensor` (orchestrator/plugins/steps/sensor.py).
 
 Each takes Airflow's arguments and says what its poke checks; `mode`, `poke_interval`, `timeout`,
 `soft_fail`, `exponential_backoff`, `max_wait` and `deferrable` are our Sensor's own. Those that
-can wait without a worker name a trigger (orchestrator.async_triggers): FileSensor a file,
+can wait without a worker name a trigger (orchestrator.execution.async_triggers): FileSensor a file,
 TimeDeltaSensor and DateTimeSensor a time, HttpSensor an HTTP answer.
 """
 
@@ -14,15 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.airflow.compat import task_kwargs
-from orchestrator.async_triggers import matching_paths
-from orchestrator.errors import DagDefinitionError, OrchestratorError
-from orchestrator.sensors import PokeReturnValue, TaskSkipped
-from orchestrator.steps.http import HttpStatusError, request, target
-from orchestrator.steps.sensor import Sensor
-from orchestrator.steps.sql import run_statement
+from orchestrator.execution.async_triggers import matching_paths
+from orchestrator.core.errors import DagDefinitionError, OrchestratorError
+from orchestrator.core.sensors import PokeReturnValue, TaskSkipped
+from orchestrator.plugins.steps.http import HttpStatusError, request, target
+from orchestrator.plugins.steps.sensor import Sensor
+from orchestrator.plugins.steps.sql import run_statement
 
 if TYPE_CHECKING:
-    from orchestrator.context import TaskContext
+    from orchestrator.execution.context import TaskContext
 
 log = logging.getLogger("orchestrator.task")
 
@@ -156,7 +156,7 @@ class ExternalTaskSensor(BaseSensorOperator):
             self.ignored_airflow_args["check_existence"] = check_existence
 
     def poke(self, context: TaskContext) -> bool:
-        from orchestrator.ambient import external_states
+        from orchestrator.execution.ambient import external_states
 
         if context.logical_date is None:
             raise OrchestratorError(f"task {self.task_id!r}: the run has no logical date to match {self.external_dag_id}'s run by")

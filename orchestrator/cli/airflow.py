@@ -10,7 +10,7 @@ import click
 
 from orchestrator.airflow.migrate import rewrite
 from orchestrator.cli.common import EXIT_FAILURE, handle_errors
-from orchestrator.loader import parse_files
+from orchestrator.execution.loader import parse_files
 
 
 @click.command("check-airflow")

@@ -19,11 +19,11 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.access import FULL_ACCESS, DagAccess, DagPermission, denial
-from orchestrator.config import Config, ConfigReloader, load_config
-from orchestrator.db import check_schema, make_engine, make_sessionmaker
-from orchestrator.errors import ConfigError, DagDefinitionError, DatabaseError, NotFoundError, OrchestratorError
-from orchestrator.models import Dag, User
+from orchestrator.store.permissions import FULL_ACCESS, DagAccess, DagPermission, denial
+from orchestrator.core.config import Config, ConfigReloader, load_config
+from orchestrator.store.db import check_schema, make_engine, make_sessionmaker
+from orchestrator.core.errors import ConfigError, DagDefinitionError, DatabaseError, NotFoundError, OrchestratorError
+from orchestrator.store.models import Dag, User
 from orchestrator.store import access as access_store
 from orchestrator.store import audit
 from orchestrator.store.users import Role

@@ -16,8 +16,8 @@ import click
 from pydantic import ValidationError
 
 from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_rows, handle_errors, pass_state, record_audit
-from orchestrator.connections import Connection, env_connections
-from orchestrator.connectors import check_connection
+from orchestrator.core.connections import Connection, env_connections
+from orchestrator.plugins.connectors import check_connection
 from orchestrator.store import connections as connection_store
 
 
@@ -111,7 +111,7 @@ def list_(state: CliState, as_json: bool) -> None:
 
 def _resolve(state: CliState, conn_id: str) -> tuple[Connection, str]:
     """The connection and its source; ConnectionNotFoundError (exit 2) naming where it looked."""
-    from orchestrator.plugins import load_plugins
+    from orchestrator.plugins.manager import load_plugins
 
     res = connection_store.resolver(state.config, state.sessions(readonly=True), load_plugins(state.config).secrets_backends())
     conn = res.get(conn_id)
@@ -135,7 +135,7 @@ def get(state: CliState, conn_id: str) -> None:
 @handle_errors
 def test(state: CliState, conn_id: str) -> None:
     """Try to reach CONN_ID through its connector type; exit 0 if it works, 1 if not."""
-    from orchestrator.plugins import load_plugins
+    from orchestrator.plugins.manager import load_plugins
 
     conn, source = _resolve(state, conn_id)
     ok, message = check_connection(conn, load_plugins(state.config).connector_types)

@@ -1,5 +1,5 @@
 """`orchestrator definitions ...`: workflow definitions created, validated, versioned and published
-from YAML/JSON files, as the REST API's /definitions does (orchestrator.definitions).
+from YAML/JSON files, as the REST API's /definitions does (orchestrator.core.definitions).
 
 A definition's id is the DAG id it runs as: the CLI user's DAG roles apply to it (read to look,
 edit to change). Every change is in the audit log.
@@ -16,16 +16,16 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from orchestrator import definition_files
-from orchestrator.access import DagPermission, denial
+from orchestrator.operations import definition_files
+from orchestrator.store.permissions import DagPermission, denial
 from orchestrator.cli.common import (
     EXIT_FAILURE, CliState, PermissionDeniedError, cli_access, cli_actor, emit_json, emit_rows, handle_errors, iso, pass_state, record_audit,
 )
-from orchestrator.declarative import read_document
-from orchestrator.definition_check import check_document
-from orchestrator.definitions import DefinitionStatus, Problem, diff_documents, document_id, document_tags, with_id
-from orchestrator.models import Definition
-from orchestrator.run_stats import run_stats
+from orchestrator.declarative.workflow import read_document
+from orchestrator.operations.definition_check import check_document
+from orchestrator.core.definitions import DefinitionStatus, Problem, diff_documents, document_id, document_tags, with_id
+from orchestrator.store.models import Definition
+from orchestrator.core.run_stats import run_stats
 from orchestrator.store import definitions as definition_store
 from orchestrator.store import run_stats as stats_store
 from orchestrator.store.definitions import Saved

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import (
     CliState, cli_actor, cli_roles, emit_rows, handle_errors, iso, parse_conf, pass_state, record_audit, require_dag,
 )
-from orchestrator.plugins import ListenerThread, load_plugins, publishing
+from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
 from orchestrator.store import machines as machine_store
 
 

@@ -12,7 +12,7 @@ import click
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.cli import admin, connections
-from orchestrator.priority import MAX_PRIORITY, MIN_PRIORITY
+from orchestrator.core.priority import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
 from orchestrator.cli import machines as machines_cli
@@ -24,7 +24,7 @@ from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import simulate as simulate_cli
 from orchestrator.cli import variables as variables_cli
 from orchestrator.cli import definitions as definitions_cli
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.cli import roles as roles_cli
 from orchestrator.cli.common import (
     EXIT_FAILURE,
@@ -42,13 +42,13 @@ from orchestrator.cli.common import (
     require_dag,
 )
 from orchestrator.cli.run_files import read_run_requests
-from orchestrator.backfill import apply_backfill, plan_backfill
-from orchestrator.db import make_engine, upgrade
-from orchestrator.errors import ConflictError
-from orchestrator.log_store import LogStores
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.plugins import ListenerThread, load_plugins, make_plugin_manager, publishing
-from orchestrator.states import RUN_TERMINAL, RunState
+from orchestrator.store.backfill import apply_backfill, plan_backfill
+from orchestrator.store.db import make_engine, upgrade
+from orchestrator.core.errors import ConflictError
+from orchestrator.plugins.log_store import LogStores
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.plugins.manager import ListenerThread, load_plugins, make_plugin_manager, publishing
+from orchestrator.core.states import RUN_TERMINAL, RunState
 from orchestrator.store import audit
 from orchestrator.store import dags as dag_store
 from orchestrator.store import jobs as job_store

@@ -7,7 +7,7 @@ import json
 import click
 
 from orchestrator.cli.common import EXIT_FAILURE, CliState, dags_option, handle_errors, pass_state
-from orchestrator.plugins import load_plugins
+from orchestrator.plugins.manager import load_plugins
 
 
 @click.group("plugins")

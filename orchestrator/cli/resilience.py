@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import click
 
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag
-from orchestrator.errors import ConflictError
+from orchestrator.core.errors import ConflictError
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
 from orchestrator.store import pools as pool_store

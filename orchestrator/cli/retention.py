@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import click
 
 from orchestrator.cli.common import CliState, cli_actor, emit_json, emit_table, handle_errors, pass_state
-from orchestrator.errors import NotFoundError
-from orchestrator.log_store import LogStores
-from orchestrator.retention import clean as clean_runs
-from orchestrator.retention import BadAgeError, apply_policy, current_policy, parse_age
+from orchestrator.core.errors import NotFoundError
+from orchestrator.plugins.log_store import LogStores
+from orchestrator.operations.retention import clean as clean_runs
+from orchestrator.operations.retention import BadAgeError, apply_policy, current_policy, parse_age
 from orchestrator.store import retention as store
 from orchestrator.store.retention import Selection
 

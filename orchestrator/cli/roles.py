@@ -1,6 +1,6 @@
 """`orchestrator roles ...`: DAG roles, which grant read, trigger or edit on DAGs by id or tag.
 
-A user put in any DAG role is restricted to what their DAG roles grant (see orchestrator/access.py).
+A user put in any DAG role is restricted to what their DAG roles grant (see orchestrator/store/permissions.py).
 Every change is audited as `cli:<os user>`.
 """
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
-from orchestrator.access import Grant, parse_permission
+from orchestrator.store.permissions import Grant, parse_permission
 from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, pass_state
 from orchestrator.store import access as access_store
 

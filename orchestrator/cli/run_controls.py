@@ -12,13 +12,13 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import (
     CliState, cli_access, cli_actor, emit_rows, handle_errors, iso, pass_state, readable, record_audit, require_dag,
 )
-from orchestrator.models import Dag
-from orchestrator.plugins import ListenerThread, load_plugins, publishing
-from orchestrator.states import RunState, TaskState
+from orchestrator.store.models import Dag
+from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
+from orchestrator.core.states import RunState, TaskState
 from orchestrator.store import late as late_store
 from orchestrator.store import run_controls
 

@@ -19,7 +19,7 @@ from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_error
 from orchestrator.store import audit
 from orchestrator.store import variables as variable_store
 from orchestrator.store.connections import crypter
-from orchestrator.variables import as_text, check_key, decode, env_variables, from_env, is_sensitive, parse_import, shown
+from orchestrator.execution.variables import as_text, check_key, decode, env_variables, from_env, is_sensitive, parse_import, shown
 
 
 def _now() -> datetime:

@@ -10,9 +10,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.access import DagAccess, Grant
-from orchestrator.errors import ConflictError, NotFoundError, OrchestratorError
-from orchestrator.models import DagRole, DagRoleGrant, User, UserDagRole
+from orchestrator.store.permissions import DagAccess, Grant
+from orchestrator.core.errors import ConflictError, NotFoundError, OrchestratorError
+from orchestrator.store.models import DagRole, DagRoleGrant, User, UserDagRole
 from orchestrator.store.users import Role
 
 
@@ -31,7 +31,7 @@ class DagRoleView:
 
 
 def _grant(row: DagRoleGrant) -> Grant:
-    from orchestrator.access import DagPermission
+    from orchestrator.store.permissions import DagPermission
 
     return Grant(DagPermission(row.permission), dag_id=row.dag_id, tag=row.tag)
 

@@ -1,7 +1,7 @@
 """The approval tables: approval_request (what one ApprovalTask try waits for) and approval_decision.
 
 Every write goes through here: the scheduler opens, escalates and closes requests; users decide
-through `decide` (API and CLI), which checks the rules (orchestrator.approvals) with the request's
+through `decide` (API and CLI), which checks the rules (orchestrator.core.approvals) with the request's
 row locked, so two decisions at once cannot both miss the approval that completes it. A decision
 that ends the request marks it decided; the scheduler then settles the task.
 """
@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.approvals import (
+from orchestrator.core.approvals import (
     EVENT_CLOSED,
     EVENT_DECIDED,
     EVENT_ESCALATED,
@@ -36,9 +36,9 @@ from orchestrator.approvals import (
     outcome_of,
     votes_of,
 )
-from orchestrator.errors import NotFoundError
-from orchestrator.models import ApprovalDecision, ApprovalRequest, DagRun, Event, ExternalEvent, TaskInstance, User
-from orchestrator.states import TaskState
+from orchestrator.core.errors import NotFoundError
+from orchestrator.store.models import ApprovalDecision, ApprovalRequest, DagRun, Event, ExternalEvent, TaskInstance, User
+from orchestrator.core.states import TaskState
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
 from orchestrator.store.event_waits import chunks

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.assets import AssetRefs, asset_references
-from orchestrator.models import AssetCursor, AssetEvent, Dag
-from orchestrator.spec import DagSpec
+from orchestrator.core.assets import AssetRefs, asset_references
+from orchestrator.store.models import AssetCursor, AssetEvent, Dag
+from orchestrator.core.spec import DagSpec
 from orchestrator.store import changes as change_store
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.models import AuditLog
+from orchestrator.store.models import AuditLog
 
 
 def record(

@@ -22,7 +22,7 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from orchestrator.models import UTCDateTime
+from orchestrator.store.models import UTCDateTime
 
 Convert = Callable[[Any], Any]
 

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
-from orchestrator.models import ChangeCounter, DagRun
+from orchestrator.store.models import ChangeCounter, DagRun
 
 COUNTER_ID = 1
 _PENDING = "orchestrator.changes.pending"  # session.info key: run keys to stamp at commit

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.circuit import Breaker, BreakerState, Change, reset
-from orchestrator.errors import NotFoundError
-from orchestrator.models import CircuitBreaker
+from orchestrator.core.circuit import Breaker, BreakerState, Change, reset
+from orchestrator.core.errors import NotFoundError
+from orchestrator.store.models import CircuitBreaker
 from orchestrator.store import events
 
 

@@ -17,10 +17,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.connections import Connection, ConnectionNotFoundError
-from orchestrator.errors import ConfigError, ConflictError, OrchestratorError
-from orchestrator.models import ConnectionRow
+from orchestrator.core.config import Config
+from orchestrator.core.connections import Connection, ConnectionNotFoundError
+from orchestrator.core.errors import ConfigError, ConflictError, OrchestratorError
+from orchestrator.store.models import ConnectionRow
 
 KEY_FILE = "fernet_key"
 
@@ -140,7 +140,7 @@ def database_lookup(sessions: sessionmaker[Session], config: Config) -> Any:
     Read-only: the scheduler looks connections up while its own transaction may hold SQLite's
     write lock, and a read-only session never waits for it.
     """
-    from orchestrator.db import make_sessionmaker
+    from orchestrator.store.db import make_sessionmaker
 
     f = crypter(config)
     readers = make_sessionmaker(sessions.kw["bind"], readonly=True)
@@ -154,6 +154,6 @@ def database_lookup(sessions: sessionmaker[Session], config: Config) -> Any:
 
 def resolver(config: Config, sessions: sessionmaker[Session], backends: Any = (), ttl_s: float = 10.0) -> Any:
     """The ConnectionResolver the scheduler and the CLI use: env, then `backends`, then this database."""
-    from orchestrator.connections import ConnectionResolver
+    from orchestrator.core.connections import ConnectionResolver
 
     return ConnectionResolver(backends=backends, database=database_lookup(sessions, config), ttl_s=ttl_s)

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.assets import schedule_label
-from orchestrator.errors import NotFoundError
-from orchestrator.loader import FileResult, FileStat
-from orchestrator.models import Dag, DagFile, DagRun, DagVersion, ImportError_
-from orchestrator.schedule import DataInterval, upcoming_interval
-from orchestrator.spec import DagSpec
-from orchestrator.states import RUN_ACTIVE
+from orchestrator.core.assets import schedule_label
+from orchestrator.core.errors import NotFoundError
+from orchestrator.execution.loader import FileResult, FileStat
+from orchestrator.store.models import Dag, DagFile, DagRun, DagVersion, ImportError_
+from orchestrator.core.schedule import DataInterval, upcoming_interval
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import RUN_ACTIVE
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
 

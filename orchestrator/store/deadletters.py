@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import TaskInstance, TaskTry
-from orchestrator.states import TaskState
+from orchestrator.store.models import TaskInstance, TaskTry
+from orchestrator.core.states import TaskState
 from orchestrator.store import runs as run_store
 
 

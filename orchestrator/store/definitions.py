@@ -1,6 +1,6 @@
 """The definition and definition_version tables: the only writes to them.
 
-orchestrator.definitions decides what a lifecycle step changes; this module applies it. Every
+orchestrator.core.definitions decides what a lifecycle step changes; this module applies it. Every
 change adds a version or moves a status; the caller audits it in the same transaction.
 """
 
@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.definitions import Change, DefinitionStatus, VersionStatus, document_tags, trigger_refusal, version_of_file
-from orchestrator.errors import ConflictError, NotFoundError
-from orchestrator.models import Dag, Definition, DefinitionVersion
+from orchestrator.core.definitions import Change, DefinitionStatus, VersionStatus, document_tags, trigger_refusal, version_of_file
+from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.store.models import Dag, Definition, DefinitionVersion
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _add_version(
 
 
 def apply(session: Session, definition: Definition, change: Change, *, actor: str, now: datetime) -> None:
-    """Write a lifecycle change (orchestrator.definitions.publish / deprecate)."""
+    """Write a lifecycle change (orchestrator.core.definitions.publish / deprecate)."""
     definition.status = change.status.value
     definition.published_version = change.published_version
     definition.updated_by, definition.updated_at = actor, now

@@ -3,7 +3,7 @@
 Every write goes through here. The scheduler that drives the run registers the wait and settles
 its task; whichever scheduler processes the outside events matches them against the waits (in
 the same pass that matches them against the DAGs' triggers), so a run on another scheduler hears
-its event too. The decisions are pure (orchestrator.event_waits).
+its event too. The decisions are pure (orchestrator.core.event_waits).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.event_waits import EventWaitSpec, document, event_keys, is_glob, matches, wait_key
-from orchestrator.models import EventWait, ExternalEvent, TaskInstance
+from orchestrator.core.event_waits import EventWaitSpec, document, event_keys, is_glob, matches, wait_key
+from orchestrator.store.models import EventWait, ExternalEvent, TaskInstance
 
 log = logging.getLogger(__name__)
 

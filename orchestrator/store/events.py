@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import Event
+from orchestrator.store.models import Event
 from orchestrator.store.bulk import insert_many
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.errors import NotFoundError, OrchestratorError
-from orchestrator.models import Dag, DagRun, Event, ExternalEvent, ExternalEventRun
+from orchestrator.core.errors import NotFoundError, OrchestratorError
+from orchestrator.store.models import Dag, DagRun, Event, ExternalEvent, ExternalEventRun
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
 from orchestrator.store.event_waits import chunks

@@ -1,4 +1,4 @@
-"""The idempotency_key table: the keys whose task succeeded (see orchestrator.idempotency).
+"""The idempotency_key table: the keys whose task succeeded (see orchestrator.core.idempotency).
 
 Every write goes through `record`, called by `Batch.write` in the transaction that records the
 task's success.
@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.db import make_sessionmaker
-from orchestrator.idempotency import KeyRecord
-from orchestrator.errors import DatabaseError
-from orchestrator.models import IdempotencyKey
+from orchestrator.store.db import make_sessionmaker
+from orchestrator.core.idempotency import KeyRecord
+from orchestrator.core.errors import DatabaseError
+from orchestrator.store.models import IdempotencyKey
 
 Lookup = Callable[[Collection[str]], dict[str, KeyRecord]]
 """Keys -> the records of those that succeeded before (the scheduler's view of the table)."""

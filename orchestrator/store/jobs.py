@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import SchedulerAlreadyRunningError
-from orchestrator.models import SchedulerJob
+from orchestrator.core.errors import SchedulerAlreadyRunningError
+from orchestrator.store.models import SchedulerJob
 
 
 def alive_schedulers(session: Session, now: datetime, threshold: timedelta) -> list[SchedulerJob]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Row, and_, func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import DagRun, Event, TaskInstance
+from orchestrator.store.models import DagRun, Event, TaskInstance
 from orchestrator.store.events import DEADLINE_MISSED
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import NotFoundError
-from orchestrator.models import Pool
+from orchestrator.core.errors import NotFoundError
+from orchestrator.store.models import Pool
 from orchestrator.store import events
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import OrchestratorError
-from orchestrator.inputs import InvalidRunInputError, check_run_input
+from orchestrator.core.errors import OrchestratorError
+from orchestrator.core.inputs import InvalidRunInputError, check_run_input
 from orchestrator.store.runs import NewRun, existing_runs, runnable_dag
 
 MAX_PER_COMMIT = 1_000

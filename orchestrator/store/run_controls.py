@@ -1,6 +1,6 @@
 """Run controls in the store: mark a task or a run success or failed, pause and resume one run.
 
-Each applies its decision (orchestrator.run_controls) with its events in the caller's
+Each applies its decision (orchestrator.core.run_controls) with its events in the caller's
 transaction, bumps the run's `ext_change` and touches the change cursor: the scheduler that
 drives the run reloads it at its next poll, stops the work the change made stale and plans the
 rest (the downstream of a marked task, by their trigger rules). A task marked in a finished run
@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import ConflictError
-from orchestrator.models import DagRun
-from orchestrator.run_controls import TaskMark, mark_run as decide_run_mark, mark_task as decide_task_mark
-from orchestrator.states import RUN_ACTIVE, RUN_TERMINAL, TASK_TERMINAL, RunState, TaskState
+from orchestrator.core.errors import ConflictError
+from orchestrator.store.models import DagRun
+from orchestrator.core.run_controls import TaskMark, mark_run as decide_run_mark, mark_task as decide_task_mark
+from orchestrator.core.states import RUN_ACTIVE, RUN_TERMINAL, TASK_TERMINAL, RunState, TaskState
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
 from orchestrator.store.runs import Batch, RunKey, get_run, load_task_views, spec_for_version

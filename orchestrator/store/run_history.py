@@ -1,4 +1,4 @@
-"""A run rebuilt from its event rows (orchestrator.replay), beside its stored rows: what
+"""A run rebuilt from its event rows (orchestrator.core.replay), beside its stored rows: what
 `orchestrator runs replay`, the API's replay endpoint and the run page's time slider read."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import Event, TaskInstance
-from orchestrator.replay import InstanceImage, InstanceKey, RunImage, StoredRun, differences, replay
+from orchestrator.store.models import Event, TaskInstance
+from orchestrator.core.replay import InstanceImage, InstanceKey, RunImage, StoredRun, differences, replay
 from orchestrator.store.queries import get_run
 from orchestrator.store.runs import spec_for_version
 

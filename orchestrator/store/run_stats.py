@@ -1,4 +1,4 @@
-"""The rows behind a DAG's analytics (orchestrator.run_stats): its newest runs and their ended tries."""
+"""The rows behind a DAG's analytics (orchestrator.core.run_stats): its newest runs and their ended tries."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.definitions import version_of_file
-from orchestrator.models import DagRun, DagVersion, TaskTry
-from orchestrator.run_stats import RunSample, TrySample
+from orchestrator.core.definitions import version_of_file
+from orchestrator.store.models import DagRun, DagVersion, TaskTry
+from orchestrator.core.run_stats import RunSample, TrySample
 
 
 def samples(

@@ -16,16 +16,16 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.definitions import DefinitionStateError
-from orchestrator.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
-from orchestrator.inputs import check_run_input
-from orchestrator.priority import check_priority
-from orchestrator.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
-from orchestrator.setup_teardown import clear_scope
-from orchestrator.planner import TaskView
-from orchestrator.replay import MAP_COUNT
-from orchestrator.spec import DagSpec
-from orchestrator.states import (
+from orchestrator.core.definitions import DefinitionStateError
+from orchestrator.core.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
+from orchestrator.core.inputs import check_run_input
+from orchestrator.core.priority import check_priority
+from orchestrator.store.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
+from orchestrator.authoring.setup_teardown import clear_scope
+from orchestrator.core.planner import TaskView
+from orchestrator.core.replay import MAP_COUNT
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import (
     RUN_TERMINAL,
     TASK_TERMINAL,
     RunState,
@@ -112,7 +112,7 @@ class Batch:
     _inserted_tries: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict)  # try_inserts by try key
     log_appends: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
-    # circuit breakers changed by this batch's outcomes (orchestrator.circuit.Breaker by key), and when
+    # circuit breakers changed by this batch's outcomes (orchestrator.core.circuit.Breaker by key), and when
     circuits: dict[str, Any] = field(default_factory=dict)
     circuits_at: datetime | None = None
     # asset updates by the tasks that succeeded in this batch (orchestrator.store.assets.outlet_events)
@@ -158,7 +158,7 @@ class Batch:
     ) -> None:
         """Change a task's state (checked), apply `changes` to its view, record row and event.
         `map_index` names one instance of a mapped task (its view is that instance's); `mark`: a
-        user's mark, checked against the marks' table (orchestrator.states) instead."""
+        user's mark, checked against the marks' table (orchestrator.core.states) instead."""
         current = view.state
         if mark and not is_task_mark_allowed(current, to):
             raise IllegalTransitionError(f"task {run.dag_id}/{run.run_id}/{task_id}", current.value, to.value, view.history)
@@ -336,7 +336,7 @@ class NewRun:
 def runnable_dag(session: Session, dag_id: str, *, asked: bool) -> Dag:
     """The loaded DAG a new run of `dag_id` would use, or NotFoundError when there is none.
 
-    A definition's DAG (orchestrator.definitions) runs only while its published version is the one
+    A definition's DAG (orchestrator.core.definitions) runs only while its published version is the one
     loaded: when a person asks for the run (`asked`), DefinitionStateError says why it cannot start
     (a draft, deprecated, a newly published version not loaded yet) even before the scheduler
     unloads a deprecated one; the scheduler's own runs (cron, events, sub-workflows) go by the

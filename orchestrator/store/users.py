@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import NotFoundError, OrchestratorError
-from orchestrator.models import ApiToken, User
+from orchestrator.core.errors import NotFoundError, OrchestratorError
+from orchestrator.store.models import ApiToken, User
 
 
 class Role(str, Enum):

@@ -11,9 +11,9 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.models import VariableRow
+from orchestrator.store.models import VariableRow
 from orchestrator.store.connections import DecryptionError
-from orchestrator.variables import VariableNotFoundError, check_key
+from orchestrator.execution.variables import VariableNotFoundError, check_key
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import runs as run_store
 from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, Server, screenshot, trigger_from_dag_page
 
@@ -34,7 +34,7 @@ def _fits_the_window(page) -> None:  # noqa: ANN001
 
 def _queue_runs(server: Server, dag_id: str, n: int) -> None:
     """Queue `n` manual runs through the store (as `dags trigger` does), a minute apart."""
-    sessions = make_sessionmaker(make_engine(f"sqlite:///{server.home / 'orchestrator.db'}"))
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{server.home / 'orchestrator.store.db'}"))
     now = datetime.now(UTC)
     try:
         with sessions.begin() as s:

@@ -100,8 +100,8 @@ def _replay_differences(url: str) -> dict[tuple[str, str], list[str]]:
     from sqlalchemy import create_engine, inspect, select
     from sqlalchemy.orm import Session
 
-    from orchestrator.errors import OrchestratorError
-    from orchestrator.models import DagRun
+    from orchestrator.core.errors import OrchestratorError
+    from orchestrator.store.models import DagRun
     from orchestrator.store import run_history
 
     engine = create_engine(url)

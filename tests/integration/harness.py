@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config, load_config
-from orchestrator.db import make_engine, make_sessionmaker, upgrade
-from orchestrator.executor import Executor
-from orchestrator.models import DagRun, Event, SchedulerJob, TaskInstance, TaskTry
-from orchestrator.states import RUN_TERMINAL, RunState
+from orchestrator.core.config import Config, load_config
+from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
+from orchestrator.execution.executor import Executor
+from orchestrator.store.models import DagRun, Event, SchedulerJob, TaskInstance, TaskTry
+from orchestrator.core.states import RUN_TERMINAL, RunState
 from orchestrator.store import runs as run_store
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

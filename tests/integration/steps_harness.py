@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import DagRun, TaskInstance, TaskTry
+from orchestrator.core.config import Config
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import DagRun, TaskInstance, TaskTry
 
 from .harness import make_config, run_row, task_rows, tries_of, upgraded_sessions, write_dag
 
@@ -28,7 +28,7 @@ class Store:
 
     @classmethod
     def create(cls, home: Path, database_url: str | None = None) -> Store:
-        config = make_config(home, database_url or f"sqlite:///{home / 'orchestrator.db'}")
+        config = make_config(home, database_url or f"sqlite:///{home / 'orchestrator.store.db'}")
         return cls(config, upgraded_sessions(config.resolved_database_url))
 
     def run(self, dag_id: str, source: str) -> RunResult:

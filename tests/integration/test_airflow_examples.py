@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.models import TaskInstance
+from orchestrator.store.models import TaskInstance
 
 from .harness import REPO_ROOT, SchedulerProcess, cli_env, orch, run_row, upgraded_sessions, wait_for_run
 
@@ -38,7 +38,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     shutil.copytree(EXAMPLES, root / "dags", ignore=shutil.ignore_patterns("__pycache__"))
     env = cli_env(root, dag_dir_scan_interval_s=1)
     assert orch(["db", "upgrade"], env).returncode == 0
-    return Home(env, upgraded_sessions(f"sqlite:///{root / 'orchestrator.db'}"))
+    return Home(env, upgraded_sessions(f"sqlite:///{root / 'orchestrator.store.db'}"))
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.backfill import NotScheduledError, apply_backfill, plan_backfill
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import DagRun
-from orchestrator.states import RunState, TaskState
+from orchestrator.store.backfill import NotScheduledError, apply_backfill, plan_backfill
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import DagRun
+from orchestrator.core.states import RunState, TaskState
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch, RunKey
 
@@ -41,7 +41,7 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 def store(tmp_path: Path) -> tuple[Path, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "daily.py", DAILY)
     write_dag(tmp_path / "dags", "manual_only.py", UNSCHEDULED)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(tmp_path, url))
     return tmp_path, sessions
@@ -97,7 +97,7 @@ def test_backfilled_runs_run_through_the_scheduler_oldest_first(store: tuple[Pat
     home, sessions = store
     with sessions.begin() as s:
         apply_backfill(s, "daily", plan_backfill(s, "daily", datetime(2026, 3, 1), datetime(2026, 3, 4), rerun_failed=False, now=NOW), now=NOW, actor="t")
-    url = f"sqlite:///{home / 'orchestrator.db'}"
+    url = f"sqlite:///{home / 'orchestrator.store.db'}"
     with SchedulerThread(make_config(home, url), sessions, DaskExecutor(dask_address)):
         wait_until(lambda: all(r.state == "success" for r in _backfill_runs(sessions)), timeout=60, what="the backfill to finish")
     runs = _backfill_runs(sessions)

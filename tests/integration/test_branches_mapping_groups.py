@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.executor import InProcessExecutor
-from orchestrator.models import TaskInstance, TaskTry
+from orchestrator.core.config import Config
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.store.models import TaskInstance, TaskTry
 from orchestrator.store import runs as run_store
 
 from .harness import SchedulerThread, events_of, make_config, trigger, upgraded_sessions, wait_for_run, write_dag
@@ -76,7 +76,7 @@ DAGS = """
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "patterns.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     return make_config(tmp_path, url), upgraded_sessions(url)
 
 

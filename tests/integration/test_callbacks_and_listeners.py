@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.executor import InProcessExecutor
-from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import users as user_store
 from orchestrator.store.users import Role
 from scheduler import testrun
@@ -18,7 +18,7 @@ from .harness import SchedulerThread, events_of, make_config, trigger, upgraded_
 
 RECORDER = """
     import json
-    from orchestrator.hookspecs import hookimpl
+    from orchestrator.plugins.hookspecs import hookimpl
 
     def _write(event):
         with open({path!r}, "a") as fh:

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.executor import InProcessExecutor
-from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.core.config import Config
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import changes as change_store
 from orchestrator.store import dags as dag_store
 from orchestrator.store import runs as run_store

@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli.main import build_cli
-from orchestrator.connections import Connection
-from orchestrator.connectors import check_connection
-from orchestrator.plugins import load_plugins
+from orchestrator.core.connections import Connection
+from orchestrator.plugins.connectors import check_connection
+from orchestrator.plugins.manager import load_plugins
 
 from .harness import cli_env, orch
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.connections import Connection
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.models import TaskTry
+from orchestrator.core.connections import Connection
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store.models import TaskTry
 from orchestrator.store import connections as connection_store
 
 from .harness import SchedulerThread, make_config, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, write_dag
@@ -67,7 +67,7 @@ def _running_log(sessions: sessionmaker[Session], dag_id: str, run_id: str) -> s
 @pytest.fixture(scope="module")
 def world(dask_address: str, tmp_path_factory: pytest.TempPathFactory) -> World:
     home: Path = tmp_path_factory.mktemp("conn_e2e")
-    config = make_config(home, f"sqlite:///{home / 'orchestrator.db'}")
+    config = make_config(home, f"sqlite:///{home / 'orchestrator.store.db'}")
     for name, source in DAG_FILES.items():
         write_dag(config.resolved_dags_folder, name, source)
     sessions = upgraded_sessions(config.resolved_database_url)

@@ -10,10 +10,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from orchestrator.connections import Connection
-from orchestrator.errors import ConfigError, ConflictError
-from orchestrator.hookspecs import hookimpl
-from orchestrator.plugins import load_plugins
+from orchestrator.core.connections import Connection
+from orchestrator.core.errors import ConfigError, ConflictError
+from orchestrator.plugins.hookspecs import hookimpl
+from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import connections as connection_store
 from scheduler.service import connection_resolver
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.folder_sync import SyncReport, sync_dag_folder
-from orchestrator.models import Dag, ImportError_
+from orchestrator.core.config import Config
+from orchestrator.operations.folder_sync import SyncReport, sync_dag_folder
+from orchestrator.store.models import Dag, ImportError_
 from orchestrator.store import queries
 
 from .harness import make_config, upgraded_sessions, write_dag
@@ -70,7 +70,7 @@ class Synced:
 
 
 def _sync(tmp: Path, files: dict[str, str]) -> Synced:
-    config = make_config(tmp, f"sqlite:///{tmp / 'orchestrator.db'}", dag_file_timeout_s=TIMEOUT_S)
+    config = make_config(tmp, f"sqlite:///{tmp / 'orchestrator.store.db'}", dag_file_timeout_s=TIMEOUT_S)
     for name, source in files.items():
         write_dag(config.resolved_dags_folder, name, source)
     sessions = upgraded_sessions(config.resolved_database_url)
@@ -195,7 +195,7 @@ def test_schedulers_syncing_one_folder_at_once_store_each_dag_once(postgres_serv
 
     from sqlalchemy import func, select
 
-    from orchestrator.models import DagFile
+    from orchestrator.store.models import DagFile
     from tests.conftest import temporary_postgres_database
 
     for i in range(4):

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import TaskInstance
+from orchestrator.core.config import Config
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import TaskInstance
 
 from .harness import make_config, trigger, upgraded_sessions, wait_for_run, write_dag
 from .test_declarative_workflows import scheduler
@@ -28,7 +28,7 @@ def collect(data):
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     """An empty DAG folder (beside a helper module) and an upgraded SQLite database."""
     write_dag(tmp_path / "dags", "pattern_steps.py", STEPS_MODULE)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     return make_config(tmp_path, url), upgraded_sessions(url)
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
+from orchestrator.core.config import Config
 
-from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.operations.folder_sync import sync_dag_folder
 from scheduler import testrun
 
 from .harness import REPO_ROOT, make_config, run_row, task_rows, upgraded_sessions
@@ -21,7 +21,7 @@ from .harness import REPO_ROOT, make_config, run_row, task_rows, upgraded_sessio
 def fan_out(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], Config]]:
     (tmp_path / "dags").mkdir()
     shutil.copy(REPO_ROOT / "dags" / "fan_out_fan_in.py", tmp_path / "dags")
-    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}")
+    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
     sessions = upgraded_sessions(config.resolved_database_url)
     sync_dag_folder(sessions, config)
     yield sessions, config

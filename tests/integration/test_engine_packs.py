@@ -1,4 +1,4 @@
-"""How tries reach Dask (orchestrator.packing, orchestrator.packs): a linear chain continues on
+"""How tries reach Dask (orchestrator.execution.packing, orchestrator.execution.packs): a linear chain continues on
 one worker as one Dask task, tiny tasks go in batches, other tasks one Dask task each, and
 every try is still recorded on its own."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.runtime import WorkItem
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.execution.runtime import WorkItem
 
 from .harness import SchedulerThread, events_of, make_config, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, write_dag
 
@@ -40,7 +40,7 @@ class Ran:
 @pytest.fixture
 def run_dag(tmp_path: Path, dask_address: str) -> Iterator:
     """Runs a DAG file's DAG once through the scheduler; returns the run and the packs submitted."""
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
 
     def run(dag_id: str, source: str) -> Ran:

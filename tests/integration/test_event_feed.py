@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.models import Event
+from orchestrator.store.models import Event
 from orchestrator.store import event_feed, events
 
 from .harness import upgraded_sessions

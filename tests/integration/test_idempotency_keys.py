@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.executor import InProcessExecutor
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import DagRun, IdempotencyKey, SchedulerJob
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import DagRun, IdempotencyKey, SchedulerJob
 from orchestrator.store import runs as run_store
 
 from .harness import (
@@ -73,7 +73,7 @@ class Home:
 def _home(path: Path, pack_s: float = 0.0) -> tuple[Path, str]:
     side = path / "side_effects.txt"
     write_dag(path / "dags", "shop.py", DAGS.format(side=str(side), pack_s=pack_s))
-    return side, f"sqlite:///{path / 'orchestrator.db'}"
+    return side, f"sqlite:///{path / 'orchestrator.store.db'}"
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import load_config
-from orchestrator.errors import ConfigError
-from orchestrator.log_store import LogStores, offload
-from orchestrator.models import DagRun, TaskTry
+from orchestrator.core.config import load_config
+from orchestrator.core.errors import ConfigError
+from orchestrator.plugins.log_store import LogStores, offload
+from orchestrator.store.models import DagRun, TaskTry
 from orchestrator.store import queries
 from orchestrator.store import retention as store
 from orchestrator.store.retention import Selection

@@ -8,8 +8,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from orchestrator.db import current_revision, head_revision, make_engine, upgrade
-from orchestrator.models import Base
+from orchestrator.store.db import current_revision, head_revision, make_engine, upgrade
+from orchestrator.store.models import Base
 
 from .harness import cli_env, orch
 

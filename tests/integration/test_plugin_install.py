@@ -32,7 +32,7 @@ PACKAGE = {
     """,
     "orch_echo_plugin.py": """
         from orchestrator import BaseTask
-        from orchestrator.hookspecs import hookimpl
+        from orchestrator.plugins.hookspecs import hookimpl
 
         class EchoTask(BaseTask):
             step_type = "echo"

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.executor import InProcessExecutor
-from orchestrator.plugins import PluginError
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.plugins.manager import PluginError
 
 from .harness import SchedulerThread, make_config, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 
 RECORDER = """
     import json
-    from orchestrator.hookspecs import hookimpl
+    from orchestrator.plugins.hookspecs import hookimpl
 
     def _write(event):
         with open({path!r}, "a") as fh:
@@ -30,7 +30,7 @@ RECORDER = """
         _write(event)
 """
 FAILING = """
-    from orchestrator.hookspecs import hookimpl
+    from orchestrator.plugins.hookspecs import hookimpl
 
     @hookimpl
     def orchestrator_on_task_state(event):
@@ -71,7 +71,7 @@ def test_the_scheduler_refuses_to_start_when_two_plugins_register_one_step_type(
     config = make_config(tmp_path, f"sqlite:///{tmp_path / 'o.db'}")
     write_dag(config.resolved_plugins_folder, "my_shell.py", """
         from orchestrator import BaseTask
-        from orchestrator.hookspecs import hookimpl
+        from orchestrator.plugins.hookspecs import hookimpl
 
         class MyShell(BaseTask):
             step_type = "shell"

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.approvals import Decision
-from orchestrator.config import Config
-from orchestrator.executor import InProcessExecutor
-from orchestrator.models import ApprovalRequest, DagRun, TaskInstance
+from orchestrator.core.approvals import Decision
+from orchestrator.core.config import Config
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.store.models import ApprovalRequest, DagRun, TaskInstance
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import run_history
 from orchestrator.store import runs as run_store
@@ -58,7 +58,7 @@ DAGS = """
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Config, sessionmaker[Session]]]:
     write_dag(tmp_path / "dags", "replayed.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     with sessions.begin() as session:
         user_store.create_user(session, "alice", Role.VIEWER, "pw", datetime.now(UTC))

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.circuit import Breaker, BreakerState
-from orchestrator.config import load_config
-from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import AuditLog
+from orchestrator.core.circuit import Breaker, BreakerState
+from orchestrator.core.config import load_config
+from orchestrator.store.db import make_engine, make_sessionmaker
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import AuditLog
 from orchestrator.store import circuits as circuit_store
 from scheduler import testrun
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.models import TaskInstance
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store.models import TaskInstance
 from orchestrator.store import pools as pool_store
 
 from .harness import SchedulerThread, is_finished, make_config, run_row, trigger, upgraded_sessions, write_dag

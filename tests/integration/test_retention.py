@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import load_config
-from orchestrator.models import (
+from orchestrator.core.config import load_config
+from orchestrator.store.models import (
     ApprovalDecision,
     ApprovalRequest,
     AssetEvent,
@@ -28,7 +28,7 @@ from orchestrator.models import (
     TaskInstance,
     TaskTry,
 )
-from orchestrator.retention import POLICY_ACTOR, run_retention
+from orchestrator.operations.retention import POLICY_ACTOR, run_retention
 from orchestrator.store import retention as store
 from orchestrator.store.retention import Pacing, Selection
 
@@ -240,7 +240,7 @@ def test_cli_refuses_audit_purge_for_one_dag(cli: dict[str, str], mixed: session
 def test_the_retention_thread_applies_the_policy_until_stopped(mixed: sessionmaker[Session], tmp_path: Path) -> None:
     import threading
 
-    from orchestrator.retention import RetentionThread
+    from orchestrator.operations.retention import RetentionThread
 
     stopping = threading.Event()
     thread = RetentionThread(mixed, load_config(home=tmp_path, retention_days=30), stopping, lambda: datetime.now(UTC), check_interval_s=0.05)

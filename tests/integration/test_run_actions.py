@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.errors import ConflictError
-from orchestrator.models import SchedulerJob
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.core.errors import ConflictError
+from orchestrator.store.models import SchedulerJob
 from orchestrator.store import runs as run_store
 
 from .harness import SchedulerThread, make_config, run_row, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
@@ -55,7 +55,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, dask_address: str) -> Iterator
     home = tmp_path_factory.mktemp("actions")
     for name, source in DAGS.items():
         write_dag(home / "dags", name, source)
-    url = f"sqlite:///{home / 'orchestrator.db'}"
+    url = f"sqlite:///{home / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     with SchedulerThread(make_config(home, url), sessions, DaskExecutor(dask_address)):
         yield home, sessions
@@ -130,9 +130,9 @@ def test_the_heartbeat_reports_the_dask_workers(env: tuple[Path, sessionmaker[Se
 
 def test_clearing_a_task_of_a_run_not_started_yet_is_a_conflict(tmp_path: Path) -> None:
     write_dag(tmp_path / "dags", "gate.py", DAGS["gate.py"])
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
-    from orchestrator.folder_sync import sync_dag_folder
+    from orchestrator.operations.folder_sync import sync_dag_folder
 
     sync_dag_folder(sessions, make_config(tmp_path, url))
     run_id = trigger(sessions, "gate")

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.models import DagRun, TaskInstance
-from orchestrator.states import RUN_TERMINAL, RunState
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store.models import DagRun, TaskInstance
+from orchestrator.core.states import RUN_TERMINAL, RunState
 from orchestrator.store import queries
 
 from .harness import SchedulerThread, events_of, make_config, run_row, task_rows, trigger, upgraded_sessions, write_dag

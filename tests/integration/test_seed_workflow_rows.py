@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.models import DagRun
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.models import DagRun
 from orchestrator.store import external_events as event_store
 
 from .harness import SchedulerProcess, cli_env, make_config, orch, task_rows, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
@@ -68,7 +68,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         write_dag(path / "dags", f"coded_{code}.yaml", CODED.replace("{dag_id}", f"coded_{code}").replace("{code}", code))
     write_dag(path / "dags", "totals.yaml", JSONATA)
     write_dag(path / "dags", "brief.yaml", KEPT_BRIEFLY)
-    url = f"sqlite:///{path / 'orchestrator.db'}"
+    url = f"sqlite:///{path / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(path, url))
     env = cli_env(path)

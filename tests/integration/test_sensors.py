@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.dask_executor import DaskExecutor
+from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.store import runs as run_store
 
 from .harness import (
@@ -148,8 +148,8 @@ FLAG_PLUGIN = """
 import asyncio
 import os
 
-from orchestrator.async_triggers import BaseTrigger, TriggerEvent
-from orchestrator.hookspecs import hookimpl
+from orchestrator.execution.async_triggers import BaseTrigger, TriggerEvent
+from orchestrator.plugins.hookspecs import hookimpl
 
 
 class FlagTrigger(BaseTrigger):
@@ -248,7 +248,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     (home / "plugins" / "flag_trigger.py").write_text(FLAG_PLUGIN)
     with sqlite3.connect(home / "warehouse.db") as db:
         db.execute("create table loads (day text)")
-    url = f"sqlite:///{home / 'orchestrator.db'}"
+    url = f"sqlite:///{home / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     with StatusServer() as server, pytest.MonkeyPatch.context() as mp:
         mp.setenv("ORCH_CONN_STATUS_API", f"http://127.0.0.1:{server.port}")
@@ -466,7 +466,7 @@ def test_a_sensor_cancelled_while_waiting_stops_waiting(env: Env) -> None:
 
 
 def test_a_deferred_sensor_keeps_waiting_across_a_scheduler_restart(tmp_path: Path) -> None:
-    from orchestrator.executor import InProcessExecutor
+    from orchestrator.execution.executor import InProcessExecutor
 
     write_dag(tmp_path / "dags", "restart.py", f"""
         import os
@@ -477,7 +477,7 @@ def test_a_deferred_sensor_keeps_waiting_across_a_scheduler_restart(tmp_path: Pa
             FileSensor(task_id="wait", filepath={SIGNALS.format(name="restart")}, deferrable=True, poke_interval=0.1, timeout=300)
     """)
     (tmp_path / "signals").mkdir()
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     config = make_config(tmp_path, url)
     with SchedulerThread(config, sessions, InProcessExecutor()):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.executor import InProcessExecutor
+from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.store import runs as run_store
 
 from .harness import SchedulerThread, make_config, run_row, task_rows, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
@@ -58,7 +58,7 @@ DAGS = """
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "st.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     made = upgraded_sessions(url)
     with SchedulerThread(make_config(tmp_path, url, dag_dir_scan_interval_s=0.5), made, InProcessExecutor()):
         yield made

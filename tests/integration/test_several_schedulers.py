@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.models import Dag, DagRun, Event, SchedulerJob
+from orchestrator.store.models import Dag, DagRun, Event, SchedulerJob
 from tests.conftest import temporary_postgres_database
 
 from .harness import SchedulerProcess, cli_env, trigger, upgraded_sessions, wait_until, write_dag

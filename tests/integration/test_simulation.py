@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.models import TaskInstance, TaskTry
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store.models import TaskInstance, TaskTry
 from orchestrator.store import users as user_store
 from orchestrator.store.users import Role
 from webui import create_app
@@ -72,7 +72,7 @@ def _simulated(sim: dict[str, Any]) -> tuple[dict[str, Any], Counter[tuple[str, 
 @pytest.mark.slow
 def test_a_simulation_agrees_with_a_real_run_on_dask_given_the_same_outcomes(dask_address: str, tmp_path: Path) -> None:
     write_dag(tmp_path / "dags", "simulated.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     with SchedulerThread(config, sessions, DaskExecutor(dask_address)):
         run_id = trigger(sessions, "simulated", CONF)

@@ -17,17 +17,17 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from orchestrator import machine as core
-from orchestrator.access import DagPermission, Grant
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.core import machine as core
+from orchestrator.store.permissions import DagPermission, Grant
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import access as access_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
 from orchestrator.store.users import Role
 from webui import create_app
 
-from orchestrator.executor import InProcessExecutor
+from orchestrator.execution.executor import InProcessExecutor
 
 from .harness import (
     SchedulerThread, cli_env, events_of, make_config, orch, run_row, task_rows, trigger as queue_run, upgraded_sessions, wait_for_run,
@@ -311,7 +311,7 @@ SLA_DAGS = """
 def test_a_missed_state_sla_escalates_or_is_recorded_once(tmp_path: Path) -> None:
     t0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     write_dag(tmp_path / "dags", "slas.py", SLA_DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     config = make_config(tmp_path, url)
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, config)

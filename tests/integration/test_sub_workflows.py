@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.executor import InProcessExecutor
-from orchestrator.models import DagRun
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.store.models import DagRun
 
 from .harness import SchedulerThread, make_config, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, write_dag
 
@@ -63,7 +63,7 @@ class Home:
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     path = tmp_path_factory.mktemp("sub_workflows")
     write_dag(path / "dags", "orders.py", DAGS.format(marker=str(path / "failed_once")))
-    url = f"sqlite:///{path / 'orchestrator.db'}"
+    url = f"sqlite:///{path / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     with SchedulerThread(make_config(path, url), sessions, InProcessExecutor(), clock=lambda: NOW):
         yield Home(sessions)

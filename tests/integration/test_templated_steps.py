@@ -156,7 +156,7 @@ def test_xcom_pull_in_a_template_reads_the_upstream_result(store: Store) -> None
 
 
 def test_a_triggered_runs_conf_renders_over_the_parent_run(store: Store) -> None:
-    from orchestrator.models import DagRun
+    from orchestrator.store.models import DagRun
 
     store.run("t_child", """
         from orchestrator import DAG, EmptyTask
@@ -188,7 +188,7 @@ def test_mapped_items_are_data_and_never_rendered(store: Store) -> None:
 
             task(upstream_value).expand(value=items())
     """)
-    from orchestrator.models import TaskInstance
+    from orchestrator.store.models import TaskInstance
 
     with store.sessions() as s:
         gathered = s.get(TaskInstance, ("t_mapped", done.run.run_id, "upstream_value", -1))
@@ -196,7 +196,7 @@ def test_mapped_items_are_data_and_never_rendered(store: Store) -> None:
 
 
 def test_clearing_a_task_drops_what_it_pushed(store: Store) -> None:
-    from orchestrator.models import XCom
+    from orchestrator.store.models import XCom
     from orchestrator.store import runs as run_store
 
     done = store.run("t_xcom_clear", """

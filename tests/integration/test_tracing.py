@@ -18,10 +18,10 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.errors import ConfigError
-from orchestrator.folder_sync import sync_dag_folder
-from orchestrator.tracing import TraceExporter, exporter_for, trace_ids
+from orchestrator.core.config import Config
+from orchestrator.core.errors import ConfigError
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.operations.tracing import TraceExporter, exporter_for, trace_ids
 from scheduler import testrun
 
 from .harness import make_config, task_rows, upgraded_sessions, write_dag
@@ -90,7 +90,7 @@ def _value(v: Any) -> Any:
 
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
-    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}")
+    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
     write_dag(config.resolved_dags_folder, "traced.py", DAG_FILE)
     sessions = upgraded_sessions(config.resolved_database_url)
     sync_dag_folder(sessions, config)

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.executor import InProcessExecutor
-from orchestrator.models import DagRun, Event
+from orchestrator.core.config import Config
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.store.models import DagRun, Event
 from orchestrator.store import dags as dag_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
@@ -54,7 +54,7 @@ PARENTS = """
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "child.py", CHILD)
     write_dag(tmp_path / "dags", "parents.py", PARENTS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     return make_config(tmp_path, url, secret_key="test"), upgraded_sessions(url)
 
 

@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.config import Config
-from orchestrator.executor import InProcessExecutor
-from orchestrator.event_waits import EventWaitSpec
-from orchestrator.models import DagRun, EventWait
+from orchestrator.core.config import Config
+from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.core.event_waits import EventWaitSpec
+from orchestrator.store.models import DagRun, EventWait
 from orchestrator.store import event_waits as wait_store
 from orchestrator.store import external_events
 from orchestrator.store import users as user_store
@@ -74,7 +74,7 @@ class Store:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     write_dag(tmp_path / "dags", "waits.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     config = make_config(tmp_path, url, secret_key="test")
     sessions = upgraded_sessions(url)
     with sessions.begin() as s:

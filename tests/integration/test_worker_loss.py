@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.dask_executor import DaskExecutor
+from orchestrator.execution.dask_executor import DaskExecutor
 
 from .conftest import DaskProcesses
 from .harness import SchedulerThread, make_config, tries_of, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
@@ -43,7 +43,7 @@ def killed_mid_chain(cluster: DaskProcesses, tmp_path_factory: pytest.TempPathFa
     lines = home / "lines.txt"
     lines.touch()
     write_dag(home / "dags", "effects.py", CHAIN.replace("LINES", repr(str(lines))))
-    url = f"sqlite:///{home / 'orchestrator.db'}"
+    url = f"sqlite:///{home / 'orchestrator.store.db'}"
     sessions = upgraded_sessions(url)
     try:
         with SchedulerThread(make_config(home, url), sessions, DaskExecutor(cluster.address)):

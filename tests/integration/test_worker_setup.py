@@ -1,12 +1,12 @@
-"""Every Dask worker the executor uses is set up for tries (orchestrator.dask_executor.WorkerSetup),
-those that join later included: the collector is set as orchestrator.collector says."""
+"""Every Dask worker the executor uses is set up for tries (orchestrator.execution.dask_executor.WorkerSetup),
+those that join later included: the collector is set as orchestrator.execution.collector says."""
 
 from __future__ import annotations
 
 import gc
 
-from orchestrator.collector import THRESHOLDS
-from orchestrator.dask_executor import DaskExecutor
+from orchestrator.execution.collector import THRESHOLDS
+from orchestrator.execution.dask_executor import DaskExecutor
 
 
 def _collector() -> tuple[tuple[int, int, int], int]:

@@ -12,13 +12,13 @@ from orchestrator.airflow import (
     DAG, BashOperator, EmptyOperator, Label, Param, PythonOperator, ShortCircuitOperator, TriggerDagRunOperator,
     UnsupportedAirflowFeature, cross_downstream, dag, pendulum, setup, task, task_group, teardown,
 )
-from orchestrator.errors import DagDefinitionError
-from orchestrator.mapping import KWARGS, MappingError, map_items, map_length, source_list
-from orchestrator.schedule import delta_cron
-from orchestrator.setup_teardown import clear_scope
-from orchestrator.spec import MapSource
-from orchestrator.states import UpstreamSummary, Verdict, evaluate_teardown
-from orchestrator.templating import ds_add, ds_format
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.mapping import KWARGS, MappingError, map_items, map_length, source_list
+from orchestrator.core.schedule import delta_cron
+from orchestrator.authoring.setup_teardown import clear_scope
+from orchestrator.core.spec import MapSource
+from orchestrator.core.states import UpstreamSummary, Verdict, evaluate_teardown
+from orchestrator.core.templating import ds_add, ds_format
 
 
 def _spec(d: DAG) -> DagSpec:
@@ -28,7 +28,7 @@ def _spec(d: DAG) -> DagSpec:
 def test_from_orchestrator_import_dag_gives_the_decorator() -> None:
     from orchestrator import dag as decorator
 
-    assert callable(decorator) and decorator is orchestrator.dag and decorator.__module__ == "orchestrator.dag"
+    assert callable(decorator) and decorator is orchestrator.dag and decorator.__module__ == "orchestrator.authoring.dag"
 
 
 def test_the_dag_decorator_names_the_dag_after_the_function_and_documents_it() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator import DAG, ApprovalTask, Escalate
-from orchestrator.approvals import (
+from orchestrator.core.approvals import (
     ROLES,
     Action,
     ApprovalClosedError,
@@ -28,7 +28,7 @@ from orchestrator.approvals import (
     outcome_of,
     votes_of,
 )
-from orchestrator.errors import DagDefinitionError
+from orchestrator.core.errors import DagDefinitionError
 from orchestrator.store.users import Role
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

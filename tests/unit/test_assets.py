@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from orchestrator import DAG, AnyOf, Asset, DagSpec, EventTrigger, PythonTask, TaskSpec
-from orchestrator.assets import AssetCondition, asset_references, due_updates, schedule_label
-from orchestrator.errors import DagDefinitionError
+from orchestrator.core.assets import AssetCondition, asset_references, due_updates, schedule_label
+from orchestrator.core.errors import DagDefinitionError
 
 ALL = AssetCondition(mode="all", uris=("orders", "customers"))
 ANY = AssetCondition(mode="any", uris=("orders", "customers"))

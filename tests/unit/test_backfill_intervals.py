@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.errors import DagDefinitionError
-from orchestrator.schedule import intervals_between
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.schedule import intervals_between
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 

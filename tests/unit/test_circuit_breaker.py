@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.circuit import Breaker, BreakerPolicy, BreakerState, admit, breaker_key, record, release_probe, reset
-from orchestrator.spec import TaskSpec
+from orchestrator.core.circuit import Breaker, BreakerPolicy, BreakerState, admit, breaker_key, record, release_probe, reset
+from orchestrator.core.spec import TaskSpec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = BreakerPolicy(failure_threshold=3, cooldown_s=30)

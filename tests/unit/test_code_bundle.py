@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import code_bundle
-from orchestrator.code_bundle import BundleCache, CodeBundleError, build_bundle, unpacked
+from orchestrator.execution import code_bundle
+from orchestrator.execution.code_bundle import BundleCache, CodeBundleError, build_bundle, unpacked
 
 
 def _folder(root: Path) -> Path:

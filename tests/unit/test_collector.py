@@ -1,4 +1,4 @@
-"""The collector set for the scheduler's loop and for the workers' tries (orchestrator/collector.py)."""
+"""The collector set for the scheduler's loop and for the workers' tries (orchestrator/execution/collector.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from orchestrator.collector import THRESHOLDS, tuned_for_the_loop
+from orchestrator.execution.collector import THRESHOLDS, tuned_for_the_loop
 
 
 def test_the_loop_collects_the_young_generation_less_often() -> None:

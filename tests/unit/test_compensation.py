@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from orchestrator import DAG, PythonTask, TaskGroup
-from orchestrator.compensation import compensation_order
-from orchestrator.errors import DagDefinitionError
-from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import RunState, TaskState
+from orchestrator.core.compensation import compensation_order
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView, plan_run
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

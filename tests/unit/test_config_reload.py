@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.config import Config, reload_plan, with_environment
-from orchestrator.errors import ConfigError
+from orchestrator.core.config import Config, reload_plan, with_environment
+from orchestrator.core.errors import ConfigError
 
 TOML = {"poll_interval_s": 0.5, "env": {"staging": {"poll_interval_s": 2.0, "retention_days": 7}, "prod": {}}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.connections import (
+from orchestrator.core.connections import (
     MASK,
     Connection,
     ConnectionLookupError,

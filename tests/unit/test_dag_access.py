@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.access import DagAccess, DagPermission, Grant, InvalidGrantError, denial, parse_permission
+from orchestrator.store.permissions import DagAccess, DagPermission, Grant, InvalidGrantError, denial, parse_permission
 from orchestrator.store.users import Role
 
 READ, TRIGGER, EDIT = DagPermission.READ, DagPermission.TRIGGER, DagPermission.EDIT

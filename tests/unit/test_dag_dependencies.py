@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator import DAG, DagDependency, PythonTask
-from orchestrator.dependencies import (
+from orchestrator.core.dependencies import (
     DependencySpec,
     Met,
     TimedOut,
@@ -17,8 +17,8 @@ from orchestrator.dependencies import (
     decide,
     find_cycles,
 )
-from orchestrator.errors import DagDefinitionError
-from orchestrator.states import RUN_ACTIVE, RunState
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.states import RUN_ACTIVE, RunState
 
 D = datetime(2026, 11, 22, tzinfo=UTC)
 DAY = timedelta(days=1)

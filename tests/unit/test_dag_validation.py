@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from orchestrator import DAG, PythonTask, task
-from orchestrator.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
+from orchestrator.core.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
 
 
 def noop() -> None:

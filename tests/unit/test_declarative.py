@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.declarative import WorkflowFileError, build_dag, load_workflow_file, parse_workflow
-from orchestrator.edges import follow_edges
-from orchestrator.spec import DagSpec
-from orchestrator.states import TriggerRule
+from orchestrator.declarative.workflow import WorkflowFileError, build_dag, load_workflow_file, parse_workflow
+from orchestrator.core.edges import follow_edges
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import TriggerRule
 
 ORDER = """
 workflowId: orders

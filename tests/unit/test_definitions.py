@@ -1,4 +1,4 @@
-"""Definitions (orchestrator.definitions): the lifecycle's decisions, the document's id, problems
+"""Definitions (orchestrator.core.definitions): the lifecycle's decisions, the document's id, problems
 by JSON path, and the difference between two versions' documents."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.definition_check import problems_in_this_process
-from orchestrator.definition_files import write_published
-from orchestrator.definitions import (
+from orchestrator.operations.definition_check import problems_in_this_process
+from orchestrator.operations.definition_files import write_published
+from orchestrator.core.definitions import (
     DefinitionStateError, DefinitionStatus, DocumentChange, Problem, VersionStatus, deprecate, diff_documents, document_id, json_path,
     publish, trigger_refusal, version_file_name, version_of_file,
 )
-from orchestrator.loader import find_dag_files
+from orchestrator.execution.loader import find_dag_files
 
 D, P, X = DefinitionStatus.DRAFT, DefinitionStatus.PUBLISHED, DefinitionStatus.DEPRECATED
 

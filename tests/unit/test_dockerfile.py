@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import Config
+from orchestrator.core.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -199,7 +199,7 @@ def test_the_build_context_holds_every_file_the_image_installs() -> None:
     "path",
     [
         ".git/config", "tests/unit/test_schedule.py", "bench/README.md", "helm/orchestrator/values.yaml",
-        "orchestrator/__pycache__/config.cpython-311.pyc", "orchestrator.egg-info/PKG-INFO", "orchestrator.db",
+        "orchestrator/__pycache__/config.cpython-311.pyc", "orchestrator.egg-info/PKG-INFO", "orchestrator.store.db",
         ".venv/bin/python", "fernet_key",
     ],
 )

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from orchestrator import DAG, PythonTask
-from orchestrator.error_routing import code_of, error_names, route_for, routed_error
-from orchestrator.errors import DagDefinitionError
-from orchestrator.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import RunState, TaskState, TriggerRule
+from orchestrator.core.error_routing import code_of, error_names, route_for, routed_error
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState, TriggerRule
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, EventTrigger
-from orchestrator.errors import DagDefinitionError
-from orchestrator.triggers import EventTriggerSpec, TriggerOutcome, evaluate, first_match
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.triggers import EventTriggerSpec, TriggerOutcome, evaluate, first_match
 
 ORDER = {"type": "order.created", "payload": {"id": "A-1", "amount": 1500, "lines": [1, 2]}, "id": "sender-1"}
 

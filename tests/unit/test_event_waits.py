@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, WaitForEvent
-from orchestrator.errors import DagDefinitionError
-from orchestrator.event_waits import MAX_EVENT_KEYS, document, event_keys, is_glob, matches, wait_key
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.event_waits import MAX_EVENT_KEYS, document, event_keys, is_glob, matches, wait_key
 
 INVOICE = document("invoice.approved", {"invoice_id": "inv-7", "amount": 1200.0, "by": {"name": "ann"}}, "evt-1")
 

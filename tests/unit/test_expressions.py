@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.expressions import MAX_DEPTH, MAX_LENGTH, EvaluationError, ExpressionError, compile_expression
+from orchestrator.core.expressions import MAX_DEPTH, MAX_LENGTH, EvaluationError, ExpressionError, compile_expression
 
 NAMES = ("data", "params", "input", "steps")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.spec import DagSpec, TaskSpec
+from orchestrator.core.spec import DagSpec, TaskSpec
 from webui.ui.graph import CHAR_W, NODE_H, NODE_TEXT_ROOM, NODE_W_MAX, layout, longest_path_layers
 
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from orchestrator.config import Config
+from orchestrator.core.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "helm" / "orchestrator"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator import DAG, PythonTask
-from orchestrator.errors import DagDefinitionError
-from orchestrator.idempotency import IdempotencyKeyError, render_key
-from orchestrator.templating import TemplateRenderError, render_value, run_scope
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.idempotency import IdempotencyKeyError, render_key
+from orchestrator.core.templating import TemplateRenderError, render_value, run_scope
 
 SCOPE = run_scope(
     dag_id="shop", run_id="manual__1", task_id="charge", params={"order_id": 42, "region": "eu"}, conf={"order_id": 42},

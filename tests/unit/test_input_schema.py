@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 
 from orchestrator import DAG
-from orchestrator.errors import DagDefinitionError
-from orchestrator.inputs import InvalidRunInputError, check_run_input, schema_defaults
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.inputs import InvalidRunInputError, check_run_input, schema_defaults
 
 SCHEMA = {
     "type": "object",

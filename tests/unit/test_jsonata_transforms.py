@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from orchestrator import EventTrigger
-from orchestrator.errors import DagDefinitionError
-from orchestrator.jsonata_transforms import _module, compile_jsonata, evaluate_jsonata
-from orchestrator.triggers import EventTriggerSpec, evaluate
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.jsonata_transforms import _module, compile_jsonata, evaluate_jsonata
+from orchestrator.core.triggers import EventTriggerSpec, evaluate
 
 ORDER = {"type": "order.created", "id": "e1", "payload": {"id": 7, "lines": [{"price": 2}, {"price": 3.5}]}}
 

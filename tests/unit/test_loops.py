@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from orchestrator import DAG, LoopGroup, PythonTask
-from orchestrator.errors import DagDefinitionError
-from orchestrator.planner import TaskView, loop_iteration, settle_outcome
-from orchestrator.spec import LoopSpec, TaskSpec
-from orchestrator.states import TaskState, TriggerRule
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.planner import TaskView, loop_iteration, settle_outcome
+from orchestrator.core.spec import LoopSpec, TaskSpec
+from orchestrator.core.states import TaskState, TriggerRule
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The pure core of state-machine workflows (orchestrator.machine): inputs in, decisions out."""
+"""The pure core of state-machine workflows (orchestrator.core.machine): inputs in, decisions out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.machine import MachineRun, MachineSpec, StateSpec, TransitionSpec, advance, miss_sla, react, sla_due, start
+from orchestrator.core.machine import MachineRun, MachineSpec, StateSpec, TransitionSpec, advance, miss_sla, react, sla_due, start
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, PythonTask, TaskGroup, task
-from orchestrator.errors import BranchError, DagDefinitionError
-from orchestrator.mapping import MAX_MAP_LENGTH, MappingError, gather_state, map_items, map_length
-from orchestrator.spec import MapSource
-from orchestrator.states import TaskState
+from orchestrator.core.errors import BranchError, DagDefinitionError
+from orchestrator.core.mapping import MAX_MAP_LENGTH, MappingError, gather_state, map_items, map_length
+from orchestrator.core.spec import MapSource
+from orchestrator.core.states import TaskState
 
 
 def numbers() -> list[int]:

@@ -1,4 +1,4 @@
-"""The pure decision on a try's end (orchestrator.outcomes): events in, the exact changes out."""
+"""The pure decision on a try's end (orchestrator.core.outcomes): events in, the exact changes out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from orchestrator.outcomes import (
+from orchestrator.core.outcomes import (
     SCHEDULER,
     BreakerCall,
     Changes,
@@ -25,10 +25,10 @@ from orchestrator.outcomes import (
     end_try,
     retry_question,
 )
-from orchestrator.planner import TaskView
-from orchestrator.runtime import Outcome
-from orchestrator.spec import DagSpec, LoopSpec, TaskSpec
-from orchestrator.states import RunState, TaskState
+from orchestrator.core.planner import TaskView
+from orchestrator.execution.runtime import Outcome
+from orchestrator.core.spec import DagSpec, LoopSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState
 from orchestrator.store.runs import RunKey
 from scheduler.active_runs import ActiveRun
 
@@ -241,8 +241,8 @@ def test_deciding_changes_nothing_it_is_given() -> None:
 def test_the_completion_path_does_not_import_the_workflow_file_module() -> None:
     code = (
         "import sys, scheduler.tracker, scheduler.admission, scheduler.keyed, scheduler.own_tasks, scheduler.callbacks, "
-        "scheduler.work, orchestrator.outcomes, orchestrator.edges; "
-        "print('orchestrator.declarative' in sys.modules)"
+        "scheduler.work, orchestrator.core.outcomes, orchestrator.core.edges; "
+        "print('orchestrator.declarative.workflow' in sys.modules)"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""Which tries go to Dask together (orchestrator.packing): chains whole, tiny tries in batches."""
+"""Which tries go to Dask together (orchestrator.execution.packing): chains whole, tiny tries in batches."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from orchestrator.packing import MAX_BATCH, TINY_S, DurationBook, Probes, by_priority, make_packs
-from orchestrator.priority import MAX_PRIORITY, InvalidPriorityError, check_priority
-from orchestrator.runtime import WorkItem
+from orchestrator.execution.packing import MAX_BATCH, TINY_S, DurationBook, Probes, by_priority, make_packs
+from orchestrator.core.priority import MAX_PRIORITY, InvalidPriorityError, check_priority
+from orchestrator.execution.runtime import WorkItem
 
 
 def item(key: str, *after: str) -> WorkItem:

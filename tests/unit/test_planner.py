@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.planner import FinishRun, Settle, Settlement, Submit, TaskView, plan_run, settle_outcome
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import RunState, TaskState, TriggerRule
+from orchestrator.core.planner import FinishRun, Settle, Settlement, Submit, TaskView, plan_run, settle_outcome
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState, TriggerRule
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.planner import Hold, Submit, TaskView, plan_run
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import TaskState
+from orchestrator.core.planner import Hold, Submit, TaskView, plan_run
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import TaskState
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.mapping import MAX_MAP_LENGTH
-from orchestrator.planner import Expand, FinishRun, Gather, Settle, Submit, TaskView, plan_run
-from orchestrator.spec import DagSpec, MapSource, TaskSpec
-from orchestrator.states import RunState, TaskState, TriggerRule
+from orchestrator.core.mapping import MAX_MAP_LENGTH
+from orchestrator.core.planner import Expand, FinishRun, Gather, Settle, Submit, TaskView, plan_run
+from orchestrator.core.spec import DagSpec, MapSource, TaskSpec
+from orchestrator.core.states import RunState, TaskState, TriggerRule
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from orchestrator import BaseTask
-from orchestrator.hookspecs import hookimpl
-from orchestrator.plugins import PluginError, load_plugins
+from orchestrator.plugins.hookspecs import hookimpl
+from orchestrator.plugins.manager import PluginError, load_plugins
 
 
 def plugin_with_step(step_type: str) -> SimpleNamespace:
@@ -35,7 +35,7 @@ def write_plugin(folder: Path, name: str, source: str) -> Path:
 
 GOOD_PLUGIN = """
     from orchestrator import BaseTask
-    from orchestrator.hookspecs import hookimpl
+    from orchestrator.plugins.hookspecs import hookimpl
 
     class Good(BaseTask):
         step_type = "good"
@@ -49,7 +49,7 @@ GOOD_PLUGIN = """
 def test_builtin_step_types_are_registered_through_the_step_types_hook() -> None:
     plugins = load_plugins(load_entry_points=False)
     assert {"shell", "http", "sql", "notify"} <= set(plugins.step_types)
-    shell = next(i for i in plugins.infos if i.name == "orchestrator.steps.shell")
+    shell = next(i for i in plugins.infos if i.name == "orchestrator.plugins.steps.shell")
     assert (shell.source, shell.hooks) == ("builtin", ("orchestrator_step_types",))
 
 
@@ -61,7 +61,7 @@ def test_two_plugins_registering_one_step_type_name_stop_the_start_up_naming_bot
 
 def test_a_plugin_may_not_take_the_name_of_a_builtin_step_type() -> None:
     plugins = load_plugins(load_entry_points=False, extra=[("mine", plugin_with_step("shell"))])
-    with pytest.raises(PluginError, match=r"'shell' is registered twice: by plugin 'orchestrator.steps.shell' and by plugin 'mine'"):
+    with pytest.raises(PluginError, match=r"'shell' is registered twice: by plugin 'orchestrator.plugins.steps.shell' and by plugin 'mine'"):
         plugins.check()
 
 
@@ -84,7 +84,7 @@ def test_a_plugin_file_shows_where_it_came_from_and_its_hooks(tmp_path: Path) ->
 
 def test_a_misspelled_hook_leaves_the_plugin_out_with_a_suggestion(tmp_path: Path) -> None:
     write_plugin(tmp_path, "typo.py", """
-        from orchestrator.hookspecs import hookimpl
+        from orchestrator.plugins.hookspecs import hookimpl
 
         @hookimpl
         def orchestrator_step_type():
@@ -125,14 +125,14 @@ def test_a_failing_listener_is_logged_and_the_other_listeners_still_hear(caplog:
     recorder = Recorder()
     # registered first, so pluggy would call the failing one first
     plugins = load_plugins(builtins=(), load_entry_points=False, extra=[("rec", recorder), ("bad", Failing())])
-    with caplog.at_level(logging.ERROR, logger="orchestrator.plugins"):
+    with caplog.at_level(logging.ERROR, logger="orchestrator.plugins.manager"):
         plugins.notify_listeners([EVENT_ROW])
     assert [(e.kind, e.task_id, e.to_state) for e in recorder.heard] == [("task.success", "t", "success")]
     assert "listener orchestrator_on_task_state of plugin bad failed on task.success" in caplog.text
 
 
 def test_publishing_events_never_waits_for_a_blocked_listener() -> None:
-    from orchestrator.plugins import ListenerThread
+    from orchestrator.plugins.manager import ListenerThread
 
     release = threading.Event()
     heard: list[str] = []
@@ -161,7 +161,7 @@ def test_events_that_are_not_state_changes_reach_no_listener() -> None:
 
 def test_python_task_is_registered_through_the_step_type_hook_like_any_plugin() -> None:
     from orchestrator import PythonTask
-    from orchestrator.plugins import BUILTIN_MODULES, get_step_type
+    from orchestrator.plugins.manager import BUILTIN_MODULES, get_step_type
 
-    assert "orchestrator.steps.python" in BUILTIN_MODULES
+    assert "orchestrator.plugins.steps.python" in BUILTIN_MODULES
     assert get_step_type("python") is PythonTask

@@ -1,4 +1,4 @@
-"""orchestrator.replay: folding a run's events into its state, and comparing it with the rows."""
+"""orchestrator.core.replay: folding a run's events into its state, and comparing it with the rows."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.replay import MAP_COUNT, InstanceImage, StoredRun, differences, replay
+from orchestrator.core.replay import MAP_COUNT, InstanceImage, StoredRun, differences, replay
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
 

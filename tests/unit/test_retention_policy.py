@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from orchestrator.config import load_config
-from orchestrator.errors import ConfigError
-from orchestrator.retention import BadAgeError, is_due, parse_age, policy_selections
+from orchestrator.core.config import load_config
+from orchestrator.core.errors import ConfigError
+from orchestrator.operations.retention import BadAgeError, is_due, parse_age, policy_selections
 from orchestrator.store.retention import Pacing, next_chunk
 
 NOW = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
@@ -84,7 +84,7 @@ def test_a_declared_retention_alone_makes_a_policy(tmp_path: Path) -> None:
 
 def test_dag_log_retention_takes_iso_8601_and_lands_in_the_spec() -> None:
     from orchestrator import DAG
-    from orchestrator.errors import DagDefinitionError
+    from orchestrator.core.errors import DagDefinitionError
 
     assert DAG("kept", log_retention="P30D").to_spec().log_retention_s == 30 * 86400
     assert DAG("plain").to_spec().log_retention_s is None

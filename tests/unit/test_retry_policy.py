@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from orchestrator.retry import DEFAULT_MAX_RETRY_DELAY, may_retry, retry_delay
-from orchestrator.spec import TaskSpec
+from orchestrator.core.retry import DEFAULT_MAX_RETRY_DELAY, may_retry, retry_delay
+from orchestrator.core.spec import TaskSpec
 
 
 def _task(**policy: object) -> TaskSpec:

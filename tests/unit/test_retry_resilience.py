@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator import DAG, PythonTask
-from orchestrator.durations import parse_duration
-from orchestrator.errors import DagDefinitionError
-from orchestrator.planner import TaskView, settle_outcome
-from orchestrator.retry import retry_delay, retryable
-from orchestrator.spec import TaskSpec
-from orchestrator.states import TaskState
+from orchestrator.core.durations import parse_duration
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.planner import TaskView, settle_outcome
+from orchestrator.core.retry import retry_delay, retryable
+from orchestrator.core.spec import TaskSpec
+from orchestrator.core.states import TaskState
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

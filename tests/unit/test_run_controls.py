@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.errors import ConflictError, IllegalTransitionError, NotFoundError
-from orchestrator.planner import Settle, Submit, TaskView, plan_run
-from orchestrator.run_controls import InvalidMarkError, TaskMark, mark_run, mark_task, markable_state
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import RunState, TaskState, TriggerRule, check_run_mark, is_task_mark_allowed, is_task_transition_allowed
+from orchestrator.core.errors import ConflictError, IllegalTransitionError, NotFoundError
+from orchestrator.core.planner import Settle, Submit, TaskView, plan_run
+from orchestrator.core.run_controls import InvalidMarkError, TaskMark, mark_run, mark_task, markable_state
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState, TriggerRule, check_run_mark, is_task_mark_allowed, is_task_transition_allowed
 
 T = TaskState
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)

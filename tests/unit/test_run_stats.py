@@ -1,10 +1,10 @@
-"""Run analytics (orchestrator.run_stats): counts, success rate, percentiles and the slowest steps."""
+"""Run analytics (orchestrator.core.run_stats): counts, success rate, percentiles and the slowest steps."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.run_stats import RunSample, TrySample, percentile, run_stats
+from orchestrator.core.run_stats import RunSample, TrySample, percentile, run_stats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import get_context
-from orchestrator.context import NoTaskContextError
-from orchestrator.runtime import Outcome, WorkItem, run_task
+from orchestrator.execution.context import NoTaskContextError
+from orchestrator.execution.runtime import Outcome, WorkItem, run_task
 
 DAG_FILE = textwrap.dedent(
     """

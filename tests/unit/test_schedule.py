@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator import DAG
-from orchestrator.errors import DagDefinitionError
-from orchestrator.schedule import DataInterval, cron_expression, next_interval, upcoming_interval, zone
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.schedule import DataInterval, cron_expression, next_interval, upcoming_interval, zone
 
 
 def utc(*args: int) -> datetime:

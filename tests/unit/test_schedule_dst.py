@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from orchestrator.schedule import DataInterval, next_interval
+from orchestrator.core.schedule import DataInterval, next_interval
 
 BERLIN = "Europe/Berlin"
 NEW_YORK = "America/New_York"

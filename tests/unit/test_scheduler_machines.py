@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.machine import MachineRun, MachineSpec, StateSpec, TransitionSpec
-from orchestrator.planner import FinishRun, Settle, Submit, TaskView
-from orchestrator.runtime import Outcome
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import RunState, TaskState
+from orchestrator.core.machine import MachineRun, MachineSpec, StateSpec, TransitionSpec
+from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView
+from orchestrator.execution.runtime import Outcome
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState
 from orchestrator.store.machines import SentEvent
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import machines

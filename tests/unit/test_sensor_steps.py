@@ -12,9 +12,9 @@ from orchestrator import DAG, Sensor, task
 from orchestrator.airflow import DateTimeSensor, FileSensor, HttpSensor, PythonSensor, SqlSensor, TimeDeltaSensor
 from orchestrator.airflow import task as airflow_task
 from orchestrator.airflow.migrate import rewrite
-from orchestrator.errors import DagDefinitionError
-from orchestrator.runtime import WorkItem, run_task
-from orchestrator.sensors import TIMEOUT_ERROR_TYPE, SensorSpec, TriggerWaitSpec
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.execution.runtime import WorkItem, run_task
+from orchestrator.core.sensors import TIMEOUT_ERROR_TYPE, SensorSpec, TriggerWaitSpec
 
 
 def never() -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import IllegalTransitionError
-from orchestrator.states import (
+from orchestrator.core.errors import IllegalTransitionError
+from orchestrator.core.states import (
     TASK_TERMINAL,
     RunState,
     TaskState,

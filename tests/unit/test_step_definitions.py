@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, HttpTask, NotifyTask, PythonTask, ShellTask, SqlTask, XComArg, get_step_type
-from orchestrator.connections import Connection
-from orchestrator.errors import DagDefinitionError
-from orchestrator.plugins import PluginError
-from orchestrator.steps.http import base_url
+from orchestrator.core.connections import Connection
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.plugins.manager import PluginError
+from orchestrator.plugins.steps.http import base_url
 
 
 def test_conn_id_is_part_of_the_task_spec() -> None:

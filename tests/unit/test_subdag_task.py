@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator import DAG, PythonTask, SubDagTask, XComArg
-from orchestrator.errors import DagDefinitionError
-from orchestrator.spec import ResultRef, SubDagSpec
-from orchestrator.steps.subdag import child_conf, pick_output
-from orchestrator.templating import TemplateRenderError, run_scope
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.spec import ResultRef, SubDagSpec
+from orchestrator.plugins.steps.subdag import child_conf, pick_output
+from orchestrator.core.templating import TemplateRenderError, run_scope
 
 SCOPE = run_scope(
     dag_id="orders", run_id="r1", task_id="price", params={"sku": "A-1", "qty": 3}, conf={}, logical_date=datetime(2026, 1, 1, tzinfo=UTC)

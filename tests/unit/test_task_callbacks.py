@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import DAG, PythonTask
-from orchestrator.errors import DagDefinitionError
-from orchestrator.runtime import DAG_CALLBACK_TASK_ID, WorkItem, run_task
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.execution.runtime import DAG_CALLBACK_TASK_ID, WorkItem, run_task
 
 DAG_FILE = textwrap.dedent(
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, PythonTask, TaskGroup, task
-from orchestrator.errors import DagDefinitionError, DuplicateTaskIdError
+from orchestrator.core.errors import DagDefinitionError, DuplicateTaskIdError
 
 
 def noop() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, TriggerDagRunTask, get_step_type
-from orchestrator.dependencies import TriggerSpec
-from orchestrator.errors import DagDefinitionError, OrchestratorError
+from orchestrator.core.dependencies import TriggerSpec
+from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.store.runs import RunKey
 from scheduler.child_runs import child_run_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.states import (
+from orchestrator.core.states import (
     RunState,
     TaskState,
     TriggerRule,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator import DAG, PythonTask
-from orchestrator.versions import FieldChange, diff_specs
+from orchestrator.core.versions import FieldChange, diff_specs
 
 from tests.fixtures import succeed, total
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.states import TaskState, UpstreamSummary, Verdict, evaluate_min_success, required_successes
+from orchestrator.core.states import TaskState, UpstreamSummary, Verdict, evaluate_min_success, required_successes
 
 T = TaskState
 V = Verdict

@@ -1,12 +1,12 @@
-"""Outcomes cross from the workers to the scheduler on Dask's event stream (orchestrator.wire)."""
+"""Outcomes cross from the workers to the scheduler on Dask's event stream (orchestrator.execution.wire)."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
 
-from orchestrator.runtime import Outcome
-from orchestrator.wire import EVENT_BYTES, OutcomeParts, encode, messages
+from orchestrator.execution.runtime import Outcome
+from orchestrator.execution.wire import EVENT_BYTES, OutcomeParts, encode, messages
 
 FULL = Outcome(
     "d/r/t/1/7", "t", 1, "failed", datetime(2026, 12, 6, 10, 0, 0, 123456, UTC), datetime(2026, 12, 6, 10, 0, 1, 654321, UTC),

@@ -1,7 +1,7 @@
 """/approvals: the requests ApprovalTasks wait for, each user's inbox, and their decisions.
 
 Any user may list requests and decide; the request's rules say who may decide what
-(orchestrator/approvals.py): not an approver (or the run's starter approving) is 403, a missing
+(orchestrator/core/approvals.py): not an approver (or the run's starter approving) is 403, a missing
 comment or a bad delegation 422, a request already decided (or decided by this user) 409.
 Every decision is an event of the run and is audited.
 """
@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 
-from orchestrator.access import DagPermission
-from orchestrator.approvals import (
+from orchestrator.store.permissions import DagPermission
+from orchestrator.core.approvals import (
     MAX_COMMENT,
     CommentRequiredError,
     Decider,
@@ -28,7 +28,7 @@ from orchestrator.approvals import (
     refusal,
     tally,
 )
-from orchestrator.models import User
+from orchestrator.store.models import User
 from orchestrator.store import approvals as approval_store
 from orchestrator.store.approvals import RequestView
 from orchestrator.store.users import Role

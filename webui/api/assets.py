@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.assets import URI_PATTERN
+from orchestrator.core.assets import URI_PATTERN
 from orchestrator.store import assets as asset_store
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field, StrictBool
 
-from orchestrator.backfill import apply_backfill, plan_backfill
-from orchestrator.access import DagPermission
+from orchestrator.store.backfill import apply_backfill, plan_backfill
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import DagPath, Input, UtcDatetime

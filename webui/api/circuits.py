@@ -10,7 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import ClearResult, DagId, Input, Page, PageQuery, TaskPath

@@ -16,8 +16,8 @@ from annotated_types import Interval
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.connections import CONN_ID_PATTERN, Connection, env_connections
-from orchestrator.connectors import check_connection
+from orchestrator.core.connections import CONN_ID_PATTERN, Connection, env_connections
+from orchestrator.plugins.connectors import check_connection
 from orchestrator.store import connections as connection_store
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint
@@ -211,7 +211,7 @@ def delete_connection(path: ConnPath) -> ConnectionDeleted:
 )
 def try_connection(path: ConnPath) -> ConnectionTestResult:
     """Try to reach the system through the connector type of the connection (e.g. SELECT 1, an HTTP GET)."""
-    from orchestrator.plugins import load_plugins
+    from orchestrator.plugins.manager import load_plugins
 
     with web_state().read_sessions() as s:
         conn = connection_store.get(s, path.conn_id, _crypter())

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import dag_detail, dag_summary
 from webui.api.endpoint import actor_name, endpoint

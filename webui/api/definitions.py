@@ -1,5 +1,5 @@
 """/definitions: workflow documents (YAML/JSON workflows as JSON) created, validated, versioned and
-published through the API (orchestrator.definitions), and /dags/{dag_id}/stats, the analytics of
+published through the API (orchestrator.core.definitions), and /dags/{dag_id}/stats, the analytics of
 any DAG's runs.
 
 A definition's id is the DAG id its published version runs as, so the DAG permissions apply to
@@ -18,14 +18,14 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator import definition_files
-from orchestrator.access import DagPermission, denial
-from orchestrator.definition_check import check_document
-from orchestrator.definitions import (
+from orchestrator.operations import definition_files
+from orchestrator.store.permissions import DagPermission, denial
+from orchestrator.operations.definition_check import check_document
+from orchestrator.core.definitions import (
     DEFINITION_ID_PATTERN, DefinitionStatus, InvalidDefinitionError, Problem, diff_documents, document_id, document_tags, with_id,
 )
-from orchestrator.models import Definition, DefinitionVersion
-from orchestrator.run_stats import run_stats
+from orchestrator.store.models import Definition, DefinitionVersion
+from orchestrator.core.run_stats import run_stats
 from orchestrator.store import definitions as definition_store
 from orchestrator.store import queries
 from orchestrator.store import run_stats as stats_store

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Response, request
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.access import require_dag, require_possible
 from webui.api import api_blueprint

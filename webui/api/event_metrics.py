@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.states import TaskState
+from orchestrator.core.states import TaskState
 from orchestrator.store import event_feed
 from orchestrator.store.events import DEADLINE_MISSED
 

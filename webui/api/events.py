@@ -13,7 +13,7 @@ from flask import Response
 from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.models import ExternalEvent
+from orchestrator.store.models import ExternalEvent
 from orchestrator.store import external_events as event_store
 from orchestrator.store.external_events import StartedRun, TriggerFailure
 from orchestrator.store.users import Role

@@ -35,8 +35,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.models import DagRun, TaskInstance
-from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
+from orchestrator.store.models import DagRun, TaskInstance
+from orchestrator.core.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import queries
 from webui.api.event_metrics import DagFigures, EventMetrics, Histogram

@@ -7,8 +7,8 @@ from typing import Literal
 from flask import current_app
 from pydantic import BaseModel, Field
 
-from orchestrator.log_store import LogStores
-from orchestrator.plugins import Plugins, load_plugins
+from orchestrator.plugins.log_store import LogStores
+from orchestrator.plugins.manager import Plugins, load_plugins
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint
 from webui.state import web_state

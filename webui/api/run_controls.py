@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.access import DagPermission
-from orchestrator.run_controls import markable_state
-from orchestrator.states import RunState
+from orchestrator.store.permissions import DagPermission
+from orchestrator.core.run_controls import markable_state
+from orchestrator.core.states import RunState
 from orchestrator.store import late as late_store
 from orchestrator.store import queries
 from orchestrator.store import run_controls

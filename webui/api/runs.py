@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.errors import ConflictError
-from orchestrator.inputs import InvalidRunInputError
+from orchestrator.core.errors import ConflictError
+from orchestrator.core.inputs import InvalidRunInputError
 from orchestrator.store import queries
 from orchestrator.store import run_batches
 from orchestrator.store import runs as run_store
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import run_out
 from webui.api.endpoint import actor_name, endpoint

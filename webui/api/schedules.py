@@ -12,8 +12,8 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
-from orchestrator.access import DagPermission
-from orchestrator.models import Schedule
+from orchestrator.store.permissions import DagPermission
+from orchestrator.store.models import Schedule
 from orchestrator.store import schedules as schedule_store
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint

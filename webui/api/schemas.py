@@ -14,13 +14,13 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.mapping import MAX_MAP_LENGTH
-from orchestrator.priority import MAX_PRIORITY, MIN_PRIORITY
-from orchestrator.spec import DagSpec, TaskSpec
-from orchestrator.states import RunState, TaskState
+from orchestrator.core.mapping import MAX_MAP_LENGTH
+from orchestrator.core.priority import MAX_PRIORITY, MIN_PRIORITY
+from orchestrator.core.spec import DagSpec, TaskSpec
+from orchestrator.core.states import RunState, TaskState
 
 # -- scalar types --------------------------------------------------------------------------------
-# ids as the authoring API allows them (orchestrator/dag.py, orchestrator/tasks.py)
+# ids as the authoring API allows them (orchestrator/authoring/dag.py, orchestrator/authoring/tasks.py)
 DagId = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[A-Za-z0-9_.\-]+$")]
 TaskId = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[\w.\-]+$")]
 # run ids made elsewhere (CLI, cron) may hold ':' and '+'; a path segment cannot hold '/'

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from flask import Response
 from sqlalchemy.orm import Session
 
-from orchestrator.errors import ConflictError, NotFoundError
-from orchestrator.models import TaskInstance
-from orchestrator.spec import TaskSpec
+from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.store.models import TaskInstance
+from orchestrator.core.spec import TaskSpec
 from orchestrator.store import queries
 from orchestrator.store import runs as run_store
-from orchestrator.access import DagPermission
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import task_detail, task_out, try_out
 from webui.api.endpoint import actor_name, endpoint

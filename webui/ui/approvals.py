@@ -11,8 +11,8 @@ from typing import Any
 from flask import render_template
 from sqlalchemy import select
 
-from orchestrator.models import User
-from orchestrator.approvals import tally
+from orchestrator.store.models import User
+from orchestrator.core.approvals import tally
 from orchestrator.store import approvals as approval_store
 from orchestrator.store.users import Role
 from webui.auth import current_identity, requires

@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import jsonify, render_template, request
 
-from orchestrator.errors import NotFoundError
-from orchestrator.spec import DagSpec
-from orchestrator.states import RUN_ACTIVE
-from orchestrator.versions import diff_specs
+from orchestrator.core.errors import NotFoundError
+from orchestrator.core.spec import DagSpec
+from orchestrator.core.states import RUN_ACTIVE
+from orchestrator.core.versions import diff_specs
 from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
 from orchestrator.store.users import Role

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from orchestrator.spec import DagSpec
+from orchestrator.core.spec import DagSpec
 
 NODE_W = 170
 """The narrowest node; nodes widen (up to NODE_W_MAX) so that the longest name shows whole."""

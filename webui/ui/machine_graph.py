@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from orchestrator.machine import MachineSpec
+from orchestrator.core.machine import MachineSpec
 from webui.ui.graph import COL_GAP, EDGE_LABEL_GAP, MARGIN, NODE_H, NODE_TEXT_ROOM, ROW_GAP, CHAR_W, Edge, Layout, Node, node_width
 
 BACK_ARC = 28

@@ -90,7 +90,7 @@ STEP_LABELS = {
     "sub_dag": "Sub-workflow (SubDagTask)",
 }
 DAG_FILE_MODULE_PREFIX = "orch_dag_"
-"""The loader imports a DAG file under a made-up module name (orchestrator.loader); users know the file."""
+"""The loader imports a DAG file under a made-up module name (orchestrator.execution.loader); users know the file."""
 
 
 def step_label(step_type: str) -> str:

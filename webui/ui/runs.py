@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import jsonify, render_template, request
 
-from orchestrator.errors import NotFoundError
-from orchestrator.models import Event
-from orchestrator.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
+from orchestrator.core.errors import NotFoundError
+from orchestrator.store.models import Event
+from orchestrator.core.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import machines as machine_store
 from orchestrator.store import queries
 from orchestrator.store.runs import spec_for_version

@@ -11,7 +11,7 @@ from typing import Any
 from flask import render_template
 from sqlalchemy import select
 
-from orchestrator.models import Dag
+from orchestrator.store.models import Dag
 from orchestrator.store import schedules as schedule_store
 from orchestrator.store.users import Role
 from webui.auth import requires

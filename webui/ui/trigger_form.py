@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import render_template
 
-from orchestrator.spec import DagSpec
+from orchestrator.core.spec import DagSpec
 from orchestrator.store import queries
 from orchestrator.store.users import Role
 from webui.auth import requires

@@ -8,7 +8,7 @@ from typing import Any
 from flask import render_template
 
 from orchestrator.store.users import Role
-from orchestrator.variables import env_variables, shown
+from orchestrator.execution.variables import env_variables, shown
 from webui.api.variables import list_variables
 from webui.api.schemas import PageQuery
 from webui.auth import requires

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
-from orchestrator.config import Config
-from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.folder_sync import sync_dag_folder
+from orchestrator.core.config import Config
+from orchestrator.store.db import make_engine, make_sessionmaker
+from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import dags as dag_store
 from orchestrator.store import definitions as definition_store
 from orchestrator.store import runs as run_store
@@ -118,13 +118,13 @@ def seed_store(
             user = user_store.create_user(s, role, Role(role), None, now)
             tokens[role] = user_store.create_token(s, user, now)[1]
     sessions.kw["bind"].dispose()
-    return Seed(home / "orchestrator.db", config.resolved_dags_folder, tokens, finished)
+    return Seed(home / "orchestrator.store.db", config.resolved_dags_folder, tokens, finished)
 
 
 @pytest.fixture(scope="session")
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
     home = tmp_path_factory.mktemp("webui_seed")
-    return seed_store(home, f"sqlite:///{home / 'orchestrator.db'}")
+    return seed_store(home, f"sqlite:///{home / 'orchestrator.store.db'}")
 
 
 @dataclass
@@ -153,7 +153,7 @@ class Api:
 
 
 def copy_store(seed: Seed, folder: Path) -> Path:
-    target = folder / "orchestrator.db"
+    target = folder / "orchestrator.store.db"
     shutil.copyfile(seed.db_file, target)
     return target
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator import DAG, AnyOf, Asset, EventTrigger, PythonTask
-from orchestrator.models import AuditLog, ExternalEvent
+from orchestrator.store.models import AuditLog, ExternalEvent
 from orchestrator.store import dags as dag_store
 from scheduler.triggering import create_event_runs
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from orchestrator.models import User
+from orchestrator.store.models import User
 
 from .conftest import ROLES, Api
 

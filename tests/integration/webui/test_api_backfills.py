@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from orchestrator.models import AuditLog, DagRun, Event
+from orchestrator.store.models import AuditLog, DagRun, Event
 
 from .conftest import Api
 

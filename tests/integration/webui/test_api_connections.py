@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from orchestrator.models import AuditLog
+from orchestrator.store.models import AuditLog
 
 from .conftest import Api
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from orchestrator.models import Event
+from orchestrator.store.models import Event
 
 from .conftest import Api
 

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from orchestrator.access import DagPermission, Grant
-from orchestrator.dask_executor import DaskExecutor
-from orchestrator.models import AuditLog, Dag, DagRun, DagVersion
+from orchestrator.store.permissions import DagPermission, Grant
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store.models import AuditLog, Dag, DagRun, DagVersion
 from orchestrator.store import access as access_store
 from orchestrator.store import users as user_store
 from orchestrator.store.users import Role

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.store.db import make_engine, make_sessionmaker
 from webui import create_app
 
 from ..harness import make_config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from orchestrator.log_store import LogStores, offload
-from orchestrator.models import TaskTry
+from orchestrator.plugins.log_store import LogStores, offload
+from orchestrator.store.models import TaskTry
 
 from .conftest import Api
 

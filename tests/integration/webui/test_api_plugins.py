@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.models import User
+from orchestrator.store.db import make_engine, make_sessionmaker
+from orchestrator.store.models import User
 from webui import create_app
 
 from ..harness import make_config, write_dag
@@ -17,7 +17,7 @@ from .conftest import Api, Seed, copy_store
 
 GOOD = """
     from orchestrator import BaseTask
-    from orchestrator.hookspecs import hookimpl
+    from orchestrator.plugins.hookspecs import hookimpl
 
     class Upload(BaseTask):
         step_type = "upload"
@@ -46,7 +46,7 @@ def test_the_plugins_api_lists_each_plugin_with_its_source_and_hooks(plugin_api:
     body = plugin_api.get("/plugins", role="viewer").get_json()
     by_name = {p["name"]: p for p in body["plugins"]}
     assert by_name["uploads"]["source"] == "plugins folder" and by_name["uploads"]["hooks"] == ["orchestrator_step_types"]
-    assert by_name["orchestrator.steps.shell"]["source"] == "builtin"
+    assert by_name["orchestrator.plugins.steps.shell"]["source"] == "builtin"
     assert by_name["scheduler"]["source"] == "entry point"
     assert {"upload", "shell", "http", "sql", "notify"} <= set(body["step_types"])
 

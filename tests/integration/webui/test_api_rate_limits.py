@@ -11,9 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from orchestrator.config import Config
-from orchestrator.db import make_engine, make_sessionmaker
-from orchestrator.models import AuditLog
+from orchestrator.core.config import Config
+from orchestrator.store.db import make_engine, make_sessionmaker
+from orchestrator.store.models import AuditLog
 from webui import create_app
 
 from ..harness import make_config
@@ -97,7 +97,7 @@ def test_pages_of_the_ui_are_not_rate_limited(limited: Any) -> None:
 
 
 def test_limits_in_the_configuration_are_checked_when_it_is_loaded(tmp_path: Path) -> None:
-    from orchestrator.errors import ConfigError
+    from orchestrator.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="api_rate_limit_per_token"):
         make_config(tmp_path, "sqlite://", api_rate_limit_per_token="lots per minute")

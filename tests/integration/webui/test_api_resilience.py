@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from orchestrator.circuit import Breaker, BreakerState
-from orchestrator.models import AuditLog, Event
+from orchestrator.core.circuit import Breaker, BreakerState
+from orchestrator.store.models import AuditLog, Event
 from orchestrator.store import circuits as circuit_store
 
 from .conftest import Api

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from orchestrator.access import DagPermission, Grant
-from orchestrator.models import DagRun, TaskInstance
+from orchestrator.store.permissions import DagPermission, Grant
+from orchestrator.store.models import DagRun, TaskInstance
 from orchestrator.store import events
 from orchestrator.store.users import Role
 

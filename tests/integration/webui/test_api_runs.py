@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from orchestrator.models import DagRun, Event, TaskInstance
+from orchestrator.store.models import DagRun, Event, TaskInstance
 
 from .conftest import Api
 

@@ -17,7 +17,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from werkzeug.serving import make_server
 
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import jobs
 from webui import create_app
 from webui.api.endpoint import ENDPOINTS

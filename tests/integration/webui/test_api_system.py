@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.circuit import BreakerState, Change
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.core.circuit import BreakerState, Change
+from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import circuits, events, jobs
 from webui import create_app
 

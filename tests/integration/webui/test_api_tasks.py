@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from orchestrator.models import TaskTry
+from orchestrator.store.models import TaskTry
 
 from .conftest import Api
 

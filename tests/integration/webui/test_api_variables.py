@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from orchestrator.models import AuditLog
+from orchestrator.store.models import AuditLog
 
 from .conftest import Api
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import events
 from webui.server import WebServer
 

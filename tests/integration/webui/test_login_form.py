@@ -11,9 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from orchestrator.config import load_config
-from orchestrator.db import make_engine, make_sessionmaker, upgrade
-from orchestrator.models import AuditLog
+from orchestrator.core.config import load_config
+from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
+from orchestrator.store.models import AuditLog
 from orchestrator.store import users as user_store
 from webui import create_app
 from webui.auth import throttle
@@ -23,7 +23,7 @@ PASSWORD = "correct horse"
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[object]:
-    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)

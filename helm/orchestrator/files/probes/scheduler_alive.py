@@ -11,8 +11,8 @@ import socket
 import sys
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.config import load_config
-from orchestrator.db import make_engine, make_sessionmaker
+from orchestrator.core.config import load_config
+from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store.jobs import alive_schedulers
 
 
