@@ -19,10 +19,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config, load_config
+from orchestrator.core.states import RunState
+from orchestrator.store import run_creation
 from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
 from orchestrator.store.models import DagRun
-from orchestrator.core.states import RunState
-from orchestrator.store import runs as run_store
 
 if TYPE_CHECKING:
     from scheduler.service import Scheduler
@@ -133,7 +133,7 @@ def trigger(env: Env, dag_id: str, run_id: str | None = None) -> str:
     """Queue a manual run as `orchestrator dags trigger` does: one transaction, create_run."""
     at = now()
     with env.sessions.begin() as session:
-        run = run_store.create_run(
+        run = run_creation.create_run(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=at, data_interval=None, conf=None, now=at, actor="bench"
         )
         return run.run_id
@@ -146,7 +146,7 @@ def trigger_batch(env: Env, dag_id: str, run_ids: Sequence[str]) -> list[str]:
     at = now()
     with env.sessions.begin() as session:
         runs = run_batches.plan(session, dag_id, [run_batches.RunRequest(run_id=r) for r in run_ids], at)
-        run_store.queue_runs(session, runs, at, actor="bench")
+        run_creation.queue_runs(session, runs, at, actor="bench")
     return [r.run_id for r in runs]
 
 

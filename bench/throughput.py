@@ -25,8 +25,8 @@ DAG_ID = "w5_fanout"
 
 
 def w5_tiny_tasks(opts: Options, runs: int = RUNS, width: int = WIDTH) -> Figures:
+    from orchestrator.store import run_creation
     from orchestrator.store.models import Dag, Event, TaskInstance, TaskTry
-    from orchestrator.store import runs as run_store
 
     with floor.raw_cluster(opts.workers) as client:
         floor_rate = floor.throughput(client, 10_000)
@@ -36,8 +36,8 @@ def w5_tiny_tasks(opts: Options, runs: int = RUNS, width: int = WIDTH) -> Figure
             t0 = now()
             with env.sessions.begin() as session:
                 version = session.get(Dag, DAG_ID).version_hash  # type: ignore[union-attr]
-                queued = run_store.queue_runs(
-                    session, [run_store.NewRun(DAG_ID, f"manual__w5_{i:03d}", "manual", version, t0) for i in range(runs)], t0, "bench"
+                queued = run_creation.queue_runs(
+                    session, [run_creation.NewRun(DAG_ID, f"manual__w5_{i:03d}", "manual", version, t0) for i in range(runs)], t0, "bench"
                 )
             run_ids = [r.run_id for r in queued]
             rows = wait_runs(env, DAG_ID, run_ids, timeout_s=900, poll_s=0.2)

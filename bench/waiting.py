@@ -47,9 +47,8 @@ def _rss_mb() -> float:
 
 def wait_workload(opts: Options) -> Figures:
     """10,000 waiting runs: poll time and memory while they wait, then how long until their events release them all."""
+    from orchestrator.store import external_events, run_creation
     from orchestrator.store.models import Dag, TaskInstance
-    from orchestrator.store import external_events
-    from orchestrator.store import runs as run_store
 
     polls: list[tuple[datetime, float]] = []
     with fresh_env(opts.db, opts.workers) as env:
@@ -63,9 +62,9 @@ def wait_workload(opts: Options) -> Figures:
             with env.sessions.begin() as session:
                 version = session.get(Dag, DAG_ID).version_hash  # type: ignore[union-attr]
                 runs = [
-                    run_store.NewRun(DAG_ID, f"wait_{i:05d}", "manual", version, at, conf={"invoice_id": f"inv-{i}"}) for i in range(RUNS)
+                    run_creation.NewRun(DAG_ID, f"wait_{i:05d}", "manual", version, at, conf={"invoice_id": f"inv-{i}"}) for i in range(RUNS)
                 ]
-                run_store.queue_runs(session, runs, at, actor="bench")
+                run_creation.queue_runs(session, runs, at, actor="bench")
             queued = time.perf_counter()
             deadline = time.monotonic() + 600
             while True:

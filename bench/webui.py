@@ -22,9 +22,9 @@ from statistics import median
 from sqlalchemy import insert
 
 from bench.env import Env, fresh_env, now
-from orchestrator.store.models import Dag, DagRun, DagVersion, TaskInstance
 from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.store import users as user_store
+from orchestrator.store.models import Dag, DagRun, DagVersion, TaskInstance
 
 DAGS = 1_000
 RUNS = 10_000

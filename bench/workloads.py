@@ -11,13 +11,13 @@ from statistics import median
 from sqlalchemy import func, select
 
 from bench import dagfiles, floor
+from bench.env import Env, fresh_env, now, running_scheduler, trigger, trigger_batch, wait_runs
+from bench.killw import kill_workers
 from bench.lateness import l1_lateness
 from bench.scaleout import adoption, scaleout
-from bench.waiting import wait_workload
-from bench.killw import kill_workers
 from bench.throughput import w5_tiny_tasks
+from bench.waiting import wait_workload
 from bench.webui import ui
-from bench.env import Env, fresh_env, now, running_scheduler, trigger, trigger_batch, wait_runs
 from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store.models import Dag, TaskInstance
 

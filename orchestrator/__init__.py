@@ -5,7 +5,8 @@ The public authoring API is what this module exports.
 
 from orchestrator.core.approvals import Escalate
 from orchestrator.core.assets import AnyOf, Asset
-from orchestrator.execution.context import TaskContext, get_context
+from orchestrator.execution.context import TaskContext
+from orchestrator.execution.current import get_context
 from orchestrator.authoring.dag import DAG, chain, dag
 from orchestrator.core.deadlines import Deadline
 from orchestrator.core.dependencies import DagDependency
@@ -21,9 +22,11 @@ from orchestrator.plugins.steps import (
     ApprovalTask, EmptyTask, HttpTask, NotifyTask, Sensor, ShellTask, SqlTask, SubDagTask, TriggerDagRunTask, WaitForEvent,
 )
 from orchestrator.authoring.task_group import TaskGroup
-from orchestrator.authoring.tasks import BaseTask, BranchPythonTask, PythonTask, ShortCircuitPythonTask, XComArg, task
+from orchestrator.authoring.tasks import BaseTask, XComArg
+from orchestrator.authoring.python_tasks import BranchPythonTask, PythonTask, ShortCircuitPythonTask
+from orchestrator.authoring.decorators import task
 from orchestrator.core.triggers import EventTrigger
-from orchestrator.execution.variables import Variable
+from orchestrator.execution.ambient import Variable
 
 __all__ = [
     "DAG",

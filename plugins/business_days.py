@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.core.timetables import Timetable
+from orchestrator.plugins.hookspecs import hookimpl
 
 
 class BusinessDays(Timetable):

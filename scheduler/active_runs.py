@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import DagRun
 from orchestrator.core.planner import TaskView
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import RunState, TaskState
 from orchestrator.store import runs as run_store
+from orchestrator.store.models import DagRun
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import machines
 

@@ -9,9 +9,9 @@ import logging
 from datetime import datetime
 from typing import Literal
 
+from orchestrator.core.states import RunState
 from orchestrator.execution.executor import Completed
 from orchestrator.execution.runtime import DAG_CALLBACK_TASK_ID, WorkItem
-from orchestrator.core.states import RunState
 from orchestrator.store import events as event_store
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.active_runs import ActiveRun

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import DagRun
 from orchestrator.core.states import RUN_ACTIVE, RunState
 from orchestrator.store import changes as change_store
+from orchestrator.store.models import DagRun
 from orchestrator.store.runs import RunKey
 
 _UNSTARTED = (RunState.QUEUED.value, RunState.WAITING.value)

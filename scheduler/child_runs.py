@@ -20,13 +20,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import DagRun
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.spec import TaskSpec
-from orchestrator.plugins.steps.subdag import child_conf, pick_output, subdag_result
-from orchestrator.core.templating import TemplateRenderError, render_nested, run_scope
 from orchestrator.core.states import RUN_TERMINAL, RunState
+from orchestrator.core.templating import TemplateRenderError, render_nested, run_scope
+from orchestrator.execution.runtime import Outcome
+from orchestrator.plugins.steps.subdag import child_conf, pick_output, subdag_result
+from orchestrator.store import run_creation
 from orchestrator.store import runs as run_store
+from orchestrator.store.models import DagRun
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.tracker import ActiveRun, RunTracker
 
@@ -60,7 +61,7 @@ def settle_trigger_tasks(session: Session, tracker: RunTracker, batch: Batch, no
         if child is None:
             try:
                 conf = _child_conf(run, task)
-                child = run_store.create_run(
+                child = run_creation.create_run(
                     session, trigger.dag_id, run_id=child_id, run_type="triggered", logical_date=now, data_interval=None,
                     conf=conf, now=now, actor=f"{key.dag_id}/{key.run_id}/{task_id}", parent=(key.dag_id, key.run_id, task_id),
                     priority=run.priority,  # a sub-workflow is as urgent as the run that waits for it

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.cli.common import CliState, cli_actor, dags_option, handle_errors, parse_conf, pass_state, record_audit
 from orchestrator.core.config import Config
-from orchestrator.store.db import is_sqlite
 from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.store import queries
+from orchestrator.store.db import is_sqlite
 
 
 def _make_scheduler(config: Config, sessions: sessionmaker[Session]) -> Any:

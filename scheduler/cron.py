@@ -9,15 +9,15 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from orchestrator.store.models import Dag, DagRun, Schedule
 from orchestrator.core.schedule import next_interval
-from orchestrator.store.bulk import update_many
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import RUN_ACTIVE
 from orchestrator.store import dags as dag_store
-from orchestrator.store import runs as run_store
+from orchestrator.store import run_creation
 from orchestrator.store import schedules as schedule_store
-from orchestrator.store.runs import NewRun
+from orchestrator.store.bulk import update_many
+from orchestrator.store.models import Dag, DagRun, Schedule
+from orchestrator.store.run_creation import NewRun
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def create_due_runs(session: Session, now: datetime, spec_of: Callable[[Dag], Da
     update_many(session, Dag.__table__, next_at, ["dag_id"])
     for dag in due:
         session.expire(dag, ["next_run_at"])
-    return len(run_store.queue_runs(session, new_runs, now, actor="scheduler"))
+    return len(run_creation.queue_runs(session, new_runs, now, actor="scheduler"))
 
 
 def create_named_schedule_runs(session: Session, now: datetime) -> int:
@@ -86,7 +86,7 @@ def create_named_schedule_runs(session: Session, now: datetime) -> int:
             continue
         run_id = f"schedule:{sched.name}__{interval.start.isoformat()}"
         if session.get(DagRun, (dag.dag_id, run_id)) is None:
-            run_store.create_run(
+            run_creation.create_run(
                 session, dag.dag_id, run_id=run_id, run_type="scheduled", logical_date=interval.start,
                 data_interval=(interval.start, interval.end), conf=dict(sched.conf or {}), now=now, actor=f"schedule:{sched.name}",
                 priority=sched.priority or 0,

@@ -13,9 +13,9 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from orchestrator.core.dependencies import Decision, DependencySpec, Met, TimedOut, UpstreamRun, Wait, WaitingRun, decide, past_reason
-from orchestrator.store.models import Dag, DagRun, TaskInstance
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import RunState
+from orchestrator.store.models import Dag, DagRun, TaskInstance
 from orchestrator.store.runs import Batch, RunKey
 
 _LATEST_CANDIDATES = 10  # the newest upstream runs read for mode "latest" (ties on the newest end)

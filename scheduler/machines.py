@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from orchestrator.core import machine as core
 from orchestrator.core.planner import Command, FinishRun, Settle, Submit
 from orchestrator.core.run_data import RUN_DATA_SET, apply_changes
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.states import TASK_DUE_AGAIN, TASK_TERMINAL, RunState, TaskState
+from orchestrator.execution.runtime import Outcome
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import events as event_store
 from orchestrator.store import machines as machine_store
-from orchestrator.store import runs as run_store
 from orchestrator.store.runs import Batch
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _apply(run: ActiveRun, decision: core.Decision, batch: Batch, now: datetime,
             continue  # already on its way: its end counts for the state it now runs for
         if view.state in TASK_TERMINAL:
             task = run.spec.task_map[action]
-            run_store.reset_task(batch, key, action, view, task.retries, now, reason=f"run again: {decision.reason}")
+            clearing_store.reset_task(batch, key, action, view, task.retries, now, reason=f"run again: {decision.reason}")
         commands.append(Submit(action, reason=decision.reason))
     if decision.finish is not None:
         why = "the machine ended: " + decision.reason

@@ -13,8 +13,8 @@ from typing import Any
 
 from orchestrator.core.outcomes import SCHEDULER
 from orchestrator.core.planner import TaskView
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.states import TaskState
+from orchestrator.execution.runtime import Outcome
 from orchestrator.store.runs import RunKey
 
 OwnTask = tuple[RunKey, str]

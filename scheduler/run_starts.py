@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import Dag, DagRun
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import RunState
 from orchestrator.store import changes as change_store
+from orchestrator.store.models import Dag, DagRun
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import dependencies
 from scheduler.active_runs import ActiveRun, start_runs

@@ -25,16 +25,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.execution.collector import tuned_for_the_loop
 from orchestrator.core.config import Config
-from orchestrator.store.db import READONLY_OPTION, try_decision_lock
 from orchestrator.core.deadlines import Watch
+from orchestrator.core.states import RunState
+from orchestrator.execution.collector import tuned_for_the_loop
 from orchestrator.execution.executor import Executor, ExecutorEvent
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import ChangeCounter, DagRun, SchedulerJob
-from orchestrator.plugins.manager import ListenerThread, load_plugins
 from orchestrator.operations.retention import start_retention
-from orchestrator.core.states import RunState
+from orchestrator.plugins.listeners import ListenerThread
+from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import changes as change_store
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import events as event_store
@@ -42,16 +41,19 @@ from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import jobs as job_store
 from orchestrator.store import pools as pool_store
 from orchestrator.store import runs as run_store
+from orchestrator.store.db import READONLY_OPTION, try_decision_lock
+from orchestrator.store.models import ChangeCounter, DagRun, SchedulerJob
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import machines, run_starts
 from scheduler.change_feed import ChangeFeed, QueuedRun
 from scheduler.child_runs import settle_trigger_tasks
+from scheduler.connections import connection_resolver
 from scheduler.cron import create_due_runs, create_named_schedule_runs
 from scheduler.run_clock import RunClock
 from scheduler.spec_cache import SpecCache
 from scheduler.tracker import Dispatch, RunTracker, active_run
-from scheduler.triggering import create_asset_runs, process_events
 from scheduler.triggerer import Triggerer
+from scheduler.triggering import create_asset_runs, process_events
 from scheduler.waits import WaitBook
 
 log = logging.getLogger(__name__)
@@ -62,14 +64,6 @@ CHANGE_CHECK_S = 0.015
 """How often a thread reads the change counter: a new trigger is noticed within this, not a poll interval."""
 START_PER_POLL = 250
 """Runs started per poll at most, so a pass stays short (1,000 cron runs due together start over a few passes)."""
-
-
-def connection_resolver(config: Config, sessions: sessionmaker[Session]) -> Callable[[str], dict[str, Any] | None]:
-    """Connections for the tasks' WorkItems: env, the plugins' secrets backends, this database (cached briefly)."""
-    from orchestrator.plugins.manager import load_plugins
-    from orchestrator.store import connections as connection_store
-
-    return connection_store.resolver(config, sessions, load_plugins(config).secrets_backends())
 
 
 def utcnow() -> datetime:

@@ -13,8 +13,8 @@ from typing import Any
 
 from orchestrator.core.outcomes import SCHEDULER
 from orchestrator.core.planner import Submit
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.states import TaskState
+from orchestrator.execution.runtime import Outcome
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.active_runs import ActiveRun
 from scheduler.flights import Flight

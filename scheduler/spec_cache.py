@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import Dag
 from orchestrator.core.spec import DagSpec
 from orchestrator.store import runs as run_store
+from orchestrator.store.models import Dag
 
 SPEC_LOOKAHEAD_S = 5.0
 """The specs of the DAGs due within this are parsed ahead, in the polls before they fall due."""

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
-from orchestrator.execution.executor import ExecutorEvent, InProcessExecutor
 from orchestrator.core.errors import ConflictError
-from orchestrator.store.models import Dag, DagRun
-from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
+from orchestrator.execution.executor import ExecutorEvent, InProcessExecutor
+from orchestrator.plugins.listeners import ListenerThread, publishing
+from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import idempotency as idempotency_store
+from orchestrator.store import run_creation
 from orchestrator.store import runs as run_store
+from orchestrator.store.models import Dag, DagRun
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.child_runs import settle_trigger_tasks
 from scheduler.tracker import RunTracker, start_runs
@@ -39,7 +41,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
     events: queue.SimpleQueue[ExecutorEvent | list[ExecutorEvent]] = queue.SimpleQueue()
     executor = InProcessExecutor()
     executor.start(events.put)
-    from scheduler.service import connection_resolver
+    from scheduler.connections import connection_resolver
 
     tracker = RunTracker(config, executor, connection_resolver(config, sessions))
     # a test run's tries really run: they honour (and record) idempotency keys like the scheduler's
@@ -54,7 +56,7 @@ def test_run(sessions: sessionmaker[Session], config: Config, dag_id: str, conf:
     now = _now()
     try:
         with publishing(sessions, listeners) as session:
-            row: DagRun = run_store.create_run(
+            row: DagRun = run_creation.create_run(
                 session, dag_id, run_id=f"test__{now.isoformat()}", run_type="test", logical_date=now,
                 data_interval=None, conf=conf, now=now, actor=actor, check_input=True,
             )

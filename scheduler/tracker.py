@@ -20,26 +20,26 @@ from typing import Any
 
 from orchestrator.core.compensation import compensation_event_payload
 from orchestrator.core.config import Config
-from orchestrator.execution.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
 from orchestrator.core.outcomes import SCHEDULER, Changes, Ended, KeyUnrendered, Lost, NotRun, TryStarted, end_try, retry_question
 from orchestrator.core.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, admit_submits, plan_run
-from orchestrator.execution.runtime import Outcome, WorkItem
 from orchestrator.core.states import TASK_DUE_AGAIN, TaskState
+from orchestrator.execution.executor import WORKER_LOST, Completed, Executor, ExecutorEvent, LogChunk, Started
+from orchestrator.execution.runtime import Outcome, WorkItem
 from orchestrator.store import assets as asset_store
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import events as event_store
-from orchestrator.store import runs as run_store
 from orchestrator.store.idempotency import Lookup
 from orchestrator.store.runs import Batch, RunKey, try_row
-from scheduler.active_runs import ActiveRun, active_run, reset_orphans, start_runs
 from scheduler import machines
+from scheduler.active_runs import ActiveRun, active_run, reset_orphans, start_runs
 from scheduler.admission import Admission
 from scheduler.callbacks import DagCallbacks
 from scheduler.flights import Flight, FlightBook
 from scheduler.keyed import KeyBook
 from scheduler.own_tasks import OwnTasks
 from scheduler.packer import Packer
-from scheduler.settling import SettlingHere
 from scheduler.retry_hook import RetryHook, ask
+from scheduler.settling import SettlingHere
 from scheduler.work import Dispatch, ResolveConnection, task_work
 
 __all__ = ["SCHEDULER", "ActiveRun", "Dispatch", "RunTracker", "active_run", "start_runs"]
@@ -244,8 +244,8 @@ class RunTracker(SettlingHere):
         if changes.repeat is not None:
             repeat = changes.repeat
             for member in repeat.tasks:
-                run_store.reset_task(batch, key, member, run.tasks[member], run.spec.task_map[member].retries, repeat.at, reason=repeat.reason)
-            run_store.reset_task(batch, key, tid, run.tasks[tid], task.retries, repeat.at, reason=repeat.reason,
+                clearing_store.reset_task(batch, key, member, run.tasks[member], run.spec.task_map[member].retries, repeat.at, reason=repeat.reason)
+            clearing_store.reset_task(batch, key, tid, run.tasks[tid], task.retries, repeat.at, reason=repeat.reason,
                                  result={"iteration": repeat.iteration})
             self._dirty[key] = None
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from orchestrator.execution.async_triggers import BaseTrigger, TriggerContext
 from orchestrator.core.sensors import TriggerWaitSpec
+from orchestrator.execution.async_triggers import BaseTrigger, TriggerContext
 from orchestrator.store.runs import RunKey
 
 log = logging.getLogger(__name__)

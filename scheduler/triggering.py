@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session
 
 from orchestrator.core.assets import AssetCondition, due_updates
 from orchestrator.core.machine import CORRELATION_FIELD
-from orchestrator.store.models import AssetEvent, Dag
+from orchestrator.core.triggers import EventTriggerSpec, first_match
 from orchestrator.store import assets as asset_store
 from orchestrator.store import dags as dag_store
 from orchestrator.store import event_waits as wait_store
 from orchestrator.store import external_events as event_store
-from orchestrator.store import runs as run_store
-from orchestrator.core.triggers import EventTriggerSpec, first_match
+from orchestrator.store import run_creation
+from orchestrator.store.models import AssetEvent, Dag
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def create_asset_runs(session: Session, now: datetime) -> int:
             continue
         seen = cursors.get(dag_id, {})
         consumed = asset_store.events_between(session, {u: (seen.get(u, 0), upto) for u, upto in consume.items()}, CONF_ASSET_EVENTS)
-        run_store.create_run(
+        run_creation.create_run(
             session, dag_id, run_id=f"asset__{now.isoformat()}__{max(consume.values())}", run_type="asset",
             logical_date=now, data_interval=None, conf={"asset_events": [_event_conf(e) for e in consumed]}, now=now,
             actor="scheduler",
@@ -134,7 +134,7 @@ def process_events(session: Session, now: datetime, limit: int = EVENTS_PER_POLL
                 log.warning("outside event %s does not start DAG %s: %s", event.id, dag_id, outcome.error)
                 event_store.trigger_failed(session, event, dag_id, outcome.error, now)
                 continue
-            run = run_store.create_run(
+            run = run_creation.create_run(
                 session, dag_id, run_id=f"event__{event.received_at.isoformat()}__{event.id}", run_type="event",
                 logical_date=event.received_at, data_interval=None, conf=outcome.conf, now=now, actor=f"event:{event.id}",
                 correlation_id=correlation_of(event.payload),

@@ -27,14 +27,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from orchestrator.core.approvals import ApprovalSpec, Cast, Outcome, failure, next_due, result
+from orchestrator.core.approval_escalation import next_due
+from orchestrator.core.approvals import ApprovalSpec, Cast, Outcome, failure, result
 from orchestrator.core.event_waits import TIMEOUT_ERROR_TYPE, EventWaitSpec
-from orchestrator.execution.async_triggers import TriggerContext
-from orchestrator.store.models import ApprovalRequest, EventWait
 from orchestrator.core.sensors import TriggerWaitSpec, describe_trigger, timed_out
 from orchestrator.core.states import TaskState
+from orchestrator.execution.async_triggers import TriggerContext
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import event_waits as wait_store
+from orchestrator.store.models import ApprovalRequest, EventWait
 from orchestrator.store.runs import Batch, RunKey
 from scheduler.tracker import RunTracker
 from scheduler.triggerer import Triggerer, WatchKey

@@ -1,4 +1,7 @@
-"""The web UI and REST API: a Flask app factory. Reads the store; never imports DAG code."""
+"""The web UI and REST API: a Flask app factory. Reads the store; never imports DAG code.
+
+Imports `core`, `store`, `plugins` and `operations`; never `authoring`, `execution`, `declarative` or the scheduler.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +58,8 @@ def _init_plugins(app: Flask, config: Config) -> None:
 
     Clashing registrations stop the start-up, as they stop the scheduler's.
     """
-    from orchestrator.plugins.manager import ListenerThread, load_plugins
+    from orchestrator.plugins.manager import load_plugins
+    from orchestrator.plugins.listeners import ListenerThread
     from webui.api.plugins import EXTENSION
     from webui.state import LISTENERS
 

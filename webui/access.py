@@ -14,9 +14,9 @@ from flask import Flask, g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.permissions import DagAccess, DagPermission, denial
-from orchestrator.store.models import Dag
 from orchestrator.store import access as access_store
+from orchestrator.store.models import Dag
+from orchestrator.store.permissions import DagAccess, DagPermission, denial
 from webui.auth import current_identity
 from webui.errors import ApiError
 from webui.state import web_state

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from flask import Flask, g, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from orchestrator.store.models import User
 from orchestrator.store import audit as audit_store
 from orchestrator.store import users as user_store
+from orchestrator.store.models import User
 from orchestrator.store.users import Role
 from webui.errors import ApiError
 from webui.state import web_state

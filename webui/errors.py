@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from orchestrator.core.errors import ConflictError, NotFoundError, OrchestratorError
-from orchestrator.store.runs import RunExistsError
+from orchestrator.store.run_creation import RunExistsError
 
 
 class ApiError(Exception):

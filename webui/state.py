@@ -35,6 +35,6 @@ def web_listeners() -> Any:
 
 def publishing_session() -> AbstractContextManager[Session]:
     """A write transaction whose committed events the plugins' listeners hear (user actions)."""
-    from orchestrator.plugins.manager import publishing
+    from orchestrator.plugins.listeners import publishing
 
     return publishing(web_state().sessions, web_listeners())

@@ -21,15 +21,17 @@ from orchestrator.airflow.sensors import (
 from orchestrator.airflow.operators import (
     BashOperator, BranchPythonOperator, EmptyOperator, PythonOperator, ShortCircuitOperator, TriggerDagRunOperator,
 )
-from orchestrator.execution.context import TaskContext, get_context
+from orchestrator.execution.context import TaskContext
+from orchestrator.execution.current import get_context
 from orchestrator.authoring.dag import chain
 from orchestrator.authoring.linking import Label
 from orchestrator.core.params import Param
 from orchestrator.core.sensors import PokeReturnValue, SensorTimeout, TaskSkipped
 from orchestrator.core.states import TriggerRule
-from orchestrator.authoring.task_group import TaskGroup, task_group
+from orchestrator.authoring.task_group import TaskGroup
+from orchestrator.authoring.decorators import task_group
 from orchestrator.authoring.tasks import BaseTask
-from orchestrator.execution.variables import Variable
+from orchestrator.execution.ambient import Variable
 
 BaseOperator = BaseTask
 AirflowSkipException = TaskSkipped

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator.airflow.compat import task_kwargs
+from orchestrator.authoring.python_tasks import BranchPythonTask, PartialTask, PythonTask, ShortCircuitPythonTask, TaskDecorator
+from orchestrator.authoring.tasks import XComArg
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.plugins.steps.sensor import Sensor
-from orchestrator.authoring.tasks import BranchPythonTask, PartialTask, PythonTask, ShortCircuitPythonTask, TaskDecorator, XComArg
 
 
 class UnsupportedAirflowFeature(DagDefinitionError):

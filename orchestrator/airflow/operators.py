@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.airflow.compat import task_kwargs
+from orchestrator.authoring.python_tasks import BranchPythonTask, PythonTask, ShortCircuitPythonTask
 from orchestrator.plugins.steps.empty import EmptyTask
 from orchestrator.plugins.steps.shell import ShellTask
 from orchestrator.plugins.steps.trigger import TriggerDagRunTask
-from orchestrator.authoring.tasks import BranchPythonTask, PythonTask, ShortCircuitPythonTask
 
 
 class BashOperator(ShellTask):

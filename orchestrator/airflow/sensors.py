@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.airflow.compat import task_kwargs
-from orchestrator.execution.async_triggers import matching_paths
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.core.sensors import PokeReturnValue, TaskSkipped
+from orchestrator.execution.async_triggers import matching_paths
 from orchestrator.plugins.steps.http import HttpStatusError, request, target
 from orchestrator.plugins.steps.sensor import Sensor
 from orchestrator.plugins.steps.sql import run_statement

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections import deque
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.core.assets import AnyOf, Asset, asset_condition
 from orchestrator.core.deadlines import Deadline, deadline_spec, retention_seconds, timeout_seconds
 from orchestrator.core.dependencies import DagDependency, dependency_specs
+from orchestrator.core.error_routing import wire_error_handlers
 from orchestrator.core.errors import CycleError, DagDefinitionError, DuplicateTaskIdError
 from orchestrator.core.inputs import check_schema, input_problems
 from orchestrator.core.params import split_params
 from orchestrator.core.schedule import cron_expression, delta_cron, zone
-from orchestrator.core.timetables import Timetable, register
-from orchestrator.core.error_routing import wire_error_handlers
 from orchestrator.core.spec import DagSpec, error_flow_problem
+from orchestrator.core.timetables import Timetable, register
 from orchestrator.core.triggers import EventTrigger
 
 if TYPE_CHECKING:
-    from orchestrator.execution.context import TaskContext
     from orchestrator.authoring.task_group import TaskGroup
     from orchestrator.authoring.tasks import BaseTask, XComArg
+    from orchestrator.execution.context import TaskContext
 
 _local = threading.local()
 _DAG_ID = re.compile(r"[A-Za-z0-9_.\-]{1,250}")

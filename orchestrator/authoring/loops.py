@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.authoring.python_tasks import PythonTask
+from orchestrator.authoring.task_group import TaskGroup
+from orchestrator.authoring.tasks import XComArg
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.spec import LoopSpec, TaskSpec
 from orchestrator.core.states import TriggerRule
-from orchestrator.authoring.task_group import TaskGroup
-from orchestrator.authoring.tasks import PythonTask, XComArg
 
 if TYPE_CHECKING:
     from orchestrator.authoring.dag import DAG

@@ -15,11 +15,10 @@ the setups and the teardown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from orchestrator.core.errors import DagDefinitionError
-from orchestrator.core.spec import DagSpec
 
 if TYPE_CHECKING:
     from orchestrator.authoring.tasks import BaseTask
@@ -31,14 +30,12 @@ def mark_setup(task: BaseTask) -> None:
     task.setup_teardown = "setup"
 
 
-def mark_teardown(task: BaseTask, setups: Any, fail_dagrun: bool) -> None:
-    from orchestrator.authoring.tasks import _as_tasks
-
+def mark_teardown(task: BaseTask, setups: Sequence[BaseTask], fail_dagrun: bool) -> None:
     if task.setup_teardown == "setup":
         raise DagDefinitionError(f"task {task.task_id!r} is a setup: it cannot also be a teardown")
     task.setup_teardown = "teardown"
     task.fail_dagrun = bool(fail_dagrun)
-    for setup in _as_tasks(setups, "leaves") if setups is not None else ():
+    for setup in setups:
         if setup.setup_teardown is None:
             setup.setup_teardown = "setup"
         elif setup.setup_teardown != "setup":
@@ -85,32 +82,3 @@ def exit_scope(task: BaseTask) -> None:
                 teardown.set_upstream(leaf)
 
 
-def clear_scope(spec: DagSpec, targets: Sequence[str]) -> list[str]:
-    """`targets` with the setups they depend on (directly or not) and those setups' teardowns,
-    in the order found: what clearing `targets` clears."""
-    out = list(dict.fromkeys(targets))
-    seen = set(out)
-    setups: list[str] = []
-    for tid in list(out):
-        for ancestor in _ancestors(spec, tid):
-            if spec.task_map[ancestor].setup_teardown == "setup" and ancestor not in seen:
-                seen.add(ancestor)
-                setups.append(ancestor)
-    teardowns = [
-        d for s in setups for d in spec.downstream[s] if spec.task_map[d].setup_teardown == "teardown"
-    ]
-    for tid in [*setups, *teardowns]:
-        if tid not in out:
-            out.append(tid)
-    return out
-
-
-def _ancestors(spec: DagSpec, task_id: str) -> Iterable[str]:
-    stack = list(spec.task_map[task_id].upstream)
-    seen: set[str] = set()
-    while stack:
-        tid = stack.pop()
-        if tid not in seen:
-            seen.add(tid)
-            yield tid
-            stack.extend(spec.task_map[tid].upstream)

@@ -27,10 +27,12 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from orchestrator.authoring.dag import DAG
+from orchestrator.authoring.python_tasks import PythonTask
+from orchestrator.authoring.step_types import step_type
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.machine import MachineSpec, StateSpec, TransitionSpec
 from orchestrator.core.spec import DagSpec
-from orchestrator.authoring.tasks import BaseTask, PythonTask
 
 
 class Action:
@@ -60,10 +62,8 @@ class Action:
         """The action's task in `dag`."""
         if self.fn is not None:
             return PythonTask(task_id=self.id, python_callable=self.fn, dag=dag, **self.task_options)
-        from orchestrator.plugins.manager import get_step_type
-
         assert self.step is not None
-        return get_step_type(self.step)(task_id=self.id, dag=dag, **self.task_options, **self.step_args)
+        return step_type(self.step)(task_id=self.id, dag=dag, **self.task_options, **self.step_args)
 
     def __repr__(self) -> str:
         return f"Action({self.id!r})"

@@ -8,14 +8,11 @@ authoring structure only: the scheduler plans its tasks like any other.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.errors import DagDefinitionError
 from orchestrator.authoring.linking import Linkable
+from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.spec import TaskGroupSpec
 
 if TYPE_CHECKING:
@@ -109,31 +106,3 @@ class TaskGroup(Linkable):
         return f"<TaskGroup {self.group_id!r} ({len(self._tasks)} tasks)>"
 
 
-def task_group(fn: Callable[..., Any] | None = None, /, *, group_id: str | None = None, tooltip: str | None = None) -> Any:
-    """`@task_group`: each call of the function makes a TaskGroup (id: the function's name, then
-    `name__1`, `name__2`, ...; tooltip: its docstring) and adds the function's tasks inside it.
-    The call returns what the function returned if that is a task or a result, else the group."""
-
-    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(f)
-        def make(*args: Any, **kwargs: Any) -> Any:
-            from orchestrator.authoring.dag import current_dag
-            from orchestrator.authoring.tasks import BaseTask, XComArg
-
-            dag = current_dag()
-            if dag is None:
-                raise DagDefinitionError(f"@task_group {f.__name__!r} was called outside a DAG: call it inside `with DAG(...):`")
-            base = group_id or f.__name__
-            parent = dag.current_group()
-            taken = lambda gid: (f"{parent.group_id}.{gid}" if parent else gid) in dag.task_groups  # noqa: E731
-            gid, n = base, 0
-            while taken(gid):
-                n += 1
-                gid = f"{base}__{n}"
-            with TaskGroup(gid, tooltip=tooltip if tooltip is not None else inspect.getdoc(f), dag=dag) as group:
-                out = f(*args, **kwargs)
-            return out if isinstance(out, (BaseTask, XComArg, TaskGroup)) else group
-
-        return make
-
-    return decorate(fn) if fn is not None else decorate

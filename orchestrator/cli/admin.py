@@ -15,10 +15,10 @@ import click
 from sqlalchemy import func, select
 
 from orchestrator.cli.common import CliState, dags_option, handle_errors, pass_state, record_audit
-from orchestrator.store.db import make_engine, upgrade
-from orchestrator.store.models import User
 from orchestrator.plugins.manager import make_plugin_manager
 from orchestrator.store import users as user_store
+from orchestrator.store.db import make_engine, upgrade
+from orchestrator.store.models import User
 
 log = logging.getLogger(__name__)
 

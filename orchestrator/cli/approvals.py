@@ -14,14 +14,15 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from orchestrator.core.approvals import Decision, tally
 from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, os_user, pass_state, readable_dag_ids, record_audit
+from orchestrator.core.approvals import Decision, tally
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import User
-from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
+from orchestrator.plugins.listeners import ListenerThread, publishing
+from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import users as user_store
 from orchestrator.store.approvals import RequestView
+from orchestrator.store.models import User
 
 
 def _now() -> datetime:

@@ -19,13 +19,13 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.permissions import FULL_ACCESS, DagAccess, DagPermission, denial
 from orchestrator.core.config import Config, ConfigReloader, load_config
-from orchestrator.store.db import check_schema, make_engine, make_sessionmaker
 from orchestrator.core.errors import ConfigError, DagDefinitionError, DatabaseError, NotFoundError, OrchestratorError
-from orchestrator.store.models import Dag, User
 from orchestrator.store import access as access_store
 from orchestrator.store import audit
+from orchestrator.store.db import check_schema, make_engine, make_sessionmaker
+from orchestrator.store.models import Dag, User
+from orchestrator.store.permissions import FULL_ACCESS, DagAccess, DagPermission, denial
 from orchestrator.store.users import Role
 
 EXIT_FAILURE = 1

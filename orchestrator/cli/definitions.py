@@ -16,19 +16,29 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from orchestrator.operations import definition_files
-from orchestrator.store.permissions import DagPermission, denial
 from orchestrator.cli.common import (
-    EXIT_FAILURE, CliState, PermissionDeniedError, cli_access, cli_actor, emit_json, emit_rows, handle_errors, iso, pass_state, record_audit,
+    EXIT_FAILURE,
+    CliState,
+    PermissionDeniedError,
+    cli_access,
+    cli_actor,
+    emit_json,
+    emit_rows,
+    handle_errors,
+    iso,
+    pass_state,
+    record_audit,
 )
-from orchestrator.declarative.workflow import read_document
-from orchestrator.operations.definition_check import check_document
 from orchestrator.core.definitions import DefinitionStatus, Problem, diff_documents, document_id, document_tags, with_id
-from orchestrator.store.models import Definition
 from orchestrator.core.run_stats import run_stats
+from orchestrator.declarative.files import read_document
+from orchestrator.operations import definition_files
+from orchestrator.operations.definition_check import check_document
 from orchestrator.store import definitions as definition_store
 from orchestrator.store import run_stats as stats_store
 from orchestrator.store.definitions import Saved
+from orchestrator.store.models import Definition
+from orchestrator.store.permissions import DagPermission, denial
 
 
 def _now() -> datetime:

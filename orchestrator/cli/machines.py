@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import (
-    CliState, cli_actor, cli_roles, emit_rows, handle_errors, iso, parse_conf, pass_state, record_audit, require_dag,
+    CliState,
+    cli_actor,
+    cli_roles,
+    emit_rows,
+    handle_errors,
+    iso,
+    parse_conf,
+    pass_state,
+    record_audit,
+    require_dag,
 )
-from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
+from orchestrator.plugins.listeners import ListenerThread, publishing
+from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import machines as machine_store
+from orchestrator.store.permissions import DagPermission
 
 
 @click.command("send-event")

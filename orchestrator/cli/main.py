@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -11,21 +10,20 @@ from typing import TextIO
 import click
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.cli import admin, connections
-from orchestrator.core.priority import MAX_PRIORITY, MIN_PRIORITY
+from orchestrator.cli import admin, connections, resilience
 from orchestrator.cli import airflow as airflow_cli
 from orchestrator.cli import approvals as approvals_cli
+from orchestrator.cli import definitions as definitions_cli
 from orchestrator.cli import machines as machines_cli
 from orchestrator.cli import plugins as plugins_cli
 from orchestrator.cli import retention as retention_cli
+from orchestrator.cli import roles as roles_cli
 from orchestrator.cli import run_controls as run_controls_cli
-from orchestrator.cli import resilience
+from orchestrator.cli import runs as runs_cli
 from orchestrator.cli import schedules as schedules_cli
 from orchestrator.cli import simulate as simulate_cli
+from orchestrator.cli import tasks as tasks_cli
 from orchestrator.cli import variables as variables_cli
-from orchestrator.cli import definitions as definitions_cli
-from orchestrator.store.permissions import DagPermission
-from orchestrator.cli import roles as roles_cli
 from orchestrator.cli.common import (
     EXIT_FAILURE,
     CliState,
@@ -42,20 +40,18 @@ from orchestrator.cli.common import (
     require_dag,
 )
 from orchestrator.cli.run_files import read_run_requests
-from orchestrator.store.backfill import apply_backfill, plan_backfill
-from orchestrator.store.db import make_engine, upgrade
 from orchestrator.core.errors import ConflictError
-from orchestrator.plugins.log_store import LogStores
-from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.plugins.manager import ListenerThread, load_plugins, make_plugin_manager, publishing
+from orchestrator.core.priority import MAX_PRIORITY, MIN_PRIORITY
 from orchestrator.core.states import RUN_TERMINAL, RunState
-from orchestrator.store import audit
+from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.plugins.listeners import ListenerThread, publishing
+from orchestrator.plugins.manager import load_plugins, make_plugin_manager
+from orchestrator.store import audit, queries, run_batches, run_creation
 from orchestrator.store import dags as dag_store
 from orchestrator.store import jobs as job_store
-from orchestrator.store import queries
-from orchestrator.store import run_batches
-from orchestrator.store import run_history
-from orchestrator.store import runs as run_store
+from orchestrator.store.backfill import apply_backfill, plan_backfill
+from orchestrator.store.db import make_engine, upgrade
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.run_batches import RunRequest
 
 
@@ -164,7 +160,7 @@ def dags_trigger(
     with sessions.begin() as session:
         dag = queries.get_dag(session, dag_id)
         require_dag(session, dag_id, DagPermission.TRIGGER)
-        run = run_store.create_run(
+        run = run_creation.create_run(
             session, dag_id, run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now,
             actor=cli_actor(), check_input=True, priority=priority, correlation_id=correlation_id,
         )
@@ -190,7 +186,7 @@ def _trigger_many(state: CliState, dag_id: str, requests: list[RunRequest], labe
         part = runs[start : start + run_batches.MAX_PER_COMMIT]
         try:
             with sessions.begin() as session:
-                run_store.queue_runs(session, part, now, actor=cli_actor())
+                run_creation.queue_runs(session, part, now, actor=cli_actor())
                 session.flush()
                 ids = [r.run_id for r in part]
                 audit.record(session, actor=cli_actor(), action="run.trigger_batch", target=f"dag:{dag_id}", at=now,
@@ -319,147 +315,6 @@ def dags_unpause(state: CliState, dag_id: str) -> None:
     _set_paused(state, dag_id, False)
 
 
-# -- runs and tasks --------------------------------------------------------------------------
-@cli.group()
-def runs() -> None:
-    """Inspect DAG runs."""
-
-
-@runs.command("list")
-@click.argument("dag_id")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
-@click.option("--correlation-id", default=None, help="Only the runs with this business correlation id.")
-@pass_state
-@handle_errors
-def runs_list(state: CliState, dag_id: str, as_json: bool, correlation_id: str | None) -> None:
-    """List the runs of DAG_ID, newest first."""
-    with state.sessions(readonly=True)() as session:
-        queries.get_dag(session, dag_id)
-        require_dag(session, dag_id, DagPermission.READ)
-        rows = [
-            {"run_id": r.run_id, "state": r.state, "logical_date": iso(r.logical_date), "start_date": iso(r.start_date),
-             "end_date": iso(r.end_date), "correlation_id": r.correlation_id}
-            for r in queries.list_runs(session, dag_id, correlation_id=correlation_id)
-        ]
-    emit_rows(rows, ["run_id", "state", "logical_date", "start_date", "end_date", "correlation_id"], as_json)
-
-
-@runs.command("cancel")
-@click.argument("dag_id")
-@click.argument("run_id")
-@pass_state
-@handle_errors
-def runs_cancel(state: CliState, dag_id: str, run_id: str) -> None:
-    """Cancel a queued or running run and its unfinished tasks."""
-    listeners = ListenerThread(load_plugins(state.config))
-    try:
-        with publishing(state.sessions(), listeners) as session:
-            require_dag(session, dag_id, DagPermission.TRIGGER)
-            run_store.cancel_run(session, dag_id, run_id, _now(), cli_actor())
-            record_audit(session, "run.cancel", f"run:{dag_id}/{run_id}")
-    finally:
-        listeners.close()
-    click.echo(f"run {run_id} of {dag_id} is cancelled")
-
-
-@runs.command("replay")
-@click.argument("dag_id")
-@click.argument("run_id")
-@click.option("--until", type=int, default=None, help="Stop at this event id: the run as it stood then (no comparison).")
-@click.option("--json", "as_json", is_flag=True, help="Print the rebuilt state and the differences as JSON.")
-@pass_state
-@handle_errors
-def runs_replay(state: CliState, dag_id: str, run_id: str, until: int | None, as_json: bool) -> None:
-    """Rebuild RUN_ID's state from its events alone and check it matches the stored rows
-    (exit 1, printing the differences, when it does not)."""
-    with state.sessions(readonly=True)() as session:
-        require_dag(session, dag_id, DagPermission.READ)
-        replayed = run_history.replay_run(session, dag_id, run_id, until=until)
-    image = replayed.image
-    tasks_out = [
-        {"task_id": tid, "map_index": index, "state": i.state, "try_number": i.try_number}
-        for (tid, index), i in sorted(image.tasks.items())
-    ]
-    if as_json:
-        click.echo(json.dumps({"run_state": image.state, "events": image.events, "event_id": image.event_id, "tasks": tasks_out,
-                               "differences": replayed.differences}, indent=2))
-    else:
-        click.echo(f"run {run_id} of {dag_id}: {image.state} after {image.events} events")
-        emit_rows(tasks_out, ["task_id", "map_index", "state", "try_number"], False)
-        for line in replayed.differences:
-            click.echo(f"differs: {line}", err=True)
-    if replayed.differences:
-        sys.exit(EXIT_FAILURE)
-    if until is None:
-        click.echo("the replayed state matches the stored rows", err=True)
-
-
-@cli.group()
-def tasks() -> None:
-    """Inspect task instances and their logs; clear them to run again."""
-
-
-@tasks.command("clear")
-@click.argument("dag_id")
-@click.argument("run_id")
-@click.argument("task_id")
-@click.option("--downstream/--no-downstream", default=True, show_default=True, help="Also every task after it.")
-@pass_state
-@handle_errors
-def tasks_clear(state: CliState, dag_id: str, run_id: str, task_id: str, downstream: bool) -> None:
-    """Run a finished task of a run again (and, by default, the tasks after it)."""
-    listeners = ListenerThread(load_plugins(state.config))
-    try:
-        with publishing(state.sessions(), listeners) as session:
-            require_dag(session, dag_id, DagPermission.TRIGGER)
-            cleared = run_store.clear_task(session, dag_id, run_id, task_id, downstream=downstream, now=_now(), actor=cli_actor())
-            record_audit(session, "task.clear", f"task:{dag_id}/{run_id}/{task_id}", {"downstream": downstream, "cleared": cleared})
-    finally:
-        listeners.close()
-    click.echo(f"queued again: {', '.join(cleared)}")
-
-
-@tasks.command("list")
-@click.argument("dag_id")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@pass_state
-@handle_errors
-def tasks_list(state: CliState, dag_id: str, run_id: str, as_json: bool) -> None:
-    """List the task instances of one run."""
-    with state.sessions(readonly=True)() as session:
-        require_dag(session, dag_id, DagPermission.READ)
-        rows = [
-            {
-                "task_id": t.task_id, "map_index": t.map_index, "state": t.state, "try_number": t.try_number,
-                "start_date": iso(t.start_date), "end_date": iso(t.end_date),
-            }
-            for t in queries.list_task_instances(session, dag_id, run_id)
-        ]
-    emit_rows(rows, ["task_id", "map_index", "state", "try_number", "start_date", "end_date"], as_json)
-
-
-@tasks.command("logs")
-@click.argument("dag_id")
-@click.argument("run_id")
-@click.argument("task_id")
-@click.option("--try", "try_number", type=click.IntRange(min=1), help="Which try (default: the latest).")
-@click.option("--map-index", type=click.IntRange(min=-1), default=-1, show_default=True, help="One instance of a mapped task.")
-@pass_state
-@handle_errors
-def tasks_logs(state: CliState, dag_id: str, run_id: str, task_id: str, try_number: int | None, map_index: int) -> None:
-    """Print the log of one try of a task (or of one instance of a mapped task)."""
-    with state.sessions(readonly=True)() as session:
-        require_dag(session, dag_id, DagPermission.READ)
-        row = queries.get_try(session, dag_id, run_id, task_id, try_number, map_index=map_index)
-    where = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
-    click.echo(f"--- {dag_id} / {run_id} / {where} try {row.try_number}: {row.state} on {row.worker or '?'}", err=True)
-    text = LogStores.configured(state.config).text(row)
-    click.echo(text, nl=not text.endswith("\n"))
-    if row.error and row.state != "success":
-        click.echo(f"--- error: {row.error}", err=True)
-
-
 @cli.command("import-errors")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @dags_option
@@ -479,13 +334,15 @@ def import_errors(state: CliState, as_json: bool) -> None:
 
 
 cli.add_command(admin.users)
-run_controls_cli.register(runs, tasks)
-machines_cli.register(runs)
+cli.add_command(runs_cli.runs)
+cli.add_command(tasks_cli.tasks)
+run_controls_cli.register(runs_cli.runs, tasks_cli.tasks)
+machines_cli.register(runs_cli.runs)
 cli.add_command(resilience.circuits)
 cli.add_command(resilience.pools)
 cli.add_command(schedules_cli.schedules)
-tasks.add_command(resilience.dead_letters)
-tasks.add_command(resilience.retry)
+tasks_cli.tasks.add_command(resilience.dead_letters)
+tasks_cli.tasks.add_command(resilience.retry)
 cli.add_command(plugins_cli.plugins)
 cli.add_command(connections.connections)
 cli.add_command(variables_cli.variables)

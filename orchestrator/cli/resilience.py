@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import click
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag
 from orchestrator.core.errors import ConflictError
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
 from orchestrator.store import pools as pool_store
+from orchestrator.store.permissions import DagPermission
 
 
 def _now() -> datetime:

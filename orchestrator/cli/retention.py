@@ -10,9 +10,9 @@ import click
 
 from orchestrator.cli.common import CliState, cli_actor, emit_json, emit_table, handle_errors, pass_state
 from orchestrator.core.errors import NotFoundError
-from orchestrator.plugins.log_store import LogStores
-from orchestrator.operations.retention import clean as clean_runs
 from orchestrator.operations.retention import BadAgeError, apply_policy, current_policy, parse_age
+from orchestrator.operations.retention import clean as clean_runs
+from orchestrator.plugins.log_store import LogStores
 from orchestrator.store import retention as store
 from orchestrator.store.retention import Selection
 

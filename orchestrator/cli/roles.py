@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import click
 
-from orchestrator.store.permissions import Grant, parse_permission
 from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, pass_state
 from orchestrator.store import access as access_store
+from orchestrator.store.permissions import Grant, parse_permission
 
 
 def _now() -> datetime:

@@ -12,15 +12,25 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import (
-    CliState, cli_access, cli_actor, emit_rows, handle_errors, iso, pass_state, readable, record_audit, require_dag,
+    CliState,
+    cli_access,
+    cli_actor,
+    emit_rows,
+    handle_errors,
+    iso,
+    pass_state,
+    readable,
+    record_audit,
+    require_dag,
 )
-from orchestrator.store.models import Dag
-from orchestrator.plugins.manager import ListenerThread, load_plugins, publishing
 from orchestrator.core.states import RunState, TaskState
+from orchestrator.plugins.listeners import ListenerThread, publishing
+from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import late as late_store
 from orchestrator.store import run_controls
+from orchestrator.store.models import Dag
+from orchestrator.store.permissions import DagPermission
 
 
 def _act(state: CliState, dag_id: str, needed: DagPermission, action: Callable[[Session], Any]) -> Any:

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, parse_conf, pass_state, readable_dag_ids, require_dag
 from orchestrator.store import schedules as schedule_store
+from orchestrator.store.permissions import DagPermission
 
 
 def _now() -> datetime:

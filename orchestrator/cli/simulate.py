@@ -1,4 +1,4 @@
-"""`orchestrator dags simulate`: a dry run of a DAG (orchestrator.store.simulation), nothing executed or stored."""
+"""`orchestrator dags simulate`: a dry run of a DAG (orchestrator.operations.simulation), nothing executed or stored."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import IO
 import click
 import yaml
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.cli.common import CliState, dags_option, handle_errors, parse_conf, pass_state, require_dag
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.simulation import SimulationInputError, parse_outcomes, simulate
+from orchestrator.operations.simulation import SimulationInputError, parse_outcomes, simulate
 from orchestrator.store import queries
+from orchestrator.store.permissions import DagPermission
 
 
 @click.command("simulate")

@@ -16,10 +16,10 @@ from typing import Any
 import click
 
 from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, pass_state
+from orchestrator.core.variables import as_text, check_key, decode, env_variables, from_env, is_sensitive, parse_import, shown
 from orchestrator.store import audit
 from orchestrator.store import variables as variable_store
 from orchestrator.store.connections import crypter
-from orchestrator.execution.variables import as_text, check_key, decode, env_variables, from_env, is_sensitive, parse_import, shown
 
 
 def _now() -> datetime:

@@ -18,33 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import TASK_DUE_AGAIN, TASK_IN_FLIGHT, TASK_TERMINAL, RunState, TaskState
 
 if TYPE_CHECKING:
     from orchestrator.core.planner import TaskView
-    from orchestrator.authoring.tasks import BaseTask
-
-
-# -- authoring ---------------------------------------------------------------------------------------
-def compensation_task_id(task: BaseTask, value: object) -> str:
-    """The id of the task that compensates `task`: the task given (or its id), or one made from a
-    callable (`<task_id>__compensate` beside it, called with `task`'s result)."""
-    ref = getattr(value, "task", value)  # an XComArg stands for its task
-    tid = getattr(ref, "task_id", ref)
-    if isinstance(tid, str) and tid:
-        return tid
-    if callable(value):
-        from orchestrator.authoring.tasks import PythonTask, TaskDecorator, XComArg
-
-        assert task.dag is not None
-        group = task.dag.current_group()  # the task's own: the new one is made in the same group
-        local = task.task_id[len(group.group_id) + 1 :] if group is not None else task.task_id
-        fn = value.fn if isinstance(value, TaskDecorator) else value  # an @task function is called as a plain one
-        made = PythonTask(task_id=f"{local}__compensate", python_callable=fn, op_args=[XComArg(task)], dag=task.dag)
-        return made.task_id
-    raise DagDefinitionError(f"task {task.task_id!r}: compensate must be a task, a task id or a callable, not {value!r}")
 
 
 # -- deciding ----------------------------------------------------------------------------------------

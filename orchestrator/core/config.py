@@ -26,7 +26,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from orchestrator.core.errors import ConfigError
 
-
 log = logging.getLogger(__name__)
 
 ENV_VAR = "ORCH_ENV"
@@ -103,7 +102,7 @@ class Config(BaseSettings):
         default=1_000_000, ge=1024, description="a finished try's log longer than this moves to the log store; the row keeps its head"
     )
     log_head_chars: int = Field(default=10_000, ge=0, description="how much of a moved log its row keeps, for a quick look")
-    # OpenTelemetry traces of runs and tasks (orchestrator.operations.tracing): off unless an endpoint is set
+    # OpenTelemetry traces of runs and tasks (orchestrator.plugins.tracing): off unless an endpoint is set
     tracing_otlp_endpoint: str | None = Field(
         default=None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318: traces of runs and tasks are sent there"
     )

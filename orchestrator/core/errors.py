@@ -65,3 +65,7 @@ class ConflictError(OrchestratorError):
 
 class BranchError(OrchestratorError):
     """A branch task chose something other than its direct downstream tasks."""
+
+
+class PluginError(OrchestratorError):
+    """The plugins cannot work together (e.g. two register the same step type name)."""

@@ -15,15 +15,16 @@ It reads no clock, store or executor and changes nothing it is given: the run tr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from orchestrator.core.edges import follow_edges
 from orchestrator.core.error_routing import error_names
 from orchestrator.core.idempotency import IdempotencyKeyError, render_key
-from orchestrator.core.planner import TaskView, loop_iteration, settle_outcome
+from orchestrator.core.planner import TaskView
 from orchestrator.core.retry import may_retry
+from orchestrator.core.settlement import loop_iteration, settle_outcome
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import TASK_TERMINAL, TaskState
 from orchestrator.core.templating import run_scope

@@ -25,15 +25,13 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from orchestrator.declarative.workflow import (
-    Duration, FunctionStep, RetryPolicy, WorkflowFileError, _import_function, _message, _path, _Shape, _step_type, _TaskIdError,
-    _type_error,
-)
 from orchestrator.authoring.dag import DAG
-from orchestrator.core.errors import DagDefinitionError
-from orchestrator.core.machine import GUARD_NAMES
 from orchestrator.authoring.state_machine import Action, State, StateMachine, Transition, machine_spec
 from orchestrator.authoring.tasks import BaseTask
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.machine import GUARD_NAMES
+from orchestrator.declarative.step_tasks import FunctionStep, _import_function, _step_type, _TaskIdError, _type_error
+from orchestrator.declarative.workflow import Duration, RetryPolicy, WorkflowFileError, _message, _path, _Shape
 
 
 class ActionShape(_Shape):

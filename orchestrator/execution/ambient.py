@@ -20,6 +20,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.connections import note_secret as _note_secret
 from orchestrator.core.errors import DatabaseError
+from orchestrator.core.variables import (
+    MISSING,
+    VariableNotFoundError,
+    as_text,
+    check_key,
+    decode,
+    env_name,
+    from_env,
+    is_sensitive,
+)
 
 _lock = threading.Lock()
 _sessions: dict[str, tuple[sessionmaker[Session], Any]] = {}
@@ -36,8 +46,8 @@ def note_secret(value: str) -> None:
 
 def _open() -> tuple[sessionmaker[Session], Any]:
     from orchestrator.core.config import load_config
-    from orchestrator.store.db import make_engine, make_sessionmaker
     from orchestrator.store.connections import crypter
+    from orchestrator.store.db import make_engine, make_sessionmaker
 
     config = load_config()
     url = config.resolved_database_url
@@ -70,10 +80,9 @@ def stored_variable(key: str) -> Any | None:
 
 
 def store_variable(key: str, value: Any, description: str | None) -> None:
-    from orchestrator.execution.context import current_context
+    from orchestrator.execution.current import current_context
     from orchestrator.store import audit
     from orchestrator.store import variables as variable_store
-    from orchestrator.execution.variables import is_sensitive
 
     ctx = current_context()
     actor = f"task:{ctx.dag_id}/{ctx.run_id}/{ctx.task_id}" if ctx else "code"
@@ -84,7 +93,7 @@ def store_variable(key: str, value: Any, description: str | None) -> None:
 
 
 def delete_variable(key: str) -> None:
-    from orchestrator.execution.context import current_context
+    from orchestrator.execution.current import current_context
     from orchestrator.store import audit
     from orchestrator.store import variables as variable_store
 
@@ -151,3 +160,42 @@ def external_states(dag_id: str, logical_date: datetime, task_ids: list[str] | N
             )
         ).all()
     return run.state, {r.task_id: r.state for r in rows}
+
+
+class Variable:
+    """Airflow's `Variable`: `Variable.get("key")`, `Variable.get("cfg", deserialize_json=True)`, `Variable.set`."""
+
+    @staticmethod
+    def get(key: str, default_var: Any = MISSING, deserialize_json: bool = False, *, default: Any = MISSING) -> Any:
+        """The value as text (or its JSON value with deserialize_json); `default_var` when unknown,
+        else VariableNotFoundError."""
+        check_key(key)
+        fallback = default if default is not MISSING else default_var
+        text = from_env(key)
+        if text is not None:
+            value: Any = decode(text, key) if deserialize_json else text
+        else:
+            found = stored_variable(key)
+            if found is None:
+                if fallback is not MISSING:
+                    return fallback
+                raise VariableNotFoundError(
+                    f"variable {key!r} is not set: set it with `orchestrator variables set {key} VALUE` or {env_name(key)}"
+                )
+            stored = found
+            value = (decode(stored, key) if isinstance(stored, str) else stored) if deserialize_json else as_text(stored)
+        if is_sensitive(key):
+            note_secret(as_text(value))
+        return value
+
+    @staticmethod
+    def set(key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
+        """Store the value (a string as it is; with serialize_json any JSON value)."""
+        check_key(key)
+        if not serialize_json and not isinstance(value, str):
+            value = str(value)
+        store_variable(key, value, description)
+
+    @staticmethod
+    def delete(key: str) -> None:
+        delete_variable(check_key(key))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.run_data import RunData
 
 
@@ -43,9 +41,7 @@ class TaskContext:
 
     def __getitem__(self, key: str) -> Any:
         """Airflow-style `context["ds"]`, `context["ti"]`: the names of `airflow_context`, then the fields."""
-        from orchestrator.execution.template_context import airflow_context
-
-        names = airflow_context(self)
+        names = self.airflow_names()
         if key in names:
             return names[key]
         if key == "logger":
@@ -56,35 +52,12 @@ class TaskContext:
             raise KeyError(key) from None
 
     def keys(self) -> list[str]:
+        return list(self.airflow_names())
+
+    def airflow_names(self) -> dict[str, Any]:
+        """Airflow's context names for this try (`ds`, `ti`, `params`, ...), as a templated field sees them."""
         from orchestrator.execution.template_context import airflow_context
 
-        return list(airflow_context(self))
+        return airflow_context(self)
 
 
-_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar("orchestrator_task_context", default=None)
-
-
-class NoTaskContextError(OrchestratorError):
-    """get_context() was called outside a running task."""
-
-
-def get_context() -> TaskContext:
-    """The context of the task that is running in this thread; raises outside a task."""
-    ctx = _current.get()
-    if ctx is None:
-        raise NoTaskContextError("get_context() works only inside a running task")
-    return ctx
-
-
-def current_context() -> TaskContext | None:
-    """The running task's context, or None outside a task."""
-    return _current.get()
-
-
-def set_context(ctx: TaskContext | None) -> contextvars.Token[TaskContext | None]:
-    """Make `ctx` the current task context (used by the runtime); returns a token to reset."""
-    return _current.set(ctx)
-
-
-def reset_context(token: contextvars.Token[TaskContext | None]) -> None:
-    _current.reset(token)

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from orchestrator.authoring.dag import DAG, collect_dags
-from orchestrator.declarative.workflow import is_workflow_file, load_workflow_file
 from orchestrator.core.errors import DagImportError
+from orchestrator.declarative.files import is_workflow_file, load_workflow_file
 
 
 def module_name_for(path: Path) -> str:

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from orchestrator.core.parsing import FileResult, FileStat
 from orchestrator.core.spec import DagSpec
 
 _IGNORED_DIRS = {"__pycache__", "node_modules"}
@@ -28,24 +29,6 @@ PUBLISHED_MARKER = ".published"
 """A folder holding this file loads only the DAG files it names, one a line (none when it is empty):
 a definition's folder keeps every published version, the one new runs use is named here
 (orchestrator.operations.definition_files)."""
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What parsing one file gave: its DagSpecs, or the error that stopped it."""
-
-    path: str
-    specs: tuple[DagSpec, ...] = ()
-    error: str | None = None
-    traceback: str = ""
-    duration_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class FileStat:
-    path: str
-    mtime: float
-    size: int
 
 
 def find_dag_files(folder: Path) -> list[FileStat]:

@@ -8,7 +8,6 @@ every failure is an outcome, so Dask can start a downstream the moment an upstre
 from __future__ import annotations
 
 import contextvars
-from contextlib import contextmanager
 import ctypes
 import io
 import json
@@ -20,21 +19,29 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from orchestrator.core.connections import (
-    ConnectionNotFoundError, Masker, masker_for, reset_connections, reset_masker, set_connections, set_masker,
-)
-from orchestrator.execution.context import TaskContext, reset_context, set_context
 from orchestrator.authoring.dag import DAG
+from orchestrator.core.connections import (
+    ConnectionNotFoundError,
+    Masker,
+    masker_for,
+    reset_connections,
+    reset_masker,
+    set_connections,
+    set_masker,
+)
 from orchestrator.core.error_routing import code_of
 from orchestrator.core.errors import NotFoundError, TaskTimeoutError
 from orchestrator.core.retry import may_retry, retryable
 from orchestrator.core.run_data import RunData
 from orchestrator.core.sensors import Reschedule, TaskSkipped
+from orchestrator.execution.context import TaskContext
+from orchestrator.execution.current import reset_context, set_context
 from orchestrator.execution.template_context import render_task
 
 OutcomeStatus = Literal["success", "failed", "not_run", "skipped", "reschedule"]

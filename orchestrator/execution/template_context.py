@@ -38,14 +38,14 @@ class _Variables:
         self._json = as_json
 
     def get(self, key: str, default_var: Any = None) -> Any:
-        from orchestrator.execution.variables import Variable
+        from orchestrator.execution.ambient import Variable
 
         return Variable.get(key, default_var=default_var, deserialize_json=self._json)
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
             raise AttributeError(key)
-        from orchestrator.execution.variables import Variable
+        from orchestrator.execution.ambient import Variable
 
         return Variable.get(key, deserialize_json=self._json)
 

@@ -18,7 +18,8 @@ from orchestrator.execution.loader import parser_context
 
 def problems_in_this_process(document: Any, dags_root: Path | None = None) -> list[Problem]:
     """Every problem of the document, each at its JSON path; [] when it would load as a DAG."""
-    from orchestrator.declarative.workflow import WorkflowFileError, build_dag, parse_workflow
+    from orchestrator.declarative.compiler import build_dag
+    from orchestrator.declarative.workflow import WorkflowFileError, parse_workflow
 
     if dags_root is not None and str(dags_root) not in sys.path:
         sys.path.insert(0, str(dags_root))

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core import definitions
 from orchestrator.core.config import Config
-from orchestrator.operations.definition_check import check_document
 from orchestrator.core.definitions import DEFINITIONS_DIR, DefinitionStatus, InvalidDefinitionError, VersionStatus
 from orchestrator.execution.loader import PUBLISHED_MARKER
+from orchestrator.operations.definition_check import check_document
 from orchestrator.store import definitions as definition_store
+
 
 def definition_folder(dags_folder: Path, definition_id: str) -> Path:
     return dags_folder / DEFINITIONS_DIR / definition_id

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
-from orchestrator.store.db import exclusive_section
 from orchestrator.core.dependencies import find_cycles
-from orchestrator.execution.loader import FileResult, content_hash, find_dag_files, parse_files
-from orchestrator.store.models import DagFile
+from orchestrator.core.parsing import FileResult
+from orchestrator.execution.loader import content_hash, find_dag_files, parse_files
 from orchestrator.store import dags as dag_store
+from orchestrator.store.db import exclusive_section
+from orchestrator.store.models import DagFile
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.core.config import Config
 from orchestrator.core.errors import ConfigError
 from orchestrator.plugins.log_store import LogStores, offload
-from orchestrator.store.models import AuditLog
 from orchestrator.store import audit
 from orchestrator.store import retention as store
+from orchestrator.store.models import AuditLog
 from orchestrator.store.retention import Pacing, PurgeReport, Selection
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Blueprint
 
-    from orchestrator.plugins.manager import StateEvent
     from orchestrator.authoring.tasks import BaseTask
+    from orchestrator.plugins.manager import StateEvent
 
 PROJECT = "orchestrator"
 hookspec = pluggy.HookspecMarker(PROJECT)

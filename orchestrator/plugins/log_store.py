@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
 from orchestrator.core.errors import ConfigError, NotFoundError
+from orchestrator.core.states import TASK_DUE_AGAIN, TASK_TERMINAL
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.store.models import TaskTry
-from orchestrator.core.states import TASK_DUE_AGAIN, TASK_TERMINAL
 
 FINISHED_TRY_STATES = sorted(s.value for s in TASK_TERMINAL | TASK_DUE_AGAIN)
 """Try states whose log never grows again."""

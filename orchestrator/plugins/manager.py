@@ -18,12 +18,10 @@ import hashlib
 import importlib
 import importlib.util
 import logging
-import queue
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -33,15 +31,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
+from orchestrator.authoring import step_types
+from orchestrator.core.errors import ConfigError, PluginError
 from orchestrator.plugins import hookspecs
-from orchestrator.core.errors import ConfigError, OrchestratorError
-from orchestrator.store.events import take_appended
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+    pass
 
-    from orchestrator.core.config import Config
     from orchestrator.authoring.tasks import BaseTask
+    from orchestrator.core.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +58,11 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "orchestrator.plugins.steps.sensor",
     "orchestrator.execution.async_triggers",
     "orchestrator.plugins.connectors",
-    "orchestrator.operations.tracing",
+    "orchestrator.plugins.tracing",
+    "orchestrator.cli.tracing",
     "orchestrator.plugins.log_store",
 )
 Source = Literal["builtin", "entry point", "plugins folder"]
-
-
-class PluginError(OrchestratorError):
-    """The plugins cannot work together (e.g. two register the same step type name)."""
 
 
 @dataclass(frozen=True)
@@ -446,65 +441,4 @@ def get_notifier(channel: str) -> Any:
     return notifiers[channel]
 
 
-# -- listeners off the scheduler's thread --------------------------------------------------------
-class ListenerThread:
-    """Hands committed events to the listener hooks on a thread of its own.
-
-    The scheduler only puts rows on a queue: a slow or failing listener can never stall it.
-    When listeners fall more than `max_backlog` events behind, new events are dropped (logged).
-    """
-
-    def __init__(self, plugins: Plugins, *, max_backlog: int = 100_000) -> None:
-        self.plugins = plugins
-        self._queue: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=max_backlog)
-        self._thread = threading.Thread(target=self._run, name="orchestrator-listeners", daemon=True)
-        self._started = False
-        self._heard: tuple[str, ...] | None = None  # "task.", "deadline.": the kinds some plugin hears
-        self.dropped = 0
-
-    def publish(self, rows: Iterable[dict[str, Any]]) -> None:
-        if self._heard is None:
-            # one startswith over the heard prefixes: the scheduler publishes every transition it writes
-            self._heard = tuple(f"{kind}." for kind in self.plugins.listened_kinds())
-        if not self._heard:
-            return
-        # only what someone hears crosses to the thread (the built-in notify plugin hears deadline misses only)
-        rows = [r for r in rows if str(r.get("kind", "")).startswith(self._heard)]
-        if not rows:
-            return
-        if not self._started:
-            self._started = True
-            self._thread.start()
-        try:
-            self._queue.put_nowait(list(rows))
-        except queue.Full:
-            self.dropped += len(rows)
-            log.warning("listeners are %d batches behind: dropped %d events", self._queue.qsize(), len(rows))
-
-    def _run(self) -> None:
-        while True:
-            rows = self._queue.get()
-            if rows is None:
-                return
-            self.plugins.notify_listeners(rows)
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is queued (up to `timeout` seconds), then stop."""
-        if self._started:
-            try:
-                self._queue.put(None, timeout=timeout)
-            except queue.Full:
-                return
-            self._thread.join(timeout)
-
-
-
-@contextmanager
-def publishing(sessions: sessionmaker[Session], listeners: ListenerThread | None) -> Iterator[Session]:
-    """`sessions.begin()` for a user action (cancel, clear, pause): once the transaction commits,
-    the event rows it appended go to the listener hooks, as the scheduler's own changes do."""
-    with sessions.begin() as session:
-        yield session
-    rows = take_appended(session)
-    if listeners is not None:
-        listeners.publish(rows)
+step_types.answer_with(get_step_type)

@@ -1,1 +1,4 @@
-"""The store: one module owns each table's writes; `queries` holds the reads."""
+"""The store: the SQLAlchemy models, the engine, and one module per table's writes; `queries` holds the reads.
+
+Imports only `core`: no authoring, no user code, no Dask.
+"""

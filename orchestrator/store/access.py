@@ -10,9 +10,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.store.permissions import DagAccess, Grant
 from orchestrator.core.errors import ConflictError, NotFoundError, OrchestratorError
 from orchestrator.store.models import DagRole, DagRoleGrant, User, UserDagRole
+from orchestrator.store.permissions import DagAccess, Grant
 from orchestrator.store.users import Role
 
 

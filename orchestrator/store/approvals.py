@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from orchestrator.core.approval_escalation import Escalation, escalate
 from orchestrator.core.approvals import (
     EVENT_CLOSED,
     EVENT_DECIDED,
@@ -28,20 +29,18 @@ from orchestrator.core.approvals import (
     Decider,
     Decision,
     DelegationError,
-    Escalation,
     Outcome,
     check_decision,
-    escalate,
     may_approve,
     outcome_of,
     votes_of,
 )
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import ApprovalDecision, ApprovalRequest, DagRun, Event, ExternalEvent, TaskInstance, User
 from orchestrator.core.states import TaskState
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
 from orchestrator.store.event_waits import chunks
+from orchestrator.store.models import ApprovalDecision, ApprovalRequest, DagRun, Event, ExternalEvent, TaskInstance, User
 from orchestrator.store.users import Role
 
 OPEN = "open"

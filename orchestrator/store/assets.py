@@ -13,9 +13,9 @@ from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from orchestrator.core.assets import AssetRefs, asset_references
-from orchestrator.store.models import AssetCursor, AssetEvent, Dag
 from orchestrator.core.spec import DagSpec
 from orchestrator.store import changes as change_store
+from orchestrator.store.models import AssetCursor, AssetEvent, Dag
 
 
 def outlet_events(dag_id: str, run_id: str, task_id: str, uris: Iterable[str], at: datetime) -> list[dict[str, Any]]:

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import ConflictError, DagDefinitionError
-from orchestrator.store.models import DagRun
 from orchestrator.core.schedule import DataInterval, intervals_between
 from orchestrator.core.states import RunState
-from orchestrator.store import queries
-from orchestrator.store import runs as run_store
+from orchestrator.store import clearing as clearing_store
+from orchestrator.store import queries, run_creation
+from orchestrator.store.models import DagRun
 
 
 class NotScheduledError(ConflictError):
@@ -69,13 +69,13 @@ def apply_backfill(session: Session, dag_id: str, plan: BackfillPlan, *, now: da
     """Queue the planned runs (oldest first, in one executemany: a backfill may hold thousands) and
     clear the failed ones to re-run."""
     if plan.create:
-        version = run_store.runnable_dag(session, dag_id, asked=False).version_hash
+        version = run_creation.runnable_dag(session, dag_id, asked=False).version_hash
         wanted = [
-            run_store.NewRun(dag_id, backfill_run_id(i), "backfill", version, i.start, (i.start, i.end)) for i in plan.create
+            run_creation.NewRun(dag_id, backfill_run_id(i), "backfill", version, i.start, (i.start, i.end)) for i in plan.create
         ]
-        queued = {r.run_id for r in run_store.queue_runs(session, wanted, now, actor)}
+        queued = {r.run_id for r in run_creation.queue_runs(session, wanted, now, actor)}
         taken = [r.run_id for r in wanted if r.run_id not in queued]
         if taken:
-            raise run_store.RunExistsError(f"DAG {dag_id!r} already has runs with these run_ids: {', '.join(taken[:5])}")
+            raise run_creation.RunExistsError(f"DAG {dag_id!r} already has runs with these run_ids: {', '.join(taken[:5])}")
     for run_id in plan.rerun:
-        run_store.rerun_failed_tasks(session, dag_id, run_id, now=now, actor=actor)
+        clearing_store.rerun_failed_tasks(session, dag_id, run_id, now=now, actor=actor)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from operator import itemgetter
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from orchestrator.core.circuit import Breaker, BreakerState, Change, reset
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import CircuitBreaker
 from orchestrator.store import events
+from orchestrator.store.models import CircuitBreaker
 
 
 def _to_breaker(row: CircuitBreaker) -> Breaker:

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from orchestrator.core.assets import schedule_label
 from orchestrator.core.errors import NotFoundError
-from orchestrator.execution.loader import FileResult, FileStat
-from orchestrator.store.models import Dag, DagFile, DagRun, DagVersion, ImportError_
+from orchestrator.core.parsing import FileResult, FileStat
 from orchestrator.core.schedule import DataInterval, upcoming_interval
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import RUN_ACTIVE
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
+from orchestrator.store.models import Dag, DagFile, DagRun, DagVersion, ImportError_
 
 DAG_ID_CLASH = "DuplicateDagIdError"
 """How the import error of a file whose dag_id another file already defines begins."""

@@ -87,9 +87,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
     from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(migrations_dir()))

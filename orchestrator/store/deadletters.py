@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import TaskInstance, TaskTry
 from orchestrator.core.states import TaskState
-from orchestrator.store import runs as run_store
+from orchestrator.store import clearing as clearing_store
+from orchestrator.store.models import TaskInstance, TaskTry
 
 
 @dataclass(frozen=True)
@@ -49,4 +49,4 @@ def list_dead_letters(
 
 def retry_dead_letter(session: Session, dag_id: str, run_id: str, task_id: str, *, now: datetime, actor: str) -> list[str]:
     """Run a dead-lettered task again with fresh retries (and its downstream, which its failure settled)."""
-    return run_store.clear_task(session, dag_id, run_id, task_id, downstream=True, now=now, actor=actor)
+    return clearing_store.clear_task(session, dag_id, run_id, task_id, downstream=True, now=now, actor=actor)

@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, case, false, func, null, or_, select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import DagRun, Event, TaskTry
 from orchestrator.core.states import RUN_TERMINAL, TASK_DUE_AGAIN, RunState, TaskState
+from orchestrator.store.models import DagRun, Event, TaskTry
 
 GAP_WAIT_S = 60.0
 """How long a skipped id is looked for again: far longer than any transaction of the scheduler."""

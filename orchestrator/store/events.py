@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import Event
 from orchestrator.store.bulk import insert_many
+from orchestrator.store.models import Event
 
 
 def event(

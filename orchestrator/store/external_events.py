@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.errors import NotFoundError, OrchestratorError
-from orchestrator.store.models import Dag, DagRun, Event, ExternalEvent, ExternalEventRun
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
 from orchestrator.store.event_waits import chunks
+from orchestrator.store.models import Dag, DagRun, Event, ExternalEvent, ExternalEventRun
 
 POST_CHUNK = 500
 """Events stored per transaction by `post_many`: a few tens of milliseconds of the database's writer."""

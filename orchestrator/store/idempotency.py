@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.db import make_sessionmaker
-from orchestrator.core.idempotency import KeyRecord
 from orchestrator.core.errors import DatabaseError
+from orchestrator.core.idempotency import KeyRecord
+from orchestrator.store.db import make_sessionmaker
 from orchestrator.store.models import IdempotencyKey
 
 Lookup = Callable[[Collection[str]], dict[str, KeyRecord]]

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Row, and_, func, select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import DagRun, Event, TaskInstance
 from orchestrator.store.events import DEADLINE_MISSED
+from orchestrator.store.models import DagRun, Event, TaskInstance
 
 
 def late_page(

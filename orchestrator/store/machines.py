@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from orchestrator.core import machine as core
 from orchestrator.core.errors import ConflictError, NotFoundError
-from orchestrator.store.models import DagRun, Event
 from orchestrator.core.run_data import RUN_DATA_SET
 from orchestrator.core.states import RUN_ACTIVE, RunState
 from orchestrator.store import changes as change_store
 from orchestrator.store import events as event_store
+from orchestrator.store.models import DagRun, Event
 from orchestrator.store.runs import get_run, spec_for_version
 
 EVENT = core.SENT_KIND

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import Pool
 from orchestrator.store import events
+from orchestrator.store.models import Pool
 
 
 def slots(session: Session) -> dict[str, int]:

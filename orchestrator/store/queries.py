@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import Dag, DagRun, ImportError_, TaskInstance, TaskTry
 from orchestrator.core.spec import DagSpec
 from orchestrator.store import definitions as definition_store
+from orchestrator.store.models import Dag, DagRun, ImportError_, TaskInstance, TaskTry
 from orchestrator.store.runs import spec_for_version
 
 
@@ -86,9 +86,9 @@ from typing import Any  # noqa: E402
 
 from sqlalchemy import ColumnElement, Row, func  # noqa: E402
 
-from orchestrator.store.models import AuditLog, Event, SchedulerJob  # noqa: E402
 from orchestrator.core.states import TaskState  # noqa: E402
 from orchestrator.store.event_feed import of_runs  # noqa: E402
+from orchestrator.store.models import AuditLog, Event, SchedulerJob  # noqa: E402
 
 
 def dag_overview(session: Session) -> list[Row[Any]]:

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.core.states import RUN_TERMINAL
 from orchestrator.store.models import (
     ApprovalDecision,
     ApprovalRequest,
@@ -40,7 +41,6 @@ from orchestrator.store.models import (
     TaskInstance,
     TaskTry,
 )
-from orchestrator.core.states import RUN_TERMINAL
 
 PER_RUN_TABLES: tuple[Any, ...] = (TaskInstance, TaskTry, Event, ApprovalRequest, EventWait, ExternalEventRun)
 """Tables keyed by (dag_id, run_id) whose rows go with their run (approval decisions go through their request)."""

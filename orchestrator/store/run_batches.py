@@ -3,7 +3,7 @@
 
 `plan` checks the whole batch before anything is written (each run's input against the DAG's
 input schema, run ids given twice, run ids already taken) and names the item at fault;
-`orchestrator.store.runs.queue_runs` then writes up to `MAX_PER_COMMIT` runs in one executemany.
+`orchestrator.store.run_creation.queue_runs` then writes up to `MAX_PER_COMMIT` runs in one executemany.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import OrchestratorError
 from orchestrator.core.inputs import InvalidRunInputError, check_run_input
-from orchestrator.store.runs import NewRun, existing_runs, runnable_dag
+from orchestrator.store.run_creation import NewRun, existing_runs, runnable_dag
 
 MAX_PER_COMMIT = 1_000
 """Runs queued per transaction: the API's limit per call, the CLI's chunk (tens of milliseconds of writing)."""

@@ -14,11 +14,13 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import ConflictError
-from orchestrator.store.models import DagRun
-from orchestrator.core.run_controls import TaskMark, mark_run as decide_run_mark, mark_task as decide_task_mark
+from orchestrator.core.run_controls import TaskMark
+from orchestrator.core.run_controls import mark_run as decide_run_mark
+from orchestrator.core.run_controls import mark_task as decide_task_mark
 from orchestrator.core.states import RUN_ACTIVE, RUN_TERMINAL, TASK_TERMINAL, RunState, TaskState
 from orchestrator.store import changes as change_store
 from orchestrator.store import events
+from orchestrator.store.models import DagRun
 from orchestrator.store.runs import Batch, RunKey, get_run, load_task_views, spec_for_version
 
 _IN_A_TRY = (TaskState.RUNNING, TaskState.WAITING)

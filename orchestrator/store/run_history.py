@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import Event, TaskInstance
 from orchestrator.core.replay import InstanceImage, InstanceKey, RunImage, StoredRun, differences, replay
+from orchestrator.store.models import Event, TaskInstance
 from orchestrator.store.queries import get_run
 from orchestrator.store.runs import spec_for_version
 

@@ -8,8 +8,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from orchestrator.core.definitions import version_of_file
-from orchestrator.store.models import DagRun, DagVersion, TaskTry
 from orchestrator.core.run_stats import RunSample, TrySample
+from orchestrator.store.models import DagRun, DagVersion, TaskTry
 
 
 def samples(

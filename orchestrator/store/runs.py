@@ -2,7 +2,8 @@
 
 `Batch` is the one gate for state changes: `move_task` and `move_run` check the transition
 against the state machine, change the in-memory view, and record the row update and the
-event; `write` puts the whole batch in the caller's transaction.
+event; `write` puts the whole batch in the caller's transaction. New runs are queued by
+orchestrator.store.run_creation, finished tasks cleared by orchestrator.store.clearing.
 """
 
 from __future__ import annotations
@@ -13,15 +14,9 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orchestrator.core.definitions import DefinitionStateError
-from orchestrator.core.errors import ConflictError, IllegalTransitionError, NotFoundError, OrchestratorError
-from orchestrator.core.inputs import check_run_input
-from orchestrator.core.priority import check_priority
-from orchestrator.store.models import Dag, DagRun, DagVersion, TaskInstance, TaskTry, XCom
-from orchestrator.authoring.setup_teardown import clear_scope
+from orchestrator.core.errors import ConflictError, IllegalTransitionError, NotFoundError
 from orchestrator.core.planner import TaskView
 from orchestrator.core.replay import MAP_COUNT
 from orchestrator.core.spec import DagSpec
@@ -39,14 +34,10 @@ from orchestrator.core.states import (
 from orchestrator.store import approvals as approval_store
 from orchestrator.store import assets as asset_store
 from orchestrator.store import changes as change_store
-from orchestrator.store import definitions as definition_store
-from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store import events
+from orchestrator.store import idempotency as idempotency_store
 from orchestrator.store.bulk import insert_many, times_remembered, update_many
-
-
-class RunExistsError(OrchestratorError):
-    """A run with that run_id already exists for the DAG."""
+from orchestrator.store.models import DagRun, DagVersion, TaskInstance, TaskTry
 
 
 class RunKey(NamedTuple):
@@ -304,127 +295,6 @@ def specs_for_versions(session: Session, versions: set[tuple[str, str]]) -> dict
     return {(r.dag_id, r.version_hash): DagSpec.model_validate(r.spec) for r in rows if (r.dag_id, r.version_hash) in versions}
 
 
-@dataclass(frozen=True)
-class NewRun:
-    """A run to queue: what `create_run` and `queue_runs` insert."""
-
-    dag_id: str
-    run_id: str
-    run_type: str
-    version_hash: str
-    logical_date: datetime
-    data_interval: tuple[datetime, datetime] | None = None
-    conf: dict[str, Any] = field(default_factory=dict)
-    priority: int = 0
-
-    def row(self, now: datetime) -> dict[str, Any]:
-        start, end = self.data_interval or (self.logical_date, self.logical_date)
-        return {
-            "dag_id": self.dag_id, "run_id": self.run_id, "state": RunState.QUEUED.value, "run_type": self.run_type,
-            "version_hash": self.version_hash, "logical_date": self.logical_date, "data_interval_start": start,
-            "data_interval_end": end, "conf": self.conf, "queued_at": now, "ext_change": 0, "change_seq": 0,
-            "priority": self.priority,
-        }
-
-    def queued_event(self, now: datetime, actor: str) -> dict[str, Any]:
-        return events.event(
-            "run.queued", now, dag_id=self.dag_id, run_id=self.run_id, to_state="queued", actor=actor,
-            payload={"run_type": self.run_type, "conf": self.conf, **({"priority": self.priority} if self.priority else {})},
-        )
-
-
-def runnable_dag(session: Session, dag_id: str, *, asked: bool) -> Dag:
-    """The loaded DAG a new run of `dag_id` would use, or NotFoundError when there is none.
-
-    A definition's DAG (orchestrator.core.definitions) runs only while its published version is the one
-    loaded: when a person asks for the run (`asked`), DefinitionStateError says why it cannot start
-    (a draft, deprecated, a newly published version not loaded yet) even before the scheduler
-    unloads a deprecated one; the scheduler's own runs (cron, events, sub-workflows) go by the
-    loaded DAG alone, so they never meet an error they do not expect.
-    """
-    dag = session.get(Dag, dag_id)
-    loaded = dag is not None and dag.is_active
-    why = definition_store.refusal(session, dag, dag_id) if asked or not loaded else None
-    if why is not None and asked:
-        raise DefinitionStateError(why)
-    if dag is None or not dag.is_active:
-        if why is not None:
-            raise NotFoundError(f"no DAG {dag_id!r} is loaded: {why}")
-        raise NotFoundError(f"no DAG with id {dag_id!r}: `orchestrator dags list` shows the known DAGs")
-    return dag
-
-
-def create_run(
-    session: Session,
-    dag_id: str,
-    *,
-    run_id: str | None,
-    run_type: str,
-    logical_date: datetime,
-    data_interval: tuple[datetime, datetime] | None,
-    conf: dict[str, Any] | None,
-    now: datetime,
-    actor: str,
-    parent: tuple[str, str, str] | None = None,
-    check_input: bool = False,
-    correlation_id: str | None = None,
-    priority: int = 0,
-) -> DagRun:
-    """Queue a new run of the DAG's current version; the scheduler starts it. `parent` is
-    (dag_id, run_id, task_id) of the task that started it (TriggerDagRunTask). With `check_input`
-    (a person asked for the run) a conf that does not match the DAG's input schema raises
-    InvalidRunInputError. `priority`: ready tasks of higher-priority runs are submitted first. `correlation_id` is
-    the run's business identifier (seed 002), if any."""
-    check_priority(priority)
-    dag = runnable_dag(session, dag_id, asked=check_input)
-    if check_input:
-        check_run_input(dag_id, dag.spec, conf)
-    new = NewRun(dag_id, run_id or f"{run_type}__{logical_date.isoformat()}", run_type, dag.version_hash, logical_date, data_interval, conf or {},
-                 priority)
-    run = DagRun(**new.row(now), correlation_id=correlation_id)
-    if parent is not None:
-        run.parent_dag_id, run.parent_run_id, run.parent_task_id = parent
-    try:
-        with session.begin_nested():
-            session.add(run)
-            session.flush()
-    except IntegrityError:
-        raise RunExistsError(f"DAG {dag_id!r} already has a run with run_id {new.run_id!r}") from None
-    queued = new.queued_event(now, actor)
-    if correlation_id is not None:
-        queued["payload"]["correlation_id"] = correlation_id  # replay rebuilds it from the event
-    events.append(session, [queued])
-    change_store.touch(session, [(dag_id, new.run_id)])
-    return run
-
-
-def queue_runs(session: Session, runs: list[NewRun], now: datetime, actor: str) -> list[NewRun]:
-    """Queue many runs in one executemany (the cron pass, a batch of triggers); runs whose id exists
-    are left out. Returns the runs queued."""
-    if not runs:
-        return []
-    taken = existing_runs(session, [(r.dag_id, r.run_id) for r in runs])
-    fresh = [r for r in runs if (r.dag_id, r.run_id) not in taken]
-    if fresh:
-        insert_many(session, DagRun.__table__, [r.row(now) for r in fresh])
-        events.append(session, [r.queued_event(now, actor) for r in fresh])
-        change_store.touch(session, [(r.dag_id, r.run_id) for r in fresh])
-    return fresh
-
-
-def existing_runs(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Those of these (dag_id, run_id) that are taken."""
-    found: set[tuple[str, str]] = set()
-    for start in range(0, len(keys), 500):  # well under SQLite's limit on bound parameters
-        part = keys[start : start + 500]
-        found.update(
-            (d, r) for d, r in session.execute(
-                select(DagRun.dag_id, DagRun.run_id).where(DagRun.dag_id.in_({d for d, _ in part}), DagRun.run_id.in_({r for _, r in part}))
-            )
-        )
-    return found & set(keys)
-
-
 def insert_task_instances(session: Session, runs: list[tuple[RunKey, DagSpec]]) -> dict[RunKey, dict[str, TaskView]]:
     """Create the runs' task instances (all pending) and return their views, run by run.
 
@@ -525,84 +395,3 @@ def cancel_run(session: Session, dag_id: str, run_id: str, now: datetime, actor:
     session.flush()
     session.refresh(row)
     return row
-
-
-def clear_task(
-    session: Session, dag_id: str, run_id: str, task_id: str, *, downstream: bool, now: datetime, actor: str
-) -> list[str]:
-    """Make a finished task (and, with `downstream`, everything after it) run again.
-
-    Returns the ids of the cleared tasks. A finished run is queued again.
-    """
-    row = get_run(session, dag_id, run_id)
-    key = RunKey(dag_id, run_id)
-    spec = spec_for_version(session, dag_id, row.version_hash)
-    if task_id not in spec.task_map:
-        raise NotFoundError(f"run {run_id!r} of DAG {dag_id!r} has no task {task_id!r}")
-    views = load_task_views(session, key)
-    if task_id not in views:
-        raise ConflictError(f"run {run_id!r} has not started yet: there is nothing to clear")
-    if views[task_id].state not in TASK_TERMINAL:
-        raise ConflictError(f"task {task_id!r} is {views[task_id].state.value}: only a finished task can be cleared")
-    targets = [task_id]
-    if downstream:
-        seen = {task_id}
-        for tid in targets:
-            for down in spec.downstream[tid]:
-                if down not in seen:
-                    seen.add(down)
-                    targets.append(down)
-    targets = clear_scope(spec, targets)  # with the setups they need, and those setups' teardowns
-    return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"task {task_id} cleared by {actor}")
-
-
-def rerun_failed_tasks(session: Session, dag_id: str, run_id: str, *, now: datetime, actor: str) -> list[str]:
-    """Clear every failed and upstream_failed task of a run so it runs them again (backfill --rerun-failed)."""
-    row = get_run(session, dag_id, run_id)
-    spec = spec_for_version(session, dag_id, row.version_hash)
-    views = load_task_views(session, RunKey(dag_id, run_id))
-    targets = [tid for tid, v in views.items() if v.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]
-    return _clear(session, row, spec, views, targets, now=now, actor=actor, why=f"failed tasks re-run by {actor}")
-
-
-def reset_task(
-    batch: Batch, key: RunKey, task_id: str, view: TaskView, retries: int, at: datetime, *, reason: str, actor: str = "scheduler",
-    result: Any = None,
-) -> None:
-    """Send a finished task back to pending with fresh retries (a clear, a loop's next iteration);
-    `result` is what its task instance keeps meanwhile."""
-    # a mapped task's instances wait too: it is expanded again from its upstreams' results
-    for i, instance in enumerate(view.instances):
-        if instance.state in TASK_TERMINAL:
-            batch.move_task(
-                key, task_id, instance, TaskState.PENDING, at, reason=reason, actor=actor, map_index=i,
-                max_tries=instance.try_number + retries + 1, end_date=None, result=None, next_retry_at=None, key=None,
-            )
-    batch.move_task(
-        key, task_id, view, TaskState.PENDING, at, reason=reason, actor=actor,
-        max_tries=view.try_number + retries + 1, end_date=None, result=result, next_retry_at=None, key=None, follow=None,
-    )
-
-
-def _clear(
-    session: Session, row: DagRun, spec: DagSpec, views: dict[str, TaskView], targets: list[str], *, now: datetime, actor: str, why: str
-) -> list[str]:
-    """Send the finished tasks among `targets` back to pending, with fresh retries; a finished run is queued again."""
-    key = RunKey(row.dag_id, row.run_id)
-    batch = Batch()
-    cleared = []
-    for tid in targets:
-        view = views[tid]
-        if view.state in TASK_TERMINAL:
-            reset_task(batch, key, tid, view, spec.task_map[tid].retries, now, reason=f"cleared by {actor}", actor=actor)
-            cleared.append(tid)
-    current = RunState(row.state)
-    if current in RUN_TERMINAL:
-        batch.move_run(key, current, RunState.QUEUED, now, reason=why, actor=actor, end_date=None)
-    batch.write(session)
-    if cleared:  # what the cleared tries pushed (ti.xcom_push) is pushed again by the next ones
-        session.execute(delete(XCom).where(XCom.dag_id == row.dag_id, XCom.run_id == row.run_id, XCom.task_id.in_(cleared)))
-    row.ext_change += 1
-    change_store.touch(session, [(row.dag_id, row.run_id)])
-    session.flush()
-    return cleared

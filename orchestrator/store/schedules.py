@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.core.priority import check_priority
 from orchestrator.core.errors import ConflictError, DagDefinitionError, NotFoundError
-from orchestrator.store.models import Dag, Schedule
+from orchestrator.core.priority import check_priority
 from orchestrator.core.schedule import DataInterval, as_utc, cron_expression, upcoming_interval, zone
+from orchestrator.store.models import Dag, Schedule
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,250}$"
 

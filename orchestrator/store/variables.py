@@ -11,9 +11,9 @@ from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import VariableRow
+from orchestrator.core.variables import VariableNotFoundError, check_key
 from orchestrator.store.connections import DecryptionError
-from orchestrator.execution.variables import VariableNotFoundError, check_key
+from orchestrator.store.models import VariableRow
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from orchestrator.store import run_creation
 from orchestrator.store.db import make_engine, make_sessionmaker
-from orchestrator.store import runs as run_store
 from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, Server, screenshot, trigger_from_dag_page
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def _queue_runs(server: Server, dag_id: str, n: int) -> None:
     try:
         with sessions.begin() as s:
             for i in range(n):
-                run_store.create_run(
+                run_creation.create_run(
                     s, dag_id, run_id=f"many_{i:03d}", run_type="manual", logical_date=now - timedelta(minutes=n - i),
                     data_interval=None, conf={}, now=now, actor="e2e",
                 )

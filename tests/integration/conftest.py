@@ -101,8 +101,8 @@ def _replay_differences(url: str) -> dict[tuple[str, str], list[str]]:
     from sqlalchemy.orm import Session
 
     from orchestrator.core.errors import OrchestratorError
-    from orchestrator.store.models import DagRun
     from orchestrator.store import run_history
+    from orchestrator.store.models import DagRun
 
     engine = create_engine(url)
     try:

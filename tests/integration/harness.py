@@ -20,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config, load_config
-from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
-from orchestrator.execution.executor import Executor
-from orchestrator.store.models import DagRun, Event, SchedulerJob, TaskInstance, TaskTry
 from orchestrator.core.states import RUN_TERMINAL, RunState
-from orchestrator.store import runs as run_store
+from orchestrator.execution.executor import Executor
+from orchestrator.store import run_creation
+from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
+from orchestrator.store.models import DagRun, Event, SchedulerJob, TaskInstance, TaskTry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -87,7 +87,7 @@ def trigger(sessions: sessionmaker[Session], dag_id: str, conf: dict[str, Any] |
     """Queue a manual run (as `dags trigger` does) and return its run_id."""
     now = datetime.now(UTC)
     with sessions.begin() as session:
-        run = run_store.create_run(
+        run = run_creation.create_run(
             session, dag_id, run_id=None, run_type="manual", logical_date=now, data_interval=None, conf=conf, now=now, actor="test"
         )
         return run.run_id

@@ -22,8 +22,8 @@ from werkzeug.test import TestResponse
 
 from orchestrator.core.config import Config
 from orchestrator.execution.executor import InProcessExecutor
-from orchestrator.store.models import AuditLog
 from orchestrator.store import users as user_store
+from orchestrator.store.models import AuditLog
 from orchestrator.store.users import Role
 from webui import create_app
 

@@ -14,15 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
+from orchestrator.core.states import RunState
 from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import AssetCursor, DagRun, Event, ExternalEvent, ExternalEventRun
-from orchestrator.core.states import RunState
 from orchestrator.store import assets as asset_store
 from orchestrator.store import dags as dag_store
 from orchestrator.store import external_events as event_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
+from orchestrator.store.models import AssetCursor, DagRun, Event, ExternalEvent, ExternalEventRun
 from orchestrator.store.users import Role
 from scheduler.triggering import create_asset_runs, create_event_runs
 from webui import create_app

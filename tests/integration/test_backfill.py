@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.backfill import NotScheduledError, apply_backfill, plan_backfill
+from orchestrator.core.states import RunState, TaskState
 from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import DagRun
-from orchestrator.core.states import RunState, TaskState
 from orchestrator.store import runs as run_store
+from orchestrator.store.backfill import NotScheduledError, apply_backfill, plan_backfill
+from orchestrator.store.models import DagRun
 from orchestrator.store.runs import Batch, RunKey
 
 from .harness import SchedulerThread, cli_env, make_config, orch, upgraded_sessions, wait_until, write_dag

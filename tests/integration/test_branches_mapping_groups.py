@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.core.config import Config
 from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.execution.executor import InProcessExecutor
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store.models import TaskInstance, TaskTry
-from orchestrator.store import runs as run_store
 
 from .harness import SchedulerThread, events_of, make_config, trigger, upgraded_sessions, wait_for_run, write_dag
 
@@ -215,7 +215,7 @@ def test_clearing_a_mapped_task_runs_its_instances_again(store: tuple[Config, se
     with SchedulerThread(config, sessions, InProcessExecutor()):
         run_id, _ = run(sessions, "mapping")
         with sessions.begin() as session:
-            run_store.clear_task(session, "mapping", run_id, "square", downstream=True, now=datetime.now(UTC), actor="test")
+            clearing_store.clear_task(session, "mapping", run_id, "square", downstream=True, now=datetime.now(UTC), actor="test")
         wait_for_run(sessions, "mapping", run_id)
     with sessions() as session:
         tries = session.execute(

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.models import Event, TaskTry
 from orchestrator.store.bulk import insert_many, times_remembered, update_many
+from orchestrator.store.models import Event, TaskTry
 
 from .harness import upgraded_sessions
 

@@ -19,7 +19,9 @@ from orchestrator.core.config import Config
 from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import changes as change_store
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import dags as dag_store
+from orchestrator.store import run_creation
 from orchestrator.store import runs as run_store
 from orchestrator.store.runs import RunKey
 from scheduler.change_feed import ChangeFeed
@@ -96,7 +98,7 @@ def test_a_cleared_task_runs_again(home: Home) -> None:
         run_id = trigger(home.sessions, "quick")
         wait_for_run(home.sessions, "quick", run_id)
         with home.sessions.begin() as s:
-            run_store.clear_task(s, "quick", run_id, "work", downstream=False, now=_now(), actor="test")
+            clearing_store.clear_task(s, "quick", run_id, "work", downstream=False, now=_now(), actor="test")
         wait_until(lambda: task_rows(home.sessions, "quick", run_id)["work"].try_number == 2, timeout=30, what="the second try")
         assert wait_for_run(home.sessions, "quick", run_id).state == "success"
 
@@ -159,7 +161,7 @@ def test_a_rolled_back_change_leaves_the_counter_as_it_was(home: Home) -> None:
     with home.sessions() as s:
         before = change_store.current(s)
     with pytest.raises(RuntimeError), home.sessions.begin() as s:
-        trigger_in = run_store.create_run(s, "quick", run_id="gone", run_type="manual", logical_date=_now(), data_interval=None,
+        trigger_in = run_creation.create_run(s, "quick", run_id="gone", run_type="manual", logical_date=_now(), data_interval=None,
                                           conf=None, now=_now(), actor="test")
         assert trigger_in.run_id == "gone"
         raise RuntimeError("the writer fails")
@@ -232,4 +234,4 @@ def _late_writer_scenario(sessions: sessionmaker[Session]) -> None:
 def trigger_run(sessions: sessionmaker[Session], run_id: str) -> None:
     now = _now()
     with sessions.begin() as s:
-        run_store.create_run(s, "quick", run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=None, now=now, actor="test")
+        run_creation.create_run(s, "quick", run_id=run_id, run_type="manual", logical_date=now, data_interval=None, conf=None, now=now, actor="test")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from orchestrator.core.states import RunState
 from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.store.models import CircuitBreaker, Event, TaskInstance, TaskTry
-from orchestrator.core.states import RunState
 
 from .harness import SchedulerThread, events_of, make_config, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 

@@ -18,13 +18,12 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.cli.main import build_cli
-from orchestrator.store.models import AuditLog, Event
 from orchestrator.store import access as access_store
 from orchestrator.store import users as user_store
+from orchestrator.store.models import AuditLog, Event
+from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.store.users import Role
-
 from scheduler import testrun
 
 from .harness import make_config, trigger, upgraded_sessions, write_dag

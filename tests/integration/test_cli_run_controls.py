@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.store.permissions import DagPermission, Grant
-from orchestrator.store.models import DagRun, TaskInstance
 from orchestrator.store import events
-
+from orchestrator.store.models import DagRun, TaskInstance
+from orchestrator.store.permissions import DagPermission, Grant
 from scheduler import testrun
 
 from .harness import make_config, trigger

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 from orchestrator.store.models import Dag
-
-import subprocess
 
 from .harness import ORCHESTRATOR, SchedulerProcess, cli_env, free_port, orch, upgraded_sessions, wait_until, write_dag
 

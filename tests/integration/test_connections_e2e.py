@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.connections import Connection
 from orchestrator.execution.dask_executor import DaskExecutor
-from orchestrator.store.models import TaskTry
 from orchestrator.store import connections as connection_store
+from orchestrator.store.models import TaskTry
 
 from .harness import SchedulerThread, make_config, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, write_dag
 

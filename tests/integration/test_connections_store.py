@@ -15,7 +15,7 @@ from orchestrator.core.errors import ConfigError, ConflictError
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import connections as connection_store
-from scheduler.service import connection_resolver
+from scheduler.connections import connection_resolver
 
 from .harness import make_config, upgraded_sessions
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import Dag, DagRun, ImportError_
-from orchestrator.store import runs as run_store
+from orchestrator.store import run_creation
 from orchestrator.store import users as user_store
+from orchestrator.store.models import Dag, DagRun, ImportError_
 from orchestrator.store.users import Role
 from webui import create_app
 
@@ -78,7 +78,7 @@ def scheduler(home: Path, database_url: str, clock: Clock) -> Iterator[sessionma
 def queue(sessions: sessionmaker[Session], dag_id: str, logical_date: datetime, now: datetime, conf: dict | None = None) -> str:
     """Queue a run of `dag_id` for the day starting at `logical_date`; returns its run_id."""
     with sessions.begin() as s:
-        row = run_store.create_run(
+        row = run_creation.create_run(
             s, dag_id, run_id=None, run_type="manual", logical_date=logical_date, data_interval=(logical_date, logical_date + DAY),
             conf=conf, now=now, actor="test",
         )

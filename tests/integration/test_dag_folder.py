@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
 from orchestrator.operations.folder_sync import SyncReport, sync_dag_folder
-from orchestrator.store.models import Dag, ImportError_
 from orchestrator.store import queries
+from orchestrator.store.models import Dag, ImportError_
 
 from .harness import make_config, upgraded_sessions, write_dag
 

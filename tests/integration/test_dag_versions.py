@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
-from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
 from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
 from orchestrator.store.models import Dag, DagVersion
 
 from .harness import make_config, upgraded_sessions, write_dag

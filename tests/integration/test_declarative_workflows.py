@@ -16,15 +16,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
+from orchestrator.core.inputs import InvalidRunInputError
 from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.core.inputs import InvalidRunInputError
 from orchestrator.store.models import Dag, DagVersion, ImportError_
 from scheduler.testrun import test_run as simulate
 
 from .harness import (
-    REPO_ROOT, SchedulerThread, cli_env, make_config, orch, run_row, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run,
-    wait_until, write_dag,
+    REPO_ROOT,
+    SchedulerThread,
+    cli_env,
+    make_config,
+    orch,
+    run_row,
+    task_rows,
+    tries_of,
+    trigger,
+    upgraded_sessions,
+    wait_for_run,
+    wait_until,
+    write_dag,
 )
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

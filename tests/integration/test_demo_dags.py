@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
-
 from orchestrator.operations.folder_sync import sync_dag_folder
 from scheduler import testrun
 

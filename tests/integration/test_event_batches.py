@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.models import ExternalEvent
 from orchestrator.store import changes as change_store
 from orchestrator.store import external_events as event_store
 from orchestrator.store.external_events import EventBatchError, NewEvent
+from orchestrator.store.models import ExternalEvent
 
 from .harness import upgraded_sessions
 

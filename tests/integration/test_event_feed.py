@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.store.models import Event
 from orchestrator.store import event_feed, events
+from orchestrator.store.models import Event
 
 from .harness import upgraded_sessions
 

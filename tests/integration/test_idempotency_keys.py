@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store.models import DagRun, IdempotencyKey, SchedulerJob
-from orchestrator.store import runs as run_store
 
 from .harness import (
     SchedulerProcess,
@@ -128,7 +128,7 @@ def test_clearing_a_task_whose_key_succeeded_does_not_run_it_again(home: Home) -
     run = home.run("shop", 7)
     ran = home.executions().count("shop/charge")
     with home.sessions.begin() as s:
-        run_store.clear_task(s, "shop", run.run_id, "charge", downstream=True, now=datetime.now(UTC), actor="test")
+        clearing_store.clear_task(s, "shop", run.run_id, "charge", downstream=True, now=datetime.now(UTC), actor="test")
     again = wait_for_run(home.sessions, "shop", run.run_id)
     charge = [t for t in tries_of(home.sessions, "shop", run.run_id) if t.task_id == "charge"]
     assert (again.state, home.executions().count("shop/charge")) == ("success", ran)

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.core.config import load_config
 from orchestrator.core.errors import ConfigError
 from orchestrator.plugins.log_store import LogStores, offload
-from orchestrator.store.models import DagRun, TaskTry
 from orchestrator.store import queries
 from orchestrator.store import retention as store
+from orchestrator.store.models import DagRun, TaskTry
 from orchestrator.store.retention import Selection
 
 from .harness import cli_env, upgraded_sessions

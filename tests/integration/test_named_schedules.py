@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.core.errors import ConflictError, NotFoundError
+from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import AuditLog, Dag, DagRun
 from orchestrator.store import dags as dag_store
-from orchestrator.store import runs as run_store
+from orchestrator.store import run_creation
 from orchestrator.store import schedules as schedule_store
+from orchestrator.store.models import AuditLog, Dag, DagRun
 from orchestrator.store.schedules import ScheduleError
 from scheduler.cron import create_named_schedule_runs
 
@@ -191,7 +191,7 @@ def test_a_named_schedules_runs_do_not_move_the_dags_own_cron(tmp_path: Path) ->
     sync_dag_folder(sessions, make_config(tmp_path, url))
     late = datetime(2026, 6, 1, tzinfo=UTC)
     with sessions.begin() as s:
-        run_store.create_run(
+        run_creation.create_run(
             s, "hourly", run_id=f"schedule:nightly__{late.isoformat()}", run_type="scheduled", logical_date=late,
             data_interval=(late, late.replace(hour=1)), conf=None, now=late, actor="test",
         )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.core.errors import PluginError
 from orchestrator.execution.executor import InProcessExecutor
-from orchestrator.plugins.manager import PluginError
 
 from .harness import SchedulerThread, make_config, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.core.approvals import Decision
 from orchestrator.core.config import Config
 from orchestrator.execution.executor import InProcessExecutor
-from orchestrator.store.models import ApprovalRequest, DagRun, TaskInstance
 from orchestrator.store import approvals as approval_store
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import run_history
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
+from orchestrator.store.models import ApprovalRequest, DagRun, TaskInstance
 from orchestrator.store.users import Role
 
 from .harness import SchedulerThread, cli_env, make_config, orch, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
@@ -102,7 +103,7 @@ def _runs(config: Config, sessions: sessionmaker[Session]) -> list[tuple[str, st
     done.append(("r_approval", cancelled))
     cleared = done[0][1]
     with sessions.begin() as s:
-        run_store.clear_task(s, "r_retries", cleared, "flaky", downstream=False, now=datetime.now(UTC), actor="test")
+        clearing_store.clear_task(s, "r_retries", cleared, "flaky", downstream=False, now=datetime.now(UTC), actor="test")
     wait_until(lambda: _task_state(sessions, "r_retries", cleared, "flaky") == "failed", timeout=60, what="the cleared task to fail again")
     wait_for_run(sessions, "r_retries", cleared)
     return done

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.circuit import Breaker, BreakerState
 from orchestrator.core.config import load_config
-from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import AuditLog
 from orchestrator.store import circuits as circuit_store
+from orchestrator.store.db import make_engine, make_sessionmaker
+from orchestrator.store.models import AuditLog
 from scheduler import testrun
 
 from .harness import cli_env, run_row, write_dag

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.execution.dask_executor import DaskExecutor
-from orchestrator.store.models import TaskInstance
 from orchestrator.store import pools as pool_store
+from orchestrator.store.models import TaskInstance
 
 from .harness import SchedulerThread, is_finished, make_config, run_row, trigger, upgraded_sessions, write_dag
 

@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import load_config
+from orchestrator.operations.retention import POLICY_ACTOR, run_retention
+from orchestrator.store import retention as store
 from orchestrator.store.models import (
     ApprovalDecision,
     ApprovalRequest,
@@ -28,8 +30,6 @@ from orchestrator.store.models import (
     TaskInstance,
     TaskTry,
 )
-from orchestrator.operations.retention import POLICY_ACTOR, run_retention
-from orchestrator.store import retention as store
 from orchestrator.store.retention import Pacing, Selection
 
 from .harness import cli_env, upgraded_sessions

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.core.errors import ConflictError
-from orchestrator.store.models import SchedulerJob
+from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import runs as run_store
+from orchestrator.store.models import SchedulerJob
 
 from .harness import SchedulerThread, make_config, run_row, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 
@@ -91,7 +92,7 @@ def test_clearing_a_failed_task_runs_it_and_its_downstream_again(env: tuple[Path
     assert wait_for_run(sessions, "gate", run_id).state == "failed"
     (home / "gate_open").write_text("open")
     with sessions.begin() as s:
-        cleared = run_store.clear_task(s, "gate", run_id, "check", downstream=True, now=_now(), actor="tester")
+        cleared = clearing_store.clear_task(s, "gate", run_id, "check", downstream=True, now=_now(), actor="tester")
     assert cleared == ["check", "report"]
     wait_until(lambda: run_row(sessions, "gate", run_id).state == "success", timeout=60, what="the cleared run to succeed")
     tis = task_rows(sessions, "gate", run_id)
@@ -137,4 +138,4 @@ def test_clearing_a_task_of_a_run_not_started_yet_is_a_conflict(tmp_path: Path) 
     sync_dag_folder(sessions, make_config(tmp_path, url))
     run_id = trigger(sessions, "gate")
     with pytest.raises(ConflictError, match="has not started yet"), sessions.begin() as s:
-        run_store.clear_task(s, "gate", run_id, "check", downstream=False, now=_now(), actor="tester")
+        clearing_store.clear_task(s, "gate", run_id, "check", downstream=False, now=_now(), actor="tester")

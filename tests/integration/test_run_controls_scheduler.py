@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.core.states import RunState, TaskState
+from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.store import run_controls
 from orchestrator.store.events import DEADLINE_MISSED
 from orchestrator.store.run_history import replay_run

@@ -10,8 +10,8 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import DagRun
 from orchestrator.store import users as user_store
+from orchestrator.store.models import DagRun
 from orchestrator.store.users import Role
 from scheduler.cron import create_named_schedule_runs
 from webui import create_app

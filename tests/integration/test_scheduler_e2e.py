@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.execution.dask_executor import DaskExecutor
-from orchestrator.store.models import DagRun, TaskInstance
 from orchestrator.core.states import RUN_TERMINAL, RunState
+from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.store import queries
+from orchestrator.store.models import DagRun, TaskInstance
 
 from .harness import SchedulerThread, events_of, make_config, run_row, task_rows, trigger, upgraded_sessions, write_dag
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.store.models import DagRun
 from orchestrator.store import external_events as event_store
+from orchestrator.store.models import DagRun
 
 from .harness import SchedulerProcess, cli_env, make_config, orch, task_rows, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 

@@ -21,10 +21,20 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.store import run_creation
 from orchestrator.store import runs as run_store
 
 from .harness import (
-    SchedulerThread, events_of, make_config, task_rows, tries_of, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag,
+    SchedulerThread,
+    events_of,
+    make_config,
+    task_rows,
+    tries_of,
+    trigger,
+    upgraded_sessions,
+    wait_for_run,
+    wait_until,
+    write_dag,
 )
 
 SIGNALS = 'os.path.join(os.path.dirname(__file__), "..", "signals", {name!r})'
@@ -434,11 +444,11 @@ def test_sql_sensor_waits_for_a_row_in_a_postgresql_table(env: Env, postgres_ser
 def test_external_task_sensor_waits_for_the_other_dags_run_at_its_logical_date(env: Env) -> None:
     when = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     with env.sessions.begin() as s:
-        run_id = run_store.create_run(s, "af_external", run_id=None, run_type="manual", logical_date=when, data_interval=None,
+        run_id = run_creation.create_run(s, "af_external", run_id=None, run_type="manual", logical_date=when, data_interval=None,
                                       conf=None, now=datetime.now(UTC), actor="test").run_id
     env.reaches("af_external", run_id, "up_for_reschedule")
     with env.sessions.begin() as s:
-        upstream = run_store.create_run(s, "af_upstream", run_id=None, run_type="manual", logical_date=when, data_interval=None,
+        upstream = run_creation.create_run(s, "af_upstream", run_id=None, run_type="manual", logical_date=when, data_interval=None,
                                         conf=None, now=datetime.now(UTC), actor="test").run_id
     assert env.finished("af_upstream", upstream) == "success"
     assert env.finished("af_external", run_id) == "success"

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.execution.executor import InProcessExecutor
-from orchestrator.store import runs as run_store
+from orchestrator.store import clearing as clearing_store
 
 from .harness import SchedulerThread, make_config, run_row, task_rows, trigger, upgraded_sessions, wait_for_run, wait_until, write_dag
 
@@ -93,7 +93,7 @@ def test_clearing_the_work_clears_its_setup_and_teardown(sessions: sessionmaker[
     run_id = trigger(sessions, "teardown_fails")
     wait_for_run(sessions, "teardown_fails", run_id)
     with sessions.begin() as s:
-        cleared = run_store.clear_task(s, "teardown_fails", run_id, "work", downstream=False, now=datetime.now(UTC), actor="test")
+        cleared = clearing_store.clear_task(s, "teardown_fails", run_id, "work", downstream=False, now=datetime.now(UTC), actor="test")
     assert sorted(cleared) == ["s", "t", "work"]
     wait_for_run(sessions, "teardown_fails", run_id)
     assert {ti.try_number for ti in task_rows(sessions, "teardown_fails", run_id).values()} == {2}

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.execution.dask_executor import DaskExecutor
-from orchestrator.store.models import TaskInstance, TaskTry
 from orchestrator.store import users as user_store
+from orchestrator.store.models import TaskInstance, TaskTry
 from orchestrator.store.users import Role
 from webui import create_app
 

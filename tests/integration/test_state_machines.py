@@ -18,20 +18,31 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from orchestrator.core import machine as core
-from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.execution.dask_executor import DaskExecutor
+from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import access as access_store
 from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
+from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.store.users import Role
 from webui import create_app
 
-from orchestrator.execution.executor import InProcessExecutor
-
 from .harness import (
-    SchedulerThread, cli_env, events_of, make_config, orch, run_row, task_rows, trigger as queue_run, upgraded_sessions, wait_for_run,
-    wait_until, write_dag,
+    SchedulerThread,
+    cli_env,
+    events_of,
+    make_config,
+    orch,
+    run_row,
+    task_rows,
+    upgraded_sessions,
+    wait_for_run,
+    wait_until,
+    write_dag,
+)
+from .harness import (
+    trigger as queue_run,
 )
 from .test_dag_dependencies import Clock
 

@@ -196,8 +196,8 @@ def test_mapped_items_are_data_and_never_rendered(store: Store) -> None:
 
 
 def test_clearing_a_task_drops_what_it_pushed(store: Store) -> None:
+    from orchestrator.store import clearing as clearing_store
     from orchestrator.store.models import XCom
-    from orchestrator.store import runs as run_store
 
     done = store.run("t_xcom_clear", """
         from orchestrator.airflow import DAG, PythonOperator
@@ -210,6 +210,6 @@ def test_clearing_a_task_drops_what_it_pushed(store: Store) -> None:
     """)
     with store.sessions.begin() as s:
         assert s.get(XCom, ("t_xcom_clear", done.run.run_id, "push", -1, "rows")).value == [1]
-        run_store.clear_task(s, "t_xcom_clear", done.run.run_id, "push", downstream=False, now=datetime.now(UTC), actor="test")
+        clearing_store.clear_task(s, "t_xcom_clear", done.run.run_id, "push", downstream=False, now=datetime.now(UTC), actor="test")
     with store.sessions() as s:
         assert s.get(XCom, ("t_xcom_clear", done.run.run_id, "push", -1, "rows")) is None

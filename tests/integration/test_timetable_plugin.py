@@ -8,8 +8,8 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orchestrator.plugins.manager import load_plugins
 from orchestrator.core.schedule import DataInterval, intervals_between, next_interval
+from orchestrator.plugins.manager import load_plugins
 
 from .harness import REPO_ROOT, cli_env, orch, write_dag
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.core.config import Config
 from orchestrator.core.errors import ConfigError
 from orchestrator.operations.folder_sync import sync_dag_folder
-from orchestrator.operations.tracing import TraceExporter, exporter_for, trace_ids
+from orchestrator.plugins.tracing import TraceExporter, exporter_for, trace_ids
 from scheduler import testrun
 
 from .harness import make_config, task_rows, upgraded_sessions, write_dag

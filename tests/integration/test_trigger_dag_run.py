@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.core.config import Config
 from orchestrator.execution.dask_executor import DaskExecutor
 from orchestrator.execution.executor import InProcessExecutor
-from orchestrator.store.models import DagRun, Event
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import dags as dag_store
-from orchestrator.store import runs as run_store
 from orchestrator.store import users as user_store
+from orchestrator.store.models import DagRun, Event
 from orchestrator.store.users import Role
 from webui import create_app
 
@@ -122,7 +122,7 @@ def test_clearing_the_task_triggers_a_new_child_run(store: tuple[Config, session
         run_id = trigger(sessions, "kick_and_go")
         wait_for_run(sessions, "kick_and_go", run_id)
         with sessions.begin() as s:
-            run_store.clear_task(s, "kick_and_go", run_id, "kick", downstream=False, now=NOW, actor="test")
+            clearing_store.clear_task(s, "kick_and_go", run_id, "kick", downstream=False, now=NOW, actor="test")
         wait_until(lambda: len(children(sessions, "kick_and_go")) == 2, timeout=60, what="a second child run")
         wait_for_run(sessions, "kick_and_go", run_id)
     assert [c.run_id.split(":")[2] for c in children(sessions, "kick_and_go")] == ["1", "2"]  # one child per try

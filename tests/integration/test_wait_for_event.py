@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.core.config import Config
-from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.core.event_waits import EventWaitSpec
-from orchestrator.store.models import DagRun, EventWait
+from orchestrator.execution.executor import InProcessExecutor
 from orchestrator.store import event_waits as wait_store
 from orchestrator.store import external_events
 from orchestrator.store import users as user_store
+from orchestrator.store.models import DagRun, EventWait
 from orchestrator.store.users import Role
 from webui import create_app
 

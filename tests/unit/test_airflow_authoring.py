@@ -9,13 +9,27 @@ import pytest
 import orchestrator
 from orchestrator import DagSpec
 from orchestrator.airflow import (
-    DAG, BashOperator, EmptyOperator, Label, Param, PythonOperator, ShortCircuitOperator, TriggerDagRunOperator,
-    UnsupportedAirflowFeature, cross_downstream, dag, pendulum, setup, task, task_group, teardown,
+    DAG,
+    BashOperator,
+    EmptyOperator,
+    Label,
+    Param,
+    PythonOperator,
+    ShortCircuitOperator,
+    TriggerDagRunOperator,
+    UnsupportedAirflowFeature,
+    cross_downstream,
+    dag,
+    pendulum,
+    setup,
+    task,
+    task_group,
+    teardown,
 )
+from orchestrator.core.clearing import clear_scope
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.mapping import KWARGS, MappingError, map_items, map_length, source_list
 from orchestrator.core.schedule import delta_cron
-from orchestrator.authoring.setup_teardown import clear_scope
 from orchestrator.core.spec import MapSource
 from orchestrator.core.states import UpstreamSummary, Verdict, evaluate_teardown
 from orchestrator.core.templating import ds_add, ds_format

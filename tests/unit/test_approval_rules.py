@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator import DAG, ApprovalTask, Escalate
+from orchestrator.core.approval_escalation import escalate, next_due
 from orchestrator.core.approvals import (
     ROLES,
     Action,
@@ -21,10 +22,8 @@ from orchestrator.core.approvals import (
     Outcome,
     SelfApprovalError,
     check_decision,
-    escalate,
     failure,
     may_approve,
-    next_due,
     outcome_of,
     votes_of,
 )

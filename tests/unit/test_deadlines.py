@@ -10,8 +10,9 @@ import pytest
 from orchestrator import DAG, Deadline, PythonTask
 from orchestrator.airflow import DAG as AirflowDAG
 from orchestrator.core.deadlines import Due, DueList, Watch, due_at, late
-from orchestrator.declarative.workflow import WorkflowFileError, build_dag, parse_workflow
 from orchestrator.core.errors import DagDefinitionError
+from orchestrator.declarative.compiler import build_dag
+from orchestrator.declarative.workflow import WorkflowFileError, parse_workflow
 
 LOGICAL = datetime(2026, 1, 1, tzinfo=UTC)
 START = datetime(2026, 1, 1, 6, tzinfo=UTC)

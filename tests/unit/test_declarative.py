@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.declarative.workflow import WorkflowFileError, build_dag, load_workflow_file, parse_workflow
 from orchestrator.core.edges import follow_edges
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import TriggerRule
+from orchestrator.declarative.compiler import build_dag
+from orchestrator.declarative.files import load_workflow_file
+from orchestrator.declarative.workflow import WorkflowFileError, parse_workflow
 
 ORDER = """
 workflowId: orders

@@ -7,13 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.operations.definition_check import problems_in_this_process
-from orchestrator.operations.definition_files import write_published
 from orchestrator.core.definitions import (
-    DefinitionStateError, DefinitionStatus, DocumentChange, Problem, VersionStatus, deprecate, diff_documents, document_id, json_path,
-    publish, trigger_refusal, version_file_name, version_of_file,
+    DefinitionStateError,
+    DefinitionStatus,
+    DocumentChange,
+    Problem,
+    VersionStatus,
+    deprecate,
+    diff_documents,
+    document_id,
+    json_path,
+    publish,
+    trigger_refusal,
+    version_file_name,
+    version_of_file,
 )
 from orchestrator.execution.loader import find_dag_files
+from orchestrator.operations.definition_check import problems_in_this_process
+from orchestrator.operations.definition_files import write_published
 
 D, P, X = DefinitionStatus.DRAFT, DefinitionStatus.PUBLISHED, DefinitionStatus.DEPRECATED
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator import DAG, PythonTask, chain, task
-from orchestrator.core.errors import DagDefinitionError
 from orchestrator.authoring.tasks import BaseTask
+from orchestrator.core.errors import DagDefinitionError
 
 
 def noop() -> None:

@@ -10,7 +10,8 @@ import pytest
 from orchestrator import DAG, PythonTask
 from orchestrator.core.error_routing import code_of, error_names, route_for, routed_error
 from orchestrator.core.errors import DagDefinitionError
-from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView, plan_run, settle_outcome
+from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView, plan_run
+from orchestrator.core.settlement import settle_outcome
 from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.core.states import RunState, TaskState, TriggerRule
 

@@ -7,6 +7,7 @@ import inspect
 import pytest
 
 from orchestrator.plugins import hookspecs
+
 SPECS = sorted(
     name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, f"{hookspecs.PROJECT}_spec")
 )

@@ -9,7 +9,8 @@ import pytest
 
 from orchestrator import DAG, LoopGroup, PythonTask
 from orchestrator.core.errors import DagDefinitionError
-from orchestrator.core.planner import TaskView, loop_iteration, settle_outcome
+from orchestrator.core.planner import TaskView
+from orchestrator.core.settlement import loop_iteration, settle_outcome
 from orchestrator.core.spec import LoopSpec, TaskSpec
 from orchestrator.core.states import TaskState, TriggerRule
 

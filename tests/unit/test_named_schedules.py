@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.store.models import Schedule
 from orchestrator.core.schedule import DataInterval
+from orchestrator.store.models import Schedule
 from orchestrator.store.schedules import ScheduleError, _check, next_run_at
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)

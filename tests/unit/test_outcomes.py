@@ -26,9 +26,9 @@ from orchestrator.core.outcomes import (
     retry_question,
 )
 from orchestrator.core.planner import TaskView
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.spec import DagSpec, LoopSpec, TaskSpec
 from orchestrator.core.states import RunState, TaskState
+from orchestrator.execution.runtime import Outcome
 from orchestrator.store.runs import RunKey
 from scheduler.active_runs import ActiveRun
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from orchestrator.execution.packing import MAX_BATCH, TINY_S, DurationBook, Probes, by_priority, make_packs
 from orchestrator.core.priority import MAX_PRIORITY, InvalidPriorityError, check_priority
+from orchestrator.execution.packing import MAX_BATCH, TINY_S, DurationBook, Probes, by_priority, make_packs
 from orchestrator.execution.runtime import WorkItem
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.core.planner import FinishRun, Settle, Settlement, Submit, TaskView, plan_run, settle_outcome
+from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView, plan_run
+from orchestrator.core.settlement import Settlement, settle_outcome
 from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.core.states import RunState, TaskState, TriggerRule
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from orchestrator import BaseTask
+from orchestrator.core.errors import PluginError
 from orchestrator.plugins.hookspecs import hookimpl
-from orchestrator.plugins.manager import PluginError, load_plugins
+from orchestrator.plugins.manager import load_plugins
 
 
 def plugin_with_step(step_type: str) -> SimpleNamespace:
@@ -132,7 +133,7 @@ def test_a_failing_listener_is_logged_and_the_other_listeners_still_hear(caplog:
 
 
 def test_publishing_events_never_waits_for_a_blocked_listener() -> None:
-    from orchestrator.plugins.manager import ListenerThread
+    from orchestrator.plugins.listeners import ListenerThread
 
     release = threading.Event()
     heard: list[str] = []

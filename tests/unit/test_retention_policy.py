@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from orchestrator.core.config import load_config
 from orchestrator.core.errors import ConfigError
 from orchestrator.operations.retention import BadAgeError, is_due, parse_age, policy_selections

@@ -9,8 +9,9 @@ import pytest
 from orchestrator import DAG, PythonTask
 from orchestrator.core.durations import parse_duration
 from orchestrator.core.errors import DagDefinitionError
-from orchestrator.core.planner import TaskView, settle_outcome
+from orchestrator.core.planner import TaskView
 from orchestrator.core.retry import retry_delay, retryable
+from orchestrator.core.settlement import settle_outcome
 from orchestrator.core.spec import TaskSpec
 from orchestrator.core.states import TaskState
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import get_context
-from orchestrator.execution.context import NoTaskContextError
+from orchestrator.execution.current import NoTaskContextError
 from orchestrator.execution.runtime import Outcome, WorkItem, run_task
 
 DAG_FILE = textwrap.dedent(

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from orchestrator.core.machine import MachineRun, MachineSpec, StateSpec, TransitionSpec
 from orchestrator.core.planner import FinishRun, Settle, Submit, TaskView
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.core.states import RunState, TaskState
+from orchestrator.execution.runtime import Outcome
 from orchestrator.store.machines import SentEvent
 from orchestrator.store.runs import Batch, RunKey
 from scheduler import machines

@@ -8,13 +8,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.core.outcomes import Ended, end_try
-from orchestrator.core.planner import Submit, TaskView, plan_run, settle_outcome
-from orchestrator.execution.runtime import Outcome
+from orchestrator.core.planner import Submit, TaskView, plan_run
 from orchestrator.core.sensors import (
-    MIN_BACKOFF_S, TIMEOUT_ERROR_TYPE, PokeRecord, SensorSpec, after_poke, next_poke_interval, poke_record, timed_out,
+    MIN_BACKOFF_S,
+    TIMEOUT_ERROR_TYPE,
+    PokeRecord,
+    SensorSpec,
+    after_poke,
+    next_poke_interval,
+    poke_record,
+    timed_out,
 )
+from orchestrator.core.settlement import settle_outcome
 from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.core.states import RunState, TaskState, is_task_transition_allowed
+from orchestrator.execution.runtime import Outcome
 from orchestrator.store.runs import RunKey
 from scheduler.active_runs import ActiveRun
 

@@ -13,8 +13,8 @@ from orchestrator.airflow import DateTimeSensor, FileSensor, HttpSensor, PythonS
 from orchestrator.airflow import task as airflow_task
 from orchestrator.airflow.migrate import rewrite
 from orchestrator.core.errors import DagDefinitionError
-from orchestrator.execution.runtime import WorkItem, run_task
 from orchestrator.core.sensors import TIMEOUT_ERROR_TYPE, SensorSpec, TriggerWaitSpec
+from orchestrator.execution.runtime import WorkItem, run_task
 
 
 def never() -> bool:

@@ -1,4 +1,4 @@
-"""orchestrator.store.simulation: a run walked on a virtual clock by the scheduler's own decisions."""
+"""orchestrator.operations.simulation: a run walked on a virtual clock by the scheduler's own decisions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator import DAG, ApprovalTask, Escalate, PythonTask, TriggerRule, task
-from orchestrator.store.simulation import SimulationInputError, parse_outcomes, simulate
+from orchestrator.operations.simulation import SimulationInputError, parse_outcomes, simulate
 from tests.fixtures import choose_by_param, numbers, square, succeed, total
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

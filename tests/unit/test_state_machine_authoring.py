@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Action, State, StateMachine, Transition
-from orchestrator.execution.dagfile import import_dag_file
-from orchestrator.declarative.workflow import WorkflowFileError
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.run_data import RunData, RunDataError
 from orchestrator.core.spec import DagSpec
+from orchestrator.declarative.workflow import WorkflowFileError
+from orchestrator.execution.dagfile import import_dag_file
 from tests.fixtures import archive_document, score_document
 
 MACHINE_FILE = {
@@ -122,7 +122,7 @@ def test_run_data_refuses_a_value_that_is_not_json() -> None:
 def test_simulation_refuses_a_machine_saying_what_to_use_instead() -> None:
     from datetime import UTC, datetime
 
-    from orchestrator.store.simulation import Outcomes, SimulationInputError, simulate
+    from orchestrator.operations.simulation import Outcomes, SimulationInputError, simulate
 
     with pytest.raises(SimulationInputError, match="is a state machine: simulation walks DAGs only"):
         simulate(python_machine().to_spec(), Outcomes(), start=datetime(2026, 1, 1, tzinfo=UTC))

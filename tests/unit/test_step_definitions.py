@@ -6,8 +6,7 @@ import pytest
 
 from orchestrator import DAG, HttpTask, NotifyTask, PythonTask, ShellTask, SqlTask, XComArg, get_step_type
 from orchestrator.core.connections import Connection
-from orchestrator.core.errors import DagDefinitionError
-from orchestrator.plugins.manager import PluginError
+from orchestrator.core.errors import DagDefinitionError, PluginError
 from orchestrator.plugins.steps.http import base_url
 
 

@@ -9,8 +9,8 @@ import pytest
 from orchestrator import DAG, PythonTask, SubDagTask, XComArg
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.spec import ResultRef, SubDagSpec
-from orchestrator.plugins.steps.subdag import child_conf, pick_output
 from orchestrator.core.templating import TemplateRenderError, run_scope
+from orchestrator.plugins.steps.subdag import child_conf, pick_output
 
 SCOPE = run_scope(
     dag_id="orders", run_id="r1", task_id="price", params={"sku": "A-1", "qty": 3}, conf={}, logical_date=datetime(2026, 1, 1, tzinfo=UTC)

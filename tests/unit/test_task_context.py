@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator import TaskContext, get_context
-from orchestrator.execution.context import NoTaskContextError, reset_context, set_context
 from orchestrator.core.errors import OrchestratorError
+from orchestrator.execution.current import NoTaskContextError, reset_context, set_context
 
 LOGICAL = datetime(2026, 1, 1, 9, tzinfo=UTC)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.core.sensors import TriggerWaitSpec
 from orchestrator.execution.async_triggers import FileTrigger, TimeTrigger, TriggerContext
 from orchestrator.plugins.manager import load_plugins
-from orchestrator.core.sensors import TriggerWaitSpec
 from orchestrator.store.runs import RunKey
 from scheduler.triggerer import Fired, Triggerer, WatchKey
 

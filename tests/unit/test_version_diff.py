@@ -6,7 +6,6 @@ from typing import Any
 
 from orchestrator import DAG, PythonTask
 from orchestrator.core.versions import FieldChange, diff_specs
-
 from tests.fixtures import succeed, total
 
 

@@ -15,22 +15,12 @@ from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm import Session
 
-from orchestrator.store.permissions import DagPermission
-from orchestrator.core.approvals import (
-    MAX_COMMENT,
-    CommentRequiredError,
-    Decider,
-    Decision,
-    DelegationError,
-    NotAnApproverError,
-    may_approve,
-    next_due,
-    refusal,
-    tally,
-)
-from orchestrator.store.models import User
+from orchestrator.core.approval_escalation import next_due
+from orchestrator.core.approvals import MAX_COMMENT, CommentRequiredError, Decider, Decision, DelegationError, NotAnApproverError, may_approve, refusal, tally
 from orchestrator.store import approvals as approval_store
 from orchestrator.store.approvals import RequestView
+from orchestrator.store.models import User
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.access import readable_dag_ids, require_dag
 from webui.api.endpoint import endpoint

@@ -12,9 +12,9 @@ from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
 from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
+from webui.access import readable_dag_ids
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import ClearResult, DagId, Input, Page, PageQuery, TaskPath
-from webui.access import readable_dag_ids
 from webui.auth import audit
 from webui.state import web_state
 

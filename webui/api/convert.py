@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from orchestrator.store.models import Dag, DagRun
 from orchestrator.core.schedule import as_utc, zone
 from orchestrator.core.spec import DagSpec, TaskSpec
 from orchestrator.core.states import TaskState
+from orchestrator.store.models import Dag, DagRun
 from webui.api.schemas import DagDetail, DagSummary, RunOut, TaskDetail, TaskInstanceOut, TryOut
 
 RESULT_PREVIEW_CHARS = 4000

@@ -8,10 +8,10 @@ from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
 from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
+from webui.access import readable_dag_ids
 from webui.api.convert import dag_detail, dag_summary
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import DagDetail, DagListQuery, DagPatch, DagPath, DagSummary, Page
-from webui.access import readable_dag_ids
 from webui.auth import audit
 from webui.state import publishing_session, web_state
 

@@ -18,17 +18,24 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.operations import definition_files
-from orchestrator.store.permissions import DagPermission, denial
-from orchestrator.operations.definition_check import check_document
 from orchestrator.core.definitions import (
-    DEFINITION_ID_PATTERN, DefinitionStatus, InvalidDefinitionError, Problem, diff_documents, document_id, document_tags, with_id,
+    DEFINITION_ID_PATTERN,
+    DefinitionStatus,
+    InvalidDefinitionError,
+    Problem,
+    diff_documents,
+    document_id,
+    document_tags,
+    with_id,
 )
-from orchestrator.store.models import Definition, DefinitionVersion
 from orchestrator.core.run_stats import run_stats
+from orchestrator.operations import definition_files
+from orchestrator.operations.definition_check import check_document
 from orchestrator.store import definitions as definition_store
 from orchestrator.store import queries
 from orchestrator.store import run_stats as stats_store
+from orchestrator.store.models import Definition, DefinitionVersion
+from orchestrator.store.permissions import DagPermission, denial
 from orchestrator.store.users import Role
 from webui.access import current_access
 from webui.api.endpoint import actor_name, endpoint

@@ -13,9 +13,9 @@ from flask import Response
 from pydantic import BaseModel, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from orchestrator.store.models import ExternalEvent
 from orchestrator.store import external_events as event_store
 from orchestrator.store.external_events import StartedRun, TriggerFailure
+from orchestrator.store.models import ExternalEvent
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import Conf, Input, Page, PageQuery

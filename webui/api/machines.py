@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.store import access as access_store
 from orchestrator.store import machines as machine_store
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.schemas import MachineEventAccepted, MachineEventIn, MachineOut, MachineStateOut, RunPath

@@ -35,10 +35,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.store.models import DagRun, TaskInstance
 from orchestrator.core.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import queries
+from orchestrator.store.models import DagRun, TaskInstance
 from webui.api.event_metrics import DagFigures, EventMetrics, Histogram
 from webui.api.system import newest_scheduler, scheduler_stats
 from webui.state import web_state

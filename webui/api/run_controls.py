@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.store.permissions import DagPermission
 from orchestrator.core.run_controls import markable_state
 from orchestrator.core.states import RunState
 from orchestrator.store import late as late_store
-from orchestrator.store import queries
-from orchestrator.store import run_controls
+from orchestrator.store import queries, run_controls
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.access import readable_dag_ids
 from webui.api.convert import run_out

@@ -12,8 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.core.errors import ConflictError
 from orchestrator.core.inputs import InvalidRunInputError
-from orchestrator.store import queries
-from orchestrator.store import run_batches
+from orchestrator.store import queries, run_batches, run_creation
 from orchestrator.store import runs as run_store
 from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
@@ -35,7 +34,7 @@ def trigger_run(path: DagPath, body: TriggerRun) -> RunOut:
     now = datetime.now(UTC)
     with web_state().sessions.begin() as s:
         try:
-            row = run_store.create_run(
+            row = run_creation.create_run(
                 s, path.dag_id, run_id=body.run_id, run_type="manual", logical_date=body.logical_date or now,
                 data_interval=None, conf=body.conf, now=now, actor=actor_name(), check_input=True, priority=body.priority,
                 correlation_id=body.correlation_id,
@@ -61,7 +60,7 @@ def trigger_runs(path: DagPath, body: TriggerRuns) -> TriggeredRuns:
     with web_state().sessions.begin() as s:
         try:
             runs = run_batches.plan(s, path.dag_id, requests, now, label=lambda i: f"runs[{i}]")
-            run_store.queue_runs(s, runs, now, actor_name())
+            run_creation.queue_runs(s, runs, now, actor_name())
             s.flush()
         except run_batches.BatchTriggerError as exc:
             if exc.conflict:

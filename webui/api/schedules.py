@@ -12,13 +12,13 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
-from orchestrator.store.permissions import DagPermission
-from orchestrator.store.models import Schedule
 from orchestrator.store import schedules as schedule_store
+from orchestrator.store.models import Schedule
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
+from webui.access import readable_dag_ids, require_dag
 from webui.api.endpoint import endpoint
 from webui.api.schemas import Conf, DagId, Input, Page, PageQuery, Priority, UtcDatetime
-from webui.access import readable_dag_ids, require_dag
 from webui.auth import audit
 from webui.state import web_state
 

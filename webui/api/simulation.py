@@ -1,5 +1,5 @@
 """Dry runs and replays: POST /dags/{dag_id}/simulate walks a run without executing any task
-(orchestrator.store.simulation); GET /dags/{dag_id}/runs/{run_id}/replay rebuilds a run from its
+(orchestrator.operations.simulation); GET /dags/{dag_id}/runs/{run_id}/replay rebuilds a run from its
 events (orchestrator.core.replay), as it stands or as it stood after any past event."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from orchestrator.store.permissions import DagPermission
-from orchestrator.store.simulation import Outcomes, SimulationInputError, parse_outcomes, simulate
+from orchestrator.operations.simulation import Outcomes, SimulationInputError, parse_outcomes, simulate
 from orchestrator.store import queries, run_history
+from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint
 from webui.api.schemas import Conf, DagPath, Input, RunPath, UtcDatetime

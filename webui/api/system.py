@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from orchestrator.store.models import SchedulerJob
 from orchestrator.store import queries
+from orchestrator.store.models import SchedulerJob
 from orchestrator.store.users import Role
 from webui.api.endpoint import endpoint
 from webui.api.schemas import (

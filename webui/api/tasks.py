@@ -8,17 +8,28 @@ from flask import Response
 from sqlalchemy.orm import Session
 
 from orchestrator.core.errors import ConflictError, NotFoundError
-from orchestrator.store.models import TaskInstance
 from orchestrator.core.spec import TaskSpec
+from orchestrator.store import clearing as clearing_store
 from orchestrator.store import queries
 from orchestrator.store import runs as run_store
+from orchestrator.store.models import TaskInstance
 from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
 from webui.api.convert import task_detail, task_out, try_out
 from webui.api.endpoint import actor_name, endpoint
 from webui.api.plugins import log_stores
 from webui.api.schemas import (
-    ClearResult, ClearTask, LogQuery, Page, RunPath, TaskDetail, TaskInstanceOut, TaskListQuery, TaskPath, TaskQuery, TryPath,
+    ClearResult,
+    ClearTask,
+    LogQuery,
+    Page,
+    RunPath,
+    TaskDetail,
+    TaskInstanceOut,
+    TaskListQuery,
+    TaskPath,
+    TaskQuery,
+    TryPath,
 )
 from webui.auth import audit
 from webui.state import publishing_session, web_state
@@ -95,7 +106,7 @@ def clear_task(path: TaskPath, body: ClearTask) -> ClearResult:
         _task_spec(s, path)
         if _instance(s, path) is None:
             raise ConflictError(f"run {path.run_id!r} has not started yet: task {path.task_id!r} has nothing to clear")
-        cleared = run_store.clear_task(
+        cleared = clearing_store.clear_task(
             s, path.dag_id, path.run_id, path.task_id, downstream=body.downstream, now=datetime.now(UTC), actor=actor_name()
         )
         audit(s, "task.clear", f"task:{path.dag_id}/{path.run_id}/{path.task_id}", {"downstream": body.downstream, "cleared": cleared})

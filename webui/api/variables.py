@@ -12,10 +12,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from orchestrator.core.variables import is_sensitive, shown
 from orchestrator.store import variables as variable_store
 from orchestrator.store.connections import crypter
 from orchestrator.store.users import Role
-from orchestrator.execution.variables import is_sensitive, shown
 from webui.api.endpoint import endpoint
 from webui.api.schemas import Input, Page, PageQuery
 from webui.auth import audit

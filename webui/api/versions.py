@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from orchestrator.core.versions import SpecDiff, diff_specs
 from orchestrator.store import dags as dag_store
 from orchestrator.store import queries
 from orchestrator.store.permissions import DagPermission
 from orchestrator.store.users import Role
-from orchestrator.core.versions import SpecDiff, diff_specs
 from webui.api.endpoint import endpoint
 from webui.api.schemas import MAX_OFFSET, DagPath, Input, Page, PageQuery
 from webui.state import web_state

@@ -11,9 +11,9 @@ from typing import Any
 from flask import render_template
 from sqlalchemy import select
 
-from orchestrator.store.models import User
 from orchestrator.core.approvals import tally
 from orchestrator.store import approvals as approval_store
+from orchestrator.store.models import User
 from orchestrator.store.users import Role
 from webui.auth import current_identity, requires
 from webui.state import web_state

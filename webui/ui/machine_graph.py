@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 
 from orchestrator.core.machine import MachineSpec
-from webui.ui.graph import COL_GAP, EDGE_LABEL_GAP, MARGIN, NODE_H, NODE_TEXT_ROOM, ROW_GAP, CHAR_W, Edge, Layout, Node, node_width
+from webui.ui.graph import CHAR_W, COL_GAP, EDGE_LABEL_GAP, MARGIN, NODE_H, NODE_TEXT_ROOM, ROW_GAP, Edge, Layout, Node, node_width
 
 BACK_ARC = 28
 """How far below the lowest node a loop-back arc dips, per arc (arcs are nested so they do not overlap)."""

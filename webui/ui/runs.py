@@ -8,10 +8,10 @@ from typing import Any
 from flask import jsonify, render_template, request
 
 from orchestrator.core.errors import NotFoundError
-from orchestrator.store.models import Event
 from orchestrator.core.states import RUN_ACTIVE, TASK_TERMINAL, TaskState
 from orchestrator.store import machines as machine_store
 from orchestrator.store import queries
+from orchestrator.store.models import Event
 from orchestrator.store.runs import spec_for_version
 from orchestrator.store.users import Role
 from webui.access import may

@@ -11,8 +11,8 @@ from typing import Any
 from flask import render_template
 from sqlalchemy import select
 
-from orchestrator.store.models import Dag
 from orchestrator.store import schedules as schedule_store
+from orchestrator.store.models import Dag
 from orchestrator.store.users import Role
 from webui.auth import requires
 from webui.state import web_state

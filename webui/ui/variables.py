@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import render_template
 
+from orchestrator.core.variables import env_variables, shown
 from orchestrator.store.users import Role
-from orchestrator.execution.variables import env_variables, shown
-from webui.api.variables import list_variables
 from webui.api.schemas import PageQuery
+from webui.api.variables import list_variables
 from webui.auth import requires
 from webui.ui import ui_blueprint
 

@@ -1,4 +1,5 @@
 """The built-in step types, each module a plugin registered like any outside one.
+They import `core`, `authoring` and `store` (the plugin layer's reach), never `execution`.
 
 `orchestrator.plugins.manager.BUILTIN_MODULES` lists the modules; each implements
 `orchestrator_step_types` (and the notify module `orchestrator_notifiers`).

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.approvals import EVENT_ESCALATED, ApprovalSpec, Escalate
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
-from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.core.spec import TaskSpec
-from orchestrator.authoring.tasks import BaseTask
+from orchestrator.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from orchestrator.execution.context import TaskContext

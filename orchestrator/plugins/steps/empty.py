@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.authoring.tasks import BaseTask
+from orchestrator.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from orchestrator.execution.context import TaskContext

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
-from orchestrator.authoring.tasks import BaseTask, _resolve, _seconds, _xcom_refs
 
 if TYPE_CHECKING:
     from orchestrator.core.connections import Connection

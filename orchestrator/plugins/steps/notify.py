@@ -17,10 +17,11 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.steps.http import HttpStatusError, request, target
-from orchestrator.authoring.tasks import BaseTask, _resolve, _seconds, _xcom_refs
 
 if TYPE_CHECKING:
     from orchestrator.core.connections import Connection

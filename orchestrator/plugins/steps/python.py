@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from orchestrator.authoring.python_tasks import PythonTask
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.plugins.hookspecs import hookimpl
-from orchestrator.authoring.tasks import BaseTask, PythonTask
 
 
 @hookimpl

@@ -16,14 +16,24 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
+from orchestrator.authoring.decorators import task
+from orchestrator.authoring.python_tasks import PythonTask, TaskDecorator
+from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.errors import DagDefinitionError
-from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.core.sensors import (
-    TIMEOUT_ERROR_TYPE, PokeReturnValue, Reschedule, SensorSpec, SensorTimeout, TaskSkipped, TriggerWaitSpec, next_poke_interval,
+    TIMEOUT_ERROR_TYPE,
+    PokeReturnValue,
+    Reschedule,
+    SensorSpec,
+    SensorTimeout,
+    TaskSkipped,
+    TriggerWaitSpec,
+    next_poke_interval,
 )
 from orchestrator.core.spec import TaskSpec
+from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.steps.approval import definition_error
-from orchestrator.authoring.tasks import BaseTask, PythonTask, TaskDecorator, _seconds, task
 
 if TYPE_CHECKING:
     from orchestrator.execution.context import TaskContext

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
-from orchestrator.authoring.tasks import BaseTask, _seconds
 
 if TYPE_CHECKING:
     from orchestrator.execution.context import TaskContext

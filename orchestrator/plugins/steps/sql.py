@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.plugins.hookspecs import hookimpl
-from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
 
 if TYPE_CHECKING:
     from sqlalchemy import URL

@@ -28,12 +28,12 @@ from typing import Any, Literal, get_args
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from orchestrator.core.errors import DagDefinitionError
-from orchestrator.plugins.hookspecs import hookimpl
-from orchestrator.core.spec import ResultRef, SubDagSpec, TaskSpec
-from orchestrator.plugins.steps.trigger import TriggerDagRunTask
 from orchestrator.authoring.tasks import BaseTask, XComArg
+from orchestrator.core.errors import DagDefinitionError
+from orchestrator.core.spec import ResultRef, SubDagSpec, TaskSpec
 from orchestrator.core.templating import check_template, render_value
+from orchestrator.plugins.hookspecs import hookimpl
+from orchestrator.plugins.steps.trigger import TriggerDagRunTask
 
 OnChildFailure = Literal["fail_parent", "continue", "retry"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.dependencies import TriggerSpec
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
-from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.core.spec import TaskSpec
-from orchestrator.authoring.tasks import BaseTask
+from orchestrator.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from orchestrator.execution.context import TaskContext

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.event_waits import EventWaitSpec
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.steps.approval import SchedulerRunTask, definition_error
-from orchestrator.authoring.tasks import BaseTask
 
 
 class WaitForEvent(SchedulerRunTask):

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from orchestrator.core.config import Config
-from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.operations.folder_sync import sync_dag_folder
 from orchestrator.store import dags as dag_store
 from orchestrator.store import definitions as definition_store
-from orchestrator.store import runs as run_store
+from orchestrator.store import run_creation
 from orchestrator.store import users as user_store
+from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store.users import Role
 from scheduler import testrun
 from webui import create_app
@@ -106,7 +106,7 @@ def seed_store(
         if files is DAG_FILES:
             dag_store.set_paused(s, "quiet", True, now, actor="seed")
             for run_id, logical_date in QUEUED_ETL_RUNS.items():
-                run_store.create_run(
+                run_creation.create_run(
                     s, "etl", run_id=run_id, run_type="manual", logical_date=logical_date, data_interval=None,
                     conf={"month": run_id}, now=now, actor="seed",
                 )

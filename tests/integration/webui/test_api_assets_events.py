@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from orchestrator import DAG, AnyOf, Asset, EventTrigger, PythonTask
-from orchestrator.store.models import AuditLog, ExternalEvent
 from orchestrator.store import dags as dag_store
+from orchestrator.store.models import AuditLog, ExternalEvent
 from scheduler.triggering import create_event_runs
 
 from .conftest import Api

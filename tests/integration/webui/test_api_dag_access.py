@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug.test import TestResponse
 
-from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.store import access as access_store
 from orchestrator.store import users as user_store
+from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.store.users import Role
 
 from .conftest import Api

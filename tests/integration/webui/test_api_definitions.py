@@ -24,11 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.execution.dask_executor import DaskExecutor
-from orchestrator.store.models import AuditLog, Dag, DagRun, DagVersion
 from orchestrator.store import access as access_store
 from orchestrator.store import users as user_store
+from orchestrator.store.models import AuditLog, Dag, DagRun, DagVersion
+from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.store.users import Role
 from webui import create_app
 

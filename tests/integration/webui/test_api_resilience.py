@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 
 from orchestrator.core.circuit import Breaker, BreakerState
-from orchestrator.store.models import AuditLog, Event
 from orchestrator.store import circuits as circuit_store
+from orchestrator.store.models import AuditLog, Event
 
 from .conftest import Api
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from orchestrator.store.permissions import DagPermission, Grant
-from orchestrator.store.models import DagRun, TaskInstance
 from orchestrator.store import events
+from orchestrator.store.models import DagRun, TaskInstance
+from orchestrator.store.permissions import DagPermission, Grant
 from orchestrator.store.users import Role
 
 from .conftest import Api

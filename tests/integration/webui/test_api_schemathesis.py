@@ -17,8 +17,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from werkzeug.serving import make_server
 
-from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import jobs
+from orchestrator.store.db import make_engine, make_sessionmaker
 from webui import create_app
 from webui.api.endpoint import ENDPOINTS
 

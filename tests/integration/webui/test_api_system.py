@@ -11,8 +11,8 @@ import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.core.circuit import BreakerState, Change
-from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import circuits, events, jobs
+from orchestrator.store.db import make_engine, make_sessionmaker
 from webui import create_app
 
 from ..harness import make_config

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.operations.folder_sync import sync_dag_folder
+from orchestrator.store.db import make_engine, make_sessionmaker
 from webui import create_app
 
 from ..harness import make_config, write_dag

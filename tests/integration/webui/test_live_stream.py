@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.store.db import make_engine, make_sessionmaker
 from orchestrator.store import events
+from orchestrator.store.db import make_engine, make_sessionmaker
 from webui.server import WebServer
 
 from ..harness import make_config

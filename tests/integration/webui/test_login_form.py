@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from orchestrator.core.config import load_config
+from orchestrator.store import users as user_store
 from orchestrator.store.db import make_engine, make_sessionmaker, upgrade
 from orchestrator.store.models import AuditLog
-from orchestrator.store import users as user_store
 from webui import create_app
 from webui.auth import throttle
 

@@ -21,15 +21,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.core.approvals import ApprovalSpec, Outcome as ApprovalOutcome, escalate, failure, next_due, result as approval_result
+from orchestrator.core.approval_escalation import escalate, next_due
+from orchestrator.core.approvals import ApprovalSpec, failure
+from orchestrator.core.approvals import Outcome as ApprovalOutcome
+from orchestrator.core.approvals import result as approval_result
 from orchestrator.core.errors import OrchestratorError, TaskTimeoutError
 from orchestrator.core.event_waits import TIMEOUT_ERROR_TYPE, EventWaitSpec
 from orchestrator.core.outcomes import SCHEDULER, Ended, end_try
 from orchestrator.core.planner import Expand, FinishRun, Gather, Hold, Settle, Submit, TaskView, plan_run
-from orchestrator.execution.runtime import Outcome
 from orchestrator.core.spec import DagSpec
 from orchestrator.core.states import RunState, TaskState
-from orchestrator.store.runs import Batch, RunKey, reset_task
+from orchestrator.execution.runtime import Outcome
+from orchestrator.store.clearing import reset_task
+from orchestrator.store.runs import Batch, RunKey
 
 SIMULATED = "simulated"
 """The worker of a simulated try (and the run id of a simulated run)."""

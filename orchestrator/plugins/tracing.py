@@ -26,9 +26,6 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from orchestrator.cli.common import CliState, handle_errors, pass_state
 from orchestrator.core.errors import ConfigError
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.store import event_feed
@@ -197,22 +194,3 @@ def orchestrator_services(config: Config, sessions: sessionmaker[Session], optio
     return [exporter] if exporter is not None else []
 
 
-@click.command("tracing")
-@pass_state
-@handle_errors
-def tracing_command(state: CliState) -> None:
-    """Send traces of runs and tasks to tracing_otlp_endpoint until SIGTERM / Ctrl-C (run one per deployment)."""
-    from orchestrator.cli.admin import run_services
-
-    if not state.config.tracing_otlp_endpoint:
-        raise ConfigError("tracing is off: set ORCH_TRACING_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318) or tracing_otlp_endpoint in the config file")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    exporter = exporter_for(state.config, state.sessions())
-    assert exporter is not None
-    click.echo(f"tracing: runs and tasks to {state.config.tracing_otlp_endpoint}", err=True)
-    run_services([exporter])
-
-
-@hookimpl
-def orchestrator_cli_commands(cli: click.Group) -> None:
-    cli.add_command(tracing_command)

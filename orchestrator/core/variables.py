@@ -26,7 +26,8 @@ SENSITIVE_WORDS = (
 """A key containing one of these (any case) is sensitive: its value is masked wherever it is shown."""
 
 _KEY = re.compile(r"[A-Za-z0-9_.\-]{1,250}")
-_MISSING: Any = object()
+MISSING: Any = object()
+"""The default of an argument not given (None is a value a caller may give)."""
 
 
 class VariableNotFoundError(NotFoundError, KeyError):
@@ -78,51 +79,6 @@ def decode(text: str, key: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise OrchestratorError(f"variable {key!r} is not JSON ({exc}); read it without deserialize_json") from None
-
-
-class Variable:
-    """Airflow's `Variable`: `Variable.get("key")`, `Variable.get("cfg", deserialize_json=True)`, `Variable.set`."""
-
-    @staticmethod
-    def get(key: str, default_var: Any = _MISSING, deserialize_json: bool = False, *, default: Any = _MISSING) -> Any:
-        """The value as text (or its JSON value with deserialize_json); `default_var` when unknown,
-        else VariableNotFoundError."""
-        from orchestrator.execution.ambient import note_secret, stored_variable
-
-        check_key(key)
-        fallback = default if default is not _MISSING else default_var
-        text = from_env(key)
-        if text is not None:
-            value: Any = decode(text, key) if deserialize_json else text
-        else:
-            found = stored_variable(key)
-            if found is None:
-                if fallback is not _MISSING:
-                    return fallback
-                raise VariableNotFoundError(
-                    f"variable {key!r} is not set: set it with `orchestrator variables set {key} VALUE` or {env_name(key)}"
-                )
-            stored = found
-            value = (decode(stored, key) if isinstance(stored, str) else stored) if deserialize_json else as_text(stored)
-        if is_sensitive(key):
-            note_secret(as_text(value))
-        return value
-
-    @staticmethod
-    def set(key: str, value: Any, description: str | None = None, serialize_json: bool = False) -> None:
-        """Store the value (a string as it is; with serialize_json any JSON value)."""
-        from orchestrator.execution.ambient import store_variable
-
-        check_key(key)
-        if not serialize_json and not isinstance(value, str):
-            value = str(value)
-        store_variable(key, value, description)
-
-    @staticmethod
-    def delete(key: str) -> None:
-        from orchestrator.execution.ambient import delete_variable
-
-        delete_variable(check_key(key))
 
 
 MASK = "***"

@@ -1,0 +1,41 @@
+"""The house (docs/ARCHITECTURE.md): layers import downward only, with no import circles, in
+modules small enough to read.
+
+The layer contracts live in pyproject.toml ([tool.importlinter]); this runs them as CI does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from importlinter.cli import EXIT_STATUS_SUCCESS, lint_imports
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_LINES = 500
+PACKAGES = ("orchestrator", "scheduler", "webui")
+
+
+def test_the_import_linter_contracts_hold(capsys: pytest.CaptureFixture[str]) -> None:
+    status = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    assert status == EXIT_STATUS_SUCCESS, capsys.readouterr().out
+
+
+def test_no_module_is_over_500_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"split these modules by concern: {long}"
+
+
+def test_every_package_says_what_lives_there() -> None:
+    bare = [
+        str(init.relative_to(ROOT))
+        for package in PACKAGES
+        for init in (ROOT / package).rglob("__init__.py")
+        if not init.read_text().lstrip().startswith('"""')
+    ]
+    assert not bare, f"give these packages a docstring (what lives there, what it may import): {bare}"
