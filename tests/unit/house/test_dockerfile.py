@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator.core.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ def test_the_build_context_holds_every_file_the_image_installs() -> None:
 @pytest.mark.parametrize(
     "path",
     [
-        ".git/config", "tests/unit/test_schedule.py", "bench/README.md", "helm/orchestrator/values.yaml",
+        ".git/config", "tests/unit/core/test_schedule.py", "bench/README.md", "helm/orchestrator/values.yaml",
         "orchestrator/__pycache__/config.cpython-311.pyc", "orchestrator.egg-info/PKG-INFO", "orchestrator.store.db",
         ".venv/bin/python", "fernet_key",
     ],

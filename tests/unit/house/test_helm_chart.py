@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 
 from orchestrator.core.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "helm" / "orchestrator"
 EXAMPLES = sorted((CHART / "examples").glob("values-*.yaml"))
 PG_URL = "postgresql+psycopg://orchestrator:s3cret@postgres.db.svc:5432/orchestrator"
