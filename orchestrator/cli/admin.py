@@ -7,24 +7,19 @@ import os
 import secrets
 import signal
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy import func, select
 
-from orchestrator.cli.common import CliState, dags_option, handle_errors, pass_state, record_audit
+from orchestrator.cli.common import CliState, dags_option, handle_errors, pass_state, record_audit, utcnow
 from orchestrator.plugins.manager import make_plugin_manager
 from orchestrator.store import users as user_store
 from orchestrator.store.db import make_engine, upgrade
 from orchestrator.store.models import User
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -43,7 +38,7 @@ def users_create(state: CliState, username: str, role: str, password: str | None
     if password is None:
         password = click.prompt("Password (empty for a token-only user)", hide_input=True, confirmation_prompt=True, default="", show_default=False)
     with state.sessions().begin() as s:
-        user_store.create_user(s, username, user_store.parse_role(role), password or None, _now())
+        user_store.create_user(s, username, user_store.parse_role(role), password or None, utcnow())
         record_audit(s, "user.create", f"user:{username}", {"role": role})
     click.echo(f"user {username} created with role {role}")
 
@@ -61,7 +56,7 @@ def tokens_create(state: CliState, username: str) -> None:
     """Create a bearer token for a user; it is printed once, alone on the last line."""
     with state.sessions().begin() as s:
         user = user_store.get_user(s, username)
-        row, plain = user_store.create_token(s, user, _now())
+        row, plain = user_store.create_token(s, user, utcnow())
         record_audit(s, "token.create", f"user:{username}", {"token_id": row.id})
         token_id = row.id
     click.echo(f"token {token_id} for {username} (shown once; keep it secret):", err=True)
@@ -75,7 +70,7 @@ def tokens_create(state: CliState, username: str) -> None:
 def tokens_revoke(state: CliState, token_id: int) -> None:
     """Revoke a token by its id."""
     with state.sessions().begin() as s:
-        user_store.revoke_token(s, token_id, _now())
+        user_store.revoke_token(s, token_id, utcnow())
         record_audit(s, "token.revoke", f"token:{token_id}")
     click.echo(f"token {token_id} revoked")
 
@@ -86,7 +81,7 @@ def ensure_admin(state: CliState) -> str | None:
         if s.scalar(select(func.count()).select_from(User)):
             return None
         password = secrets.token_urlsafe(12)
-        user_store.create_user(s, "admin", user_store.Role.ADMIN, password, _now())
+        user_store.create_user(s, "admin", user_store.Role.ADMIN, password, utcnow())
         record_audit(s, "user.create", "user:admin", {"role": "admin", "by": "standalone"})
     path = Path(state.config.home) / "standalone_admin_password.txt"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,12 @@ rules apply to that user as they do in the API. Each decision is audited as `cli
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 from sqlalchemy.orm import Session
 
-from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, os_user, pass_state, readable_dag_ids, record_audit
+from orchestrator.cli.common import CliState, emit_rows, handle_errors, iso, os_user, pass_state, readable_dag_ids, record_audit, utcnow
 from orchestrator.core.approvals import Decision, tally
 from orchestrator.core.errors import NotFoundError
 from orchestrator.plugins.listeners import ListenerThread, publishing
@@ -23,10 +22,6 @@ from orchestrator.store import approvals as approval_store
 from orchestrator.store import users as user_store
 from orchestrator.store.approvals import RequestView
 from orchestrator.store.models import User
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _default_user() -> str:
@@ -61,7 +56,7 @@ def _row(view: RequestView) -> dict[str, Any]:
 
 def _decide(state: CliState, request_id: int, username: str, decision: Decision, comment: str | None, delegate_to: str | None) -> None:
     listeners = ListenerThread(load_plugins(state.config))
-    now = _now()
+    now = utcnow()
     try:
         with publishing(state.sessions(), listeners) as session:
             user = _acting_user(session, username)

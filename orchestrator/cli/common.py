@@ -32,6 +32,11 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 
+def utcnow() -> datetime:
+    """The time the CLI stamps its writes with."""
+    return datetime.now(UTC)
+
+
 @dataclass
 class CliState:
     """Options of the root command, shared with every subcommand."""

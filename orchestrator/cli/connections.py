@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_rows, handle_errors, pass_state, record_audit
+from orchestrator.cli.common import EXIT_FAILURE, CliState, emit_rows, handle_errors, pass_state, record_audit, utcnow
 from orchestrator.core.connections import Connection, env_connections
 from orchestrator.plugins.connectors import check_connection
 from orchestrator.store import connections as connection_store
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -73,9 +68,9 @@ def add(state: CliState, conn_id: str, uri: str | None, replace: bool, **fields:
     with state.sessions().begin() as s:
         exists = connection_store.find(s, conn_id, f) is not None
         if exists and replace:
-            connection_store.replace(s, conn, f, _now())
+            connection_store.replace(s, conn, f, utcnow())
         else:
-            connection_store.create(s, conn, f, _now())
+            connection_store.create(s, conn, f, utcnow())
         action = "connection.update" if exists else "connection.create"
         record_audit(s, action, f"connection:{conn_id}", {"conn_type": conn.conn_type})
     click.echo(f"connection {conn_id} {'replaced' if exists else 'added'} ({conn.conn_type})")

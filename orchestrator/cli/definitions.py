@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from orchestrator.cli.common import (
     iso,
     pass_state,
     record_audit,
+    utcnow,
 )
 from orchestrator.core.definitions import DefinitionStatus, Problem, diff_documents, document_id, document_tags, with_id
 from orchestrator.core.run_stats import run_stats
@@ -39,10 +39,6 @@ from orchestrator.store import run_stats as stats_store
 from orchestrator.store.definitions import Saved
 from orchestrator.store.models import Definition
 from orchestrator.store.permissions import DagPermission, denial
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _document(file: Path) -> Any:
@@ -109,7 +105,7 @@ def create(state: CliState, file: Path, message: str | None) -> None:
     problems = _problems(state, document)
     with state.sessions().begin() as s:
         _require(s, definition_id, DagPermission.EDIT, document)
-        saved = definition_files.create(s, state.config, document, actor=cli_actor(), now=_now(), message=message)
+        saved = definition_files.create(s, state.config, document, actor=cli_actor(), now=utcnow(), message=message)
         record_audit(s, "definition.create", f"definition:{definition_id}", {"version": 1, "problems": len(problems)})
     _said(saved, "created")
     _echo_problems(problems)
@@ -127,7 +123,7 @@ def update(state: CliState, definition_id: str, file: Path, message: str | None)
     problems = _problems(state, document)
     with state.sessions().begin() as s:
         _require(s, definition_id, DagPermission.EDIT)
-        saved = definition_store.add_version(s, definition_id, document, actor=cli_actor(), now=_now(), message=message)
+        saved = definition_store.add_version(s, definition_id, document, actor=cli_actor(), now=utcnow(), message=message)
         record_audit(s, "definition.update", f"definition:{definition_id}", {"version": saved.version.number, "problems": len(problems)})
     _said(saved, "added")
     _echo_problems(problems)
@@ -143,7 +139,7 @@ def publish(state: CliState, definition_id: str, number: int | None) -> None:
     with state.sessions(readonly=True)() as s:
         _require(s, definition_id, DagPermission.EDIT)
     saved = definition_files.publish(
-        state.sessions(readonly=True), state.sessions(), state.config, definition_id, number, actor=cli_actor(), now=_now(),
+        state.sessions(readonly=True), state.sessions(), state.config, definition_id, number, actor=cli_actor(), now=utcnow(),
         audit=lambda s, saved: record_audit(s, "definition.publish", f"definition:{definition_id}", {"version": saved.version.number}),
     )
     _said(saved, "published")
@@ -157,7 +153,7 @@ def deprecate(state: CliState, definition_id: str) -> None:
     """No new runs of DEFINITION_ID; runs already going finish."""
     with state.sessions().begin() as s:
         _require(s, definition_id, DagPermission.EDIT)
-        saved = definition_files.deprecate(s, state.config, definition_id, actor=cli_actor(), now=_now())
+        saved = definition_files.deprecate(s, state.config, definition_id, actor=cli_actor(), now=utcnow())
         record_audit(s, "definition.deprecate", f"definition:{definition_id}", {"version": saved.version.number})
     _said(saved, "deprecated")
 
@@ -172,7 +168,7 @@ def restore(state: CliState, definition_id: str, number: int, message: str | Non
     """Make a new draft version from version NUMBER (publish it to run it again)."""
     with state.sessions().begin() as s:
         _require(s, definition_id, DagPermission.EDIT)
-        saved = definition_files.restore(s, definition_id, number, actor=cli_actor(), now=_now(), message=message)
+        saved = definition_files.restore(s, definition_id, number, actor=cli_actor(), now=utcnow(), message=message)
         record_audit(s, "definition.restore", f"definition:{definition_id}", {"version": saved.version.number, "restored_from": number})
     _said(saved, f"restored from version {number}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TextIO
 
 import click
@@ -38,6 +38,7 @@ from orchestrator.cli.common import (
     readable,
     record_audit,
     require_dag,
+    utcnow,
 )
 from orchestrator.cli.run_files import read_run_requests
 from orchestrator.core.errors import ConflictError
@@ -53,10 +54,6 @@ from orchestrator.store.backfill import apply_backfill, plan_backfill
 from orchestrator.store.db import make_engine, upgrade
 from orchestrator.store.permissions import DagPermission
 from orchestrator.store.run_batches import RunRequest
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -95,7 +92,7 @@ def _synced(state: CliState, *, readonly: bool = False):  # noqa: ANN202 - a ses
     folder = state.config.resolved_dags_folder
     if not folder.is_dir():
         click.echo(f"warning: the DAG folder {folder} does not exist (set ORCH_DAGS_FOLDER or pass --dags)", err=True)
-    sync_dag_folder(sessions, state.config, _now)
+    sync_dag_folder(sessions, state.config, utcnow)
     return state.sessions(readonly=True) if readonly else sessions
 
 
@@ -156,7 +153,7 @@ def dags_trigger(
             click.echo(new_run_id)
         return
     sessions = _synced(state)
-    now = _now()
+    now = utcnow()
     with sessions.begin() as session:
         dag = queries.get_dag(session, dag_id)
         require_dag(session, dag_id, DagPermission.TRIGGER)
@@ -177,7 +174,7 @@ def dags_trigger(
 def _trigger_many(state: CliState, dag_id: str, requests: list[RunRequest], label: str) -> list[str]:
     """Check every run first, then queue them MAX_PER_COMMIT per transaction, each audited."""
     sessions = _synced(state)
-    now = _now()
+    now = utcnow()
     with sessions() as session:
         paused = queries.get_dag(session, dag_id).is_paused
         runs = run_batches.plan(session, dag_id, requests, now, label=lambda i: f"{label} {i + 1}")
@@ -209,7 +206,7 @@ def _wait_for(state: CliState, dag_id: str, run_id: str) -> int:
     while True:
         with sessions() as session:
             run = queries.get_run(session, dag_id, run_id)
-            alive = job_store.alive_schedulers(session, _now(), threshold)
+            alive = job_store.alive_schedulers(session, utcnow(), threshold)
         if RunState(run.state) in RUN_TERMINAL:
             click.echo(f"run {run_id} ended: {run.state}", err=True)
             return 0 if run.state == RunState.SUCCESS.value else EXIT_FAILURE
@@ -240,7 +237,7 @@ _DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H
 def dags_backfill(state: CliState, dag_id: str, start: datetime, end: datetime, rerun_failed: bool, dry_run: bool, wait: bool) -> None:
     """Run DAG_ID for every data interval whose logical date is in [--start, --end], oldest first."""
     sessions = _synced(state)
-    now = _now()
+    now = utcnow()
     with sessions.begin() as session:
         require_dag(session, dag_id, DagPermission.READ if dry_run else DagPermission.TRIGGER)
         plan = plan_backfill(session, dag_id, start, end, rerun_failed=rerun_failed, now=now)
@@ -288,7 +285,7 @@ def _set_paused(state: CliState, dag_id: str, paused: bool) -> None:
         with publishing(_synced(state), listeners) as session:
             queries.get_dag(session, dag_id)
             require_dag(session, dag_id, DagPermission.EDIT)
-            before = dag_store.set_paused(session, dag_id, paused, _now(), actor=cli_actor())
+            before = dag_store.set_paused(session, dag_id, paused, utcnow(), actor=cli_actor())
             record_audit(session, "dag.pause" if paused else "dag.unpause", f"dag:{dag_id}", {"was_paused": before})
     finally:
         listeners.close()

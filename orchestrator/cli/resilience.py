@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
-from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag
+from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag, utcnow
 from orchestrator.core.errors import ConflictError
 from orchestrator.store import circuits as circuit_store
 from orchestrator.store import deadletters
 from orchestrator.store import pools as pool_store
 from orchestrator.store.permissions import DagPermission
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -44,7 +38,7 @@ def circuits_list(state: CliState, as_json: bool) -> None:
 @handle_errors
 def circuits_reset(state: CliState, key: str) -> None:
     """Close breaker KEY by hand (its waiting tasks run at the next poll)."""
-    now = _now()
+    now = utcnow()
     with state.sessions().begin() as session:
         circuit_store.reset_breaker(session, key, now, actor=cli_actor())
         record_audit(session, "circuit.reset", f"circuit:{key}")
@@ -64,7 +58,7 @@ def pools() -> None:
 @handle_errors
 def pools_set(state: CliState, name: str, slots: int, description: str | None) -> None:
     """Create pool NAME or change its SLOTS."""
-    now = _now()
+    now = utcnow()
     with state.sessions().begin() as session:
         try:
             pool_store.set_pool(session, name, slots, now, actor=cli_actor(), description=description)
@@ -109,7 +103,7 @@ def dead_letters(state: CliState, dag_id: str | None, as_json: bool) -> None:
 @handle_errors
 def retry(state: CliState, dag_id: str, run_id: str, task_id: str) -> None:
     """Run a dead-lettered task again, with fresh retries (its downstream too)."""
-    now = _now()
+    now = utcnow()
     with state.sessions().begin() as session:
         require_dag(session, dag_id, DagPermission.TRIGGER)
         try:

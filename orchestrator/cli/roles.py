@@ -6,17 +6,11 @@ Every change is audited as `cli:<os user>`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
-from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, pass_state
+from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, pass_state, utcnow
 from orchestrator.store import access as access_store
 from orchestrator.store.permissions import Grant, parse_permission
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _grant(permission: str, dag_id: str | None, tag: str | None) -> Grant:
@@ -59,7 +53,7 @@ def roles_list(state: CliState, as_json: bool) -> None:
 def roles_create(state: CliState, name: str, description: str | None) -> None:
     """Add a DAG role (with no grants yet)."""
     with audited(state, "dag_role.create", f"dag_role:{name}", {"description": description}) as s:
-        access_store.create_role(s, name, description, _now())
+        access_store.create_role(s, name, description, utcnow())
     click.echo(f"DAG role {name} created")
 
 
@@ -82,7 +76,7 @@ def roles_grant(state: CliState, name: str, permission: str, dag_id: str | None,
     """Grant NAME a permission on one DAG (--dag) or on every DAG with a tag (--tag)."""
     grant = _grant(permission, dag_id, tag)
     with audited(state, "dag_role.grant", f"dag_role:{name}", {"permission": permission, "on": grant.target}) as s:
-        added = access_store.add_grant(s, name, grant, _now())
+        added = access_store.add_grant(s, name, grant, utcnow())
     click.echo(f"DAG role {name} {'may now' if added else 'already may'} {permission} {grant.target}")
 
 

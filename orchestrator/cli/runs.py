@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 
 import click
 
@@ -19,16 +18,13 @@ from orchestrator.cli.common import (
     pass_state,
     record_audit,
     require_dag,
+    utcnow,
 )
 from orchestrator.plugins.listeners import ListenerThread, publishing
 from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import queries, run_history
 from orchestrator.store import runs as run_store
 from orchestrator.store.permissions import DagPermission
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -66,7 +62,7 @@ def runs_cancel(state: CliState, dag_id: str, run_id: str) -> None:
     try:
         with publishing(state.sessions(), listeners) as session:
             require_dag(session, dag_id, DagPermission.TRIGGER)
-            run_store.cancel_run(session, dag_id, run_id, _now(), cli_actor())
+            run_store.cancel_run(session, dag_id, run_id, utcnow(), cli_actor())
             record_audit(session, "run.cancel", f"run:{dag_id}/{run_id}")
     finally:
         listeners.close()

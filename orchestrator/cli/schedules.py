@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
 
-from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, parse_conf, pass_state, readable_dag_ids, require_dag
+from orchestrator.cli.common import CliState, audited, emit_rows, handle_errors, parse_conf, pass_state, readable_dag_ids, require_dag, utcnow
 from orchestrator.store import schedules as schedule_store
 from orchestrator.store.permissions import DagPermission
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _change(state: CliState, action: str, name: str, details: dict[str, Any] | None, fn: Any, dag_id: str | None = None) -> None:
@@ -21,7 +17,7 @@ def _change(state: CliState, action: str, name: str, details: dict[str, Any] | N
     schedule's DAG (`dag_id`, or that of the existing schedule NAME)."""
     with audited(state, action, f"schedule:{name}", details) as session:
         require_dag(session, dag_id or schedule_store.get(session, name).dag_id, DagPermission.EDIT)
-        fn(session, _now())
+        fn(session, utcnow())
 
 
 @click.group()

@@ -3,21 +3,15 @@ The task marks (orchestrator.cli.run_controls), dead letters and retries (orches
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
-from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag
+from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, iso, pass_state, record_audit, require_dag, utcnow
 from orchestrator.plugins.listeners import ListenerThread, publishing
 from orchestrator.plugins.log_store import LogStores
 from orchestrator.plugins.manager import load_plugins
 from orchestrator.store import clearing as clearing_store
 from orchestrator.store import queries
 from orchestrator.store.permissions import DagPermission
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -38,7 +32,7 @@ def tasks_clear(state: CliState, dag_id: str, run_id: str, task_id: str, downstr
     try:
         with publishing(state.sessions(), listeners) as session:
             require_dag(session, dag_id, DagPermission.TRIGGER)
-            cleared = clearing_store.clear_task(session, dag_id, run_id, task_id, downstream=downstream, now=_now(), actor=cli_actor())
+            cleared = clearing_store.clear_task(session, dag_id, run_id, task_id, downstream=downstream, now=utcnow(), actor=cli_actor())
             record_audit(session, "task.clear", f"task:{dag_id}/{run_id}/{task_id}", {"downstream": downstream, "cleared": cleared})
     finally:
         listeners.close()

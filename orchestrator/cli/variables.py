@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, pass_state
+from orchestrator.cli.common import CliState, cli_actor, emit_rows, handle_errors, pass_state, utcnow
 from orchestrator.core.variables import as_text, check_key, decode, env_variables, from_env, is_sensitive, parse_import, shown
 from orchestrator.store import audit
 from orchestrator.store import variables as variable_store
 from orchestrator.store.connections import crypter
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @click.group()
@@ -48,9 +43,9 @@ def set_(state: CliState, key: str, value: str, as_json: bool, description: str 
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not valid JSON ({exc.msg})", param_hint="VALUE") from None
     with state.sessions().begin() as s:
-        new = variable_store.put(s, key, stored, crypter(state.config), _now(), description)
+        new = variable_store.put(s, key, stored, crypter(state.config), utcnow(), description)
         audit.record(s, actor=cli_actor(), action="variable.create" if new else "variable.update", target=f"variable:{key}",
-                     at=_now(), details={"sensitive": is_sensitive(key)})
+                     at=utcnow(), details={"sensitive": is_sensitive(key)})
     click.echo(f"variable {key} {'added' if new else 'replaced'}")
 
 
@@ -96,7 +91,7 @@ def delete(state: CliState, key: str) -> None:
     """Delete KEY from the database."""
     with state.sessions().begin() as s:
         variable_store.delete(s, key)
-        audit.record(s, actor=cli_actor(), action="variable.delete", target=f"variable:{key}", at=_now())
+        audit.record(s, actor=cli_actor(), action="variable.delete", target=f"variable:{key}", at=utcnow())
     click.echo(f"variable {key} deleted")
 
 
@@ -113,8 +108,8 @@ def import_(state: CliState, file: Path) -> None:
     f = crypter(state.config)
     with state.sessions().begin() as s:
         for key, value in data.items():
-            variable_store.put(s, key, value, f, _now())
-        audit.record(s, actor=cli_actor(), action="variable.import", target=f"file:{file.name}", at=_now(), details={"keys": sorted(data)})
+            variable_store.put(s, key, value, f, utcnow())
+        audit.record(s, actor=cli_actor(), action="variable.import", target=f"file:{file.name}", at=utcnow(), details={"keys": sorted(data)})
     click.echo(f"{len(data)} variable(s) imported from {file}")
 
 
@@ -130,5 +125,5 @@ def export(state: CliState, file: Path) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
     with state.sessions().begin() as s:
-        audit.record(s, actor=cli_actor(), action="variable.export", target=f"file:{file.name}", at=_now(), details={"count": len(data)})
+        audit.record(s, actor=cli_actor(), action="variable.export", target=f"file:{file.name}", at=utcnow(), details={"count": len(data)})
     click.echo(f"{len(data)} variable(s) exported to {file}")
