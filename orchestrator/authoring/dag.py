@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.authoring.task_options import callable_ref_of
 from orchestrator.core.assets import AnyOf, Asset, asset_condition
 from orchestrator.core.deadlines import Deadline, deadline_spec, retention_seconds, timeout_seconds
 from orchestrator.core.dependencies import DagDependency, dependency_specs
@@ -309,9 +310,7 @@ def dag_decorator(cls: type[DAG], fn: Callable[..., Any] | None, dag_id: str | N
 
 
 def _callable_ref(fn: Callable[..., Any] | None) -> str | None:
-    if fn is None:
-        return None
-    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
+    return None if fn is None else callable_ref_of(fn)
 
 
 def chain(*elements: BaseTask | XComArg | Sequence[BaseTask | XComArg]) -> None:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.authoring.task_options import _callable_ref
+from orchestrator.authoring.task_options import callable_ref_of
 from orchestrator.authoring.tasks import BaseTask, XComArg, _resolve, _xcom_refs
 from orchestrator.core.errors import BranchError, DagDefinitionError
 from orchestrator.core.spec import MapSource
@@ -169,7 +169,7 @@ class PythonTask(BaseTask):
         except (TypeError, ValueError):
             return
         if name not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            raise DagDefinitionError(f"task {self.task_id!r}: {_callable_ref(self.python_callable)} has no parameter {name!r} to map over")
+            raise DagDefinitionError(f"task {self.task_id!r}: {callable_ref_of(self.python_callable)} has no parameter {name!r} to map over")
 
     def for_map_items(self, items: dict[str, Any]) -> PythonTask:
         """This task as one instance of its mapping: the mapped arguments set to `items`."""
@@ -179,7 +179,7 @@ class PythonTask(BaseTask):
         return instance
 
     def callable_ref(self) -> str:
-        return _callable_ref(self.python_callable)
+        return callable_ref_of(self.python_callable)
 
     def args_repr(self) -> str:
         if not self.op_args and not self.op_kwargs:

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from orchestrator.core.durations import parse_duration
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.states import TriggerRule
 
-_UNSET: Any = object()
+UNSET: Any = object()
+"""The default of an option not given: the DAG's default_args, then POLICY_DEFAULTS, decide it."""
 
-
-_POLICY_DEFAULTS: dict[str, Any] = {
+POLICY_DEFAULTS: dict[str, Any] = {
     "retries": 0,
     "retry_delay": timedelta(minutes=5),
     "retry_backoff": "fixed",
@@ -33,25 +34,23 @@ _POLICY_DEFAULTS: dict[str, Any] = {
     "on_retry": None,
 }
 
-
 CALLBACKS = ("on_success", "on_failure", "on_retry")
 
+MAX_ID_LEN = 250  # the task_id columns are String(250)
 
-_MAX_ID_LEN = 250  # the task_id columns are String(250)
 
-
-def _valid_task_id(task_id: object) -> bool:
-    if not isinstance(task_id, str) or not 0 < len(task_id) <= _MAX_ID_LEN:
+def valid_task_id(task_id: object) -> bool:
+    """1 to MAX_ID_LEN letters, digits, '_', '-' and '.'."""
+    if not isinstance(task_id, str) or not 0 < len(task_id) <= MAX_ID_LEN:
         return False
     return task_id.replace("_", "a").replace("-", "a").replace(".", "a").isalnum()
 
 
-def _seconds(value: timedelta | float | int | str | None, name: str) -> float | None:
+def seconds_of(value: timedelta | float | int | str | None, name: str) -> float | None:
+    """A duration option (a timedelta, seconds or ISO 8601) in seconds; DagDefinitionError naming `name`."""
     if value is None:
         return None
     if isinstance(value, str):
-        from orchestrator.core.durations import parse_duration
-
         try:
             return parse_duration(value)
         except ValueError as exc:
@@ -67,7 +66,7 @@ def _seconds(value: timedelta | float | int | str | None, name: str) -> float | 
     return seconds
 
 
-def _error_names(task_id: str, name: str, value: Any) -> tuple[str, ...]:
+def error_names(task_id: str, name: str, value: Any) -> tuple[str, ...]:
     """Exception classes or their names as names (matched against a failed try's exception type
     and its base classes' names)."""
     items = [value] if isinstance(value, (str, type)) else list(value or ())
@@ -82,5 +81,6 @@ def _error_names(task_id: str, name: str, value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _callable_ref(fn: Callable[..., Any]) -> str:
+def callable_ref_of(fn: Callable[..., Any]) -> str:
+    """`module:qualname`, how a DagSpec names a callable."""
     return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from orchestrator.authoring.linking import Linkable
 from orchestrator.authoring.setup_teardown import enter_scope, exit_scope, mark_setup, mark_teardown
 from orchestrator.authoring.task_group import TaskGroup
-from orchestrator.authoring.task_options import _MAX_ID_LEN, _POLICY_DEFAULTS, _UNSET, CALLBACKS, _callable_ref, _error_names, _seconds, _valid_task_id
+from orchestrator.authoring.task_options import CALLBACKS, MAX_ID_LEN, POLICY_DEFAULTS, UNSET, callable_ref_of, error_names, seconds_of, valid_task_id
 from orchestrator.core.assets import Asset, outlet_uris
 from orchestrator.core.deadlines import Deadline, deadline_spec
 from orchestrator.core.error_routing import is_error_mode, on_failure_spec
@@ -40,23 +40,23 @@ class BaseTask(Linkable):
         *,
         task_id: str,
         dag: DAG | None = None,
-        retries: int = _UNSET,
-        retry_delay: timedelta | float = _UNSET,
-        retry_backoff: Literal["fixed", "exponential"] = _UNSET,
-        max_retry_delay: timedelta | float | None = _UNSET,
-        execution_timeout: timedelta | float | None = _UNSET,
-        trigger_rule: TriggerRule | str = _UNSET,
+        retries: int = UNSET,
+        retry_delay: timedelta | float = UNSET,
+        retry_backoff: Literal["fixed", "exponential"] = UNSET,
+        max_retry_delay: timedelta | float | None = UNSET,
+        execution_timeout: timedelta | float | None = UNSET,
+        trigger_rule: TriggerRule | str = UNSET,
         doc: str | None = None,
         conn_id: str | None = None,
-        retry_jitter: float = _UNSET,
-        retry_on: Sequence[type[BaseException] | str] = _UNSET,
-        no_retry_on: Sequence[type[BaseException] | str] = _UNSET,
-        pool: str | None = _UNSET,
-        priority_weight: int = _UNSET,
-        tiny: bool | None = _UNSET,
-        on_success: Callable[[TaskContext], Any] | None = _UNSET,
-        on_failure: Callable[[TaskContext], Any] | str | dict[Any, Any] | None = _UNSET,
-        on_retry: Callable[[TaskContext], Any] | None = _UNSET,
+        retry_jitter: float = UNSET,
+        retry_on: Sequence[type[BaseException] | str] = UNSET,
+        no_retry_on: Sequence[type[BaseException] | str] = UNSET,
+        pool: str | None = UNSET,
+        priority_weight: int = UNSET,
+        tiny: bool | None = UNSET,
+        on_success: Callable[[TaskContext], Any] | None = UNSET,
+        on_failure: Callable[[TaskContext], Any] | str | dict[Any, Any] | None = UNSET,
+        on_retry: Callable[[TaskContext], Any] | None = UNSET,
         outlets: Sequence[Asset] | None = None,
         min_success: int | Literal["all", "any", "majority"] | None = None,
         compensate: BaseTask | XComArg | str | Callable[..., Any] | None = None,
@@ -74,17 +74,17 @@ class BaseTask(Linkable):
         (orchestrator.core.deadlines): `on_deadline_miss` is called with its context."""
         from orchestrator.authoring.dag import current_dag
 
-        if not _valid_task_id(task_id):
+        if not valid_task_id(task_id):
             raise DagDefinitionError(
-                f"task_id {task_id!r} is not valid: use 1-{_MAX_ID_LEN} letters, digits, '_', '-' and '.'"
+                f"task_id {task_id!r} is not valid: use 1-{MAX_ID_LEN} letters, digits, '_', '-' and '.'"
             )
         self.dag = dag or current_dag()
         # made inside `with TaskGroup(...)`: the id carries the group's prefix
         self.task_group = self.dag.current_group() if self.dag is not None else None
         if self.task_group is not None:
             task_id = self.task_group.child_id(task_id)
-            if len(task_id) > _MAX_ID_LEN:
-                raise DagDefinitionError(f"task_id {task_id!r} is longer than {_MAX_ID_LEN} characters with its group's prefix")
+            if len(task_id) > MAX_ID_LEN:
+                raise DagDefinitionError(f"task_id {task_id!r} is longer than {MAX_ID_LEN} characters with its group's prefix")
         self.task_id = task_id
         self.doc = doc_md if doc_md is not None else doc
         if not isinstance(depends_on_past, bool):
@@ -101,10 +101,10 @@ class BaseTask(Linkable):
             raise DagDefinitionError(f"task {task_id!r}: conn_id must be a non-empty string, not {conn_id!r}")
         self.conn_id = conn_id
         self.outlets = outlet_uris(task_id, outlets or [])
-        self._error_transition: Any = _UNSET
-        if on_failure is not _UNSET and is_error_mode(on_failure):
+        self._error_transition: Any = UNSET
+        if on_failure is not UNSET and is_error_mode(on_failure):
             self._error_transition = on_failure_spec(task_id, on_failure)
-            on_failure = _UNSET
+            on_failure = UNSET
         if idempotency_key is not None:
             if not isinstance(idempotency_key, str) or not idempotency_key.strip():
                 raise DagDefinitionError(f"task {task_id!r}: idempotency_key must be a non-empty template string, not {idempotency_key!r}")
@@ -132,7 +132,7 @@ class BaseTask(Linkable):
                 "on_failure": on_failure,
                 "on_retry": on_retry,
             }.items()
-            if v is not _UNSET
+            if v is not UNSET
         }
         for name in CALLBACKS:
             if self._explicit.get(name) is not None and not callable(self._explicit[name]):
@@ -153,7 +153,7 @@ class BaseTask(Linkable):
         if name in self._explicit:
             return self._explicit[name]
         assert self.dag is not None
-        return self.dag.default_args.get(name, _POLICY_DEFAULTS[name])
+        return self.dag.default_args.get(name, POLICY_DEFAULTS[name])
 
     def callback(self, name: str) -> Callable[[TaskContext], Any] | None:
         """The task's `on_success`, `on_failure` or `on_retry` callback (its own or default_args'), if any."""
@@ -220,10 +220,10 @@ class BaseTask(Linkable):
             upstream=tuple(self.upstream_ids),
             trigger_rule=rule,
             retries=retries,
-            retry_delay_s=_seconds(self.policy("retry_delay"), "retry_delay") or 0.0,
+            retry_delay_s=seconds_of(self.policy("retry_delay"), "retry_delay") or 0.0,
             retry_backoff=backoff,
-            max_retry_delay_s=_seconds(self.policy("max_retry_delay"), "max_retry_delay"),
-            execution_timeout_s=_seconds(self.policy("execution_timeout"), "execution_timeout"),
+            max_retry_delay_s=seconds_of(self.policy("max_retry_delay"), "max_retry_delay"),
+            execution_timeout_s=seconds_of(self.policy("execution_timeout"), "execution_timeout"),
             doc=self.doc,
             conn_id=self.conn_id,
             outlets=self.outlets,
@@ -238,7 +238,7 @@ class BaseTask(Linkable):
             fail_dagrun=self.fail_dagrun,
             depends_on_past=self.depends_on_past or self.dag.default_args.get("depends_on_past", False) is True,
             deadline=self.deadline,
-            on_deadline_miss=None if self.on_deadline_miss is None else _callable_ref(self.on_deadline_miss),
+            on_deadline_miss=None if self.on_deadline_miss is None else callable_ref_of(self.on_deadline_miss),
             **self._resilience_fields(),
         )
 
@@ -261,7 +261,7 @@ class BaseTask(Linkable):
 
     def error_transition(self) -> str | dict[str, str] | None:
         """The task's `on_failure` mode or routes (its own or default_args'); None: fail as usual."""
-        if self._error_transition is not _UNSET:
+        if self._error_transition is not UNSET:
             return self._error_transition
         assert self.dag is not None
         default = self.dag.default_args.get("on_failure")
@@ -284,8 +284,8 @@ class BaseTask(Linkable):
         return {
             "tiny": tiny,
             "retry_jitter": float(jitter),
-            "retry_on": _error_names(self.task_id, "retry_on", self.policy("retry_on")),
-            "no_retry_on": _error_names(self.task_id, "no_retry_on", self.policy("no_retry_on")),
+            "retry_on": error_names(self.task_id, "retry_on", self.policy("retry_on")),
+            "no_retry_on": error_names(self.task_id, "no_retry_on", self.policy("no_retry_on")),
             "pool": pool,
             "priority_weight": weight,
         }

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.task_options import seconds_of
 from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
@@ -174,7 +174,7 @@ class HttpTask(BaseTask):
         self.json = json
         self.params = dict(params or {})
         self.expected_status = None if expected_status is None else frozenset(int(s) for s in expected_status)
-        self.timeout_s = _seconds(timeout, "timeout") or 30.0
+        self.timeout_s = seconds_of(timeout, "timeout") or 30.0
         for ref in _xcom_refs([self.json, self.params]):
             self.set_upstream(ref.task)
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.task_options import seconds_of
 from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
@@ -144,7 +144,7 @@ class NotifyTask(BaseTask):
         self.to = (to,) if isinstance(to, str) else tuple(to)
         self.url = url
         self.data = dict(data or {})
-        self.timeout_s = _seconds(timeout, "timeout") or 30.0
+        self.timeout_s = seconds_of(timeout, "timeout") or 30.0
         for ref in _xcom_refs([self.message, self.data]):
             self.set_upstream(ref.task)
 

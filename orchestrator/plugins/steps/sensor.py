@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from orchestrator.authoring.decorators import task
 from orchestrator.authoring.python_tasks import PythonTask, TaskDecorator
-from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.task_options import seconds_of
 from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.sensors import (
@@ -76,8 +76,8 @@ class Sensor(PythonTask):
             raise DagDefinitionError(f"sensor {task_id!r}: mode must be 'poke' or 'reschedule', not {mode!r}")
         try:
             self.sensor = SensorSpec(
-                mode=mode, poke_interval_s=_seconds(poke_interval, "poke_interval"), timeout_s=_seconds(timeout, "timeout"),
-                exponential_backoff=exponential_backoff, max_wait_s=_seconds(max_wait, "max_wait"), soft_fail=soft_fail,
+                mode=mode, poke_interval_s=seconds_of(poke_interval, "poke_interval"), timeout_s=seconds_of(timeout, "timeout"),
+                exponential_backoff=exponential_backoff, max_wait_s=seconds_of(max_wait, "max_wait"), soft_fail=soft_fail,
             )
         except ValidationError as exc:
             raise definition_error(f"sensor {task_id!r}", exc) from None

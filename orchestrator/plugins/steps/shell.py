@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from orchestrator.authoring.task_options import _seconds
+from orchestrator.authoring.task_options import seconds_of
 from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
@@ -69,7 +69,7 @@ class ShellTask(BaseTask):
         self.env = dict(env or {})
         self.inherit_env = inherit_env
         self.cwd = None if cwd is None else os.fspath(cwd)
-        self.timeout_s = _seconds(timeout, "timeout")
+        self.timeout_s = seconds_of(timeout, "timeout")
         self.output_mode = output
 
     def args_repr(self) -> str:
