@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from orchestrator.core.approvals import Action, ApprovalSpec, Escalate, Outcome
 
 
-# -- escalating -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Step:
     """An escalation step applied now: its position (1-based), what it says, and whom it addresses

@@ -36,8 +36,6 @@ from orchestrator.core.errors import ConfigError, PluginError
 from orchestrator.plugins import hookspecs
 
 if TYPE_CHECKING:
-    pass
-
     from orchestrator.authoring.tasks import BaseTask
     from orchestrator.core.config import Config
 
