@@ -66,7 +66,7 @@ def fresh_env(db: str, workers: int) -> Iterator[Env]:
             _pg(f'CREATE DATABASE "{pg_name}"')
             url = PG_URL.format(name=pg_name)
         else:
-            url = f"sqlite:///{home / 'orchestrator.store.db'}"
+            url = f"sqlite:///{home / 'orchestrator.db'}"
         config = load_config(home=home, dags_folder=home / "dags", database_url=url, dask_workers=workers, dask_threads_per_worker=1)
         engine = make_engine(url)
         upgrade(engine)

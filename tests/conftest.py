@@ -116,7 +116,7 @@ DATABASE_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)
 def database_of_kind(request: pytest.FixtureRequest, kind: str, folder: Path) -> Iterator[str]:
     """An empty database of `kind` ("sqlite": a file in `folder`; "postgres": a new database)."""
     if kind == "sqlite":
-        yield f"sqlite:///{folder / 'orchestrator.store.db'}"
+        yield f"sqlite:///{folder / 'orchestrator.db'}"
         return
     request.getfixturevalue("postgres_server")
     with temporary_postgres_database() as url:

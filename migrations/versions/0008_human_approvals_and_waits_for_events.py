@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+
 revision = '0008'
 down_revision = '0007'
 branch_labels = None
@@ -61,7 +62,7 @@ def upgrade() -> None:
     sa.Column('is_glob', sa.Boolean(), nullable=False),
     sa.Column('match', sa.Text(), nullable=True, comment='JMESPath over {type, payload, id, params}'),
     sa.Column('params', sa.JSON(), nullable=False, comment="the run's params, which `match` may compare the event with"),
-    sa.Column('corr_key', sa.String(length=40), nullable=True, comment="orchestrator.core.event_waits.wait_key: finds the wait by the event's fields"),
+    sa.Column('corr_key', sa.String(length=40), nullable=True, comment="orchestrator.event_waits.wait_key: finds the wait by the event's fields"),
     sa.Column('after_event_id', _ID, nullable=False, comment='only later events match'),
     sa.Column('started_at', sa.DateTime(), nullable=False),
     sa.Column('timeout_at', sa.DateTime(), nullable=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+
 revision = '0020'
 down_revision = '0019'
 branch_labels = None
@@ -35,7 +36,7 @@ def upgrade() -> None:
         sa.Column('definition_id', sa.String(length=250), nullable=False),
         sa.Column('number', sa.Integer(), nullable=False),
         sa.Column('status', sa.String(length=20), nullable=False, comment='draft, published, superseded or deprecated'),
-        sa.Column('document', sa.JSON(), nullable=False, comment="the workflow document (orchestrator.declarative.workflow's shape)"),
+        sa.Column('document', sa.JSON(), nullable=False, comment="the workflow document (orchestrator.declarative's shape)"),
         sa.Column('author', sa.String(length=150), nullable=False),
         sa.Column('message', sa.Text(), nullable=True, comment='what the author said of the change'),
         sa.Column('restored_from', sa.Integer(), nullable=True, comment='the version this one copies, when made by a restore'),

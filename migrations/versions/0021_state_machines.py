@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+
 revision = '0021'
 down_revision = '0020'
 branch_labels = None
@@ -21,7 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('correlation_id', sa.String(length=250), nullable=True,
                                    comment='a business identifier given at trigger time or taken from an event'))
         batch.add_column(sa.Column('machine', sa.JSON(), nullable=True,
-                                   comment="a state machine run's current state and awaited actions (orchestrator.core.machine.MachineRun)"))
+                                   comment="a state machine run's current state and awaited actions (orchestrator.machine.MachineRun)"))
         batch.add_column(sa.Column('run_data', sa.JSON(), nullable=True,
                                    comment='the named run variables tasks and actions set (each change is an event)'))
     op.create_index('ix_dag_run_correlation_id', 'dag_run', ['correlation_id'])

@@ -160,7 +160,7 @@ class Config(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.home / 'orchestrator.store.db').resolve()}"
+        return self.database_url or f"sqlite:///{(self.home / 'orchestrator.db').resolve()}"
 
 
 class _TomlSource(PydanticBaseSettingsSource):

@@ -218,7 +218,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         password_file = home / "standalone_admin_password.txt"
         _wait_for(lambda: proc.poll() is None and password_file.exists() and _answers(f"{url}/login"), timeout=120, what="the web UI", log=log)
-        _wait_for(lambda: _dags_loaded(home / "orchestrator.store.db") >= DAG_COUNT, timeout=120, what="the DAG folder to be parsed", log=log)
+        _wait_for(lambda: _dags_loaded(home / "orchestrator.db") >= DAG_COUNT, timeout=120, what="the DAG folder to be parsed", log=log)
         srv = Server(url, home, env, password_file.read_text().strip())
         made = srv.cli("users", "create", "--username", VIEWER[0], "--role", "viewer", "--password", VIEWER[1])
         assert made.returncode == 0, made.stderr

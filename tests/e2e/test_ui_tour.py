@@ -34,7 +34,7 @@ def _fits_the_window(page) -> None:  # noqa: ANN001
 
 def _queue_runs(server: Server, dag_id: str, n: int) -> None:
     """Queue `n` manual runs through the store (as `dags trigger` does), a minute apart."""
-    sessions = make_sessionmaker(make_engine(f"sqlite:///{server.home / 'orchestrator.store.db'}"))
+    sessions = make_sessionmaker(make_engine(f"sqlite:///{server.home / 'orchestrator.db'}"))
     now = datetime.now(UTC)
     try:
         with sessions.begin() as s:

@@ -28,7 +28,7 @@ class Store:
 
     @classmethod
     def create(cls, home: Path, database_url: str | None = None) -> Store:
-        config = make_config(home, database_url or f"sqlite:///{home / 'orchestrator.store.db'}")
+        config = make_config(home, database_url or f"sqlite:///{home / 'orchestrator.db'}")
         return cls(config, upgraded_sessions(config.resolved_database_url))
 
     def run(self, dag_id: str, source: str) -> RunResult:

@@ -37,7 +37,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     shutil.copytree(EXAMPLES, root / "dags", ignore=shutil.ignore_patterns("__pycache__"))
     env = cli_env(root, dag_dir_scan_interval_s=1)
     assert orch(["db", "upgrade"], env).returncode == 0
-    return Home(env, upgraded_sessions(f"sqlite:///{root / 'orchestrator.store.db'}"))
+    return Home(env, upgraded_sessions(f"sqlite:///{root / 'orchestrator.db'}"))
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

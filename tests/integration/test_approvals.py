@@ -147,7 +147,7 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    with running(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}") as w:
+    with running(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}") as w:
         yield w
 
 
@@ -393,7 +393,7 @@ def test_a_request_taken_over_after_a_scheduler_restart_keeps_its_deadline_and_i
 def test_the_cli_lists_a_user_s_inbox_and_decides_as_that_user(world: World) -> None:
     run_id = world.trigger("purchase")
     request = world.request("purchase", run_id)
-    env = cli_env(world.home, database_url=f"sqlite:///{world.home / 'orchestrator.store.db'}")
+    env = cli_env(world.home, database_url=f"sqlite:///{world.home / 'orchestrator.db'}")
     listed = orch(["approvals", "list", "--mine", "--user", "bob", "--json"], env)
     assert listed.returncode == 0, listed.stderr
     assert [(r["id"], r["approvals"]) for r in json.loads(listed.stdout)] == [(request["id"], "0/2")]

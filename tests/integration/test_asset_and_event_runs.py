@@ -151,7 +151,7 @@ def test_a_task_s_outlet_update_runs_the_asset_scheduled_dag_end_to_end(tmp_path
 
 
 def test_an_asset_update_posted_through_the_api_runs_the_dag(tmp_path: Path, dask_address: str) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", CONSUMER)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", CONSUMER)
     with store.sessions.begin() as s:
         token = user_store.create_token(s, user_store.create_user(s, "feeder", Role.OPERATOR, None, NOW), NOW)[1]
     client = create_app(store.config, sessions=store.sessions).test_client()
@@ -167,7 +167,7 @@ def test_an_asset_update_posted_through_the_api_runs_the_dag(tmp_path: Path, das
 
 # -- assets, pass by pass ----------------------------------------------------------------------------
 def test_all_of_waits_until_every_asset_was_updated(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BOTH)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BOTH)
     update(store.sessions, "orders")
     assert asset_pass(store.sessions) == 0
     update(store.sessions, "customers")
@@ -176,7 +176,7 @@ def test_all_of_waits_until_every_asset_was_updated(tmp_path: Path) -> None:
 
 
 def test_any_of_runs_when_one_asset_was_updated(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", EITHER)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", EITHER)
     update(store.sessions, "customers")
     assert asset_pass(store.sessions) == 1
     [run] = runs_of(store.sessions, "either")
@@ -184,7 +184,7 @@ def test_any_of_runs_when_one_asset_was_updated(tmp_path: Path) -> None:
 
 
 def test_several_updates_before_the_run_make_one_run(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BOTH)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BOTH)
     update(store.sessions, "orders", "orders", "customers", "orders")
     assert asset_pass(store.sessions) == 1
     assert asset_pass(store.sessions) == 0
@@ -195,7 +195,7 @@ def test_several_updates_before_the_run_make_one_run(tmp_path: Path) -> None:
 
 
 def test_updates_after_a_run_make_the_next_one(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", EITHER)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", EITHER)
     update(store.sessions, "orders")
     asset_pass(store.sessions)
     update(store.sessions, "orders")
@@ -204,7 +204,7 @@ def test_updates_after_a_run_make_the_next_one(tmp_path: Path) -> None:
 
 
 def test_a_paused_asset_dag_waits_and_runs_once_for_the_updates_when_unpaused(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", EITHER)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", EITHER)
     with store.sessions.begin() as s:
         dag_store.set_paused(s, "either", True, NOW)
     update(store.sessions, "orders", "customers")
@@ -215,7 +215,7 @@ def test_a_paused_asset_dag_waits_and_runs_once_for_the_updates_when_unpaused(tm
 
 
 def test_an_asset_dag_at_max_active_runs_waits_for_its_run_to_end(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", CONSUMER)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", CONSUMER)
     update(store.sessions, "warehouse.orders")
     assert asset_pass(store.sessions) == 1
     update(store.sessions, "warehouse.orders")
@@ -227,7 +227,7 @@ def test_an_asset_dag_at_max_active_runs_waits_for_its_run_to_end(tmp_path: Path
 
 # -- outside events ----------------------------------------------------------------------------------
 def test_an_event_starts_a_run_with_the_transformed_conf_end_to_end(tmp_path: Path, dask_address: str) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BIG_ORDERS)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BIG_ORDERS)
     with scheduler_running(store, dask_address):
         big = post_event(store.sessions, "order.created", {"id": "A-1", "amount": 1500})
         post_event(store.sessions, "order.created", {"id": "A-2", "amount": 20})
@@ -241,7 +241,7 @@ def test_an_event_starts_a_run_with_the_transformed_conf_end_to_end(tmp_path: Pa
 
 
 def test_events_already_processed_start_nothing_again(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BIG_ORDERS)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BIG_ORDERS)
     post_event(store.sessions, "order.created", {"id": "A-1", "amount": 1500})
     assert event_pass(store.sessions) == 1
     assert event_pass(store.sessions) == 0
@@ -249,7 +249,7 @@ def test_events_already_processed_start_nothing_again(tmp_path: Path) -> None:
 
 
 def test_events_start_runs_in_the_order_they_were_posted(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BIG_ORDERS)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BIG_ORDERS)
     for order in ("A-1", "A-2", "A-3"):
         post_event(store.sessions, "order.created", {"id": order, "amount": 5000})
     assert event_pass(store.sessions) == 3
@@ -271,7 +271,7 @@ def test_a_trigger_that_fails_is_recorded_and_other_dags_still_start(tmp_path: P
 
 
 def test_a_paused_dag_is_not_started_by_an_event(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BIG_ORDERS)
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BIG_ORDERS)
     with store.sessions.begin() as s:
         dag_store.set_paused(s, "big_orders", True, NOW)
     post_event(store.sessions, "order.created", {"id": "A-1", "amount": 1500})
@@ -281,7 +281,7 @@ def test_a_paused_dag_is_not_started_by_an_event(tmp_path: Path) -> None:
 
 
 def test_an_event_run_beyond_max_active_runs_is_queued_not_dropped(tmp_path: Path) -> None:
-    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", BIG_ORDERS.replace('triggers=', "max_active_runs=1, triggers="))
+    store = make_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", BIG_ORDERS.replace('triggers=', "max_active_runs=1, triggers="))
     for order in ("A-1", "A-2"):
         post_event(store.sessions, "order.created", {"id": order, "amount": 5000})
     assert event_pass(store.sessions) == 2

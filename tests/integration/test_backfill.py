@@ -41,7 +41,7 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 def store(tmp_path: Path) -> tuple[Path, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "daily.py", DAILY)
     write_dag(tmp_path / "dags", "manual_only.py", UNSCHEDULED)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(tmp_path, url))
     return tmp_path, sessions
@@ -97,7 +97,7 @@ def test_backfilled_runs_run_through_the_scheduler_oldest_first(store: tuple[Pat
     home, sessions = store
     with sessions.begin() as s:
         apply_backfill(s, "daily", plan_backfill(s, "daily", datetime(2026, 3, 1), datetime(2026, 3, 4), rerun_failed=False, now=NOW), now=NOW, actor="t")
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     with SchedulerThread(make_config(home, url), sessions, DaskExecutor(dask_address)):
         wait_until(lambda: all(r.state == "success" for r in _backfill_runs(sessions)), timeout=60, what="the backfill to finish")
     runs = _backfill_runs(sessions)

@@ -76,7 +76,7 @@ DAGS = """
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "patterns.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     return make_config(tmp_path, url), upgraded_sessions(url)
 
 

@@ -24,7 +24,7 @@ def _event(at: datetime, reason: str) -> dict[str, object]:
 
 
 def test_times_shared_by_many_rows_are_stored_as_each_row_gave_them(tmp_path: Path) -> None:
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     later = AT + timedelta(microseconds=1)
     in_another_zone = AT.astimezone(timezone(timedelta(hours=5)))
     with sessions.begin() as session, times_remembered(session):
@@ -36,7 +36,7 @@ def test_times_shared_by_many_rows_are_stored_as_each_row_gave_them(tmp_path: Pa
 
 
 def test_the_memory_of_times_ends_with_its_block(tmp_path: Path) -> None:
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     with sessions.begin() as session:
         with times_remembered(session):
             insert_many(session, Event.__table__, [_event(AT, "a")])

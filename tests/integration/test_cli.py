@@ -89,7 +89,7 @@ def _home_with_dags(home: Path) -> Cli:
     """DAG files in home/dags and an upgraded SQLite database in home (as `db upgrade` leaves it)."""
     for name, source in DAGS.items():
         write_dag(home / "dags", name, source)
-    return Cli(home, cli_env(home), upgraded_sessions(f"sqlite:///{home / 'orchestrator.store.db'}"))
+    return Cli(home, cli_env(home), upgraded_sessions(f"sqlite:///{home / 'orchestrator.db'}"))
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +280,7 @@ def test_users_create_then_tokens_create_prints_the_token_alone_on_its_last_line
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("orch_") and " " not in token
-    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'orchestrator.store.db'}"))() as s:
+    with make_sessionmaker(make_engine(f"sqlite:///{tmp_path / 'orchestrator.db'}"))() as s:
         stored = [row.token_hash for row in s.scalars(select(ApiToken))]
     assert stored and token not in stored and all(len(h) == 64 for h in stored)
 

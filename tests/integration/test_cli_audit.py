@@ -66,7 +66,7 @@ class Cli:
 def cli(tmp_path: Path) -> Iterator[Cli]:
     for name, source in DAGS.items():
         write_dag(tmp_path / "dags", name, source)
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     runner = Cli(tmp_path, sessions)
     assert runner("dags", "list").exit_code == 0
     yield runner
@@ -96,7 +96,7 @@ def test_each_cli_mutation_leaves_one_audit_entry_as_cli_os_user(cli: Cli, args:
 
 def test_cancelling_a_run_and_clearing_a_task_are_audited(cli: Cli) -> None:
     queued = trigger(cli.sessions, "other")
-    failed = testrun.test_run(cli.sessions, make_config(cli.home, f"sqlite:///{cli.home / 'orchestrator.store.db'}"), "other", {}).run_id
+    failed = testrun.test_run(cli.sessions, make_config(cli.home, f"sqlite:///{cli.home / 'orchestrator.db'}"), "other", {}).run_id
     assert cli("runs", "cancel", "other", queued).exit_code == 0
     cleared = cli("tasks", "clear", "other", failed, "boom")
     assert cleared.exit_code == 0, cleared.output

@@ -16,7 +16,7 @@ from .test_cli_audit import OS_USER, Cli, _restrict, cli  # noqa: F401 - the fix
 
 
 def _failed_run(cli: Cli) -> str:
-    return testrun.test_run(cli.sessions, make_config(cli.home, f"sqlite:///{cli.home / 'orchestrator.store.db'}"), "other", {}).run_id
+    return testrun.test_run(cli.sessions, make_config(cli.home, f"sqlite:///{cli.home / 'orchestrator.db'}"), "other", {}).run_id
 
 
 def test_tasks_mark_success_sets_the_task_and_queues_its_finished_run_audited(cli: Cli) -> None:

@@ -28,7 +28,7 @@ def _paused(sessions, dag_id: str) -> bool | None:  # type: ignore[no-untyped-de
 
 
 def test_sighup_applies_changed_settings_and_says_database_changes_need_a_restart(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     toml = tmp_path / "orchestrator.toml"
     toml.write_text(f'dags_paused_at_creation = false\ndatabase_url = "{url}"\n')
@@ -76,7 +76,7 @@ def test_standalone_reloads_on_sighup_too(tmp_path: Path) -> None:
 
 
 def test_a_broken_file_on_sighup_keeps_the_running_configuration(tmp_path: Path) -> None:
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     toml = tmp_path / "orchestrator.toml"
     toml.write_text("dags_paused_at_creation = false\n")
     scheduler = SchedulerProcess(cli_env(tmp_path), tmp_path / "scheduler.log").start()

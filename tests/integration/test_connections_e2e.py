@@ -67,7 +67,7 @@ def _running_log(sessions: sessionmaker[Session], dag_id: str, run_id: str) -> s
 @pytest.fixture(scope="module")
 def world(dask_address: str, tmp_path_factory: pytest.TempPathFactory) -> World:
     home: Path = tmp_path_factory.mktemp("conn_e2e")
-    config = make_config(home, f"sqlite:///{home / 'orchestrator.store.db'}")
+    config = make_config(home, f"sqlite:///{home / 'orchestrator.db'}")
     for name, source in DAG_FILES.items():
         write_dag(config.resolved_dags_folder, name, source)
     sessions = upgraded_sessions(config.resolved_database_url)

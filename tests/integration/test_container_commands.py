@@ -142,7 +142,7 @@ def installation(tmp_path_factory: pytest.TempPathFactory, dask_address: str) ->
     (home / "dags").mkdir()
     port = free_port()
     env = cli_env(home, dask_address=dask_address, webui_host="127.0.0.1", webui_port=port)
-    sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.db'}")
     proc = start_webui(env, port, home / "webui.log")
     try:
         yield Installation(home, env, port, sessions)

@@ -110,7 +110,7 @@ def test_a_run_waits_with_its_reason_and_starts_as_soon_as_its_upstream_succeeds
 
 def test_a_waiting_run_fails_with_the_reason_once_past_its_timeout(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         report = queue(sessions, "report_same", D, clock())
         wait_for_state(sessions, "report_same", report, "waiting")
         clock.at = T0 + timedelta(hours=6, seconds=1)
@@ -121,7 +121,7 @@ def test_a_waiting_run_fails_with_the_reason_once_past_its_timeout(tmp_path: Pat
 
 def test_a_waiting_run_holds_its_slot_of_max_active_runs(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         first = queue(sessions, "report_same", D, clock())
         second = queue(sessions, "report_same", D + DAY, clock())
         wait_for_state(sessions, "report_same", first, "waiting")
@@ -137,7 +137,7 @@ def test_a_waiting_run_holds_its_slot_of_max_active_runs(tmp_path: Path) -> None
 # -- the modes ----------------------------------------------------------------------------------------
 def test_with_a_task_id_the_run_starts_once_that_task_succeeded_although_the_upstream_run_failed(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         report = queue(sessions, "report_task", D, clock())
         wait_for_state(sessions, "report_task", report, "waiting")
         assert finished_etl(sessions, D, clock(), fail=True).state == "failed"
@@ -146,7 +146,7 @@ def test_with_a_task_id_the_run_starts_once_that_task_succeeded_although_the_ups
 
 def test_latest_is_met_by_the_newest_upstream_run_at_or_before_the_interval_end(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         finished_etl(sessions, D - DAY, clock(), fail=True)
         finished_etl(sessions, D, clock())
         finished_etl(sessions, D + DAY, clock(), fail=True)  # ends after the report's interval: not looked at
@@ -156,7 +156,7 @@ def test_latest_is_met_by_the_newest_upstream_run_at_or_before_the_interval_end(
 
 def test_latest_waits_while_the_newest_upstream_run_failed(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         finished_etl(sessions, D - DAY, clock())
         newest = finished_etl(sessions, D, clock(), fail=True)
         report = queue(sessions, "report_latest", D, clock())
@@ -168,7 +168,7 @@ def test_latest_waits_while_the_newest_upstream_run_failed(tmp_path: Path) -> No
 
 def test_window_counts_only_upstream_runs_within_the_window_before_the_interval_end(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         finished_etl(sessions, D + timedelta(hours=6), clock())  # before the window of 12 hours
         report = queue(sessions, "report_window", D, clock())
         waiting = wait_for_state(sessions, "report_window", report, "waiting")
@@ -181,14 +181,14 @@ def test_window_counts_only_upstream_runs_within_the_window_before_the_interval_
 
 def test_a_dependency_on_a_dag_that_does_not_exist_waits_and_says_so(tmp_path: Path) -> None:
     clock = Clock(T0)
-    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", clock) as sessions:
+    with scheduler(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", clock) as sessions:
         report = queue(sessions, "report_ghost", D, clock())
         waiting = wait_for_state(sessions, "report_ghost", report, "waiting")
     assert waiting.state_reason == "waiting for DAG ghost, which does not exist (yet)"
 
 
 def test_the_api_and_the_run_page_show_why_a_run_waits(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     with scheduler(tmp_path, url, Clock(T0)) as sessions:
         report = queue(sessions, "report_ghost", D, T0)
         wait_for_state(sessions, "report_ghost", report, "waiting")
@@ -205,7 +205,7 @@ def test_the_api_and_the_run_page_show_why_a_run_waits(tmp_path: Path) -> None:
 
 
 def test_runs_list_shows_a_waiting_run(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     with scheduler(tmp_path, url, Clock(T0)) as sessions:
         report = queue(sessions, "report_ghost", D, T0)
         wait_for_state(sessions, "report_ghost", report, "waiting")
@@ -230,7 +230,7 @@ def _cycle_folder(tmp_path: Path, report_deps: str) -> tuple[sessionmaker[Sessio
     write_dag(folder, "etl.py", CYCLE.format(dag_id="etl", deps='DagDependency("report")'))
     write_dag(folder, "report.py", CYCLE.format(dag_id="report", deps=report_deps))
     write_dag(folder, "audit.py", CYCLE.format(dag_id="audit", deps='DagDependency("etl")'))
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(tmp_path, url))
     return sessions, folder
@@ -253,7 +253,7 @@ def test_a_cross_dag_cycle_is_an_import_error_of_each_file_on_it_and_those_dags_
 def test_breaking_the_cycle_in_one_file_schedules_both_dags_again(tmp_path: Path) -> None:
     sessions, folder = _cycle_folder(tmp_path, 'DagDependency("etl")')
     write_dag(folder, "report.py", CYCLE.format(dag_id="report", deps=""))
-    sync_dag_folder(sessions, make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}"))
+    sync_dag_folder(sessions, make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}"))
     with sessions() as s:
         assert s.query(ImportError_).count() == 0
         assert {d.dag_id for d in s.query(Dag) if d.is_active} == {"etl", "report", "audit"}

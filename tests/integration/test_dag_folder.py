@@ -70,7 +70,7 @@ class Synced:
 
 
 def _sync(tmp: Path, files: dict[str, str]) -> Synced:
-    config = make_config(tmp, f"sqlite:///{tmp / 'orchestrator.store.db'}", dag_file_timeout_s=TIMEOUT_S)
+    config = make_config(tmp, f"sqlite:///{tmp / 'orchestrator.db'}", dag_file_timeout_s=TIMEOUT_S)
     for name, source in files.items():
         write_dag(config.resolved_dags_folder, name, source)
     sessions = upgraded_sessions(config.resolved_database_url)

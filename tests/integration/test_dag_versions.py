@@ -25,7 +25,7 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def test_each_change_of_the_spec_gets_the_next_number_and_when_it_was_parsed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     for n, retries in enumerate((0, 1, 2)):
         write_dag(config.resolved_dags_folder, "versioned.py", DAG.format(retries=retries))
@@ -39,7 +39,7 @@ def test_each_change_of_the_spec_gets_the_next_number_and_when_it_was_parsed(tmp
 
 
 def test_a_spec_changed_back_is_its_earlier_version_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     # the file is saved three times; the third spec is the first again (only a comment differs)
     for source in (DAG.format(retries=0), DAG.format(retries=1), DAG.format(retries=0) + "    # back to no retries\n"):

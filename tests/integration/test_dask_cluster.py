@@ -37,7 +37,7 @@ def fan_out_run(cluster: DaskProcesses, tmp_path_factory: pytest.TempPathFactory
     """`orchestrator scheduler` with ORCH_DASK_ADDRESS set, and `dags trigger fan_out --wait`."""
     home: Path = tmp_path_factory.mktemp("cluster_home")
     write_dag(home / "dags", "fan_out.py", FAN_OUT_DAG)
-    sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.db'}")
     env = cli_env(home, dask_address=cluster.address)
     scheduler = SchedulerProcess(env, home / "scheduler.log")
     try:

@@ -187,7 +187,7 @@ def _run(cluster: Cluster, tmp_path: Path, linger_s: float) -> tuple[dict[str, s
     marker.mkdir()
     write_dag(home / "dags", "helpers.py", HELPER)
     write_dag(home / "dags", "across_hosts.py", DAG_FILE.format(marker=str(marker), linger=linger_s))
-    sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{home / 'orchestrator.db'}")
     env = cli_env(home, dask_address=cluster.address)
     return env, SchedulerProcess(env, home / "scheduler.log").start(), marker, sessions
 

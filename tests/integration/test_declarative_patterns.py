@@ -28,7 +28,7 @@ def collect(data):
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     """An empty DAG folder (beside a helper module) and an upgraded SQLite database."""
     write_dag(tmp_path / "dags", "pattern_steps.py", STEPS_MODULE)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     return make_config(tmp_path, url), upgraded_sessions(url)
 
 

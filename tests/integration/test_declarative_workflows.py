@@ -78,7 +78,7 @@ FULFIL = """
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "approvals.yaml", APPROVALS)
     write_dag(tmp_path / "dags", "fulfil.yml", FULFIL)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     return make_config(tmp_path, url), upgraded_sessions(url)
 
 
@@ -155,7 +155,7 @@ def test_the_example_workflow_runs_in_a_simulation_and_refuses_a_conf_without_it
     for name in ("order_approval.yaml", "order_steps.py"):
         (tmp_path / "dags").mkdir(exist_ok=True)
         shutil.copy(REPO_ROOT / "dags" / name, tmp_path / "dags" / name)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     assert not sync_dag_folder(sessions, config).errors
     key = simulate(sessions, config, "order_approval", {"order_id": "o-1", "amount": 5000})
@@ -209,7 +209,7 @@ def test_editing_the_dag_mid_run_leaves_the_running_run_on_its_version(store: tu
 def cli_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("declarative_cli")
     write_dag(home / "dags", "approvals.yaml", APPROVALS)
-    upgraded_sessions(f"sqlite:///{home / 'orchestrator.store.db'}").kw["bind"].dispose()
+    upgraded_sessions(f"sqlite:///{home / 'orchestrator.db'}").kw["bind"].dispose()
     return home
 
 

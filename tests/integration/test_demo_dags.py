@@ -20,7 +20,7 @@ from .harness import REPO_ROOT, make_config, run_row, task_rows, upgraded_sessio
 def fan_out(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], Config]]:
     (tmp_path / "dags").mkdir()
     shutil.copy(REPO_ROOT / "dags" / "fan_out_fan_in.py", tmp_path / "dags")
-    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}")
     sessions = upgraded_sessions(config.resolved_database_url)
     sync_dag_folder(sessions, config)
     yield sessions, config

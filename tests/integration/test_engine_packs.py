@@ -40,7 +40,7 @@ class Ran:
 @pytest.fixture
 def run_dag(tmp_path: Path, dask_address: str) -> Iterator:
     """Runs a DAG file's DAG once through the scheduler; returns the run and the packs submitted."""
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
 
     def run(dag_id: str, source: str) -> Ran:

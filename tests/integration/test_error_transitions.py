@@ -93,7 +93,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     path = tmp_path_factory.mktemp("error_transitions")
     side = path / "side"
     write_dag(path / "dags", "patterns.py", DAGS.format(side=str(side)))
-    url = f"sqlite:///{path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     with SchedulerThread(make_config(path, url), sessions, InProcessExecutor(), clock=lambda: NOW):
         yield Home(sessions, side)
@@ -225,7 +225,7 @@ STOP_ON_DASK = """
 def test_a_task_that_stops_the_run_cancels_the_work_in_flight(tmp_path: Path, dask_address: str) -> None:
     started, release = tmp_path / "slow_started", tmp_path / "release_slow"
     write_dag(tmp_path / "dags", "stops.py", STOP_ON_DASK.format(started=str(started), release=str(release)))
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     try:
         with SchedulerThread(make_config(tmp_path, url), sessions, DaskExecutor(dask_address)):

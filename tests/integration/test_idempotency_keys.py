@@ -73,7 +73,7 @@ class Home:
 def _home(path: Path, pack_s: float = 0.0) -> tuple[Path, str]:
     side = path / "side_effects.txt"
     write_dag(path / "dags", "shop.py", DAGS.format(side=str(side), pack_s=pack_s))
-    return side, f"sqlite:///{path / 'orchestrator.store.db'}"
+    return side, f"sqlite:///{path / 'orchestrator.db'}"
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[Path, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "manual_only.py", MANUAL)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(tmp_path, url))
     return tmp_path, sessions
@@ -119,7 +119,7 @@ def test_the_scheduler_runs_a_named_schedule_with_its_conf(store: tuple[Path, se
 
     home, sessions = store
     _create(sessions)
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     scheduler = Scheduler(make_config(home, url), sessions, DaskExecutor(dask_address), clock=lambda: NOW)
     thread = threading.Thread(target=scheduler.run, daemon=True)
     thread.start()
@@ -186,7 +186,7 @@ def test_a_named_schedules_runs_do_not_move_the_dags_own_cron(tmp_path: Path) ->
         with DAG("hourly", schedule="@hourly", start_date=datetime(2026, 1, 1), catchup=True) as dag:
             PythonTask(task_id="work", python_callable=succeed)
     """)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(tmp_path, url))
     late = datetime(2026, 6, 1, tzinfo=UTC)

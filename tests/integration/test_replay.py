@@ -59,7 +59,7 @@ DAGS = """
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[Config, sessionmaker[Session]]]:
     write_dag(tmp_path / "dags", "replayed.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     with sessions.begin() as session:
         user_store.create_user(session, "alice", Role.VIEWER, "pw", datetime.now(UTC))

@@ -56,7 +56,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, dask_address: str) -> Iterator
     home = tmp_path_factory.mktemp("actions")
     for name, source in DAGS.items():
         write_dag(home / "dags", name, source)
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     with SchedulerThread(make_config(home, url), sessions, DaskExecutor(dask_address)):
         yield home, sessions
@@ -131,7 +131,7 @@ def test_the_heartbeat_reports_the_dask_workers(env: tuple[Path, sessionmaker[Se
 
 def test_clearing_a_task_of_a_run_not_started_yet_is_a_conflict(tmp_path: Path) -> None:
     write_dag(tmp_path / "dags", "gate.py", DAGS["gate.py"])
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     from orchestrator.operations.folder_sync import sync_dag_folder
 

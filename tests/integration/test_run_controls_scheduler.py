@@ -108,7 +108,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, dask_address: str) -> Iterator
     for name, source in DAGS.items():
         # the URL is written into the file: a parse in a process started earlier would not see a new environment variable
         write_dag(home / "dags", name, source.replace("HOOK_URL", hooks.url))
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     try:
         with SchedulerThread(make_config(home, url), sessions, DaskExecutor(dask_address)) as scheduler:

@@ -39,7 +39,7 @@ T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 def _home(tmp_path: Path) -> tuple[dict[str, str], Path]:
     side = tmp_path / "started.txt"
     write_dag(tmp_path / "dags", "wide.py", WIDE.format(side=str(side)))
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sync_dag_folder(upgraded_sessions(url), make_config(tmp_path, url))
     return cli_env(tmp_path, dask_workers=1, dask_threads_per_worker=1), side
 
@@ -49,7 +49,7 @@ def test_the_higher_priority_run_s_tasks_run_first_though_it_was_triggered_last(
     low = orch(["dags", "trigger", "low", "--priority", "-5"], env)
     high = orch(["dags", "trigger", "high", "--priority", "10"], env)
     assert (low.returncode, high.returncode) == (0, 0), low.stderr + high.stderr
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     scheduler = SchedulerProcess(env, tmp_path / "scheduler.log").start()
     try:
         for dag_id, run in (("low", low), ("high", high)):
@@ -69,7 +69,7 @@ def test_the_cli_refuses_a_priority_out_of_range(tmp_path: Path) -> None:
 
 
 def _client(tmp_path: Path) -> tuple[FlaskClient, dict[str, str]]:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     with sessions.begin() as s:
         token = user_store.create_token(s, user_store.create_user(s, "ops", Role.ADMIN, None, T0), T0)[1]
@@ -89,7 +89,7 @@ def test_a_named_schedule_s_runs_take_its_priority(tmp_path: Path) -> None:
     env, _ = _home(tmp_path)
     made = orch(["schedules", "create", "urgent", "--dag", "high", "--cron", "@hourly", "--priority", "3"], env)
     assert made.returncode == 0, made.stderr
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     with sessions.begin() as s:
         assert create_named_schedule_runs(s, datetime.now(UTC).replace(year=2100)) == 1
     with sessions() as s:
@@ -100,7 +100,7 @@ def test_a_sub_workflow_run_takes_the_priority_of_the_run_that_started_it(tmp_pa
     env, _ = _home(tmp_path)
     parent = orch(["dags", "trigger", "parent", "--priority", "4"], env)
     assert parent.returncode == 0, parent.stderr
-    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    sessions = upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")
     scheduler = SchedulerProcess(env, tmp_path / "scheduler.log").start()
     try:
         assert wait_for_run(sessions, "parent", parent.stdout.strip(), timeout=120).state == "success", scheduler.log()[-3000:]

@@ -70,7 +70,7 @@ def _home(path: Path, dag_id: str, tasks: list[str], sleep_s: float, health_thre
     """A home with one chain DAG, an upgraded SQLite database, the DAG already synced."""
     side = path / "side_effects.txt"
     write_dag(path / "dags", f"{dag_id}.py", CHAIN_DAG.format(dag_id=dag_id, side=str(side), sleep_s=sleep_s, tasks=tasks))
-    url = f"sqlite:///{path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(path, url))
     env = cli_env(path, heartbeat_interval_s=0.2, scheduler_health_threshold_s=health_threshold_s)

@@ -68,7 +68,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         write_dag(path / "dags", f"coded_{code}.yaml", CODED.replace("{dag_id}", f"coded_{code}").replace("{code}", code))
     write_dag(path / "dags", "totals.yaml", JSONATA)
     write_dag(path / "dags", "brief.yaml", KEPT_BRIEFLY)
-    url = f"sqlite:///{path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, make_config(path, url))
     env = cli_env(path)

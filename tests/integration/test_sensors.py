@@ -258,7 +258,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     (home / "plugins" / "flag_trigger.py").write_text(FLAG_PLUGIN)
     with sqlite3.connect(home / "warehouse.db") as db:
         db.execute("create table loads (day text)")
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     with StatusServer() as server, pytest.MonkeyPatch.context() as mp:
         mp.setenv("ORCH_CONN_STATUS_API", f"http://127.0.0.1:{server.port}")
@@ -487,7 +487,7 @@ def test_a_deferred_sensor_keeps_waiting_across_a_scheduler_restart(tmp_path: Pa
             FileSensor(task_id="wait", filepath={SIGNALS.format(name="restart")}, deferrable=True, poke_interval=0.1, timeout=300)
     """)
     (tmp_path / "signals").mkdir()
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     config = make_config(tmp_path, url)
     with SchedulerThread(config, sessions, InProcessExecutor()):

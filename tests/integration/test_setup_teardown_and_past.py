@@ -58,7 +58,7 @@ DAGS = """
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "st.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     made = upgraded_sessions(url)
     with SchedulerThread(make_config(tmp_path, url, dag_dir_scan_interval_s=0.5), made, InProcessExecutor()):
         yield made

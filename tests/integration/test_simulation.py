@@ -72,7 +72,7 @@ def _simulated(sim: dict[str, Any]) -> tuple[dict[str, Any], Counter[tuple[str, 
 @pytest.mark.slow
 def test_a_simulation_agrees_with_a_real_run_on_dask_given_the_same_outcomes(dask_address: str, tmp_path: Path) -> None:
     write_dag(tmp_path / "dags", "simulated.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config, sessions = make_config(tmp_path, url), upgraded_sessions(url)
     with SchedulerThread(config, sessions, DaskExecutor(dask_address)):
         run_id = trigger(sessions, "simulated", CONF)

@@ -322,7 +322,7 @@ SLA_DAGS = """
 def test_a_missed_state_sla_escalates_or_is_recorded_once(tmp_path: Path) -> None:
     t0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     write_dag(tmp_path / "dags", "slas.py", SLA_DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config = make_config(tmp_path, url)
     sessions = upgraded_sessions(url)
     sync_dag_folder(sessions, config)

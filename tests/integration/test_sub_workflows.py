@@ -63,7 +63,7 @@ class Home:
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     path = tmp_path_factory.mktemp("sub_workflows")
     write_dag(path / "dags", "orders.py", DAGS.format(marker=str(path / "failed_once")))
-    url = f"sqlite:///{path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{path / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     with SchedulerThread(make_config(path, url), sessions, InProcessExecutor(), clock=lambda: NOW):
         yield Home(sessions)

@@ -90,7 +90,7 @@ def _value(v: Any) -> Any:
 
 @pytest.fixture
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
-    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}")
+    config = make_config(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}")
     write_dag(config.resolved_dags_folder, "traced.py", DAG_FILE)
     sessions = upgraded_sessions(config.resolved_database_url)
     sync_dag_folder(sessions, config)

@@ -54,7 +54,7 @@ PARENTS = """
 def store(tmp_path: Path) -> tuple[Config, sessionmaker[Session]]:
     write_dag(tmp_path / "dags", "child.py", CHILD)
     write_dag(tmp_path / "dags", "parents.py", PARENTS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     return make_config(tmp_path, url, secret_key="test"), upgraded_sessions(url)
 
 

@@ -54,7 +54,7 @@ def test_set_get_list_and_delete_round_trip_with_audit(env: dict[str, str], tmp_
     _ok(["variables", "delete", "region"], env)
     missing = orch(["variables", "get", "region"], env)
     assert missing.returncode == 2 and "region" in missing.stderr
-    with upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")() as s:
+    with upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")() as s:
         actions = [a.action for a in s.scalars(select(AuditLog).where(AuditLog.action.like("variable.%")).order_by(AuditLog.id))]
     assert actions == ["variable.create", "variable.create", "variable.create", "variable.delete"]
 
@@ -88,7 +88,7 @@ def test_a_task_reads_variables_and_its_log_and_rendered_command_mask_the_secret
     _ok(["variables", "set", "limits", '{"rows": 7}', "--json"], env)
     run = orch(["dags", "test", "reads_vars"], {**env, "ORCH_VAR_REGION": "ap-south"})
     assert run.returncode == 0, run.stdout + run.stderr
-    with upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.store.db'}")() as s:
+    with upgraded_sessions(f"sqlite:///{tmp_path / 'orchestrator.db'}")() as s:
         tries = {t.task_id: t for t in s.scalars(select(TaskTry).where(TaskTry.dag_id == "reads_vars"))}
     assert "password is ***" in tries["show"].log
     assert "region=ap-south pw=***" in tries["echo"].log

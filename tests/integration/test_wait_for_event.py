@@ -74,7 +74,7 @@ class Store:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     write_dag(tmp_path / "dags", "waits.py", DAGS)
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     config = make_config(tmp_path, url, secret_key="test")
     sessions = upgraded_sessions(url)
     with sessions.begin() as s:

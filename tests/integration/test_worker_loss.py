@@ -42,7 +42,7 @@ def killed_mid_chain(cluster: DaskProcesses, tmp_path_factory: pytest.TempPathFa
     lines = home / "lines.txt"
     lines.touch()
     write_dag(home / "dags", "effects.py", CHAIN.replace("LINES", repr(str(lines))))
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     sessions = upgraded_sessions(url)
     try:
         with SchedulerThread(make_config(home, url), sessions, DaskExecutor(cluster.address)):

@@ -106,7 +106,7 @@ class DefinitionVersion(Base):
     definition_id: Mapped[str] = mapped_column(String(250), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(20), comment="draft, published, superseded or deprecated")
-    document: Mapped[dict[str, Any]] = mapped_column(JSON, comment="the workflow document (orchestrator.declarative.workflow's shape)")
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, comment="the workflow document (orchestrator.declarative's shape)")
     author: Mapped[str] = mapped_column(String(150))
     message: Mapped[str | None] = mapped_column(Text, comment="what the author said of the change")
     restored_from: Mapped[int | None] = mapped_column(Integer, comment="the version this one copies, when made by a restore")

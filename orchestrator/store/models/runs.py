@@ -47,7 +47,7 @@ class DagRun(Base):
         String(250), comment="a business identifier given at trigger time or taken from an event"
     )
     machine: Mapped[dict[str, Any] | None] = mapped_column(
-        JSON, comment="a state machine run's current state and awaited actions (orchestrator.core.machine.MachineRun)"
+        JSON, comment="a state machine run's current state and awaited actions (orchestrator.machine.MachineRun)"
     )
     run_data: Mapped[dict[str, Any] | None] = mapped_column(
         JSON, comment="the named run variables tasks and actions set (each change is an event)"
@@ -108,7 +108,7 @@ class TaskTry(Base):
         JSON, comment="the try's templated fields as rendered (secrets masked), by field name"
     )
     log_ref: Mapped[str | None] = mapped_column(
-        String(1024), comment="where the whole log is kept once it outgrew the row (orchestrator.plugins.log_store); `log` keeps its head"
+        String(1024), comment="where the whole log is kept once it outgrew the row (orchestrator.log_store); `log` keeps its head"
     )
     log_size: Mapped[int | None] = mapped_column(BigInteger, comment="the whole log's length in characters when it is in the log store")
 

@@ -74,7 +74,7 @@ class EventWait(Base):
     is_glob: Mapped[bool] = mapped_column(Boolean)
     match: Mapped[str | None] = mapped_column(Text, comment="JMESPath over {type, payload, id, params}")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, comment="the run's params, which `match` may compare the event with")
-    corr_key: Mapped[str | None] = mapped_column(String(40), comment="orchestrator.core.event_waits.wait_key: finds the wait by the event's fields")
+    corr_key: Mapped[str | None] = mapped_column(String(40), comment="orchestrator.event_waits.wait_key: finds the wait by the event's fields")
     after_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), comment="only later events match")
     started_at: Mapped[datetime]
     timeout_at: Mapped[datetime | None]

@@ -118,13 +118,13 @@ def seed_store(
             user = user_store.create_user(s, role, Role(role), None, now)
             tokens[role] = user_store.create_token(s, user, now)[1]
     sessions.kw["bind"].dispose()
-    return Seed(home / "orchestrator.store.db", config.resolved_dags_folder, tokens, finished)
+    return Seed(home / "orchestrator.db", config.resolved_dags_folder, tokens, finished)
 
 
 @pytest.fixture(scope="session")
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
     home = tmp_path_factory.mktemp("webui_seed")
-    return seed_store(home, f"sqlite:///{home / 'orchestrator.store.db'}")
+    return seed_store(home, f"sqlite:///{home / 'orchestrator.db'}")
 
 
 @dataclass
@@ -153,7 +153,7 @@ class Api:
 
 
 def copy_store(seed: Seed, folder: Path) -> Path:
-    target = folder / "orchestrator.store.db"
+    target = folder / "orchestrator.db"
     shutil.copyfile(seed.db_file, target)
     return target
 

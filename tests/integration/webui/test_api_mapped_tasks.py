@@ -28,7 +28,7 @@ FILES = {
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A store with one finished run of a mapped DAG (read-only tests share it)."""
     home = tmp_path_factory.mktemp("webui_mapped")
-    url = f"sqlite:///{home / 'orchestrator.store.db'}"
+    url = f"sqlite:///{home / 'orchestrator.db'}"
     seed = seed_store(home, url, files=FILES, test_runs=("mapped",))
     config = make_config(home, url, secret_key="test")
     sessions = make_sessionmaker(make_engine(url))

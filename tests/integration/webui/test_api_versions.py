@@ -48,7 +48,7 @@ V2 = """
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
     """A store whose DAG `orders` has two versions (a workflow file edited once)."""
-    seed = seed_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.store.db'}", files={"orders.yaml": V1}, test_runs=())
+    seed = seed_store(tmp_path, f"sqlite:///{tmp_path / 'orchestrator.db'}", files={"orders.yaml": V1}, test_runs=())
     config = make_config(tmp_path, f"sqlite:///{seed.db_file}", secret_key="test", dags_folder=seed.dags_folder)
     sessions = make_sessionmaker(make_engine(config.resolved_database_url))
     write_dag(seed.dags_folder, "orders.yaml", V2)

@@ -23,7 +23,7 @@ PASSWORD = "correct horse"
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[object]:
-    url = f"sqlite:///{tmp_path / 'orchestrator.store.db'}"
+    url = f"sqlite:///{tmp_path / 'orchestrator.db'}"
     engine = make_engine(url)
     upgrade(engine)
     sessions = make_sessionmaker(engine)

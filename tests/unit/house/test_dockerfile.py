@@ -199,7 +199,7 @@ def test_the_build_context_holds_every_file_the_image_installs() -> None:
     "path",
     [
         ".git/config", "tests/unit/core/test_schedule.py", "bench/README.md", "helm/orchestrator/values.yaml",
-        "orchestrator/__pycache__/config.cpython-311.pyc", "orchestrator.egg-info/PKG-INFO", "orchestrator.store.db",
+        "orchestrator/__pycache__/config.cpython-311.pyc", "orchestrator.egg-info/PKG-INFO", "orchestrator.db",
         ".venv/bin/python", "fernet_key",
     ],
 )
