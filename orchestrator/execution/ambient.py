@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from orchestrator.core.connections import note_secret as _note_secret
+from orchestrator.core.connections import note_secret
 from orchestrator.core.errors import DatabaseError
 from orchestrator.core.variables import (
     MISSING,
@@ -37,11 +37,6 @@ _sessions: dict[str, tuple[sessionmaker[Session], Any]] = {}
 
 class StoreUnreachableError(DatabaseError):
     """Code in a task asked the store for something (a Variable, an XCom value) and the database cannot be reached."""
-
-
-def note_secret(value: str) -> None:
-    """Mask `value` in the running try's log and rendered fields."""
-    _note_secret(value)
 
 
 def _open() -> tuple[sessionmaker[Session], Any]:
