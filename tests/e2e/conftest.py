@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import ORCHESTRATOR, REPO_ROOT, VIEWER, Pages, Server
+from tests.e2e.helpers import ACTION_TIMEOUT_MS, ORCHESTRATOR, REPO_ROOT, VIEWER, Pages, Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -238,8 +238,11 @@ def browser() -> Iterator[object]:
     """Debian's Chromium, headless, through Playwright (no browser download)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # The same patience as a page action's (Pages sets 15 s): on a loaded machine a write behind a
+    # button (log out, pause) can take the server longer than Playwright's 5 s default to answer.
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium

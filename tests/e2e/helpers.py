@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ORCHESTRATOR = Path(sys.executable).parent / "orchestrator"
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 VIEWER = ("vera", "viewer-password-1")
+ACTION_TIMEOUT_MS = 15_000
+"""How long a click, a fill or an assertion on the page waits."""
 RUN_TIMEOUT_MS = 90_000
 """How long a test waits for a run to finish in the browser (Dask on a shared machine can be slow)."""
 
@@ -42,7 +46,7 @@ class Pages:
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: self.js_errors.append(f"{page.url}: {exc}"))
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(ACTION_TIMEOUT_MS)
         page.goto("/login")
         page.fill("input[name=username]", username or "admin")
         page.fill("input[name=password]", password or self.server.admin_password)
@@ -53,6 +57,17 @@ class Pages:
     def close(self) -> None:
         for context in self.contexts:
             context.close()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def reloading(page: object) -> Iterator[None]:
+    """Around an action after which the page reloads itself: wait until the new page has loaded.
+
+    Without it the next click can land on the new page's button before its script has attached
+    the handler, and is lost.
+    """
+    with page.expect_navigation(wait_until="load"):  # type: ignore[attr-defined]
+        yield
 
 
 def screenshot(page: object, name: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import VIEWER, Pages, screenshot
+from tests.e2e.helpers import VIEWER, Pages, reloading, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,8 @@ def test_an_operator_manages_a_named_schedule_from_the_page(pages: Pages) -> Non
     page.fill("#schedule-timezone", "Europe/Paris")
     page.fill("#schedule-conf", '{"n": 5}')
     page.fill("#schedule-start", "2030-01-01T00:00")  # never due while the tests run
-    page.click("#schedule-submit")
+    with reloading(page):
+        page.click("#schedule-submit")
     row = page.locator('tr[data-schedule="e2e_weekday_mornings"]')
     expect(row).to_contain_text("0 7 * * 1-5")
     expect(row).to_contain_text("Europe/Paris")
@@ -31,12 +32,15 @@ def test_an_operator_manages_a_named_schedule_from_the_page(pages: Pages) -> Non
 
     row.locator("[data-edit]").click()
     page.fill("#schedule-cron", "30 6 * * 1-5")
-    page.click("#schedule-submit")
+    with reloading(page):
+        page.click("#schedule-submit")
     expect(row).to_contain_text("30 6 * * 1-5")
 
-    row.locator("[data-toggle]").click()
+    with reloading(page):
+        row.locator("[data-toggle]").click()
     expect(row.locator(".pill")).to_have_text("paused")
-    row.locator("[data-toggle]").click()
+    with reloading(page):
+        row.locator("[data-toggle]").click()
     expect(row.locator(".pill")).to_have_text("active")
 
     row.locator("[data-delete]").click()
