@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from orchestrator.core.durations import parse_duration
+from orchestrator.core.durations import duration_seconds
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.states import TriggerRule
 
@@ -50,20 +50,10 @@ def seconds_of(value: timedelta | float | int | str | None, name: str) -> float 
     """A duration option (a timedelta, seconds or ISO 8601) in seconds; DagDefinitionError naming `name`."""
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise DagDefinitionError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration: {exc}") from None
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise DagDefinitionError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration, not {value!r}")
-    if seconds < 0:
-        raise DagDefinitionError(f"{name} must not be negative, got {value!r}")
-    return seconds
+    try:
+        return duration_seconds(value, name)
+    except ValueError as exc:
+        raise DagDefinitionError(str(exc)) from None
 
 
 def error_names(task_id: str, name: str, value: Any) -> tuple[str, ...]:

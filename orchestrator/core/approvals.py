@@ -24,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from orchestrator.core.durations import duration_seconds
 from orchestrator.core.errors import ConflictError, OrchestratorError
 
 ROLE_PREFIX = "role:"
@@ -116,23 +117,6 @@ class ApprovalClosedError(ConflictError):
 
 
 # -- the spec -------------------------------------------------------------------------------------------
-def duration_seconds(value: Any, name: str) -> float:
-    """A timedelta, a number of seconds or an ISO 8601 duration, as seconds (ValueError if not)."""
-    from orchestrator.core.durations import parse_duration
-
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, str):
-        seconds = parse_duration(value)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValueError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration such as 'PT4H', not {value!r}")
-    if seconds < 0:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return seconds
-
-
 def _check_approver(entry: Any) -> str:
     if not isinstance(entry, str) or not entry.strip() or len(entry) > 150 + len(ROLE_PREFIX):
         raise ValueError(f"an approver is a username or 'role:<viewer|operator|admin>', not {entry!r}")

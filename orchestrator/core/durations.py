@@ -1,4 +1,5 @@
-"""ISO 8601 durations ("PT5M", "P1DT2H", "PT0.5S") as seconds.
+"""Durations as seconds: ISO 8601 text ("PT5M", "P1DT2H", "PT0.5S"), and the options that take a
+timedelta, a number of seconds or that text.
 
 A small parser rather than a dependency: `isodate` is not installed here, and only the fixed-length
 units make sense for delays (years and months have no fixed length, so they are refused).
@@ -7,6 +8,8 @@ units make sense for delays (years and months have no fixed length, so they are 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import Any
 
 _DURATION = re.compile(
     r"^(?P<sign>-)?P(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
@@ -26,3 +29,21 @@ def parse_duration(text: str) -> float:
     if match["sign"]:
         raise ValueError(f"{text!r}: a duration must not be negative")
     return sum(float(match[unit].replace(",", ".")) * factor for unit, factor in _UNIT_S.items() if match[unit])
+
+
+def duration_seconds(value: Any, name: str) -> float:
+    """A timedelta, a number of seconds or an ISO 8601 duration as seconds; ValueError naming `name` if not."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str):
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration: {exc}") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise ValueError(f"{name} must be a timedelta, a number of seconds or an ISO 8601 duration such as 'PT4H', not {value!r}")
+    if seconds < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return seconds

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from jmespath.visitor import TreeInterpreter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.core.approvals import duration_seconds
+from orchestrator.core.durations import duration_seconds
 from orchestrator.core.triggers import MAX_TYPE_LEN, _truthy, compile_expression
 
 EVENT_FIELDS = ("type", "payload", "id")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from orchestrator import DAG, PythonTask
-from orchestrator.core.durations import parse_duration
+from orchestrator.core.durations import duration_seconds, parse_duration
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.planner import TaskView
 from orchestrator.core.retry import retry_delay, retryable
@@ -67,6 +68,22 @@ def test_iso_durations_parse_to_seconds(text: str, seconds: float) -> None:
 def test_malformed_or_variable_length_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("value", [timedelta(minutes=5), 300, 300.0, "PT5M"])
+def test_a_duration_option_takes_a_timedelta_seconds_or_iso_text(value: object) -> None:
+    assert duration_seconds(value, "timeout") == 300
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("5 minutes", "timeout must be a timedelta, a number of seconds or an ISO 8601 duration: '5 minutes' is not"),
+     (True, "timeout must be a timedelta, a number of seconds or an ISO 8601 duration such as 'PT4H', not True"),
+     (-1, "timeout must not be negative, got -1")],
+)
+def test_a_bad_duration_option_is_refused_naming_the_option(value: object, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        duration_seconds(value, "timeout")
 
 
 def test_tasks_accept_iso_durations_for_their_delays_and_timeout() -> None:
