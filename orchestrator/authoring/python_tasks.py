@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.authoring.task_options import callable_ref_of
-from orchestrator.authoring.tasks import BaseTask, XComArg, _resolve, _xcom_refs
+from orchestrator.authoring.tasks import BaseTask, XComArg, resolve_xcoms, xcom_refs_in
 from orchestrator.core.errors import BranchError, DagDefinitionError
 from orchestrator.core.spec import MapSource
 
@@ -55,7 +55,7 @@ class PythonTask(BaseTask):
         self.map_values: dict[str, Any] = {}  # one mapped instance's items (for_map_items)
         self.multiple_outputs = bool(multiple_outputs)
         self.context_kwargs = bool(context_kwargs)
-        for ref in _xcom_refs([self.op_args, self.op_kwargs]):
+        for ref in xcom_refs_in([self.op_args, self.op_kwargs]):
             self.set_upstream(ref.task)
         try:
             self._params = dict(inspect.signature(python_callable).parameters)
@@ -64,8 +64,8 @@ class PythonTask(BaseTask):
         self._wants_context = "context" in self._params
 
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
-        args = _resolve(self.op_args, upstream_results)
-        kwargs = {**_resolve(self.op_kwargs, upstream_results), **self.map_values}
+        args = resolve_xcoms(self.op_args, upstream_results)
+        kwargs = {**resolve_xcoms(self.op_kwargs, upstream_results), **self.map_values}
         if self._wants_context and "context" not in kwargs:
             kwargs["context"] = context
         if self.templates_dict is not None and ("templates_dict" in self._params or any(p.kind is p.VAR_KEYWORD for p in self._params.values())):
@@ -116,7 +116,7 @@ class PythonTask(BaseTask):
             map_length([src for src in sources if src.values is not None], {})
         except MappingError as exc:
             raise DagDefinitionError(f"task {self.task_id!r}: {exc}") from None
-        fixed = {ref.task.task_id for ref in _xcom_refs([self.op_args, self.op_kwargs])}
+        fixed = {ref.task.task_id for ref in xcom_refs_in([self.op_args, self.op_kwargs])}
         both = sorted(fixed.intersection(src.task_id for src in sources if src.task_id))
         if both:
             raise DagDefinitionError(

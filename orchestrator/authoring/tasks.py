@@ -385,23 +385,25 @@ def _as_tasks(obj: Any, group_side: Literal["roots", "leaves"]) -> list[BaseTask
     raise DagDefinitionError(f"expected a task or a list of tasks, got {obj!r}")
 
 
-def _xcom_refs(value: Any) -> list[XComArg]:
+def xcom_refs_in(value: Any) -> list[XComArg]:
+    """The XComArgs anywhere in `value` (nested dicts, lists, tuples and sets), in order."""
     if isinstance(value, XComArg):
         return [value]
     if isinstance(value, dict):
-        return [r for v in value.values() for r in _xcom_refs(v)]
+        return [r for v in value.values() for r in xcom_refs_in(v)]
     if isinstance(value, (list, tuple, set)):
-        return [r for v in value for r in _xcom_refs(v)]
+        return [r for v in value for r in xcom_refs_in(v)]
     return []
 
 
-def _resolve(value: Any, upstream_results: dict[str, Any]) -> Any:
+def resolve_xcoms(value: Any, upstream_results: dict[str, Any]) -> Any:
+    """`value` with every XComArg in it replaced by its upstream's result."""
     if isinstance(value, XComArg):
         return value.resolve(upstream_results)
     if isinstance(value, dict):
-        return {k: _resolve(v, upstream_results) for k, v in value.items()}
+        return {k: resolve_xcoms(v, upstream_results) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_resolve(v, upstream_results) for v in value)
+        return type(value)(resolve_xcoms(v, upstream_results) for v in value)
     return value
 
 

@@ -24,7 +24,7 @@ from jmespath.visitor import TreeInterpreter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.core.durations import duration_seconds
-from orchestrator.core.triggers import MAX_TYPE_LEN, _truthy, compile_expression
+from orchestrator.core.triggers import MAX_TYPE_LEN, compile_expression, truthy
 
 EVENT_FIELDS = ("type", "payload", "id")
 MAX_KEY_DEPTH = 6  # path segments of an event field that can correlate (payload.a.b.c.d.e)
@@ -71,7 +71,7 @@ def document(type: str, payload: Mapping[str, Any], event_id: str | None, params
 
 def matches(match: str | None, doc: Mapping[str, Any]) -> bool:
     """Whether `match` is true over `doc` (no match: true). Raises what a failing expression raises."""
-    return match is None or _truthy(compile_expression(match).search(doc))
+    return match is None or truthy(compile_expression(match).search(doc))
 
 
 # -- correlation keys -----------------------------------------------------------------------------------

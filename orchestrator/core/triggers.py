@@ -109,7 +109,7 @@ class TriggerOutcome:
     error: str | None = None
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     """JMESPath's truth: false, null, "", [] and {} are false; every number is true (0 too)."""
     return not (value is None or value is False or (isinstance(value, (str, list, dict)) and not value))
 
@@ -120,7 +120,7 @@ def evaluate(trigger: EventTriggerSpec, event: Mapping[str, Any]) -> TriggerOutc
     if not fnmatchcase(str(event.get("type", "")), trigger.type):
         return None
     try:
-        if trigger.condition is not None and not _truthy(compile_expression(trigger.condition).search(event)):
+        if trigger.condition is not None and not truthy(compile_expression(trigger.condition).search(event)):
             return None
         if trigger.transform is None:
             conf = event.get("payload")

@@ -30,11 +30,11 @@ from orchestrator.authoring.state_machine import Action, State, StateMachine, Tr
 from orchestrator.authoring.tasks import BaseTask
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.core.machine import GUARD_NAMES
-from orchestrator.declarative.step_tasks import FunctionStep, _import_function, _step_type, _TaskIdError, _type_error
-from orchestrator.declarative.workflow import Duration, RetryPolicy, WorkflowFileError, _message, _path, _Shape
+from orchestrator.declarative.step_tasks import FunctionStep, TaskIdError, import_function, resolve_step_type, type_error_text
+from orchestrator.declarative.workflow import Duration, RetryPolicy, Shape, WorkflowFileError, error_message, error_path
 
 
-class ActionShape(_Shape):
+class ActionShape(Shape):
     action_id: str = Field(alias="actionId", pattern=r"^[A-Za-z0-9_\-]{1,100}$")
     task_id: str = Field(alias="taskId", min_length=1)
     input: dict[str, Any] = Field(default_factory=dict)
@@ -42,7 +42,7 @@ class ActionShape(_Shape):
     timeout: Duration | None = None
 
 
-class StateShape(_Shape):
+class StateShape(Shape):
     name: str = Field(min_length=1, max_length=200)
     on_enter: list[str] = Field(default_factory=list, alias="onEnter")
     on_exit: list[str] = Field(default_factory=list, alias="onExit")
@@ -51,7 +51,7 @@ class StateShape(_Shape):
     description: str | None = None
 
 
-class TransitionShape(_Shape):
+class TransitionShape(Shape):
     source: str = Field(alias="from")
     target: str = Field(alias="to")
     event: str | None = None
@@ -61,7 +61,7 @@ class TransitionShape(_Shape):
     priority: int = 0
 
 
-class MachineShape(_Shape):
+class MachineShape(Shape):
     machine_id: str = Field(alias="machineId", pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
     name: str | None = None
     version: str | None = None
@@ -83,7 +83,7 @@ def parse_machine(document: Any) -> MachineShape:
     try:
         return MachineShape.model_validate(document)
     except ValidationError as exc:
-        raise WorkflowFileError([(_path(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]) from None
+        raise WorkflowFileError([(error_path(e["loc"]), error_message(e)) for e in exc.errors(include_url=False)]) from None
 
 
 class _FileAction(Action):
@@ -103,9 +103,9 @@ class _FileAction(Action):
         if shape.timeout is not None:
             options["execution_timeout"] = shape.timeout
         if ":" in shape.task_id:
-            return FunctionStep(task_id=self.id, ref=shape.task_id, function=_import_function(shape.task_id), arguments=shape.input,
+            return FunctionStep(task_id=self.id, ref=shape.task_id, function=import_function(shape.task_id), arguments=shape.input,
                                 dag=dag, **options)
-        return _step_type(shape.task_id)(task_id=self.id, dag=dag, **shape.input, **options)
+        return resolve_step_type(shape.task_id)(task_id=self.id, dag=dag, **shape.input, **options)
 
 
 def build_machine(document: Any) -> StateMachine:
@@ -141,9 +141,9 @@ def build_machine(document: Any) -> StateMachine:
             shape.machine_id, states=states, transitions=transitions, initial=shape.initial, tags=shape.tags,
             description=shape.description, title=shape.name,
         )
-    except _TaskIdError as exc:
+    except TaskIdError as exc:
         raise WorkflowFileError([("actions", str(exc))]) from None
     except TypeError as exc:
-        raise WorkflowFileError([("actions", _type_error(exc))]) from None
+        raise WorkflowFileError([("actions", type_error_text(exc))]) from None
     dag.version_label = shape.version
     return dag

@@ -23,10 +23,10 @@ from orchestrator.core.states import TriggerRule
 from orchestrator.declarative.step_tasks import (
     ForeachItems,
     FunctionStep,
-    _import_function,
-    _step_type,
-    _TaskIdError,
-    _type_error,
+    TaskIdError,
+    import_function,
+    resolve_step_type,
+    type_error_text,
 )
 from orchestrator.declarative.workflow import Foreach, OnFailure, RepeatUntil, Step, Workflow
 
@@ -210,16 +210,16 @@ class _Builder:
                 feeder = ForeachItems(task_id=f"{step.step_id}__items", expression=step.foreach.items, dag=self.dag, **moved)
             if ":" in step.task_id:
                 own: BaseTask = FunctionStep(
-                    task_id=step.step_id, ref=step.task_id, function=_import_function(step.task_id), arguments=step.input,
+                    task_id=step.step_id, ref=step.task_id, function=import_function(step.task_id), arguments=step.input,
                     dag=self.dag, **options,
                 )
             else:
-                own = _step_type(step.task_id)(task_id=step.step_id, dag=self.dag, **step.input, **options)
-        except _TaskIdError as exc:
+                own = resolve_step_type(step.task_id)(task_id=step.step_id, dag=self.dag, **step.input, **options)
+        except TaskIdError as exc:
             self.problems.append((f"{here}.taskId", str(exc)))
             return None, None
         except TypeError as exc:
-            self.problems.append((f"{here}.input", _type_error(exc)))
+            self.problems.append((f"{here}.input", type_error_text(exc)))
             return None, None
         except DagDefinitionError as exc:
             self.problems.append((here, str(exc)))

@@ -90,33 +90,36 @@ def _data(upstream_results: dict[str, Any]) -> Any:
     return next(iter(upstream_results.values())) if len(upstream_results) == 1 else (upstream_results or None)
 
 
-class _TaskIdError(Exception):
+class TaskIdError(Exception):
     """A step's taskId names no step type or no importable function."""
 
 
-def _import_function(ref: str) -> Callable[..., Any]:
+def import_function(ref: str) -> Callable[..., Any]:
+    """The function a `module:function` reference names; TaskIdError saying why not."""
     module_name, _, qualname = ref.partition(":")
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any failure to import is the file's problem
-        raise _TaskIdError(f"cannot import module {module_name!r} (from the DAG folder or installed): {type(exc).__name__}: {exc}") from None
+        raise TaskIdError(f"cannot import module {module_name!r} (from the DAG folder or installed): {type(exc).__name__}: {exc}") from None
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:
-            raise _TaskIdError(f"module {module_name!r} has no {qualname!r}")
+            raise TaskIdError(f"module {module_name!r} has no {qualname!r}")
     if not callable(target):
-        raise _TaskIdError(f"{ref!r} is not a function")
+        raise TaskIdError(f"{ref!r} is not a function")
     return target  # type: ignore[no-any-return]
 
 
-def _step_type(name: str) -> type[BaseTask]:
+def resolve_step_type(name: str) -> type[BaseTask]:
+    """The step type registered as `name`; TaskIdError when there is none."""
     try:
         return step_type(name)
     except PluginError as exc:
-        raise _TaskIdError(f"{exc}, and it is not module:function") from None
+        raise TaskIdError(f"{exc}, and it is not module:function") from None
 
 
-def _type_error(exc: TypeError) -> str:
+def type_error_text(exc: TypeError) -> str:
+    """A step type's TypeError for bad arguments, without the `Class.__init__()` noise."""
     text = str(exc)
     # "HttpTask.__init__() got an unexpected keyword argument 'x'" -> which argument, for which step type
     return re.sub(r"^\S*?__init__\(\) ", "", text)

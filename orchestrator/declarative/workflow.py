@@ -147,7 +147,9 @@ Duration = Annotated[float, Field(ge=0), BeforeValidator(_duration)]
 StepId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,100}$")]
 
 
-class _Shape(BaseModel):
+class Shape(BaseModel):
+    """A part of a workflow file: unknown fields are refused, and it does not change."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -164,14 +166,14 @@ def _compiled(names: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
-class Transition(_Shape):
+class Transition(Shape):
     """An edge of `next`: go to `stepId` when `condition` holds (always without one)."""
 
     step_id: StepId = Field(validation_alias=AliasChoices("nextStepId", "stepId"))
     condition: Annotated[str, AfterValidator(_compiled(CONDITION_NAMES))] | None = None
 
 
-class RetryPolicy(_Shape):
+class RetryPolicy(Shape):
     """`maxAttempts` counts every try (3: the first and two retries)."""
 
     max_attempts: int = Field(default=1, ge=1, le=100, alias="maxAttempts")
@@ -181,17 +183,17 @@ class RetryPolicy(_Shape):
     retry_on: list[str] = Field(default_factory=list, alias="retryOn")
 
 
-class ErrorCondition(_Shape):
+class ErrorCondition(Shape):
     error_type: str | None = Field(default=None, alias="errorType")
     error_code: str | None = Field(default=None, alias="errorCode")
     next_step_id: StepId = Field(alias="nextStepId")
 
 
-class ErrorHandler(_Shape):
+class ErrorHandler(Shape):
     conditions: list[ErrorCondition] = Field(min_length=1)
 
 
-class OnFailure(_Shape):
+class OnFailure(Shape):
     """What the step's last failed try does: `stop` the run at once, `continue` as if it succeeded,
     `retry` (the retryPolicy's tries), or route errors by type (`errorHandler`, `nextStepId` for any
     other type) to handler steps, which then run. Without onFailure the step fails as usual."""
@@ -215,7 +217,7 @@ def _min_success(value: Any) -> Any:
     raise ValueError(f"must be all, any, majority or a number of steps (1 or more), not {value!r}")
 
 
-class Foreach(_Shape):
+class Foreach(Shape):
     """Run the step once per item: `items` is a list, or an expression over `data` / `params` /
     `input` that gives one; each instance gets its item as the keyword argument `as`."""
 
@@ -223,7 +225,7 @@ class Foreach(_Shape):
     as_: str = Field(default="item", alias="as", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 
 
-class Loop(_Shape):
+class Loop(Shape):
     """Repeat a branch until `repeatUntil` (over `results.<stepId>` of the iteration, and `params`)
     holds, at most `maxIterations` times."""
 
@@ -231,14 +233,14 @@ class Loop(_Shape):
     max_iterations: int = Field(alias="maxIterations", ge=1, le=1000)
 
 
-class Branch(_Shape):
+class Branch(Shape):
     branch_id: StepId = Field(alias="branchId")
     description: str | None = None
     loop: Loop | None = None
     steps: list[Step] = Field(min_length=1)
 
 
-class DeadlineShape(_Shape):
+class DeadlineShape(Shape):
     """`deadline: {after: PT2H, reference: logical_date | run_start, notify: [{channel: email, ...}]}`."""
 
     after: Duration
@@ -249,7 +251,7 @@ class DeadlineShape(_Shape):
         return Deadline(after=self.after, reference=self.reference, notify=self.notify)
 
 
-class Step(_Shape):
+class Step(Shape):
     step_id: StepId = Field(alias="stepId")
     task_id: str | None = Field(default=None, alias="taskId", min_length=1)
     name: str | None = None
@@ -280,12 +282,12 @@ class Step(_Shape):
         return value
 
 
-class Transform(_Shape):
+class Transform(Shape):
     type: Literal["jmespath", "jsonata"] = Field(description="the expression's language: JMESPath or JSONata, over {type, payload, id}")
     expression: str
 
 
-class Trigger(_Shape):
+class Trigger(Shape):
     """Either `eventPattern` (an outside event type glob) or `schedule` (a cron expression)."""
 
     event_pattern: str | None = Field(default=None, alias="eventPattern")
@@ -298,14 +300,14 @@ class Trigger(_Shape):
     catchup: bool = False
 
 
-class ExecutionLog(_Shape):
+class ExecutionLog(Shape):
     """Seed 002's executionLog: `retention` (ISO 8601, e.g. P30D) is how long the workflow's finished
     runs are kept, with their logs and events, by the daily retention (orchestrator.operations.retention)."""
 
     retention: Duration
 
 
-class Workflow(_Shape):
+class Workflow(Shape):
     workflow_id: str = Field(alias="workflowId", pattern=r"^[A-Za-z0-9_.\-]{1,250}$")
     name: str | None = None
     version: str | None = None
@@ -335,10 +337,11 @@ def parse_workflow(document: Any) -> Workflow:
     try:
         return Workflow.model_validate(document)
     except ValidationError as exc:
-        raise WorkflowFileError([(_path(e["loc"]), _message(e)) for e in exc.errors(include_url=False)]) from None
+        raise WorkflowFileError([(error_path(e["loc"]), error_message(e)) for e in exc.errors(include_url=False)]) from None
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+def error_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as the file's path, such as `steps[1].retryPolicy`."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -348,7 +351,8 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _message(error: Any) -> str:
+def error_message(error: Any) -> str:
+    """A pydantic error in the file's words."""
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "missing":

@@ -39,7 +39,8 @@ class StoreUnreachableError(DatabaseError):
     """Code in a task asked the store for something (a Variable, an XCom value) and the database cannot be reached."""
 
 
-def _open() -> tuple[sessionmaker[Session], Any]:
+def open_store() -> tuple[sessionmaker[Session], Any]:
+    """The store's sessions and the connection secrets' crypter, from the task's configuration."""
     from orchestrator.core.config import load_config
     from orchestrator.store.connections import crypter
     from orchestrator.store.db import make_engine, make_sessionmaker
@@ -53,9 +54,10 @@ def _open() -> tuple[sessionmaker[Session], Any]:
 
 
 @contextmanager
-def _session(what: str) -> Iterator[tuple[Session, Any]]:
+def store_session(what: str) -> Iterator[tuple[Session, Any]]:
+    """A session on the store in one transaction (with the crypter); StoreUnreachableError naming `what` if the database cannot be reached."""
     try:
-        sessions, f = _open()
+        sessions, f = open_store()
         with sessions.begin() as session:
             yield session, f
     except SQLAlchemyError as exc:
@@ -69,7 +71,7 @@ def stored_variable(key: str) -> Any | None:
     """The variable's stored value, or None when it does not exist."""
     from orchestrator.store import variables as variable_store
 
-    with _session(f"Variable.get({key!r})") as (session, f):
+    with store_session(f"Variable.get({key!r})") as (session, f):
         found = variable_store.find(session, key, f)
     return None if found is None else found.value
 
@@ -82,7 +84,7 @@ def store_variable(key: str, value: Any, description: str | None) -> None:
     ctx = current_context()
     actor = f"task:{ctx.dag_id}/{ctx.run_id}/{ctx.task_id}" if ctx else "code"
     now = datetime.now(UTC)
-    with _session(f"Variable.set({key!r})") as (session, f):
+    with store_session(f"Variable.set({key!r})") as (session, f):
         variable_store.put(session, key, value, f, now, description)
         audit.record(session, actor=actor, action="variable.set", target=key, at=now, details={"sensitive": is_sensitive(key)})
 
@@ -94,7 +96,7 @@ def delete_variable(key: str) -> None:
 
     ctx = current_context()
     now = datetime.now(UTC)
-    with _session(f"Variable.delete({key!r})") as (session, _f):
+    with store_session(f"Variable.delete({key!r})") as (session, _f):
         variable_store.delete(session, key)
         audit.record(session, actor=f"task:{ctx.dag_id}/{ctx.run_id}/{ctx.task_id}" if ctx else "code",
                      action="variable.delete", target=key, at=now)
@@ -103,7 +105,7 @@ def delete_variable(key: str) -> None:
 def push_xcom(dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
     from orchestrator.store.models import XCom
 
-    with _session(f"xcom_push(key={key!r})") as (session, _f):
+    with store_session(f"xcom_push(key={key!r})") as (session, _f):
         session.merge(XCom(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key, value=value, at=datetime.now(UTC)))
 
 
@@ -112,7 +114,7 @@ def pulled_xcom(dag_id: str, run_id: str, task_id: str, key: str) -> tuple[bool,
     A mapped task's values come as the list of its instances'."""
     from orchestrator.store.models import TaskInstance, XCom
 
-    with _session(f"xcom_pull(task_ids={task_id!r}, key={key!r})") as (session, _f):
+    with store_session(f"xcom_pull(task_ids={task_id!r}, key={key!r})") as (session, _f):
         if key == "return_value":
             rows = session.execute(
                 select(TaskInstance.map_index, TaskInstance.result).where(
@@ -139,7 +141,7 @@ def external_states(dag_id: str, logical_date: datetime, task_ids: list[str] | N
     (a manual one beside a scheduled one), the latest queued counts."""
     from orchestrator.store.models import DagRun, TaskInstance
 
-    with _session(f"the state of {dag_id}'s run at {logical_date.isoformat()}") as (session, _f):
+    with store_session(f"the state of {dag_id}'s run at {logical_date.isoformat()}") as (session, _f):
         run = session.execute(
             select(DagRun.run_id, DagRun.state).where(DagRun.dag_id == dag_id, DagRun.logical_date == logical_date)
             .order_by(DagRun.queued_at.desc()).limit(1)

@@ -69,11 +69,11 @@ class _Connections:
 
 
 def _stored_connection(conn_id: str) -> Connection:
-    from orchestrator.execution.ambient import _open, _session
+    from orchestrator.execution.ambient import open_store, store_session
     from orchestrator.store import connections as connection_store
 
-    _open()
-    with _session(f"conn.{conn_id}") as (session, f):
+    open_store()
+    with store_session(f"conn.{conn_id}") as (session, f):
         found = connection_store.find(session, conn_id, f)
     if found is None:
         raise ConnectionNotFoundError(f"connection {conn_id!r} is not defined (environment ORCH_CONN_..., or `orchestrator connections add`)")

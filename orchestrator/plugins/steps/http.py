@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.authoring.task_options import seconds_of
-from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
+from orchestrator.authoring.tasks import BaseTask, resolve_xcoms, xcom_refs_in
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
 
@@ -175,7 +175,7 @@ class HttpTask(BaseTask):
         self.params = dict(params or {})
         self.expected_status = None if expected_status is None else frozenset(int(s) for s in expected_status)
         self.timeout_s = seconds_of(timeout, "timeout") or 30.0
-        for ref in _xcom_refs([self.json, self.params]):
+        for ref in xcom_refs_in([self.json, self.params]):
             self.set_upstream(ref.task)
 
     def args_repr(self) -> str:
@@ -184,8 +184,8 @@ class HttpTask(BaseTask):
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
         url, conn_headers = target(self.conn_id, self.path)
         response = request(
-            self.method, url, headers={**conn_headers, **self.headers}, body=_resolve(self.json, upstream_results),
-            params=_resolve(self.params, upstream_results), timeout_s=self.timeout_s,
+            self.method, url, headers={**conn_headers, **self.headers}, body=resolve_xcoms(self.json, upstream_results),
+            params=resolve_xcoms(self.params, upstream_results), timeout_s=self.timeout_s,
         )
         log.info("%s %s -> %d (%d bytes)", self.method, url, response.status, len(response.body))
         ok = response.status in self.expected_status if self.expected_status is not None else 200 <= response.status < 300

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.authoring.task_options import seconds_of
-from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
+from orchestrator.authoring.tasks import BaseTask, resolve_xcoms, xcom_refs_in
 from orchestrator.core.errors import DagDefinitionError, OrchestratorError
 from orchestrator.plugins.hookspecs import hookimpl
 from orchestrator.plugins.steps.http import HttpStatusError, request, target
@@ -145,7 +145,7 @@ class NotifyTask(BaseTask):
         self.url = url
         self.data = dict(data or {})
         self.timeout_s = seconds_of(timeout, "timeout") or 30.0
-        for ref in _xcom_refs([self.message, self.data]):
+        for ref in xcom_refs_in([self.message, self.data]):
             self.set_upstream(ref.task)
 
     def args_repr(self) -> str:
@@ -154,11 +154,11 @@ class NotifyTask(BaseTask):
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> None:
         from orchestrator.plugins.manager import get_notifier
 
-        message = _resolve(self.message, upstream_results)
+        message = resolve_xcoms(self.message, upstream_results)
         get_notifier(self.channel).send(
             Notification(
                 message=message if isinstance(message, str) else json.dumps(message, default=str), subject=self.subject, to=self.to,
-                conn_id=self.conn_id, url=self.url, data=_resolve(self.data, upstream_results), dag_id=context.dag_id,
+                conn_id=self.conn_id, url=self.url, data=resolve_xcoms(self.data, upstream_results), dag_id=context.dag_id,
                 run_id=context.run_id, task_id=context.task_id, timeout_s=self.timeout_s,
             )
         )
@@ -184,18 +184,18 @@ def orchestrator_on_deadline_missed(event: Any, connection: Callable[[str], dict
     payload = event.payload or {}
     what = f"task {event.task_id}" if event.task_id else "run"
     message = f"{event.dag_id}/{event.run_id}: the {what} missed its deadline ({payload.get('deadline')}). {event.reason or ''}".strip()
-    for target in payload.get("notify") or ():
-        conn_id = target.get("conn_id")
+    for recipient in payload.get("notify") or ():
+        conn_id = recipient.get("conn_id")
         resolved = connection(conn_id) if conn_id else None
         token = set_connections({conn_id: resolved} if conn_id and resolved else {})
         try:
-            get_notifier(target["channel"]).send(Notification(
-                message=message, subject=target.get("subject") or f"[orchestrator] late: {event.dag_id}/{event.run_id}",
-                to=tuple(target.get("to") or ()), conn_id=conn_id, url=target.get("url"),
+            get_notifier(recipient["channel"]).send(Notification(
+                message=message, subject=recipient.get("subject") or f"[orchestrator] late: {event.dag_id}/{event.run_id}",
+                to=tuple(recipient.get("to") or ()), conn_id=conn_id, url=recipient.get("url"),
                 data={"deadline": payload.get("deadline"), "event": "deadline.missed"},
                 dag_id=event.dag_id, run_id=event.run_id, task_id=event.task_id,
             ))
-        except Exception:  # noqa: BLE001 - one target's failure must not keep the others from hearing
-            log.exception("could not tell %s that %s/%s missed its deadline", target.get("channel"), event.dag_id, event.run_id)
+        except Exception:  # noqa: BLE001 - one recipient's failure must not keep the others from hearing
+            log.exception("could not tell %s that %s/%s missed its deadline", recipient.get("channel"), event.dag_id, event.run_id)
         finally:
             reset_connections(token)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.authoring.tasks import BaseTask, _resolve, _xcom_refs
+from orchestrator.authoring.tasks import BaseTask, resolve_xcoms, xcom_refs_in
 from orchestrator.core.errors import DagDefinitionError
 from orchestrator.plugins.hookspecs import hookimpl
 
@@ -92,7 +92,7 @@ class SqlTask(BaseTask):
         self.sql = sql
         self.parameters = dict(parameters or {})
         self.max_rows = max_rows
-        for ref in _xcom_refs(self.parameters):
+        for ref in xcom_refs_in(self.parameters):
             self.set_upstream(ref.task)
 
     def args_repr(self) -> str:
@@ -100,7 +100,7 @@ class SqlTask(BaseTask):
 
     def execute(self, context: TaskContext, upstream_results: dict[str, Any]) -> Any:
         assert self.conn_id is not None
-        return run_statement(self.conn_id, self.sql, _resolve(self.parameters, upstream_results), self.max_rows)
+        return run_statement(self.conn_id, self.sql, resolve_xcoms(self.parameters, upstream_results), self.max_rows)
 
 
 def run_statement(conn_id: str, sql: str, parameters: Mapping[str, Any], max_rows: int) -> Any:
