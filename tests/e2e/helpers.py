@@ -60,8 +60,9 @@ class Pages:
 
 
 @contextmanager
-def reloading(page: object) -> Iterator[None]:
-    """Around an action after which the page reloads itself: wait until the new page has loaded.
+def page_loads(page: object) -> Iterator[None]:
+    """Around an action that opens a page (a link, or a script that navigates or reloads): wait
+    until the new page has loaded, its scripts included.
 
     Without it the next click can land on the new page's button before its script has attached
     the handler, and is lost.

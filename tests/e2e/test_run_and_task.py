@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, screenshot, trigger_from_dag_page
+from tests.e2e.helpers import RUN_TIMEOUT_MS, Pages, page_loads, screenshot, trigger_from_dag_page
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,8 @@ def test_cancelling_a_run_then_clearing_its_task_runs_it_again(pages: Pages) -> 
     trigger_from_dag_page(page, "e2e_cancel")
     cell = page.locator("#grid tr[data-task='slow'] a.cell").last
     expect(cell).to_have_attribute("data-state", "running", timeout=RUN_TIMEOUT_MS)
-    page.locator("#grid .runhead a").last.click()
+    with page_loads(page):
+        page.locator("#grid .runhead a").last.click()
     page.click("#cancel-run")
     expect(page.locator("#confirm-dialog")).to_be_visible()
     screenshot(page, "run_cancel_confirm")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import RUN_TIMEOUT_MS, VIEWER, Pages, Server, screenshot, trigger_from_dag_page
+from tests.e2e.helpers import RUN_TIMEOUT_MS, VIEWER, Pages, Server, page_loads, screenshot, trigger_from_dag_page
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +18,8 @@ def test_a_run_is_paused_resumed_and_its_running_task_marked_success_from_the_ru
     trigger_from_dag_page(page, "e2e_controls")
     cell = page.locator("#grid tr[data-task='slow'] a.cell").last
     expect(cell).to_have_attribute("data-state", "running", timeout=RUN_TIMEOUT_MS)
-    page.locator("#grid .runhead a").last.click()
-
+    with page_loads(page):
+        page.locator("#grid .runhead a").last.click()
     page.click("#pause-run")
     expect(page.locator("#run-paused")).to_be_visible()
     expect(page.locator("#resume-run")).to_be_visible()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import VIEWER, Pages, reloading, screenshot
+from tests.e2e.helpers import VIEWER, Pages, page_loads, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def test_an_operator_manages_a_named_schedule_from_the_page(pages: Pages) -> Non
     page.fill("#schedule-timezone", "Europe/Paris")
     page.fill("#schedule-conf", '{"n": 5}')
     page.fill("#schedule-start", "2030-01-01T00:00")  # never due while the tests run
-    with reloading(page):
+    with page_loads(page):
         page.click("#schedule-submit")
     row = page.locator('tr[data-schedule="e2e_weekday_mornings"]')
     expect(row).to_contain_text("0 7 * * 1-5")
@@ -32,14 +32,14 @@ def test_an_operator_manages_a_named_schedule_from_the_page(pages: Pages) -> Non
 
     row.locator("[data-edit]").click()
     page.fill("#schedule-cron", "30 6 * * 1-5")
-    with reloading(page):
+    with page_loads(page):
         page.click("#schedule-submit")
     expect(row).to_contain_text("30 6 * * 1-5")
 
-    with reloading(page):
+    with page_loads(page):
         row.locator("[data-toggle]").click()
     expect(row.locator(".pill")).to_have_text("paused")
-    with reloading(page):
+    with page_loads(page):
         row.locator("[data-toggle]").click()
     expect(row.locator(".pill")).to_have_text("active")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import VIEWER, Pages, reloading, screenshot
+from tests.e2e.helpers import VIEWER, Pages, page_loads, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +17,7 @@ def test_an_operator_sets_a_json_variable_and_deletes_it(pages: Pages) -> None:
     page.fill("#variable-form [name=value]", '{"rows": 5}')
     page.check("#variable-form [name=is_json]")
     page.fill("#variable-form [name=description]", "row limits")
-    with reloading(page):
+    with page_loads(page):
         page.click("#variable-save")
     row = page.locator('tr[data-variable="e2e_limits"]')
     expect(row).to_contain_text('{"rows": 5}')

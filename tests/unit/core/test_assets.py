@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import pytest
 
 from orchestrator import DAG, AnyOf, Asset, DagSpec, EventTrigger, PythonTask, TaskSpec
-from orchestrator.core.assets import AssetCondition, asset_references, due_updates, schedule_label
+from orchestrator.core.assets import URI_PATTERN, AssetCondition, asset_references, due_updates, schedule_label
 from orchestrator.core.errors import DagDefinitionError
 
 ALL = AssetCondition(mode="all", uris=("orders", "customers"))
@@ -78,10 +79,38 @@ def test_an_asset_schedule_of_strings_is_a_definition_error() -> None:
         DAG("consumer", schedule=["orders"])  # type: ignore[list-item]
 
 
-@pytest.mark.parametrize("uri", ["", "has space", "tab\there", "x" * 501, 42])
+@pytest.mark.parametrize("uri", ["", "has space", "tab\there", "x" * 501, 42, "next\x85line", "c1\x8dcontrol", "no\ufeffbom", "wide\u3000space"])
 def test_an_asset_uri_must_be_short_and_without_spaces(uri: object) -> None:
     with pytest.raises(DagDefinitionError, match="uri must be"):
         Asset(uri)  # type: ignore[arg-type]
+
+
+def test_the_uri_pattern_means_the_same_to_every_regex_engine_that_reads_it() -> None:
+    """The API checks it with pydantic (Rust's regex), the OpenAPI document's readers with
+    ECMAScript's (jsonschema_rs here), the Asset class with Python's: one character that one of
+    them takes and another refuses is a request the document allows and the API refuses."""
+    import jsonschema_rs
+    from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+    rust = TypeAdapter(Annotated[str, StringConstraints(pattern=URI_PATTERN)])
+    ecma = jsonschema_rs.validator_for({"type": "string", "pattern": URI_PATTERN})
+
+    def judged(uri: str) -> tuple[bool, bool, bool]:
+        try:
+            rust.validate_python(uri)
+            by_rust = True
+        except ValidationError:
+            by_rust = False
+        try:
+            Asset(uri)
+            by_python = True
+        except DagDefinitionError:
+            by_python = False
+        return by_rust, ecma.is_valid(uri), by_python
+
+    chars = [chr(i) for i in [*range(0x3100), 0xFEFF, 0x1F600] if not 0xD800 <= i < 0xE000]
+    split = {f"U+{ord(c):04X}": judged(f"a{c}b") for c in chars if len(set(judged(f"a{c}b"))) > 1}
+    assert not split, f"(Rust, ECMAScript, Python) disagree on: {split}"
 
 
 def test_a_task_s_outlets_are_in_its_spec_once_each() -> None:
