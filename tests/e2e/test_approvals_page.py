@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import RUN_TIMEOUT_MS, VIEWER, Pages, Server, screenshot
+from tests.e2e.helpers import RUN_TIMEOUT_MS, VIEWER, Pages, Server, page_loads, screenshot
 
 pytestmark = pytest.mark.slow
 
@@ -59,8 +59,8 @@ def test_an_approver_approves_from_the_inbox_and_a_viewer_only_sees_the_request(
     expect(page.locator("#decision-dialog [data-slot='comment-hint']")).to_have_text("(required)")
     page.fill("#decision-comment", "checked the numbers")
     screenshot(page, "approvals_inbox")
-    page.click("#decision-submit")
-    expect(page.locator("#decision-dialog")).to_be_hidden()
+    with page_loads(page):  # the page reloads itself once the decision is in
+        page.click("#decision-submit")
     _reload_until(page, f"#decided tr[data-approval='{request_id}']", timeout_s=RUN_TIMEOUT_MS / 1000)
     decided = page.locator(f"#decided tr[data-approval='{request_id}']")
     expect(decided).to_contain_text("approved")
