@@ -3,7 +3,8 @@
 #   docker run IMAGE db upgrade        create or upgrade the schema
 #   docker run IMAGE scheduler         the scheduler (ORCH_DASK_ADDRESS: a Dask cluster, else a LocalCluster)
 #   docker run -p 8080:8080 IMAGE webui   the web UI and REST API
-#   docker run --entrypoint tini IMAGE -- dask scheduler | dask worker tcp://HOST:8786
+#   docker run --entrypoint tini -e DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=inf IMAGE -- dask scheduler
+#   docker run --entrypoint tini IMAGE -- dask worker tcp://HOST:8786
 # Settings are ORCH_* variables (README.md, "Configuration"); helm/orchestrator runs it on Kubernetes.
 #
 #   docker build -t orchestrator:0.1.0 .

@@ -35,9 +35,13 @@ GRACE_S = 5.0  # the adoption grace (ORCH_SCHEDULER_HEALTH_THRESHOLD_S) of the A
 
 @contextmanager
 def _cluster(workers: int) -> Iterator[str]:
+    import dask
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+    from orchestrator.execution.dask_executor import NO_QUEUING
+
+    with dask.config.set(NO_QUEUING):  # as the README asks of an outside cluster
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
     try:
         yield cluster.scheduler_address
     finally:

@@ -33,6 +33,32 @@ from orchestrator.execution.wire import DONE_TOPIC, LOG_TOPIC, START_TOPIC, Outc
 
 log = logging.getLogger(__name__)
 
+NO_QUEUING = {"distributed.scheduler.worker-saturation": "inf"}
+"""The Dask scheduler setting under which every pack goes to a worker at once, whose queue runs
+higher priorities first. With queuing on, Dask queues a task on the scheduler only when its task
+group (Dask's, by key prefix: here a run and its date) has more tasks than twice the worker threads,
+and sends the others on; a higher-priority run's later packs then wait behind a lower one's."""
+SATURATION_ENV = "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION"
+
+
+def _worker_saturation(dask_scheduler: Any) -> float:
+    """Runs on the Dask scheduler: its worker-saturation (inf: queuing is off)."""
+    return float(dask_scheduler.WORKER_SATURATION)
+
+
+def _warn_if_queuing(client: Client) -> None:
+    """Warn when the cluster at the address queues tasks (see NO_QUEUING)."""
+    try:
+        saturation = client.run_on_scheduler(_worker_saturation)
+    except Exception:  # noqa: BLE001 - a scheduler that runs no functions: nothing to tell
+        return
+    if saturation != float("inf"):
+        log.warning(
+            "the Dask scheduler queues tasks (worker-saturation %s): a higher-priority run's tasks may wait behind "
+            "a lower one's; start `dask scheduler` with %s=inf", saturation, SATURATION_ENV,
+        )
+
+
 @dataclass
 class _Pack:
     waiting: set[str]
@@ -91,8 +117,10 @@ class DaskExecutor:
         else:
             # the event topics keep only recent events: outcomes are not meant to pile up there; the
             # workers' statistical profiler (a stack walk every 10 ms, for Dask's dashboard) is off:
-            # a try's own duration is what we record
-            with dask.config.set({"distributed.admin.low-level-log-length": 1000, "distributed.worker.profile.enabled": False}):
+            # a try's own duration is what we record; queuing is off (see NO_QUEUING)
+            with dask.config.set({
+                "distributed.admin.low-level-log-length": 1000, "distributed.worker.profile.enabled": False, **NO_QUEUING,
+            }):
                 self._cluster = LocalCluster(
                     n_workers=self.n_workers,
                     threads_per_worker=self.threads_per_worker,
@@ -101,6 +129,8 @@ class DaskExecutor:
                     silence_logs=logging.WARNING,
                 )
             self._client = Client(self._cluster)
+        if self.address:
+            _warn_if_queuing(self._client)
         try:
             self._client.register_plugin(ClaimBook(), name=ClaimBook.name)
         except Exception:  # noqa: BLE001 - a scheduler that refuses plugins: Dask may then run a pack twice

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.execution.dask_executor import NO_QUEUING, SATURATION_ENV
+
 from .harness import DASK, REPO_ROOT, free_port
 
 
@@ -23,17 +25,19 @@ def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     Schedulers under test reach it by address, as `ORCH_DASK_ADDRESS` would, so each test pays
     for a client connection rather than a cluster start.
     """
+    import dask
     from distributed import LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-        local_directory=str(tmp_path_factory.mktemp("dask")),
-    )
+    with dask.config.set(NO_QUEUING):  # as the README asks of an outside cluster
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+            local_directory=str(tmp_path_factory.mktemp("dask")),
+        )
     try:
         yield cluster.scheduler_address
     finally:
@@ -66,7 +70,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskProcesses]
     from distributed import Client
 
     workdir = tmp_path_factory.mktemp("dask_cluster")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+           SATURATION_ENV: "inf"}
     address = f"tcp://127.0.0.1:{free_port()}"
     log = (workdir / "cluster.log").open("ab")
     procs = [

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.execution.dask_executor import SATURATION_ENV
+
 from .harness import DASK, ORCHESTRATOR, SchedulerProcess, cli_env, orch, task_rows, upgraded_sessions, wait_until, write_dag
 
 pytestmark = pytest.mark.slow
@@ -121,7 +123,7 @@ def _stop(procs: list[subprocess.Popen[bytes]], grace_s: float = 5.0) -> None:
 def _host_env(workdir: Path, host: str) -> dict[str, str]:
     """A host's environment: no ORCH_* settings (no database, no DAG folder), its own bundle cache."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_") and k != "PYTHONPATH"}
-    return {**env, "ORCH_TEST_HOST": host, "ORCH_BUNDLE_CACHE": str(workdir / "bundles"), "HOME": str(workdir)}
+    return {**env, "ORCH_TEST_HOST": host, "ORCH_BUNDLE_CACHE": str(workdir / "bundles"), "HOME": str(workdir), SATURATION_ENV: "inf"}
 
 
 @pytest.fixture

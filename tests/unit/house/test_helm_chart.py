@@ -19,6 +19,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from orchestrator.core.config import Config
+from orchestrator.execution.dask_executor import SATURATION_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHART = REPO_ROOT / "helm" / "orchestrator"
@@ -325,6 +326,11 @@ def test_orch_dask_address_is_the_dask_scheduler_service(chart: helm.Chart) -> N
     assert config_map_data(docs)["ORCH_DASK_ADDRESS"] == f"tcp://{service['metadata']['name']}:{comm}"
     worker = container(one(docs, "Deployment", "rel-orchestrator-dask-worker"), "dask-worker")
     assert worker["args"][:2] == ["worker", f"tcp://{service['metadata']['name']}:{comm}"]
+
+
+def test_the_dask_scheduler_sends_every_task_to_a_worker_so_priorities_hold(chart: helm.Chart) -> None:
+    scheduler = container(one(render(chart), "Deployment", "rel-orchestrator-dask-scheduler"), "dask-scheduler")
+    assert {e["name"]: e["value"] for e in scheduler["env"]}[SATURATION_ENV] == "inf"
 
 
 def test_without_dask_each_scheduler_runs_a_local_cluster(chart: helm.Chart) -> None:
