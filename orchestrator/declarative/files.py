@@ -14,7 +14,7 @@ import yaml
 
 from orchestrator.authoring.dag import DAG
 from orchestrator.declarative.compiler import build_dag
-from orchestrator.declarative.machine import build_machine
+from orchestrator.declarative.machine import build_machine, is_machine_document
 from orchestrator.declarative.workflow import WorkflowFileError, parse_workflow
 
 WORKFLOW_SUFFIXES = (".yaml", ".yml", ".json")
@@ -45,7 +45,7 @@ def load_workflow_file(path: Path) -> DAG:
     (orchestrator.execution.dagfile) puts the DAG folder there first, so helper modules beside the file work.
     """
     document = read_document(path)
-    if isinstance(document, dict) and "states" in document:  # a state machine (orchestrator.declarative.machine)
+    if is_machine_document(document):
         dag: DAG = build_machine(document)
     else:
         dag = build_dag(parse_workflow(document))

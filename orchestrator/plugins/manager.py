@@ -207,9 +207,6 @@ class Plugins:
         return {name: item for name, (_plugin, item) in found.items()}
 
     # -- calls
-    def cli_commands(self, cli: Any) -> None:
-        self.pm.hook.orchestrator_cli_commands(cli=cli)
-
     def services(self, config: Any, sessions: Any, options: dict[str, Any]) -> list[Any]:
         return [s for batch in self.pm.hook.orchestrator_services(config=config, sessions=sessions, options=options) for s in batch]
 

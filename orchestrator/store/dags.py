@@ -198,10 +198,6 @@ def set_paused(session: Session, dag_id: str, paused: bool, now: datetime, actor
     return before
 
 
-def set_next_run(session: Session, dag_id: str, next_run_at: datetime | None) -> None:
-    session.execute(update(Dag).where(Dag.dag_id == dag_id).values(next_run_at=next_run_at))
-
-
 # -- versions (read) ---------------------------------------------------------------------------
 def version_summaries(session: Session, dag_id: str, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """The DAG's versions, newest first (number, hash, when first parsed, whether current, the author's
