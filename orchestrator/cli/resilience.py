@@ -68,6 +68,19 @@ def pools_set(state: CliState, name: str, slots: int, description: str | None) -
     click.echo(f"pool {name} has {slots} slots")
 
 
+@pools.command("delete")
+@click.argument("name")
+@pass_state
+@handle_errors
+def pools_delete(state: CliState, name: str) -> None:
+    """Delete pool NAME (tasks that use it wait until a pool of that name is set again)."""
+    now = utcnow()
+    with state.sessions().begin() as session:
+        pool_store.delete_pool(session, name, now, actor=cli_actor())
+        record_audit(session, "pool.deleted", f"pool:{name}")
+    click.echo(f"pool {name} is deleted")
+
+
 @pools.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @pass_state

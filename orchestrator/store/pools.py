@@ -41,6 +41,7 @@ def set_pool(session: Session, name: str, n_slots: int, at: datetime, actor: str
 
 
 def delete_pool(session: Session, name: str, at: datetime, actor: str) -> None:
+    """Delete a pool (an event records it); NotFoundError when there is none of that name."""
     row = session.get(Pool, name)
     if row is None:
         raise NotFoundError(f"no pool {name!r}: `orchestrator pools list` shows the pools")

@@ -1,4 +1,4 @@
-"""`orchestrator circuits list|reset`, `pools set|list`, `tasks dead-letters` and `tasks retry`
+"""`orchestrator circuits list|reset`, `pools set|list|delete`, `tasks dead-letters` and `tasks retry`
 (in-process through click's runner, on a real SQLite store): output, --json and exit codes."""
 
 from __future__ import annotations
@@ -109,6 +109,21 @@ def test_pools_set_refuses_negative_slots_with_exit_2(env: dict[str, str]) -> No
     refused = run(["pools", "set", "db", "--", "-1"], env)
     assert refused.returncode == 2
     assert json.loads(run(["pools", "list", "--json"], env).stdout) == []
+
+
+def test_pools_delete_removes_the_pool_and_is_audited(env: dict[str, str], sessions: sessionmaker[Session]) -> None:
+    run(["pools", "set", "db", "2"], env)
+    run(["pools", "set", "api", "1"], env)
+    deleted = run(["pools", "delete", "db"], env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert [p["name"] for p in json.loads(run(["pools", "list", "--json"], env).stdout)] == ["api"]
+    with sessions() as s:
+        assert list(s.scalars(select(AuditLog.target).where(AuditLog.action == "pool.deleted"))) == ["pool:db"]
+
+
+def test_deleting_an_unknown_pool_exits_2_naming_it(env: dict[str, str]) -> None:
+    refused = run(["pools", "delete", "nope"], env)
+    assert refused.returncode == 2 and "no pool 'nope'" in refused.stderr
 
 
 def test_dead_letters_list_the_task_failed_after_its_last_try(env: dict[str, str], failed_run: str) -> None:
